@@ -1,0 +1,22 @@
+//! `lbm-runtime`: the crate a user of the differentiable lattice Boltzmann engine depends on.
+//!
+//! It holds the lattices, the real-number abstraction shared by the generated Rust forms,
+//! the metadata every `#[operator]` exports ([`OperatorInfo`]), the assembly of generated
+//! CUDA C into self-contained compilation units, NVRTC compilation, and the standard
+//! operator library ([`ops`]).
+
+// The `#[operator]` macro emits absolute `::lbm_runtime::...` paths; this alias makes
+// those paths resolve inside this crate too, where the standard library operators live.
+extern crate self as lbm_runtime;
+
+pub mod lattice;
+pub mod operator;
+pub mod real;
+pub mod tape;
+
+pub mod ops;
+
+pub use lattice::{Lattice, LatticeKind, D2Q9, D3Q19, D3Q27};
+pub use lbm_macros::operator;
+pub use operator::{OperatorInfo, ParamInfo, ParamKind, Shape};
+pub use real::{Precision, Real};

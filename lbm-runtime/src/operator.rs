@@ -1,0 +1,210 @@
+//! Metadata that every `#[operator]` exports, so the runtime and `cargo xtask codegen` can
+//! assemble kernels and call the CPU forms without knowing the operator at compile time.
+//!
+//! # The calling conventions
+//!
+//! **C.** Every operator `name` becomes `lbm_<name>` (forward) and `lbm_<name>_adj`
+//! (adjoint). Real-valued parameters, scalars included, are passed as `const real*`
+//! (scalars point at one value); integer and boolean parameters as `int`. The forward then
+//! takes one `real*` per output. The adjoint takes the same parameters, then one
+//! `const real*` adjoint per output, then one `real*` accumulator per real-valued parameter,
+//! to which it *adds* that parameter's adjoint. Each operator also defines
+//! `LBM_LEN_<name>_<k>`, the number of reals of output `k`, so callers in C can declare
+//! storage for results whose shape only the callee knows.
+//!
+//! **Flat Rust.** [`FlatForward`] and [`FlatAdjoint`] take every real-valued parameter
+//! concatenated in declaration order, every integer/boolean parameter as `i64`, and every
+//! output concatenated. The adjoint adds into `reals_bar`, laid out like `reals`.
+
+use crate::lattice::LatticeKind;
+
+/// How a parameter of an operator takes part in differentiation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ParamKind {
+    /// A differentiable per-cell value (populations, a velocity, a per-cell field).
+    Field,
+    /// A differentiable parameter uniform over the grid (`#[param]`); its gradient is the
+    /// sum of the per-cell adjoints.
+    Param,
+    /// A real value that is not differentiated (`#[data]`): a target, a constant.
+    Data,
+    /// An integer: a cell tag, a direction, a mask. Never differentiated.
+    Int,
+    /// A boolean flag. Never differentiated.
+    Bool,
+}
+
+impl ParamKind {
+    /// Whether the value is real-valued (and so has a slot in the real buffers and the C
+    /// pointers), whether or not it is differentiated.
+    pub fn is_real(self) -> bool {
+        matches!(self, ParamKind::Field | ParamKind::Param | ParamKind::Data)
+    }
+
+    /// Whether gradients flow to this parameter.
+    pub fn is_differentiable(self) -> bool {
+        matches!(self, ParamKind::Field | ParamKind::Param)
+    }
+}
+
+/// Shape of a real-valued parameter or output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shape {
+    /// One real.
+    Scalar,
+    /// One real per lattice direction (`[Real; Q]`).
+    Q,
+    /// One real per dimension (`[Real; D]`).
+    D,
+    /// A fixed number of reals (`[Real; 3]`).
+    Fixed(usize),
+}
+
+impl Shape {
+    /// Number of reals on a lattice.
+    pub fn len(self, lattice: LatticeKind) -> usize {
+        match self {
+            Shape::Scalar => 1,
+            Shape::Q => lattice.q(),
+            Shape::D => lattice.d(),
+            Shape::Fixed(n) => n,
+        }
+    }
+
+    /// The operator-language spelling of the type.
+    pub fn rust_type(self) -> String {
+        match self {
+            Shape::Scalar => "Real".into(),
+            Shape::Q => "[Real; Q]".into(),
+            Shape::D => "[Real; D]".into(),
+            Shape::Fixed(n) => format!("[Real; {n}]"),
+        }
+    }
+}
+
+/// One parameter of an operator.
+#[derive(Debug)]
+pub struct ParamInfo {
+    /// Name in the operator's source.
+    pub name: &'static str,
+    /// How it takes part in differentiation.
+    pub kind: ParamKind,
+    /// Its shape; `Shape::Scalar` for integers and booleans.
+    pub shape: Shape,
+}
+
+/// Forward Rust form with flat buffers (see the module docs for the layout).
+pub type FlatForward<R> = fn(reals: &[R], ints: &[i64], out: &mut [R]);
+/// Adjoint Rust form with flat buffers; adds into `reals_bar`.
+pub type FlatAdjoint<R> = fn(reals: &[R], ints: &[i64], out_bar: &[R], reals_bar: &mut [R]);
+
+/// The flat forward and adjoint of one operator for one lattice and one real type.
+pub struct FlatForms<R> {
+    /// Forward.
+    pub forward: FlatForward<R>,
+    /// Adjoint.
+    pub adjoint: FlatAdjoint<R>,
+}
+
+/// The flat Rust forms of an operator for every lattice, in [`LatticeKind::ALL`] order.
+pub struct CpuForms {
+    /// `f32` forms.
+    pub f32: [FlatForms<f32>; 3],
+    /// `f64` forms.
+    pub f64: [FlatForms<f64>; 3],
+}
+
+fn lattice_index(lattice: LatticeKind) -> usize {
+    LatticeKind::ALL
+        .iter()
+        .position(|&l| l == lattice)
+        .expect("ALL lists every lattice")
+}
+
+impl CpuForms {
+    /// The `f64` forms for a lattice.
+    pub fn f64(&self, lattice: LatticeKind) -> &FlatForms<f64> {
+        &self.f64[lattice_index(lattice)]
+    }
+
+    /// The `f32` forms for a lattice.
+    pub fn f32(&self, lattice: LatticeKind) -> &FlatForms<f32> {
+        &self.f32[lattice_index(lattice)]
+    }
+}
+
+/// Everything the `#[operator]` macro generates for one operator, reachable at run time
+/// as `<operator>::INFO`.
+pub struct OperatorInfo {
+    /// The operator's name (its Rust function name).
+    pub name: &'static str,
+    /// The C function name of the forward form; the adjoint appends `_adj`.
+    pub c_name: &'static str,
+    /// First line of the operator's documentation.
+    pub summary: &'static str,
+    /// Parameters in declaration order.
+    pub params: &'static [ParamInfo],
+    /// Real-valued outputs in order (a tuple return has several).
+    pub outputs: &'static [Shape],
+    /// `#define LBM_LEN_<name>_<k> ...` lines giving each output's length in C.
+    pub c_shapes: &'static str,
+    /// C definition of the forward function.
+    pub c_forward: &'static str,
+    /// C definition of the adjoint function.
+    pub c_adjoint: &'static str,
+    /// Rust source of the forward form (unformatted tokens).
+    pub rust_forward: &'static str,
+    /// Rust source of the adjoint form (unformatted tokens).
+    pub rust_adjoint: &'static str,
+    /// Operators this one calls, directly.
+    pub callees: &'static [&'static OperatorInfo],
+    /// The flat Rust forms for every lattice and precision.
+    pub cpu: CpuForms,
+}
+
+impl OperatorInfo {
+    /// Total number of reals taken by the real-valued parameters on a lattice.
+    pub fn real_inputs_len(&self, lattice: LatticeKind) -> usize {
+        self.params
+            .iter()
+            .filter(|p| p.kind.is_real())
+            .map(|p| p.shape.len(lattice))
+            .sum()
+    }
+
+    /// Number of integer and boolean parameters.
+    pub fn int_inputs_len(&self) -> usize {
+        self.params.iter().filter(|p| !p.kind.is_real()).count()
+    }
+
+    /// Total number of reals of all outputs on a lattice.
+    pub fn outputs_len(&self, lattice: LatticeKind) -> usize {
+        self.outputs.iter().map(|s| s.len(lattice)).sum()
+    }
+
+    /// This operator and everything it calls, callees before callers, each once.
+    pub fn with_callees(&'static self) -> Vec<&'static OperatorInfo> {
+        fn visit(op: &'static OperatorInfo, out: &mut Vec<&'static OperatorInfo>) {
+            if out.iter().any(|o| std::ptr::eq(*o, op)) {
+                return;
+            }
+            for callee in op.callees {
+                visit(callee, out);
+            }
+            out.push(op);
+        }
+        let mut out = Vec::new();
+        visit(self, &mut out);
+        out
+    }
+}
+
+impl std::fmt::Debug for OperatorInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorInfo")
+            .field("name", &self.name)
+            .field("params", &self.params)
+            .field("outputs", &self.outputs)
+            .finish_non_exhaustive()
+    }
+}

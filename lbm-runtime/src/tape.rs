@@ -1,0 +1,172 @@
+//! The per-cell tape of the generated Rust adjoints.
+//!
+//! An adjoint first re-runs its operator forward, saving every value that an assignment
+//! overwrites and every branch it takes; the reverse sweep then pops them in the opposite
+//! order, so at each reversed statement the variables hold exactly what they held before
+//! that statement ran forward. Both stacks have a capacity the macro computes from the
+//! operator (bounded with the largest lattice), so they live on the stack, not the heap.
+
+use crate::real::Real;
+
+/// Saved real values.
+pub struct Tape<R, const N: usize> {
+    values: [R; N],
+    top: usize,
+}
+
+impl<R: Real, const N: usize> Tape<R, N> {
+    /// An empty tape.
+    #[inline(always)]
+    pub fn new() -> Self {
+        Tape {
+            values: [R::default(); N],
+            top: 0,
+        }
+    }
+
+    /// Saves one value.
+    #[inline(always)]
+    pub fn push(&mut self, v: R) {
+        self.values[self.top] = v;
+        self.top += 1;
+    }
+
+    /// Returns the value saved last.
+    #[inline(always)]
+    pub fn pop(&mut self) -> R {
+        self.top -= 1;
+        self.values[self.top]
+    }
+}
+
+impl<R: Real, const N: usize> Default for Tape<R, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Saved integers, booleans and branch decisions.
+pub struct ControlTape<const N: usize> {
+    values: [i64; N],
+    top: usize,
+}
+
+impl<const N: usize> ControlTape<N> {
+    /// An empty tape.
+    #[inline(always)]
+    pub fn new() -> Self {
+        ControlTape {
+            values: [0; N],
+            top: 0,
+        }
+    }
+
+    /// Saves one integer.
+    #[inline(always)]
+    pub fn push(&mut self, v: i64) {
+        self.values[self.top] = v;
+        self.top += 1;
+    }
+
+    /// Returns the integer saved last.
+    #[inline(always)]
+    pub fn pop(&mut self) -> i64 {
+        self.top -= 1;
+        self.values[self.top]
+    }
+}
+
+impl<const N: usize> Default for ControlTape<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A real-valued value of the operator language: a scalar or an array of reals.
+///
+/// The generated adjoints use it where the macro does not know a value's shape, such as
+/// the result of a call to another operator: zero adjoints, accumulation, saving.
+pub trait Value<R: Real>: Copy {
+    /// Number of reals.
+    const LEN: usize;
+    /// The zero value.
+    fn zero() -> Self;
+    /// Adds `other` to `self` element-wise.
+    fn accumulate(&mut self, other: Self);
+    /// Saves every element on the tape.
+    fn save<const N: usize>(&self, tape: &mut Tape<R, N>);
+    /// Restores every element from the tape, in the opposite order of [`Value::save`].
+    fn restore<const N: usize>(&mut self, tape: &mut Tape<R, N>);
+    /// Appends the elements to a flat buffer at `*at`, advancing it.
+    fn write_flat(&self, buf: &mut [R], at: &mut usize);
+    /// Reads the elements from a flat buffer at `*at`, advancing it.
+    fn read_flat(buf: &[R], at: &mut usize) -> Self;
+}
+
+impl<R: Real> Value<R> for R {
+    const LEN: usize = 1;
+    #[inline(always)]
+    fn zero() -> Self {
+        R::default()
+    }
+    #[inline(always)]
+    fn accumulate(&mut self, other: Self) {
+        *self += other;
+    }
+    #[inline(always)]
+    fn save<const N: usize>(&self, tape: &mut Tape<R, N>) {
+        tape.push(*self);
+    }
+    #[inline(always)]
+    fn restore<const N: usize>(&mut self, tape: &mut Tape<R, N>) {
+        *self = tape.pop();
+    }
+    #[inline(always)]
+    fn write_flat(&self, buf: &mut [R], at: &mut usize) {
+        buf[*at] = *self;
+        *at += 1;
+    }
+    #[inline(always)]
+    fn read_flat(buf: &[R], at: &mut usize) -> Self {
+        *at += 1;
+        buf[*at - 1]
+    }
+}
+
+impl<R: Real, const M: usize> Value<R> for [R; M] {
+    const LEN: usize = M;
+    #[inline(always)]
+    fn zero() -> Self {
+        [R::default(); M]
+    }
+    #[inline(always)]
+    fn accumulate(&mut self, other: Self) {
+        for (a, b) in self.iter_mut().zip(other) {
+            *a += b;
+        }
+    }
+    #[inline(always)]
+    fn save<const N: usize>(&self, tape: &mut Tape<R, N>) {
+        for v in self {
+            tape.push(*v);
+        }
+    }
+    #[inline(always)]
+    fn restore<const N: usize>(&mut self, tape: &mut Tape<R, N>) {
+        for v in self.iter_mut().rev() {
+            *v = tape.pop();
+        }
+    }
+    #[inline(always)]
+    fn write_flat(&self, buf: &mut [R], at: &mut usize) {
+        buf[*at..*at + M].copy_from_slice(self);
+        *at += M;
+    }
+    #[inline(always)]
+    fn read_flat(buf: &[R], at: &mut usize) -> Self {
+        let mut v = [R::default(); M];
+        v.copy_from_slice(&buf[*at..*at + M]);
+        *at += M;
+        v
+    }
+}
