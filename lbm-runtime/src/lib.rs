@@ -9,6 +9,7 @@
 // those paths resolve inside this crate too, where the standard library operators live.
 extern crate self as lbm_runtime;
 
+pub mod codegen;
 pub mod lattice;
 pub mod operator;
 pub mod real;
