@@ -11,6 +11,7 @@ extern crate self as lbm_runtime;
 
 pub mod codegen;
 pub mod lattice;
+pub mod nvrtc;
 pub mod operator;
 pub mod real;
 pub mod tape;
