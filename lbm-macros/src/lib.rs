@@ -1,8 +1,44 @@
-//! Placeholder while the compiler lands.
+//! `#[operator]`: per-cell lattice Boltzmann operators, written once in a restricted subset
+//! of Rust, compiled to forward and reverse-mode adjoint code in CUDA C and in Rust.
+//!
+//! The stages, one module each: [`parse`] (syn -> typed IR), [`check`] (checks spanning
+//! several statements), [`lower`] (single exit), [`activity`] (what carries derivatives),
+//! [`adjoint`] (forward and reverse sweeps), [`emit_c`] and [`emit_rust`] (printers).
+//! [`expand`] runs them and assembles the generated module.
+
+mod activity;
+mod adjoint;
+mod check;
+mod count;
+mod ctxt;
+mod emit_c;
+mod emit_rust;
+mod expand;
+mod intrinsic;
+mod ir;
+mod lower;
+mod names;
+mod parse;
+mod symbol;
+
 use proc_macro::TokenStream;
 
-/// Turns a per-cell operator into forward and adjoint C and Rust.
+/// Turns a per-cell function into an operator: a module of the same name holding
+/// `forward`, `adjoint`, their flat forms, the output types `Out0..` and `INFO`
+/// (`lbm_runtime::OperatorInfo`, with the generated CUDA C).
+///
+/// Parameters are `Real`, `[Real; Q]`, `[Real; D]`, `[Real; N]` (differentiable per-cell
+/// values unless marked `#[param]`, a differentiable parameter uniform over the grid, or
+/// `#[data]`, not differentiated), integers and `bool` (never differentiated). The body
+/// may use `let`, assignment, `for` over constant ranges, `if`, `match` on integers,
+/// early `return`, calls to other operators, the lattice constants `Q D C W OPP CS2` and
+/// the intrinsics `sqrt exp ln powf powi sin cos tanh abs min max mul_add`. Anything else
+/// is a compile error pointing at it. `#[operator(debug)]` prints the IR, the sweeps and
+/// the C while compiling.
 #[proc_macro_attribute]
-pub fn operator(_attr: TokenStream, item: TokenStream) -> TokenStream {
-    item
+pub fn operator(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = syn::parse_macro_input!(item as syn::ItemFn);
+    expand::expand(attr.into(), item)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }

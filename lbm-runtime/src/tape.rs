@@ -170,3 +170,29 @@ impl<R: Real, const M: usize> Value<R> for [R; M] {
         v
     }
 }
+
+/// Conversion back from a control-tape entry to the integer or boolean type it came from.
+pub trait FromControl {
+    /// The value that was saved as `v`.
+    fn from_control(v: i64) -> Self;
+}
+
+macro_rules! impl_from_control {
+    ($($t:ty),*) => {
+        $(impl FromControl for $t {
+            #[inline(always)]
+            fn from_control(v: i64) -> Self {
+                v as $t
+            }
+        })*
+    };
+}
+
+impl_from_control!(i32, u32, i64, usize);
+
+impl FromControl for bool {
+    #[inline(always)]
+    fn from_control(v: i64) -> Self {
+        v != 0
+    }
+}

@@ -1,0 +1,181 @@
+//! Activity analysis: which variables carry derivatives, which values the reverse sweep
+//! reads, and which of those an assignment overwrites (so the forward sweep must save
+//! them).
+//!
+//! Takes the lowered function; returns per-variable facts. The analysis is flow-insensitive
+//! (a variable is active if any assignment to it is), which is exact enough for per-cell
+//! code and never misses a dependency.
+
+use crate::ir::*;
+
+/// What the adjoint needs to know about each variable.
+pub struct Activity {
+    /// Depends on a differentiable parameter: has an adjoint worth propagating.
+    active: Vec<bool>,
+    /// Read by the reverse sweep (operands of nonlinear operations, call arguments,
+    /// indices): must hold, at each reversed statement, its value from the forward run.
+    needed: Vec<bool>,
+    /// Assigned more than once on some run (several sites, a site in a loop, or a `mut`
+    /// parameter assigned again): overwrites destroy values the reverse sweep may need.
+    overwritten: Vec<bool>,
+}
+
+impl Activity {
+    pub fn analyse(f: &Function) -> Activity {
+        let n = f.vars.len();
+        let mut active = vec![false; n];
+        for &p in &f.params {
+            if f.param_kind(p).is_some_and(ParamKind::is_differentiable) {
+                active[p] = true;
+            }
+        }
+        let mut act = Activity {
+            active,
+            needed: vec![false; n],
+            overwritten: vec![false; n],
+        };
+        // Propagate until nothing changes; each round can only add active variables.
+        loop {
+            let before = act.active.iter().filter(|a| **a).count();
+            act.propagate(&f.body, f);
+            if act.active.iter().filter(|a| **a).count() == before {
+                break;
+            }
+        }
+        let mut sites = vec![0usize; n];
+        for &p in &f.params {
+            sites[p] = 1;
+        }
+        act.count_sites(&f.body, false, &mut sites);
+        for (v, s) in sites.iter().enumerate() {
+            if *s > 1 {
+                act.overwritten[v] = true;
+            }
+        }
+        act.mark_needed(&f.body, f);
+        act
+    }
+
+    pub fn is_active(&self, v: VarId) -> bool {
+        self.active[v]
+    }
+
+    /// Whether an assignment to `v` must save the old value for the reverse sweep.
+    pub fn must_save(&self, v: VarId) -> bool {
+        self.needed[v] && self.overwritten[v]
+    }
+
+    /// Whether a real-valued expression depends on a differentiable parameter.
+    pub fn expr_active(&self, e: &Expr) -> bool {
+        match &e.kind {
+            ExprKind::Var(v) | ExprKind::Index(v, _) => self.active[*v],
+            ExprKind::Unary(UnOp::Neg, a) => self.expr_active(a),
+            ExprKind::Binary(op, a, b) if !op.is_comparison() && !op.is_logical() => {
+                e.ty.is_scalar_real() && (self.expr_active(a) || self.expr_active(b))
+            }
+            ExprKind::Intrinsic(_, args) => args.iter().any(|a| a.ty.is_scalar_real() && self.expr_active(a)),
+            ExprKind::Cast(a) => e.ty.is_scalar_real() && a.ty.is_scalar_real() && self.expr_active(a),
+            ExprKind::Select(_, a, b) => self.expr_active(a) || self.expr_active(b),
+            _ => false,
+        }
+    }
+
+    fn propagate(&mut self, block: &Block, f: &Function) {
+        for s in block {
+            match &s.kind {
+                StmtKind::Assign { place, value } => {
+                    if self.expr_active(value) {
+                        self.active[place.var()] = true;
+                    }
+                }
+                StmtKind::Call { args, outs, .. } => {
+                    let any = args.iter().any(|a| a.ty.is_real_valued() && self.expr_active(a));
+                    if any {
+                        outs.iter().for_each(|o| self.active[*o] = true);
+                    }
+                }
+                StmtKind::If {
+                    then_branch,
+                    else_branch,
+                    ..
+                } => {
+                    self.propagate(then_branch, f);
+                    self.propagate(else_branch, f);
+                }
+                StmtKind::Match { arms, .. } => arms.iter().for_each(|a| self.propagate(&a.body, f)),
+                StmtKind::For { body, .. } => self.propagate(body, f),
+                _ => {}
+            }
+        }
+    }
+
+    fn count_sites(&mut self, block: &Block, in_loop: bool, sites: &mut [usize]) {
+        let weight = if in_loop { 2 } else { 1 };
+        for s in block {
+            match &s.kind {
+                StmtKind::Assign { place, .. } => sites[place.var()] += weight,
+                StmtKind::Call { outs, .. } => outs.iter().for_each(|o| sites[*o] += weight),
+                StmtKind::If {
+                    then_branch,
+                    else_branch,
+                    ..
+                } => {
+                    self.count_sites(then_branch, in_loop, sites);
+                    self.count_sites(else_branch, in_loop, sites);
+                }
+                StmtKind::Match { arms, .. } => arms.iter().for_each(|a| self.count_sites(&a.body, in_loop, sites)),
+                StmtKind::For { body, .. } => self.count_sites(body, true, sites),
+                _ => {}
+            }
+        }
+    }
+
+    fn mark_needed(&mut self, block: &Block, f: &Function) {
+        for s in block {
+            match &s.kind {
+                StmtKind::Assign { place, value } => {
+                    if self.active[place.var()] && f.vars[place.var()].ty.is_real_valued() {
+                        if let Place::Elem(_, i) = place {
+                            self.mark_all(i);
+                        }
+                        self.mark_partials(value);
+                    }
+                }
+                StmtKind::Call { args, outs, .. } => {
+                    if outs.iter().any(|o| self.active[*o]) {
+                        args.iter().for_each(|a| self.mark_all(a));
+                    }
+                }
+                StmtKind::If {
+                    then_branch,
+                    else_branch,
+                    ..
+                } => {
+                    self.mark_needed(then_branch, f);
+                    self.mark_needed(else_branch, f);
+                }
+                StmtKind::Match { arms, .. } => arms.iter().for_each(|a| self.mark_needed(&a.body, f)),
+                StmtKind::For { body, .. } => self.mark_needed(body, f),
+                _ => {}
+            }
+        }
+    }
+
+    /// Marks the variables whose values the derivative of `e` reads.
+    fn mark_partials(&mut self, e: &Expr) {
+        match &e.kind {
+            ExprKind::Index(_, i) => self.mark_all(i),
+            ExprKind::Unary(_, a) | ExprKind::Cast(a) => self.mark_partials(a),
+            ExprKind::Binary(BinOp::Add | BinOp::Sub, a, b) => {
+                self.mark_partials(a);
+                self.mark_partials(b);
+            }
+            ExprKind::Binary(..) | ExprKind::Intrinsic(..) | ExprKind::Select(..) => self.mark_all(e),
+            _ => {}
+        }
+    }
+
+    fn mark_all(&mut self, e: &Expr) {
+        e.for_each_var(&mut |v| self.needed[v] = true);
+    }
+}

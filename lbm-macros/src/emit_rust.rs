@@ -1,0 +1,571 @@
+//! The Rust printer: the lowered function and its adjoint sweeps to Rust functions generic
+//! over the real type `R` and the lattice `L` (with its `D` and `Q` as const parameters).
+//!
+//! Tokens carry the spans of the source they come from, so a type error in the generated
+//! code points into the operator. Invented names start with `lbm_`, which the language
+//! reserves.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+
+use crate::adjoint::Adjoint;
+use crate::ir::*;
+
+pub struct RustForms {
+    pub forward: TokenStream,
+    pub adjoint: TokenStream,
+    pub forward_flat: TokenStream,
+    pub adjoint_flat: TokenStream,
+    /// `pub type Out<k><R, const D: usize, const Q: usize> = ...;` per output.
+    pub output_types: TokenStream,
+}
+
+pub fn emit(f: &Function, adj: &Adjoint) -> RustForms {
+    let p = Printer { f };
+    RustForms {
+        forward: p.forward(),
+        adjoint: p.adjoint(adj),
+        forward_flat: p.forward_flat(),
+        adjoint_flat: p.adjoint_flat(),
+        output_types: p.output_types(),
+    }
+}
+
+/// The generic parameters of every generated function.
+fn generics() -> TokenStream {
+    quote! {
+        <R: ::lbm_runtime::Real, L: ::lbm_runtime::Lattice<D, Q>, const D: usize, const Q: usize>
+    }
+}
+
+fn allow() -> TokenStream {
+    quote! {
+        #[allow(unused_mut, unused_variables, unused_assignments, unused_parens, non_snake_case,
+                clippy::all, clippy::pedantic)]
+    }
+}
+
+/// A callee path as seen from inside the generated module (one level below the operator).
+pub fn path_from_module(path: &syn::Path) -> TokenStream {
+    let first = path.segments.first().map(|s| s.ident.to_string());
+    match first.as_deref() {
+        Some("super") if path.leading_colon.is_none() => quote!(super::#path),
+        Some("self") if path.leading_colon.is_none() => {
+            let rest = path.segments.iter().skip(1);
+            quote!(super #(:: #rest)*)
+        }
+        _ => quote!(#path),
+    }
+}
+
+struct Printer<'a> {
+    f: &'a Function,
+}
+
+impl Printer<'_> {
+    fn ident(&self, v: VarId) -> syn::Ident {
+        let var = &self.f.vars[v];
+        syn::Ident::new(&var.name, var.span)
+    }
+
+    fn callee_path(&self, c: CalleeId) -> TokenStream {
+        let callee = &self.f.callees[c];
+        let path = path_from_module(&callee.path);
+        let span = callee.span;
+        quote_spanned!(span=> #path)
+    }
+
+    fn rust_type(&self, ty: Ty) -> TokenStream {
+        match ty {
+            Ty::Real => quote!(R),
+            Ty::Array(Len::Q) => quote!([R; Q]),
+            Ty::Array(Len::D) => quote!([R; D]),
+            Ty::Array(Len::Lit(n)) => quote!([R; #n]),
+            Ty::Opaque { callee, index } => {
+                let path = self.callee_path(callee);
+                let out = format_ident!("Out{}", index);
+                quote!(#path::#out<R, D, Q>)
+            }
+            Ty::Int(k) => {
+                let name = syn::Ident::new(k.rust_name().unwrap_or("i32"), Span::call_site());
+                quote!(#name)
+            }
+            Ty::Bool => quote!(bool),
+        }
+    }
+
+    fn zero(&self, ty: Ty) -> TokenStream {
+        match ty {
+            Ty::Int(_) => quote!(0),
+            Ty::Bool => quote!(false),
+            _ => {
+                let t = self.rust_type(ty);
+                quote!(<#t as ::lbm_runtime::tape::Value<R>>::zero())
+            }
+        }
+    }
+
+    fn ret_type(&self) -> TokenStream {
+        let tys: Vec<TokenStream> = self.f.outputs.iter().map(|t| self.rust_type(*t)).collect();
+        if self.f.returns_tuple {
+            quote!((#(#tys),*))
+        } else {
+            quote!(#(#tys)*)
+        }
+    }
+
+    fn params(&self) -> Vec<TokenStream> {
+        self.f
+            .params
+            .iter()
+            .map(|&p| {
+                let (name, ty) = (self.ident(p), self.rust_type(self.f.vars[p].ty));
+                quote!(#name: #ty)
+            })
+            .collect()
+    }
+
+    fn rebind_params(&self) -> TokenStream {
+        let names: Vec<syn::Ident> = self.f.params.iter().map(|&p| self.ident(p)).collect();
+        quote!(#(let mut #names = #names;)*)
+    }
+
+    fn declarations(&self, blocks: &[&Block]) -> TokenStream {
+        let mut used = Vec::new();
+        let mut lets = std::collections::HashSet::new();
+        for b in blocks {
+            crate::emit_c::collect_vars(b, &mut used, &mut lets);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut out = TokenStream::new();
+        for v in used {
+            if !seen.insert(v) || lets.contains(&v) {
+                continue;
+            }
+            let var = &self.f.vars[v];
+            if matches!(var.role, Role::Param(_) | Role::Loop) {
+                continue;
+            }
+            let (name, ty, zero) = (self.ident(v), self.rust_type(var.ty), self.zero(var.ty));
+            out.extend(quote!(let mut #name: #ty = #zero;));
+        }
+        out
+    }
+
+    fn ret_value(&self) -> TokenStream {
+        let names: Vec<syn::Ident> = self.f.ret_vars.iter().map(|&r| self.ident(r)).collect();
+        if self.f.returns_tuple {
+            quote!((#(#names),*))
+        } else {
+            quote!(#(#names)*)
+        }
+    }
+
+    fn forward(&self) -> TokenStream {
+        let (generics, allow, params, ret) = (generics(), allow(), self.params(), self.ret_type());
+        let rebind = self.rebind_params();
+        let rets: Block = self.f.ret_vars.iter().map(|&r| Stmt::new(StmtKind::Zero(r), Span::call_site())).collect();
+        let decls = self.declarations(&[&self.f.body, &rets]);
+        let body = self.block(&self.f.body);
+        let value = self.ret_value();
+        quote! {
+            /// The operator's forward form.
+            #[inline]
+            #allow
+            pub fn forward #generics (#(#params),*) -> #ret {
+                #rebind
+                #decls
+                #body
+                #value
+            }
+        }
+    }
+
+    fn adjoint(&self, adj: &Adjoint) -> TokenStream {
+        let f = self.f;
+        let (generics, allow, mut params, ret) = (generics(), allow(), self.params(), self.ret_type());
+        params.push(quote!(lbm_out_bar: #ret));
+        let bar = |v: VarId| adj.bars[v].expect("real-valued variables have adjoints");
+        let real_params: Vec<VarId> = f.params.iter().copied().filter(|&p| f.vars[p].ty.is_real_valued()).collect();
+        let grad_types: Vec<TokenStream> = real_params.iter().map(|&p| self.rust_type(f.vars[p].ty)).collect();
+        let mut extra: Block = Vec::new();
+        for &r in &f.ret_vars {
+            extra.push(Stmt::new(StmtKind::Zero(bar(r)), Span::call_site()));
+            extra.push(Stmt::new(StmtKind::Zero(r), Span::call_site()));
+        }
+        for &p in &real_params {
+            extra.push(Stmt::new(StmtKind::Zero(bar(p)), Span::call_site()));
+        }
+        let rebind = self.rebind_params();
+        let decls = self.declarations(&[&adj.forward, &adj.reverse, &extra]);
+        let tape = adj.tape_len.bound();
+        let control = adj.control_len.bound();
+        let forward = self.block(&adj.forward);
+        let reverse = self.block(&adj.reverse);
+        let ret_bars: Vec<syn::Ident> = f.ret_vars.iter().map(|&r| self.ident(bar(r))).collect();
+        let seed = if f.returns_tuple {
+            quote!((#(#ret_bars),*) = lbm_out_bar;)
+        } else {
+            quote!(#(#ret_bars)* = lbm_out_bar;)
+        };
+        let grads: Vec<TokenStream> = real_params
+            .iter()
+            .map(|&p| {
+                if f.param_kind(p).is_some_and(ParamKind::is_differentiable) {
+                    let b = self.ident(bar(p));
+                    quote!(#b)
+                } else {
+                    self.zero(f.vars[p].ty)
+                }
+            })
+            .collect();
+        quote! {
+            /// The operator's adjoint: given the inputs and the adjoints of the outputs,
+            /// the adjoints of the real-valued inputs, in order (zero for `#[data]`).
+            #[inline]
+            #allow
+            pub fn adjoint #generics (#(#params),*) -> (#(#grad_types,)*) {
+                #rebind
+                #decls
+                let mut lbm_tape = ::lbm_runtime::tape::Tape::<R, #tape>::new();
+                let mut lbm_ctl = ::lbm_runtime::tape::ControlTape::<#control>::new();
+                #forward
+                #seed
+                #reverse
+                (#(#grads,)*)
+            }
+        }
+    }
+
+    /// Statements reading every parameter from the flat buffers.
+    fn read_flat_params(&self) -> (TokenStream, Vec<syn::Ident>) {
+        let mut out = TokenStream::new();
+        let mut names = Vec::new();
+        let mut int_index = 0usize;
+        for &p in &self.f.params {
+            let var = &self.f.vars[p];
+            let name = self.ident(p);
+            let ty = self.rust_type(var.ty);
+            out.extend(match var.ty {
+                Ty::Bool => {
+                    let k = int_index;
+                    int_index += 1;
+                    quote!(let #name: bool = ints[#k] != 0;)
+                }
+                Ty::Int(_) => {
+                    let k = int_index;
+                    int_index += 1;
+                    quote!(let #name: #ty = ints[#k] as #ty;)
+                }
+                _ => quote!(let #name: #ty = <#ty as ::lbm_runtime::tape::Value<R>>::read_flat(reals, &mut lbm_at);),
+            });
+            names.push(name);
+        }
+        (out, names)
+    }
+
+    fn forward_flat(&self) -> TokenStream {
+        let (generics, allow) = (generics(), allow());
+        let (read, names) = self.read_flat_params();
+        let outs: Vec<syn::Ident> = (0..self.f.outputs.len()).map(|k| format_ident!("lbm_res{}", k)).collect();
+        let bind = if self.f.returns_tuple { quote!((#(#outs),*)) } else { quote!(#(#outs)*) };
+        let types: Vec<TokenStream> = self.f.outputs.iter().map(|t| self.rust_type(*t)).collect();
+        quote! {
+            /// The forward form on flat buffers (see `lbm_runtime::operator`).
+            #allow
+            pub fn forward_flat #generics (reals: &[R], ints: &[i64], out: &mut [R]) {
+                let mut lbm_at = 0usize;
+                #read
+                let #bind = forward::<R, L, D, Q>(#(#names),*);
+                let mut lbm_at = 0usize;
+                #(<#types as ::lbm_runtime::tape::Value<R>>::write_flat(&#outs, out, &mut lbm_at);)*
+            }
+        }
+    }
+
+    fn adjoint_flat(&self) -> TokenStream {
+        let f = self.f;
+        let (generics, allow) = (generics(), allow());
+        let (read, names) = self.read_flat_params();
+        let types: Vec<TokenStream> = f.outputs.iter().map(|t| self.rust_type(*t)).collect();
+        let out_bars: Vec<syn::Ident> = (0..f.outputs.len()).map(|k| format_ident!("lbm_out_bar{}", k)).collect();
+        let out_bar = if f.returns_tuple { quote!((#(#out_bars),*)) } else { quote!(#(#out_bars)*) };
+        let real_params: Vec<VarId> = f.params.iter().copied().filter(|&p| f.vars[p].ty.is_real_valued()).collect();
+        let grads: Vec<syn::Ident> = (0..real_params.len()).map(|k| format_ident!("lbm_grad{}", k)).collect();
+        let grad_types: Vec<TokenStream> = real_params.iter().map(|&p| self.rust_type(f.vars[p].ty)).collect();
+        quote! {
+            /// The adjoint form on flat buffers; adds into `reals_bar`.
+            #allow
+            pub fn adjoint_flat #generics (reals: &[R], ints: &[i64], out_bar: &[R], reals_bar: &mut [R]) {
+                let mut lbm_at = 0usize;
+                #read
+                let mut lbm_at = 0usize;
+                #(let #out_bars = <#types as ::lbm_runtime::tape::Value<R>>::read_flat(out_bar, &mut lbm_at);)*
+                let (#(#grads,)*) = adjoint::<R, L, D, Q>(#(#names,)* #out_bar);
+                let mut lbm_at = 0usize;
+                #(
+                    let mut lbm_write = lbm_at;
+                    let mut lbm_sum = <#grad_types as ::lbm_runtime::tape::Value<R>>::read_flat(reals_bar, &mut lbm_at);
+                    <#grad_types as ::lbm_runtime::tape::Value<R>>::accumulate(&mut lbm_sum, #grads);
+                    <#grad_types as ::lbm_runtime::tape::Value<R>>::write_flat(&lbm_sum, reals_bar, &mut lbm_write);
+                )*
+            }
+        }
+    }
+
+    fn output_types(&self) -> TokenStream {
+        let mut out = TokenStream::new();
+        for (k, ty) in self.f.outputs.iter().enumerate() {
+            let name = format_ident!("Out{}", k);
+            let t = self.rust_type(*ty);
+            let doc = format!("The Rust type of output {k}.");
+            out.extend(quote! {
+                #[doc = #doc]
+                pub type #name<R, const D: usize, const Q: usize> = #t;
+            });
+        }
+        out
+    }
+
+    // ------------------------------------------------------------ statements
+
+    fn block(&self, block: &Block) -> TokenStream {
+        block.iter().map(|s| self.stmt(s)).collect()
+    }
+
+    fn place(&self, p: &Place) -> TokenStream {
+        match p {
+            Place::Var(v) => {
+                let n = self.ident(*v);
+                quote!(#n)
+            }
+            Place::Elem(v, i) => {
+                let (n, i) = (self.ident(*v), self.expr(i));
+                quote!(#n[(#i) as usize])
+            }
+        }
+    }
+
+    fn call_args(&self, args: &[Expr]) -> Vec<TokenStream> {
+        args.iter()
+            .map(|a| match &a.kind {
+                ExprKind::Var(v) => {
+                    let n = self.ident(*v);
+                    quote!(#n)
+                }
+                _ => self.expr(a),
+            })
+            .collect()
+    }
+
+    fn stmt(&self, s: &Stmt) -> TokenStream {
+        let span = s.span;
+        match &s.kind {
+            StmtKind::Assign { place, value } => {
+                let (p, v) = (self.place(place), self.expr(value));
+                quote_spanned!(span=> #p = #v;)
+            }
+            StmtKind::Call { callee, args, outs } => {
+                let path = self.callee_path(*callee);
+                let args = self.call_args(args);
+                let outs: Vec<syn::Ident> = outs.iter().map(|o| self.ident(*o)).collect();
+                let target = if outs.len() == 1 { quote!(#(#outs)*) } else { quote!((#(#outs),*)) };
+                quote_spanned!(span=> #target = #path::forward::<R, L, D, Q>(#(#args),*);)
+            }
+            StmtKind::CallAdjoint {
+                callee,
+                args,
+                out_bars,
+                arg_bars,
+            } => {
+                let path = self.callee_path(*callee);
+                let args = self.call_args(args);
+                let bars: Vec<syn::Ident> = out_bars.iter().map(|o| self.ident(*o)).collect();
+                let out_bar = if bars.len() == 1 { quote!(#(#bars)*) } else { quote!((#(#bars),*)) };
+                let grads: Vec<syn::Ident> = (0..arg_bars.len()).map(|k| format_ident!("lbm_g{}", k)).collect();
+                let targets: Vec<syn::Ident> = arg_bars.iter().map(|b| self.ident(*b)).collect();
+                quote_spanned! {span=>
+                    {
+                        let (#(#grads,)*) = #path::adjoint::<R, L, D, Q>(#(#args,)* #out_bar);
+                        #(::lbm_runtime::tape::Value::<R>::accumulate(&mut #targets, #grads);)*
+                    }
+                }
+            }
+            StmtKind::If {
+                cond,
+                then_branch,
+                else_branch,
+            } => {
+                let (c, t) = (self.expr(cond), self.block(then_branch));
+                if else_branch.is_empty() {
+                    quote!(if #c { #t })
+                } else {
+                    let e = self.block(else_branch);
+                    quote!(if #c { #t } else { #e })
+                }
+            }
+            StmtKind::Match { scrutinee, arms } => {
+                let s = self.expr(scrutinee);
+                let arms: Vec<TokenStream> = arms
+                    .iter()
+                    .map(|a| {
+                        let body = self.block(&a.body);
+                        match &a.pats {
+                            None => quote!(_ => { #body }),
+                            Some(p) => {
+                                let lits = p.iter().map(|v| proc_macro2::Literal::i64_unsuffixed(*v));
+                                quote!(#(#lits)|* => { #body })
+                            }
+                        }
+                    })
+                    .collect();
+                let has_wild = arms.len() == 0 || matches!(arms.last(), Some(_));
+                let _ = has_wild;
+                quote!(match #s { #(#arms)* })
+            }
+            StmtKind::For {
+                var,
+                start,
+                end,
+                reverse,
+                body,
+            } => {
+                let (i, a, b, body) = (self.ident(*var), self.expr(start), self.expr(end), self.block(body));
+                if *reverse {
+                    quote!(for #i in ((#a) as usize..(#b) as usize).rev() { #body })
+                } else {
+                    quote!(for #i in (#a) as usize..(#b) as usize { #body })
+                }
+            }
+            StmtKind::Let { var, value } => {
+                let (n, v) = (self.ident(*var), self.expr(value));
+                let ty = self.rust_type(self.f.vars[*var].ty);
+                quote!(let #n: #ty = #v;)
+            }
+            StmtKind::Save(place) => self.save_restore(place, true),
+            StmtKind::Restore(place) => self.save_restore(place, false),
+            StmtKind::SaveControl(e) => {
+                let v = self.expr(e);
+                quote!(lbm_ctl.push((#v) as i64);)
+            }
+            StmtKind::RestoreControl(v) => {
+                let n = self.ident(*v);
+                quote!(#n = ::lbm_runtime::tape::FromControl::from_control(lbm_ctl.pop());)
+            }
+            StmtKind::Zero(v) => {
+                let (n, z) = (self.ident(*v), self.zero(self.f.vars[*v].ty));
+                quote!(#n = #z;)
+            }
+            StmtKind::Return(_) => unreachable!("returns are lowered before printing"),
+        }
+    }
+
+    fn save_restore(&self, place: &Place, save: bool) -> TokenStream {
+        let p = self.place(place);
+        let ty = match place {
+            Place::Var(v) => self.rust_type(self.f.vars[*v].ty),
+            Place::Elem(..) => quote!(R),
+        };
+        if save {
+            quote!(<#ty as ::lbm_runtime::tape::Value<R>>::save(&#p, &mut lbm_tape);)
+        } else {
+            quote!(<#ty as ::lbm_runtime::tape::Value<R>>::restore(&mut #p, &mut lbm_tape);)
+        }
+    }
+
+    // ------------------------------------------------------------ expressions
+
+    fn expr(&self, e: &Expr) -> TokenStream {
+        let span = e.span;
+        let real = quote!(<R as ::lbm_runtime::Real>);
+        match &e.kind {
+            ExprKind::RealLit(v) => {
+                let lit = proc_macro2::Literal::f64_unsuffixed(*v);
+                quote_spanned!(span=> #real::from_f64(#lit))
+            }
+            ExprKind::IntLit(v) => {
+                let lit = match e.ty {
+                    Ty::Int(IntTy::I32) => proc_macro2::Literal::i32_suffixed(*v as i32),
+                    Ty::Int(IntTy::U32) => proc_macro2::Literal::u32_suffixed(*v as u32),
+                    Ty::Int(IntTy::I64) => proc_macro2::Literal::i64_suffixed(*v),
+                    Ty::Int(IntTy::Usize) => proc_macro2::Literal::usize_suffixed(*v as usize),
+                    _ => proc_macro2::Literal::i64_unsuffixed(*v),
+                };
+                quote_spanned!(span=> #lit)
+            }
+            ExprKind::BoolLit(b) => quote_spanned!(span=> #b),
+            ExprKind::Var(v) => {
+                let n = self.ident(*v);
+                quote!(#n)
+            }
+            ExprKind::Index(v, i) => {
+                let (n, i) = (self.ident(*v), self.expr(i));
+                quote_spanned!(span=> #n[(#i) as usize])
+            }
+            ExprKind::Lat(LatConst::Q) => quote_spanned!(span=> Q),
+            ExprKind::Lat(LatConst::D) => quote_spanned!(span=> D),
+            ExprKind::Lat(LatConst::Cs2) => quote_spanned!(span=> #real::from_f64(L::CS2)),
+            ExprKind::LatC(i, a) => {
+                let (i, a) = (self.expr(i), self.expr(a));
+                quote_spanned!(span=> #real::from_f64(L::C[(#i) as usize][(#a) as usize] as f64))
+            }
+            ExprKind::LatW(i) => {
+                let i = self.expr(i);
+                quote_spanned!(span=> #real::from_f64(L::W[(#i) as usize]))
+            }
+            ExprKind::LatOpp(i) => {
+                let i = self.expr(i);
+                quote_spanned!(span=> L::OPP[(#i) as usize])
+            }
+            ExprKind::Unary(UnOp::Neg, a) => {
+                let a = self.expr(a);
+                quote_spanned!(span=> (-(#a)))
+            }
+            ExprKind::Unary(UnOp::Not, a) => {
+                let a = self.expr(a);
+                quote_spanned!(span=> (!(#a)))
+            }
+            ExprKind::Binary(op, a, b) => {
+                let (a, b) = (self.expr(a), self.expr(b));
+                let op: TokenStream = op.symbol().parse().expect("operators are valid tokens");
+                quote_spanned!(span=> (#a #op #b))
+            }
+            ExprKind::Intrinsic(i, args) => {
+                let m = syn::Ident::new(i.method(), span);
+                let args: Vec<TokenStream> = args
+                    .iter()
+                    .enumerate()
+                    .map(|(k, a)| {
+                        let t = self.expr(a);
+                        if i.arg_is_int(k) {
+                            quote!((#t) as i32)
+                        } else {
+                            t
+                        }
+                    })
+                    .collect();
+                quote_spanned!(span=> #real::#m(#(#args),*))
+            }
+            ExprKind::Cast(a) => {
+                let inner = self.expr(a);
+                match (a.ty.is_scalar_real(), e.ty) {
+                    (false, Ty::Real) => quote_spanned!(span=> #real::from_f64((#inner) as f64)),
+                    (true, Ty::Real) => inner,
+                    (true, t) => {
+                        let t = self.rust_type(t);
+                        quote_spanned!(span=> (#real::to_f64(#inner) as #t))
+                    }
+                    (false, t) => {
+                        let t = self.rust_type(t);
+                        quote_spanned!(span=> ((#inner) as #t))
+                    }
+                }
+            }
+            ExprKind::Select(c, a, b) => {
+                let (c, a, b) = (self.expr(c), self.expr(a), self.expr(b));
+                quote_spanned!(span=> (if #c { #a } else { #b }))
+            }
+            ExprKind::PopControl => quote!(lbm_ctl.pop()),
+        }
+    }
+}

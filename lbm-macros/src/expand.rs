@@ -1,0 +1,177 @@
+//! Glue: runs the stages in order and assembles the generated module.
+//!
+//! Takes the attribute arguments and the annotated function; returns the module `name`
+//! holding the Rust forms, the output types and `INFO`, or every error found.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::activity::Activity;
+use crate::ctxt::Ctxt;
+use crate::emit_rust::path_from_module;
+use crate::ir::*;
+use crate::{adjoint, check, emit_c, emit_rust, lower, parse, symbol};
+
+pub fn expand(attr: TokenStream, item: syn::ItemFn) -> syn::Result<TokenStream> {
+    let debug = parse_args(attr)?;
+    let cx = Ctxt::new();
+    let parsed = parse::parse(&item, &cx);
+    let Some(mut f) = parsed else {
+        cx.check()?;
+        return Err(syn::Error::new(item.sig.ident.span(), "this operator could not be parsed"));
+    };
+    check::check_returns(&f, &cx);
+    cx.check()?;
+    lower::lower_returns(&mut f);
+    let act = Activity::analyse(&f);
+    check::check_casts(&f, &act, &cx);
+    cx.check()?;
+    let adj = adjoint::transform(&mut f, &act);
+    let c = emit_c::emit(&f, &adj);
+    let rust = emit_rust::emit(&f, &adj);
+    if debug {
+        eprintln!("==== IR of `{}` (lowered) ====\n{:#?}", f.name, f.body);
+        eprintln!("==== forward sweep ====\n{:#?}", adj.forward);
+        eprintln!("==== reverse sweep ====\n{:#?}", adj.reverse);
+        eprintln!("==== C ====\n{}{}\n{}", c.shapes, c.forward, c.adjoint);
+    }
+    Ok(module(&f, &c, &rust))
+}
+
+fn parse_args(attr: TokenStream) -> syn::Result<bool> {
+    if attr.is_empty() {
+        return Ok(false);
+    }
+    let ident: syn::Ident = syn::parse2(attr.clone()).map_err(|_| {
+        syn::Error::new_spanned(&attr, "the only argument of `#[operator]` is `debug`")
+    })?;
+    if ident == symbol::DEBUG {
+        Ok(true)
+    } else {
+        Err(syn::Error::new(ident.span(), "the only argument of `#[operator]` is `debug`"))
+    }
+}
+
+fn shape_tokens(ty: Ty) -> TokenStream {
+    match ty {
+        Ty::Array(Len::Q) => quote!(::lbm_runtime::Shape::Q),
+        Ty::Array(Len::D) => quote!(::lbm_runtime::Shape::D),
+        Ty::Array(Len::Lit(n)) => quote!(::lbm_runtime::Shape::Fixed(#n)),
+        _ => quote!(::lbm_runtime::Shape::Scalar),
+    }
+}
+
+fn summary(attrs: &[syn::Attribute]) -> String {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value().trim().to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .take_while(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn module(f: &Function, c: &emit_c::CText, rust: &emit_rust::RustForms) -> TokenStream {
+    let name = &f.name;
+    let vis = &f.vis;
+    let attrs = &f.attrs;
+    let name_str = name.to_string();
+    let c_name = emit_c::c_name(&name_str);
+    let summary = summary(attrs);
+    let params: Vec<TokenStream> = f
+        .params
+        .iter()
+        .map(|&p| {
+            let var = &f.vars[p];
+            let pname = var.name.clone();
+            let kind = match f.param_kind(p).expect("parameters have kinds") {
+                ParamKind::Field => quote!(Field),
+                ParamKind::Param => quote!(Param),
+                ParamKind::Data => quote!(Data),
+                ParamKind::Int => quote!(Int),
+                ParamKind::Bool => quote!(Bool),
+            };
+            let shape = shape_tokens(var.ty);
+            quote!(::lbm_runtime::ParamInfo { name: #pname, kind: ::lbm_runtime::ParamKind::#kind, shape: #shape })
+        })
+        .collect();
+    let outputs: Vec<TokenStream> = f.outputs.iter().map(|t| shape_tokens(*t)).collect();
+    let callees: Vec<TokenStream> = f
+        .callees
+        .iter()
+        .map(|c| {
+            let p = path_from_module(&c.path);
+            quote!(&#p::INFO)
+        })
+        .collect();
+    let emit_rust::RustForms {
+        forward,
+        adjoint,
+        forward_flat,
+        adjoint_flat,
+        output_types,
+    } = rust;
+    let rust_forward = forward.to_string();
+    let rust_adjoint = adjoint.to_string();
+    let (c_shapes, c_forward, c_adjoint) = (&c.shapes, &c.forward, &c.adjoint);
+    let forms = |real: TokenStream| {
+        let lattices = [
+            (quote!(::lbm_runtime::D2Q9), 2usize, 9usize),
+            (quote!(::lbm_runtime::D3Q19), 3, 19),
+            (quote!(::lbm_runtime::D3Q27), 3, 27),
+        ];
+        let items = lattices.iter().map(|(l, d, q)| {
+            quote! {
+                ::lbm_runtime::operator::FlatForms {
+                    forward: forward_flat::<#real, #l, #d, #q>,
+                    adjoint: adjoint_flat::<#real, #l, #d, #q>,
+                }
+            }
+        });
+        quote!([#(#items),*])
+    };
+    let (f32_forms, f64_forms) = (forms(quote!(f32)), forms(quote!(f64)));
+    let info_doc = format!("Metadata and generated code of the operator `{name_str}`.");
+    quote! {
+        #(#attrs)*
+        #[allow(non_snake_case, non_camel_case_types)]
+        #vis mod #name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #output_types
+            #forward
+            #adjoint
+            #forward_flat
+            #adjoint_flat
+
+            #[doc = #info_doc]
+            pub static INFO: ::lbm_runtime::OperatorInfo = ::lbm_runtime::OperatorInfo {
+                name: #name_str,
+                c_name: #c_name,
+                summary: #summary,
+                params: &[#(#params),*],
+                outputs: &[#(#outputs),*],
+                c_shapes: #c_shapes,
+                c_forward: #c_forward,
+                c_adjoint: #c_adjoint,
+                rust_forward: #rust_forward,
+                rust_adjoint: #rust_adjoint,
+                callees: &[#(#callees),*],
+                cpu: ::lbm_runtime::operator::CpuForms {
+                    f32: #f32_forms,
+                    f64: #f64_forms,
+                },
+            };
+        }
+    }
+}

@@ -1,0 +1,422 @@
+//! The typed intermediate representation shared by every stage after parsing.
+//!
+//! An operator is a table of variables and a tree of statements over expressions. Every
+//! node keeps the span of the source it came from, so later stages can point at the user's
+//! code. Calls to other operators are statements (the parser lifts them out of
+//! expressions), since their C forms write results through pointers.
+
+use proc_macro2::Span;
+
+/// Index of a variable in [`Function::vars`].
+pub type VarId = usize;
+/// Index of a callee in [`Function::callees`].
+pub type CalleeId = usize;
+
+/// Integer types the language knows; C sees them all as `int`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntTy {
+    I32,
+    U32,
+    I64,
+    Usize,
+    /// An unsuffixed literal, typed by rustc from its use.
+    Literal,
+}
+
+impl IntTy {
+    pub fn rust_name(self) -> Option<&'static str> {
+        match self {
+            IntTy::I32 => Some("i32"),
+            IntTy::U32 => Some("u32"),
+            IntTy::I64 => Some("i64"),
+            IntTy::Usize => Some("usize"),
+            IntTy::Literal => None,
+        }
+    }
+}
+
+/// Length of a real array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Len {
+    Q,
+    D,
+    Lit(usize),
+}
+
+/// Type of a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ty {
+    Real,
+    Int(IntTy),
+    Bool,
+    Array(Len),
+    /// Output `index` of a called operator: a real or a real array whose shape only the
+    /// callee knows; the printers declare it through the callee's exported shape.
+    Opaque { callee: CalleeId, index: usize },
+}
+
+impl Ty {
+    /// Real-valued: carries an adjoint when active.
+    pub fn is_real_valued(self) -> bool {
+        matches!(self, Ty::Real | Ty::Array(_) | Ty::Opaque { .. })
+    }
+
+    pub fn is_int(self) -> bool {
+        matches!(self, Ty::Int(_))
+    }
+
+    /// Whether values of this type can be used where a scalar real is expected.
+    pub fn is_scalar_real(self) -> bool {
+        matches!(self, Ty::Real | Ty::Opaque { .. })
+    }
+
+    pub fn is_indexable(self) -> bool {
+        matches!(self, Ty::Array(_) | Ty::Opaque { .. })
+    }
+}
+
+/// How a parameter takes part in differentiation (mirrors `lbm_runtime::ParamKind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    Field,
+    Param,
+    Data,
+    Int,
+    Bool,
+}
+
+impl ParamKind {
+    pub fn is_differentiable(self) -> bool {
+        matches!(self, ParamKind::Field | ParamKind::Param)
+    }
+}
+
+/// What a variable is for; decides how printers declare it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Param(ParamKind),
+    /// A `let` binding of the source (or a temporary the parser introduced).
+    Local,
+    /// A `for` loop counter.
+    Loop,
+    /// The slot holding output `k`.
+    Ret(usize),
+    /// The flag set by an early `return`.
+    Done,
+    /// The adjoint of another variable.
+    Adjoint(VarId),
+}
+
+#[derive(Clone, Debug)]
+pub struct Var {
+    /// Unique name, valid in both Rust and C.
+    pub name: String,
+    pub ty: Ty,
+    pub role: Role,
+    pub span: Span,
+}
+
+/// A called operator, by the path written at the call site.
+#[derive(Clone, Debug)]
+pub struct Callee {
+    pub path: syn::Path,
+    /// Last segment of the path: the callee's operator name.
+    pub name: String,
+    /// Number of outputs, known from the destructuring at the call site.
+    pub outputs: usize,
+    pub span: Span,
+}
+
+/// The lattice constants usable in any operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LatConst {
+    Q,
+    D,
+    Cs2,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnOp {
+    Neg,
+    Not,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+    And,
+    Or,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Rem => "%",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::And => "&&",
+            BinOp::Or => "||",
+        }
+    }
+
+    pub fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne
+        )
+    }
+
+    pub fn is_logical(self) -> bool {
+        matches!(self, BinOp::And | BinOp::Or)
+    }
+}
+
+pub use crate::intrinsic::Intrinsic;
+
+#[derive(Clone, Debug)]
+pub enum ExprKind {
+    RealLit(f64),
+    IntLit(i64),
+    BoolLit(bool),
+    Var(VarId),
+    /// `x[i]` on a real array.
+    Index(VarId, Box<Expr>),
+    Lat(LatConst),
+    /// `C[i][a]`, a real.
+    LatC(Box<Expr>, Box<Expr>),
+    /// `W[i]`, a real.
+    LatW(Box<Expr>),
+    /// `OPP[i]`, an integer.
+    LatOpp(Box<Expr>),
+    Unary(UnOp, Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// A method intrinsic; the receiver is the first argument.
+    Intrinsic(Intrinsic, Vec<Expr>),
+    /// `e as T`; the target is the expression's type.
+    Cast(Box<Expr>),
+    /// `if c { a } else { b }` on values; only the adjoint creates these.
+    Select(Box<Expr>, Box<Expr>, Box<Expr>),
+    /// Pops a branch decision or an integer from the control tape (adjoint only).
+    PopControl,
+}
+
+#[derive(Clone, Debug)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub ty: Ty,
+    pub span: Span,
+}
+
+impl Expr {
+    pub fn new(kind: ExprKind, ty: Ty, span: Span) -> Self {
+        Expr { kind, ty, span }
+    }
+
+    pub fn real(v: f64, span: Span) -> Self {
+        Expr::new(ExprKind::RealLit(v), Ty::Real, span)
+    }
+
+    pub fn int(v: i64, span: Span) -> Self {
+        Expr::new(ExprKind::IntLit(v), Ty::Int(IntTy::Literal), span)
+    }
+
+    pub fn boolean(v: bool, span: Span) -> Self {
+        Expr::new(ExprKind::BoolLit(v), Ty::Bool, span)
+    }
+
+    pub fn var(id: VarId, ty: Ty, span: Span) -> Self {
+        Expr::new(ExprKind::Var(id), ty, span)
+    }
+
+    pub fn binary(op: BinOp, a: Expr, b: Expr) -> Self {
+        let ty = if op.is_comparison() || op.is_logical() {
+            Ty::Bool
+        } else {
+            a.ty
+        };
+        let span = a.span;
+        Expr::new(ExprKind::Binary(op, Box::new(a), Box::new(b)), ty, span)
+    }
+
+    pub fn not(a: Expr) -> Self {
+        let span = a.span;
+        Expr::new(ExprKind::Unary(UnOp::Not, Box::new(a)), Ty::Bool, span)
+    }
+
+    pub fn neg(a: Expr) -> Self {
+        let (ty, span) = (a.ty, a.span);
+        Expr::new(ExprKind::Unary(UnOp::Neg, Box::new(a)), ty, span)
+    }
+
+    /// Calls `f` on every variable the expression reads.
+    pub fn for_each_var(&self, f: &mut impl FnMut(VarId)) {
+        match &self.kind {
+            ExprKind::Var(v) => f(*v),
+            ExprKind::Index(v, i) => {
+                f(*v);
+                i.for_each_var(f);
+            }
+            ExprKind::LatC(a, b) | ExprKind::Binary(_, a, b) => {
+                a.for_each_var(f);
+                b.for_each_var(f);
+            }
+            ExprKind::LatW(a) | ExprKind::LatOpp(a) | ExprKind::Unary(_, a) | ExprKind::Cast(a) => {
+                a.for_each_var(f)
+            }
+            ExprKind::Intrinsic(_, args) => args.iter().for_each(|a| a.for_each_var(f)),
+            ExprKind::Select(c, a, b) => {
+                c.for_each_var(f);
+                a.for_each_var(f);
+                b.for_each_var(f);
+            }
+            ExprKind::RealLit(_)
+            | ExprKind::IntLit(_)
+            | ExprKind::BoolLit(_)
+            | ExprKind::Lat(_)
+            | ExprKind::PopControl => {}
+        }
+    }
+}
+
+/// Where an assignment writes.
+#[derive(Clone, Debug)]
+pub enum Place {
+    Var(VarId),
+    Elem(VarId, Expr),
+}
+
+impl Place {
+    pub fn var(&self) -> VarId {
+        match self {
+            Place::Var(v) | Place::Elem(v, _) => *v,
+        }
+    }
+}
+
+pub type Block = Vec<Stmt>;
+
+#[derive(Clone, Debug)]
+pub struct Arm {
+    /// Integer patterns of the arm; `None` for `_`.
+    pub pats: Option<Vec<i64>>,
+    pub body: Block,
+}
+
+#[derive(Clone, Debug)]
+pub enum StmtKind {
+    /// `place = value`; a scalar, or a whole array of the same length.
+    Assign { place: Place, value: Expr },
+    /// `outs = callee(args)`; every real-valued argument is a variable.
+    Call {
+        callee: CalleeId,
+        args: Vec<Expr>,
+        outs: Vec<VarId>,
+    },
+    If {
+        cond: Expr,
+        then_branch: Block,
+        else_branch: Block,
+    },
+    Match { scrutinee: Expr, arms: Vec<Arm> },
+    /// `for var in start..end`, backwards when `reverse`.
+    For {
+        var: VarId,
+        start: Expr,
+        end: Expr,
+        reverse: bool,
+        body: Block,
+    },
+    /// `return (values)`; removed by lowering.
+    Return(Vec<Expr>),
+    /// A block-local declaration (adjoint temporaries).
+    Let { var: VarId, value: Expr },
+    /// Saves the value at a place (a whole variable: all its reals) on the real tape.
+    Save(Place),
+    /// Restores what the matching [`StmtKind::Save`] saved.
+    Restore(Place),
+    /// Saves an integer or boolean expression on the control tape.
+    SaveControl(Expr),
+    /// Pops the control tape into an integer or boolean variable.
+    RestoreControl(VarId),
+    /// Calls the adjoint of a callee: `arg_bars[k]` receives the adjoint of the k-th
+    /// real-valued argument.
+    CallAdjoint {
+        callee: CalleeId,
+        args: Vec<Expr>,
+        out_bars: Vec<VarId>,
+        arg_bars: Vec<VarId>,
+    },
+    /// Sets a real-valued variable (all of it) to zero.
+    Zero(VarId),
+}
+
+#[derive(Clone, Debug)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+impl Stmt {
+    pub fn new(kind: StmtKind, span: Span) -> Self {
+        Stmt { kind, span }
+    }
+}
+
+/// A parsed, typed operator.
+#[derive(Clone, Debug)]
+pub struct Function {
+    pub name: syn::Ident,
+    pub vis: syn::Visibility,
+    /// `#[doc]` and other outer attributes kept for the generated module.
+    pub attrs: Vec<syn::Attribute>,
+    pub params: Vec<VarId>,
+    /// Declared output types (one, or a tuple's elements).
+    pub outputs: Vec<Ty>,
+    /// Whether the source returns a tuple (the Rust forms keep that shape).
+    pub returns_tuple: bool,
+    pub body: Block,
+    pub vars: Vec<Var>,
+    pub callees: Vec<Callee>,
+    /// Slots of the outputs, filled by lowering.
+    pub ret_vars: Vec<VarId>,
+}
+
+impl Function {
+
+    /// Adds a variable with a name unique among all variables and reserved words.
+    pub fn add_var(&mut self, base: &str, ty: Ty, role: Role, span: Span) -> VarId {
+        let name = crate::names::fresh(base, self.vars.iter().map(|v| v.name.as_str()));
+        self.vars.push(Var {
+            name,
+            ty,
+            role,
+            span,
+        });
+        self.vars.len() - 1
+    }
+
+    pub fn param_kind(&self, id: VarId) -> Option<ParamKind> {
+        match self.vars[id].role {
+            Role::Param(k) => Some(k),
+            _ => None,
+        }
+    }
+}
