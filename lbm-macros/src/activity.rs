@@ -73,8 +73,12 @@ impl Activity {
             ExprKind::Binary(op, a, b) if !op.is_comparison() && !op.is_logical() => {
                 e.ty.is_scalar_real() && (self.expr_active(a) || self.expr_active(b))
             }
-            ExprKind::Intrinsic(_, args) => args.iter().any(|a| a.ty.is_scalar_real() && self.expr_active(a)),
-            ExprKind::Cast(a) => e.ty.is_scalar_real() && a.ty.is_scalar_real() && self.expr_active(a),
+            ExprKind::Intrinsic(_, args) => args
+                .iter()
+                .any(|a| a.ty.is_scalar_real() && self.expr_active(a)),
+            ExprKind::Cast(a) => {
+                e.ty.is_scalar_real() && a.ty.is_scalar_real() && self.expr_active(a)
+            }
             ExprKind::Select(_, a, b) => self.expr_active(a) || self.expr_active(b),
             _ => false,
         }
@@ -89,7 +93,9 @@ impl Activity {
                     }
                 }
                 StmtKind::Call { args, outs, .. } => {
-                    let any = args.iter().any(|a| a.ty.is_real_valued() && self.expr_active(a));
+                    let any = args
+                        .iter()
+                        .any(|a| a.ty.is_real_valued() && self.expr_active(a));
                     if any {
                         outs.iter().for_each(|o| self.active[*o] = true);
                     }
@@ -102,7 +108,9 @@ impl Activity {
                     self.propagate(then_branch, f);
                     self.propagate(else_branch, f);
                 }
-                StmtKind::Match { arms, .. } => arms.iter().for_each(|a| self.propagate(&a.body, f)),
+                StmtKind::Match { arms, .. } => {
+                    arms.iter().for_each(|a| self.propagate(&a.body, f))
+                }
                 StmtKind::For { body, .. } => self.propagate(body, f),
                 _ => {}
             }
@@ -123,7 +131,9 @@ impl Activity {
                     self.count_sites(then_branch, in_loop, sites);
                     self.count_sites(else_branch, in_loop, sites);
                 }
-                StmtKind::Match { arms, .. } => arms.iter().for_each(|a| self.count_sites(&a.body, in_loop, sites)),
+                StmtKind::Match { arms, .. } => arms
+                    .iter()
+                    .for_each(|a| self.count_sites(&a.body, in_loop, sites)),
                 StmtKind::For { body, .. } => self.count_sites(body, true, sites),
                 _ => {}
             }
@@ -154,7 +164,9 @@ impl Activity {
                     self.mark_needed(then_branch, f);
                     self.mark_needed(else_branch, f);
                 }
-                StmtKind::Match { arms, .. } => arms.iter().for_each(|a| self.mark_needed(&a.body, f)),
+                StmtKind::Match { arms, .. } => {
+                    arms.iter().for_each(|a| self.mark_needed(&a.body, f))
+                }
                 StmtKind::For { body, .. } => self.mark_needed(body, f),
                 _ => {}
             }
@@ -170,7 +182,9 @@ impl Activity {
                 self.mark_partials(a);
                 self.mark_partials(b);
             }
-            ExprKind::Binary(..) | ExprKind::Intrinsic(..) | ExprKind::Select(..) => self.mark_all(e),
+            ExprKind::Binary(..) | ExprKind::Intrinsic(..) | ExprKind::Select(..) => {
+                self.mark_all(e)
+            }
             _ => {}
         }
     }

@@ -88,7 +88,11 @@ impl Transformer<'_> {
                         fw.push(mk(StmtKind::Save(place.clone())));
                         rv.push(mk(StmtKind::Restore(place.clone())));
                     } else {
-                        fw.push(mk(StmtKind::SaveControl(Expr::var(v, self.f.vars[v].ty, span))));
+                        fw.push(mk(StmtKind::SaveControl(Expr::var(
+                            v,
+                            self.f.vars[v].ty,
+                            span,
+                        ))));
                         rv.push(mk(StmtKind::RestoreControl(v)));
                     }
                 }
@@ -143,11 +147,19 @@ impl Transformer<'_> {
                     };
                     return (vec![mk(fw)], Vec::new());
                 }
+                // The decision is saved after the branch's own saves: the reverse sweep pops
+                // it first.
                 let taken = |k: i64| mk(StmtKind::SaveControl(Expr::int(k, span)));
                 let fw = StmtKind::If {
                     cond: cond.clone(),
-                    then_branch: std::iter::once(taken(1)).chain(f_then).collect(),
-                    else_branch: std::iter::once(taken(0)).chain(f_else).collect(),
+                    then_branch: f_then
+                        .into_iter()
+                        .chain(std::iter::once(taken(1)))
+                        .collect(),
+                    else_branch: f_else
+                        .into_iter()
+                        .chain(std::iter::once(taken(0)))
+                        .collect(),
                 };
                 let (branch, pop) = self.pop_branch(span);
                 let rv = vec![
@@ -161,14 +173,24 @@ impl Transformer<'_> {
                 (vec![mk(fw)], rv)
             }
             StmtKind::Match { scrutinee, arms } => {
-                let sweeps: Vec<(Block, Block)> = arms.iter().map(|a| self.block(&a.body)).collect();
+                let sweeps: Vec<(Block, Block)> =
+                    arms.iter().map(|a| self.block(&a.body)).collect();
                 if sweeps.iter().all(|(_, r)| r.is_empty()) {
                     let arms = arms
                         .iter()
                         .zip(sweeps)
-                        .map(|(a, (fw, _))| Arm { pats: a.pats.clone(), body: fw })
+                        .map(|(a, (fw, _))| Arm {
+                            pats: a.pats.clone(),
+                            body: fw,
+                        })
                         .collect();
-                    return (vec![mk(StmtKind::Match { scrutinee: scrutinee.clone(), arms })], Vec::new());
+                    return (
+                        vec![mk(StmtKind::Match {
+                            scrutinee: scrutinee.clone(),
+                            arms,
+                        })],
+                        Vec::new(),
+                    );
                 }
                 let mut fw_arms = Vec::new();
                 let mut rv_arms = Vec::new();
@@ -176,7 +198,7 @@ impl Transformer<'_> {
                     let taken = mk(StmtKind::SaveControl(Expr::int(k as i64, span)));
                     fw_arms.push(Arm {
                         pats: a.pats.clone(),
-                        body: std::iter::once(taken).chain(fw).collect(),
+                        body: fw.into_iter().chain(std::iter::once(taken)).collect(),
                     });
                     rv_arms.push(Arm {
                         pats: Some(vec![k as i64]),
@@ -281,7 +303,8 @@ impl Transformer<'_> {
         }
         let span = e.span;
         let seed = match (&e.kind, &seed.kind) {
-            (ExprKind::Var(_) | ExprKind::Index(..), _) | (_, ExprKind::Var(_) | ExprKind::RealLit(_)) => seed,
+            (ExprKind::Var(_) | ExprKind::Index(..), _)
+            | (_, ExprKind::Var(_) | ExprKind::RealLit(_)) => seed,
             _ => self.local("d", seed, span, out),
         };
         let add = |place: Place, ty: Ty, amount: Expr| {
@@ -324,7 +347,8 @@ impl Transformer<'_> {
                     BinOp::Div => {
                         self.accumulate(a, Expr::binary(BinOp::Div, seed.clone(), b.clone()), out);
                         let b2 = Expr::binary(BinOp::Mul, b.clone(), b.clone());
-                        let db = Expr::binary(BinOp::Div, Expr::binary(BinOp::Mul, seed, a.clone()), b2);
+                        let db =
+                            Expr::binary(BinOp::Div, Expr::binary(BinOp::Mul, seed, a.clone()), b2);
                         self.accumulate(b, Expr::neg(db), out);
                     }
                     _ => {}
@@ -343,7 +367,11 @@ impl Transformer<'_> {
             ExprKind::Select(c, a, b) => {
                 let zero = Expr::real(0.0, span);
                 let sel = |x: Expr, y: Expr| {
-                    Expr::new(ExprKind::Select(c.clone(), Box::new(x), Box::new(y)), Ty::Real, span)
+                    Expr::new(
+                        ExprKind::Select(c.clone(), Box::new(x), Box::new(y)),
+                        Ty::Real,
+                        span,
+                    )
                 };
                 self.accumulate(a, sel(seed.clone(), zero.clone()), out);
                 self.accumulate(b, sel(zero, seed), out);
@@ -395,7 +423,9 @@ fn sum_over(block: &Block, leaf: &mut impl FnMut(&Stmt) -> Option<Count>) -> Cou
                 .iter()
                 .map(|a| sum_over(&a.body, leaf))
                 .fold(Count::Lit(0), Count::max),
-            StmtKind::For { start, end, body, .. } => {
+            StmtKind::For {
+                start, end, body, ..
+            } => {
                 let trip = Count::from_bound(end).sub(Count::from_bound(start));
                 trip.mul(sum_over(body, leaf))
             }

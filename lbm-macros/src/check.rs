@@ -48,9 +48,11 @@ fn check_expr(e: &Expr, act: &Activity, cx: &Ctxt) {
         }
     }
     match &e.kind {
-        ExprKind::Index(_, a) | ExprKind::LatW(a) | ExprKind::LatOpp(a) | ExprKind::Unary(_, a) | ExprKind::Cast(a) => {
-            check_expr(a, act, cx)
-        }
+        ExprKind::Index(_, a)
+        | ExprKind::LatW(a)
+        | ExprKind::LatOpp(a)
+        | ExprKind::Unary(_, a)
+        | ExprKind::Cast(a) => check_expr(a, act, cx),
         ExprKind::LatC(a, b) | ExprKind::Binary(_, a, b) => {
             check_expr(a, act, cx);
             check_expr(b, act, cx);
@@ -75,7 +77,9 @@ pub fn visit_exprs(block: &Block, f: &mut impl FnMut(&Expr)) {
                 }
                 f(value);
             }
-            StmtKind::Call { args, .. } | StmtKind::CallAdjoint { args, .. } => args.iter().for_each(&mut *f),
+            StmtKind::Call { args, .. } | StmtKind::CallAdjoint { args, .. } => {
+                args.iter().for_each(&mut *f)
+            }
             StmtKind::If {
                 cond,
                 then_branch,
@@ -89,7 +93,9 @@ pub fn visit_exprs(block: &Block, f: &mut impl FnMut(&Expr)) {
                 f(scrutinee);
                 arms.iter().for_each(|a| visit_exprs(&a.body, f));
             }
-            StmtKind::For { start, end, body, .. } => {
+            StmtKind::For {
+                start, end, body, ..
+            } => {
                 f(start);
                 f(end);
                 visit_exprs(body, f);

@@ -3,7 +3,7 @@
 //! The C printer writes them symbolically (the lattice is fixed when the kernel is built);
 //! the Rust printer needs one constant for every lattice, so it takes the largest.
 
-use crate::ir::{CalleeId, ExprKind, LatConst, Len, Ty, Expr, BinOp};
+use crate::ir::{BinOp, CalleeId, Expr, ExprKind, LatConst, Len, Ty};
 
 /// Largest `Q` of the supported lattices: bound of an output length the callee decides.
 const MAX_Q: usize = 27;

@@ -33,7 +33,12 @@ pub fn emit(f: &Function, adj: &Adjoint) -> CText {
     let name = f.name.to_string();
     let mut shapes = String::new();
     for (k, ty) in f.outputs.iter().enumerate() {
-        let _ = writeln!(shapes, "#define {} {}", len_macro(&name, k), type_len(f, *ty));
+        let _ = writeln!(
+            shapes,
+            "#define {} {}",
+            len_macro(&name, k),
+            type_len(f, *ty)
+        );
     }
     CText {
         shapes,
@@ -129,7 +134,9 @@ impl<'a> Printer<'a> {
                     let n = type_len(self.f, ty);
                     let name = self.name(p).to_string();
                     self.line(format!("real {name}[{n}];"));
-                    self.line(format!("for (int lbm_k = 0; lbm_k < {n}; ++lbm_k) {name}[lbm_k] = {ptr}[lbm_k];"));
+                    self.line(format!(
+                        "for (int lbm_k = 0; lbm_k < {n}; ++lbm_k) {name}[lbm_k] = {ptr}[lbm_k];"
+                    ));
                 }
                 _ => {}
             }
@@ -197,7 +204,9 @@ impl<'a> Printer<'a> {
             Ty::Real => self.line(format!("*{dst} {op} {name};")),
             ty => {
                 let n = type_len(self.f, ty);
-                self.line(format!("for (int lbm_k = 0; lbm_k < {n}; ++lbm_k) {dst}[lbm_k] {op} {name}[lbm_k];"));
+                self.line(format!(
+                    "for (int lbm_k = 0; lbm_k < {n}; ++lbm_k) {dst}[lbm_k] {op} {name}[lbm_k];"
+                ));
             }
         }
     }
@@ -208,9 +217,20 @@ impl<'a> Printer<'a> {
         let bar = |v: VarId| adj.bars[v].expect("real-valued variables have adjoints");
         let mut params = self.params_c();
         params.extend((0..f.outputs.len()).map(|k| format!("const real* lbm_out{k}_bar")));
-        let real_params: Vec<VarId> = f.params.iter().copied().filter(|&p| self.ty(p).is_real_valued()).collect();
-        params.extend(real_params.iter().map(|&p| format!("real* lbm_{}_bar", self.name(p))));
-        self.line(format!("/* operator `{name}`: adjoint (forward sweep, then reverse sweep) */"));
+        let real_params: Vec<VarId> = f
+            .params
+            .iter()
+            .copied()
+            .filter(|&p| self.ty(p).is_real_valued())
+            .collect();
+        params.extend(
+            real_params
+                .iter()
+                .map(|&p| format!("real* lbm_{}_bar", self.name(p))),
+        );
+        self.line(format!(
+            "/* operator `{name}`: adjoint (forward sweep, then reverse sweep) */"
+        ));
         self.line(format!(
             "__device__ __forceinline__ void {}_adj({})",
             c_name(&name),
@@ -277,7 +297,9 @@ impl<'a> Printer<'a> {
 
     fn place(&self, p: &Place) -> String {
         match p {
-            Place::Var(v) if matches!(self.ty(*v), Ty::Opaque { .. }) => format!("{}[0]", self.name(*v)),
+            Place::Var(v) if matches!(self.ty(*v), Ty::Opaque { .. }) => {
+                format!("{}[0]", self.name(*v))
+            }
             Place::Var(v) => self.name(*v).to_string(),
             Place::Elem(v, i) => format!("{}[{}]", self.name(*v), self.expr(i)),
         }
@@ -309,7 +331,11 @@ impl<'a> Printer<'a> {
             StmtKind::Call { callee, args, outs } => {
                 let mut a = self.call_args(args);
                 a.extend(outs.iter().map(|o| self.by_address(*o)));
-                let line = format!("{}({});", c_name(&self.f.callees[*callee].name), a.join(", "));
+                let line = format!(
+                    "{}({});",
+                    c_name(&self.f.callees[*callee].name),
+                    a.join(", ")
+                );
                 self.line(line);
             }
             StmtKind::CallAdjoint {
@@ -321,7 +347,11 @@ impl<'a> Printer<'a> {
                 let mut a = self.call_args(args);
                 a.extend(out_bars.iter().map(|o| self.by_address(*o)));
                 a.extend(arg_bars.iter().map(|o| self.by_address(*o)));
-                let line = format!("{}_adj({});", c_name(&self.f.callees[*callee].name), a.join(", "));
+                let line = format!(
+                    "{}_adj({});",
+                    c_name(&self.f.callees[*callee].name),
+                    a.join(", ")
+                );
                 self.line(line);
             }
             StmtKind::If {
@@ -348,7 +378,10 @@ impl<'a> Printer<'a> {
                         None => None,
                         Some(p) if p.is_empty() => Some("0".to_string()),
                         Some(p) => Some(
-                            p.iter().map(|v| format!("{s} == {v}")).collect::<Vec<_>>().join(" || "),
+                            p.iter()
+                                .map(|v| format!("{s} == {v}"))
+                                .collect::<Vec<_>>()
+                                .join(" || "),
                         ),
                     };
                     let header = match (k, cond) {
@@ -370,7 +403,11 @@ impl<'a> Printer<'a> {
                 reverse,
                 body,
             } => {
-                let (i, a, b) = (self.name(*var).to_string(), self.expr(start), self.expr(end));
+                let (i, a, b) = (
+                    self.name(*var).to_string(),
+                    self.expr(start),
+                    self.expr(end),
+                );
                 self.line("#pragma unroll");
                 let header = if *reverse {
                     format!("for (int {i} = {b} - 1; {i} >= {a}; --{i})")
@@ -381,7 +418,11 @@ impl<'a> Printer<'a> {
                 self.line("}");
             }
             StmtKind::Let { var, value } => {
-                let ty = if self.ty(*var).is_int() || self.ty(*var) == Ty::Bool { "int" } else { "real" };
+                let ty = if self.ty(*var).is_int() || self.ty(*var) == Ty::Bool {
+                    "int"
+                } else {
+                    "real"
+                };
                 let line = format!("const {ty} {} = {};", self.name(*var), self.expr(value));
                 self.line(line);
             }
@@ -401,7 +442,9 @@ impl<'a> Printer<'a> {
                     Ty::Real => self.line(format!("{name} = 0;")),
                     ty => {
                         let n = type_len(self.f, ty);
-                        self.line(format!("for (int lbm_k = 0; lbm_k < {n}; ++lbm_k) {name}[lbm_k] = 0;"));
+                        self.line(format!(
+                            "for (int lbm_k = 0; lbm_k < {n}; ++lbm_k) {name}[lbm_k] = 0;"
+                        ));
                     }
                 }
             }
@@ -460,7 +503,12 @@ impl<'a> Printer<'a> {
             ExprKind::Binary(op, a, b) => {
                 let p = precedence(*op);
                 (
-                    format!("{} {} {}", self.expr_prec(a, p), op.symbol(), self.expr_prec(b, p + 1)),
+                    format!(
+                        "{} {} {}",
+                        self.expr_prec(a, p),
+                        op.symbol(),
+                        self.expr_prec(b, p + 1)
+                    ),
                     p,
                 )
             }
@@ -473,7 +521,12 @@ impl<'a> Printer<'a> {
                 (format!("({target}){}", self.expr_prec(a, 8)), 8)
             }
             ExprKind::Select(c, a, b) => (
-                format!("{} ? {} : {}", self.expr_prec(c, 2), self.expr_prec(a, 2), self.expr_prec(b, 1)),
+                format!(
+                    "{} ? {} : {}",
+                    self.expr_prec(c, 2),
+                    self.expr_prec(a, 2),
+                    self.expr_prec(b, 1)
+                ),
                 1,
             ),
             ExprKind::PopControl => ("lbm_ctl[--lbm_cp]".into(), 9),
@@ -522,7 +575,9 @@ fn collect_assigned(block: &Block, out: &mut HashSet<VarId>) {
                 collect_assigned(then_branch, out);
                 collect_assigned(else_branch, out);
             }
-            StmtKind::Match { arms, .. } => arms.iter().for_each(|a| collect_assigned(&a.body, out)),
+            StmtKind::Match { arms, .. } => {
+                arms.iter().for_each(|a| collect_assigned(&a.body, out))
+            }
             StmtKind::For { body, .. } => collect_assigned(body, out),
             _ => {}
         }

@@ -164,7 +164,12 @@ impl Printer<'_> {
     fn forward(&self) -> TokenStream {
         let (generics, allow, params, ret) = (generics(), allow(), self.params(), self.ret_type());
         let rebind = self.rebind_params();
-        let rets: Block = self.f.ret_vars.iter().map(|&r| Stmt::new(StmtKind::Zero(r), Span::call_site())).collect();
+        let rets: Block = self
+            .f
+            .ret_vars
+            .iter()
+            .map(|&r| Stmt::new(StmtKind::Zero(r), Span::call_site()))
+            .collect();
         let decls = self.declarations(&[&self.f.body, &rets]);
         let body = self.block(&self.f.body);
         let value = self.ret_value();
@@ -183,11 +188,20 @@ impl Printer<'_> {
 
     fn adjoint(&self, adj: &Adjoint) -> TokenStream {
         let f = self.f;
-        let (generics, allow, mut params, ret) = (generics(), allow(), self.params(), self.ret_type());
+        let (generics, allow, mut params, ret) =
+            (generics(), allow(), self.params(), self.ret_type());
         params.push(quote!(lbm_out_bar: #ret));
         let bar = |v: VarId| adj.bars[v].expect("real-valued variables have adjoints");
-        let real_params: Vec<VarId> = f.params.iter().copied().filter(|&p| f.vars[p].ty.is_real_valued()).collect();
-        let grad_types: Vec<TokenStream> = real_params.iter().map(|&p| self.rust_type(f.vars[p].ty)).collect();
+        let real_params: Vec<VarId> = f
+            .params
+            .iter()
+            .copied()
+            .filter(|&p| f.vars[p].ty.is_real_valued())
+            .collect();
+        let grad_types: Vec<TokenStream> = real_params
+            .iter()
+            .map(|&p| self.rust_type(f.vars[p].ty))
+            .collect();
         let mut extra: Block = Vec::new();
         for &r in &f.ret_vars {
             extra.push(Stmt::new(StmtKind::Zero(bar(r)), Span::call_site()));
@@ -267,8 +281,14 @@ impl Printer<'_> {
     fn forward_flat(&self) -> TokenStream {
         let (generics, allow) = (generics(), allow());
         let (read, names) = self.read_flat_params();
-        let outs: Vec<syn::Ident> = (0..self.f.outputs.len()).map(|k| format_ident!("lbm_res{}", k)).collect();
-        let bind = if self.f.returns_tuple { quote!((#(#outs),*)) } else { quote!(#(#outs)*) };
+        let outs: Vec<syn::Ident> = (0..self.f.outputs.len())
+            .map(|k| format_ident!("lbm_res{}", k))
+            .collect();
+        let bind = if self.f.returns_tuple {
+            quote!((#(#outs),*))
+        } else {
+            quote!(#(#outs)*)
+        };
         let types: Vec<TokenStream> = self.f.outputs.iter().map(|t| self.rust_type(*t)).collect();
         quote! {
             /// The forward form on flat buffers (see `lbm_runtime::operator`).
@@ -288,11 +308,27 @@ impl Printer<'_> {
         let (generics, allow) = (generics(), allow());
         let (read, names) = self.read_flat_params();
         let types: Vec<TokenStream> = f.outputs.iter().map(|t| self.rust_type(*t)).collect();
-        let out_bars: Vec<syn::Ident> = (0..f.outputs.len()).map(|k| format_ident!("lbm_out_bar{}", k)).collect();
-        let out_bar = if f.returns_tuple { quote!((#(#out_bars),*)) } else { quote!(#(#out_bars)*) };
-        let real_params: Vec<VarId> = f.params.iter().copied().filter(|&p| f.vars[p].ty.is_real_valued()).collect();
-        let grads: Vec<syn::Ident> = (0..real_params.len()).map(|k| format_ident!("lbm_grad{}", k)).collect();
-        let grad_types: Vec<TokenStream> = real_params.iter().map(|&p| self.rust_type(f.vars[p].ty)).collect();
+        let out_bars: Vec<syn::Ident> = (0..f.outputs.len())
+            .map(|k| format_ident!("lbm_out_bar{}", k))
+            .collect();
+        let out_bar = if f.returns_tuple {
+            quote!((#(#out_bars),*))
+        } else {
+            quote!(#(#out_bars)*)
+        };
+        let real_params: Vec<VarId> = f
+            .params
+            .iter()
+            .copied()
+            .filter(|&p| f.vars[p].ty.is_real_valued())
+            .collect();
+        let grads: Vec<syn::Ident> = (0..real_params.len())
+            .map(|k| format_ident!("lbm_grad{}", k))
+            .collect();
+        let grad_types: Vec<TokenStream> = real_params
+            .iter()
+            .map(|&p| self.rust_type(f.vars[p].ty))
+            .collect();
         quote! {
             /// The adjoint form on flat buffers; adds into `reals_bar`.
             #allow
@@ -369,7 +405,11 @@ impl Printer<'_> {
                 let path = self.callee_path(*callee);
                 let args = self.call_args(args);
                 let outs: Vec<syn::Ident> = outs.iter().map(|o| self.ident(*o)).collect();
-                let target = if outs.len() == 1 { quote!(#(#outs)*) } else { quote!((#(#outs),*)) };
+                let target = if outs.len() == 1 {
+                    quote!(#(#outs)*)
+                } else {
+                    quote!((#(#outs),*))
+                };
                 quote_spanned!(span=> #target = #path::forward::<R, L, D, Q>(#(#args),*);)
             }
             StmtKind::CallAdjoint {
@@ -381,8 +421,14 @@ impl Printer<'_> {
                 let path = self.callee_path(*callee);
                 let args = self.call_args(args);
                 let bars: Vec<syn::Ident> = out_bars.iter().map(|o| self.ident(*o)).collect();
-                let out_bar = if bars.len() == 1 { quote!(#(#bars)*) } else { quote!((#(#bars),*)) };
-                let grads: Vec<syn::Ident> = (0..arg_bars.len()).map(|k| format_ident!("lbm_g{}", k)).collect();
+                let out_bar = if bars.len() == 1 {
+                    quote!(#(#bars)*)
+                } else {
+                    quote!((#(#bars),*))
+                };
+                let grads: Vec<syn::Ident> = (0..arg_bars.len())
+                    .map(|k| format_ident!("lbm_g{}", k))
+                    .collect();
                 let targets: Vec<syn::Ident> = arg_bars.iter().map(|b| self.ident(*b)).collect();
                 quote_spanned! {span=>
                     {
@@ -413,7 +459,8 @@ impl Printer<'_> {
                         match &a.pats {
                             None => quote!(_ => { #body }),
                             Some(p) => {
-                                let lits = p.iter().map(|v| proc_macro2::Literal::i64_unsuffixed(*v));
+                                let lits =
+                                    p.iter().map(|v| proc_macro2::Literal::i64_unsuffixed(*v));
                                 quote!(#(#lits)|* => { #body })
                             }
                         }
@@ -430,7 +477,12 @@ impl Printer<'_> {
                 reverse,
                 body,
             } => {
-                let (i, a, b, body) = (self.ident(*var), self.expr(start), self.expr(end), self.block(body));
+                let (i, a, b, body) = (
+                    self.ident(*var),
+                    self.expr(start),
+                    self.expr(end),
+                    self.block(body),
+                );
                 if *reverse {
                     quote!(for #i in ((#a) as usize..(#b) as usize).rev() { #body })
                 } else {

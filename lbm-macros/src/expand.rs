@@ -18,7 +18,10 @@ pub fn expand(attr: TokenStream, item: syn::ItemFn) -> syn::Result<TokenStream> 
     let parsed = parse::parse(&item, &cx);
     let Some(mut f) = parsed else {
         cx.check()?;
-        return Err(syn::Error::new(item.sig.ident.span(), "this operator could not be parsed"));
+        return Err(syn::Error::new(
+            item.sig.ident.span(),
+            "this operator could not be parsed",
+        ));
     };
     check::check_returns(&f, &cx);
     cx.check()?;
@@ -48,7 +51,10 @@ fn parse_args(attr: TokenStream) -> syn::Result<bool> {
     if ident == symbol::DEBUG {
         Ok(true)
     } else {
-        Err(syn::Error::new(ident.span(), "the only argument of `#[operator]` is `debug`"))
+        Err(syn::Error::new(
+            ident.span(),
+            "the only argument of `#[operator]` is `debug`",
+        ))
     }
 }
 

@@ -44,7 +44,10 @@ impl Intrinsic {
 
     /// The Rust method name (also the `Real` trait's).
     pub fn method(self) -> &'static str {
-        ALL.iter().find(|(_, i)| *i == self).map(|(n, _)| *n).unwrap_or("?")
+        ALL.iter()
+            .find(|(_, i)| *i == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
     }
 
     /// The prelude's C function.
@@ -84,9 +87,8 @@ impl Intrinsic {
     /// expressions read the arguments' values as they were when the call ran forward.
     pub fn reverse(self, args: &[Expr], seed: &Expr) -> Vec<(usize, Expr)> {
         let x = &args[0];
-        let call = |i: Intrinsic, a: Vec<Expr>| {
-            Expr::new(ExprKind::Intrinsic(i, a), Ty::Real, x.span)
-        };
+        let call =
+            |i: Intrinsic, a: Vec<Expr>| Expr::new(ExprKind::Intrinsic(i, a), Ty::Real, x.span);
         let mul = |a: Expr, b: Expr| Expr::binary(BinOp::Mul, a, b);
         let div = |a: Expr, b: Expr| Expr::binary(BinOp::Div, a, b);
         let lit = |v: f64| Expr::real(v, x.span);
@@ -100,7 +102,10 @@ impl Intrinsic {
         let s = seed.clone();
         match self {
             // d sqrt(x) = 1 / (2 sqrt(x))
-            Intrinsic::Sqrt => vec![(0, div(mul(s, lit(0.5)), call(Intrinsic::Sqrt, vec![x.clone()])))],
+            Intrinsic::Sqrt => vec![(
+                0,
+                div(mul(s, lit(0.5)), call(Intrinsic::Sqrt, vec![x.clone()])),
+            )],
             Intrinsic::Exp => vec![(0, mul(s, call(Intrinsic::Exp, vec![x.clone()])))],
             Intrinsic::Ln => vec![(0, div(s, x.clone()))],
             // d x^y = y x^(y-1) dx + x^y ln(x) dy
@@ -108,7 +113,13 @@ impl Intrinsic {
                 let y = &args[1];
                 let ym1 = Expr::binary(BinOp::Sub, y.clone(), lit(1.0));
                 vec![
-                    (0, mul(s.clone(), mul(y.clone(), call(Intrinsic::Powf, vec![x.clone(), ym1])))),
+                    (
+                        0,
+                        mul(
+                            s.clone(),
+                            mul(y.clone(), call(Intrinsic::Powf, vec![x.clone(), ym1])),
+                        ),
+                    ),
                     (
                         1,
                         mul(
@@ -126,14 +137,20 @@ impl Intrinsic {
                 let n = &args[1];
                 let n_real = Expr::new(ExprKind::Cast(Box::new(n.clone())), Ty::Real, n.span);
                 let nm1 = Expr::binary(BinOp::Sub, n.clone(), Expr::int(1, n.span));
-                vec![(0, mul(s, mul(n_real, call(Intrinsic::Powi, vec![x.clone(), nm1]))))]
+                vec![(
+                    0,
+                    mul(s, mul(n_real, call(Intrinsic::Powi, vec![x.clone(), nm1]))),
+                )]
             }
             Intrinsic::Sin => vec![(0, mul(s, call(Intrinsic::Cos, vec![x.clone()])))],
             Intrinsic::Cos => vec![(0, Expr::neg(mul(s, call(Intrinsic::Sin, vec![x.clone()]))))],
             // d tanh(x) = 1 - tanh(x)^2
             Intrinsic::Tanh => {
                 let t = call(Intrinsic::Tanh, vec![x.clone()]);
-                vec![(0, mul(s, Expr::binary(BinOp::Sub, lit(1.0), mul(t.clone(), t))))]
+                vec![(
+                    0,
+                    mul(s, Expr::binary(BinOp::Sub, lit(1.0), mul(t.clone(), t))),
+                )]
             }
             // The derivative at 0 is taken as +1, the right derivative.
             Intrinsic::Abs => {
@@ -143,7 +160,11 @@ impl Intrinsic {
             // Ties send the whole adjoint to the receiver, like the forward's choice in C.
             Intrinsic::Min | Intrinsic::Max => {
                 let y = &args[1];
-                let op = if self == Intrinsic::Min { BinOp::Le } else { BinOp::Ge };
+                let op = if self == Intrinsic::Min {
+                    BinOp::Le
+                } else {
+                    BinOp::Ge
+                };
                 let first = Expr::binary(op, x.clone(), y.clone());
                 vec![
                     (0, select(first.clone(), s.clone(), lit(0.0))),

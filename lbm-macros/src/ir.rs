@@ -52,7 +52,10 @@ pub enum Ty {
     Array(Len),
     /// Output `index` of a called operator: a real or a real array whose shape only the
     /// callee knows; the printers declare it through the callee's exported shape.
-    Opaque { callee: CalleeId, index: usize },
+    Opaque {
+        callee: CalleeId,
+        index: usize,
+    },
 }
 
 impl Ty {
@@ -323,7 +326,10 @@ pub struct Arm {
 #[derive(Clone, Debug)]
 pub enum StmtKind {
     /// `place = value`; a scalar, or a whole array of the same length.
-    Assign { place: Place, value: Expr },
+    Assign {
+        place: Place,
+        value: Expr,
+    },
     /// `outs = callee(args)`; every real-valued argument is a variable.
     Call {
         callee: CalleeId,
@@ -335,7 +341,10 @@ pub enum StmtKind {
         then_branch: Block,
         else_branch: Block,
     },
-    Match { scrutinee: Expr, arms: Vec<Arm> },
+    Match {
+        scrutinee: Expr,
+        arms: Vec<Arm>,
+    },
     /// `for var in start..end`, backwards when `reverse`.
     For {
         var: VarId,
@@ -347,7 +356,10 @@ pub enum StmtKind {
     /// `return (values)`; removed by lowering.
     Return(Vec<Expr>),
     /// A block-local declaration (adjoint temporaries).
-    Let { var: VarId, value: Expr },
+    Let {
+        var: VarId,
+        value: Expr,
+    },
     /// Saves the value at a place (a whole variable: all its reals) on the real tape.
     Save(Place),
     /// Restores what the matching [`StmtKind::Save`] saved.
@@ -400,7 +412,6 @@ pub struct Function {
 }
 
 impl Function {
-
     /// Adds a variable with a name unique among all variables and reserved words.
     pub fn add_var(&mut self, base: &str, ty: Ty, role: Role, span: Span) -> VarId {
         let name = crate::names::fresh(base, self.vars.iter().map(|v| v.name.as_str()));

@@ -17,7 +17,11 @@ pub fn lower_returns(f: &mut Function) {
         .iter()
         .enumerate()
         .map(|(k, ty)| {
-            let base = if outputs.len() == 1 { "ret".to_string() } else { format!("ret{k}") };
+            let base = if outputs.len() == 1 {
+                "ret".to_string()
+            } else {
+                format!("ret{k}")
+            };
             f.add_var(&base, *ty, Role::Ret(k), Span::call_site())
         })
         .collect();
@@ -147,7 +151,10 @@ impl Lowering<'_> {
                         Arm { pats: a.pats, body }
                     })
                     .collect();
-                (vec![Stmt::new(StmtKind::Match { scrutinee, arms }, span)], any)
+                (
+                    vec![Stmt::new(StmtKind::Match { scrutinee, arms }, span)],
+                    any,
+                )
             }
             StmtKind::For {
                 var,
@@ -184,7 +191,10 @@ impl Lowering<'_> {
     fn assign_whole(&mut self, slot: VarId, value: Expr, span: Span) -> Block {
         let slot_ty = self.f.vars[slot].ty;
         let Ty::Array(len) = slot_ty else {
-            let value = Expr { ty: slot_ty, ..value };
+            let value = Expr {
+                ty: slot_ty,
+                ..value
+            };
             return vec![Stmt::new(
                 StmtKind::Assign {
                     place: Place::Var(slot),

@@ -145,7 +145,10 @@ impl Parser<'_> {
                 if let syn::Type::Tuple(t) = &**ty {
                     self.f.returns_tuple = true;
                     if t.elems.len() < 2 {
-                        self.err(t.span(), "return a tuple of two or more values, or one value");
+                        self.err(
+                            t.span(),
+                            "return a tuple of two or more values, or one value",
+                        );
                     }
                     for e in &t.elems {
                         if let Some(ty) = self.output_type(e) {
@@ -178,7 +181,10 @@ impl Parser<'_> {
                 (pi.ident.clone(), pi.mutability.is_some())
             }
             other => {
-                self.err(other.span(), "parameters are plain names: write `name: Type`");
+                self.err(
+                    other.span(),
+                    "parameters are plain names: write `name: Type`",
+                );
                 return;
             }
         };
@@ -187,7 +193,10 @@ impl Parser<'_> {
             let path = attr.path();
             if path.is_ident(symbol::PARAM) || path.is_ident(symbol::DATA) {
                 if marker.is_some() {
-                    self.err(attr.span(), "a parameter is either `#[param]` or `#[data]`, not both");
+                    self.err(
+                        attr.span(),
+                        "a parameter is either `#[param]` or `#[data]`, not both",
+                    );
                 }
                 marker = Some(path.is_ident(symbol::PARAM));
             } else {
@@ -273,7 +282,10 @@ impl Parser<'_> {
                 None
             }
             syn::Type::Slice(s) => {
-                self.err(s.span(), "slices have no fixed length: write `[Real; Q]` or `[Real; D]`");
+                self.err(
+                    s.span(),
+                    "slices have no fixed length: write `[Real; Q]` or `[Real; D]`",
+                );
                 None
             }
             syn::Type::Paren(p) => self.parse_type(&p.elem),
@@ -299,7 +311,10 @@ impl Parser<'_> {
                 }
             },
             other => {
-                self.err(other.span(), "array length must be `Q`, `D` or an integer literal");
+                self.err(
+                    other.span(),
+                    "array length must be `Q`, `D` or an integer literal",
+                );
                 None
             }
         }
@@ -363,7 +378,10 @@ impl Parser<'_> {
                         syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                             names.push((pi.ident.clone(), pi.mutability.is_some()))
                         }
-                        other => self.err(other.span(), "destructure into plain names: `let (a, b) = op(...)`"),
+                        other => self.err(
+                            other.span(),
+                            "destructure into plain names: `let (a, b) = op(...)`",
+                        ),
                     }
                 }
                 let syn::Expr::Call(call) = strip_parens(&init.expr) else {
@@ -376,25 +394,45 @@ impl Parser<'_> {
                 let Some(outs_ty) = self.call(call, names.len()) else {
                     return;
                 };
-                let Some((callee, args)) = outs_ty else { return };
+                let Some((callee, args)) = outs_ty else {
+                    return;
+                };
                 let outs: Vec<VarId> = names
                     .iter()
                     .enumerate()
-                    .map(|(k, (name, m))| self.declare(name, Ty::Opaque { callee, index: k }, Role::Local, *m))
+                    .map(|(k, (name, m))| {
+                        self.declare(name, Ty::Opaque { callee, index: k }, Role::Local, *m)
+                    })
                     .collect();
                 self.emit(StmtKind::Call { callee, args, outs }, call.span());
             }
-            other => self.err(other.span(), "bind a plain name: `let x = ...` or `let (a, b) = op(...)`"),
+            other => self.err(
+                other.span(),
+                "bind a plain name: `let x = ...` or `let (a, b) = op(...)`",
+            ),
         }
     }
 
-    fn let_single(&mut self, name: &syn::Ident, mutable: bool, annotated: Option<Ty>, init: &syn::Expr) {
+    fn let_single(
+        &mut self,
+        name: &syn::Ident,
+        mutable: bool,
+        annotated: Option<Ty>,
+        init: &syn::Expr,
+    ) {
         // Calls bind their result directly, so arrays come back without a copy.
         if let syn::Expr::Call(call) = strip_parens(init) {
             if let Some(Some((callee, args))) = self.call(call, 1) {
                 let ty = annotated.unwrap_or(Ty::Opaque { callee, index: 0 });
                 let id = self.declare(name, ty, Role::Local, mutable);
-                self.emit(StmtKind::Call { callee, args, outs: vec![id] }, call.span());
+                self.emit(
+                    StmtKind::Call {
+                        callee,
+                        args,
+                        outs: vec![id],
+                    },
+                    call.span(),
+                );
             }
             return;
         }
@@ -526,10 +564,12 @@ impl Parser<'_> {
             );
             return;
         }
-        if matches!(target_ty, Ty::Opaque { .. }) {
-            self.err(span, "a call result can only be assigned by calling the operator again");
-            return;
-        }
+        // A scalar assigned to a call result: the result is a scalar too (rustc checks
+        // that against the callee's output type in the Rust form).
+        let target_ty = match target_ty {
+            Ty::Opaque { .. } => Ty::Real,
+            t => t,
+        };
         let Some(value) = self.coerce(value, target_ty, span) else {
             return;
         };
@@ -568,9 +608,10 @@ impl Parser<'_> {
                 });
                 self.blocks.last_mut().expect("open").extend(block);
             }
-            syn::Expr::Call(c) => {
-                self.err(c.span(), "the result of this call is unused; bind it: `let x = op(...);`")
-            }
+            syn::Expr::Call(c) => self.err(
+                c.span(),
+                "the result of this call is unused; bind it: `let x = op(...);`",
+            ),
             other => {
                 if self.unsupported(other) {
                     return;
@@ -581,7 +622,9 @@ impl Parser<'_> {
     }
 
     fn assignment(&mut self, left: &syn::Expr, op: Option<BinOp>, right: &syn::Expr, span: Span) {
-        let Some(place) = self.place(left) else { return };
+        let Some(place) = self.place(left) else {
+            return;
+        };
         let var = place.var();
         if !self.mutable.get(var).copied().unwrap_or(false) {
             self.err(
@@ -595,7 +638,14 @@ impl Parser<'_> {
         }
         if let (None, syn::Expr::Call(call), Place::Var(v)) = (op, strip_parens(right), &place) {
             if let Some(Some((callee, args))) = self.call(call, 1) {
-                self.emit(StmtKind::Call { callee, args, outs: vec![*v] }, span);
+                self.emit(
+                    StmtKind::Call {
+                        callee,
+                        args,
+                        outs: vec![*v],
+                    },
+                    span,
+                );
             }
             return;
         }
@@ -603,17 +653,23 @@ impl Parser<'_> {
             Place::Var(v) => self.f.vars[*v].ty,
             Place::Elem(..) => Ty::Real,
         };
-        let Some(rhs) = self.value(right, Some(target_ty)) else { return };
+        let Some(rhs) = self.value(right, Some(target_ty)) else {
+            return;
+        };
         let value = match op {
             None => rhs,
             Some(op) => {
                 let current = match &place {
                     Place::Var(v) => Expr::var(*v, target_ty, left.span()),
-                    Place::Elem(v, i) => {
-                        Expr::new(ExprKind::Index(*v, Box::new(i.clone())), Ty::Real, left.span())
-                    }
+                    Place::Elem(v, i) => Expr::new(
+                        ExprKind::Index(*v, Box::new(i.clone())),
+                        Ty::Real,
+                        left.span(),
+                    ),
                 };
-                let Some(v) = self.arith(op, current, rhs, span) else { return };
+                let Some(v) = self.arith(op, current, rhs, span) else {
+                    return;
+                };
                 v
             }
         };
@@ -639,7 +695,10 @@ impl Parser<'_> {
             }
             syn::Expr::Index(ix) => {
                 let syn::Expr::Path(p) = strip_parens(&ix.expr) else {
-                    self.err(ix.expr.span(), "assign to an element of a local array: `x[i] = ...`");
+                    self.err(
+                        ix.expr.span(),
+                        "assign to an element of a local array: `x[i] = ...`",
+                    );
                     return None;
                 };
                 let ident = p.path.get_ident()?;
@@ -655,7 +714,10 @@ impl Parser<'_> {
                 Some(Place::Elem(id, idx))
             }
             syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => {
-                self.err(u.span(), "references are not allowed: assign to a local variable");
+                self.err(
+                    u.span(),
+                    "references are not allowed: assign to a local variable",
+                );
                 None
             }
             other => {
@@ -670,10 +732,15 @@ impl Parser<'_> {
             self.err(l.span(), "loop labels are not allowed");
         }
         let name = match &*f.pat {
-            syn::Pat::Ident(pi) if pi.subpat.is_none() && pi.mutability.is_none() => pi.ident.clone(),
+            syn::Pat::Ident(pi) if pi.subpat.is_none() && pi.mutability.is_none() => {
+                pi.ident.clone()
+            }
             syn::Pat::Wild(w) => syn::Ident::new("i", w.span()),
             other => {
-                self.err(other.span(), "the loop counter is a plain name: `for i in 0..Q`");
+                self.err(
+                    other.span(),
+                    "the loop counter is a plain name: `for i in 0..Q`",
+                );
                 return;
             }
         };
@@ -688,8 +755,12 @@ impl Parser<'_> {
             self.err(range.span(), "a loop range needs both bounds: `0..Q`");
             return;
         };
-        let Some(start) = self.const_bound(start) else { return };
-        let Some(mut end) = self.const_bound(end) else { return };
+        let Some(start) = self.const_bound(start) else {
+            return;
+        };
+        let Some(mut end) = self.const_bound(end) else {
+            return;
+        };
         if let syn::RangeLimits::Closed(_) = range.limits {
             end = Expr::binary(BinOp::Add, end, Expr::int(1, range.span()));
         }
@@ -722,14 +793,21 @@ impl Parser<'_> {
                 lit: syn::Lit::Int(i),
                 ..
             }) => Some(Expr::int(i.base10_parse().ok()?, i.span())),
-            syn::Expr::Path(p) if p.path.is_ident(symbol::Q) => {
-                Some(Expr::new(ExprKind::Lat(LatConst::Q), Ty::Int(IntTy::Usize), p.span()))
-            }
-            syn::Expr::Path(p) if p.path.is_ident(symbol::D) => {
-                Some(Expr::new(ExprKind::Lat(LatConst::D), Ty::Int(IntTy::Usize), p.span()))
-            }
+            syn::Expr::Path(p) if p.path.is_ident(symbol::Q) => Some(Expr::new(
+                ExprKind::Lat(LatConst::Q),
+                Ty::Int(IntTy::Usize),
+                p.span(),
+            )),
+            syn::Expr::Path(p) if p.path.is_ident(symbol::D) => Some(Expr::new(
+                ExprKind::Lat(LatConst::D),
+                Ty::Int(IntTy::Usize),
+                p.span(),
+            )),
             syn::Expr::Binary(b)
-                if matches!(b.op, syn::BinOp::Add(_) | syn::BinOp::Sub(_) | syn::BinOp::Mul(_)) =>
+                if matches!(
+                    b.op,
+                    syn::BinOp::Add(_) | syn::BinOp::Sub(_) | syn::BinOp::Mul(_)
+                ) =>
             {
                 let l = self.const_bound(&b.left)?;
                 let r = self.const_bound(&b.right)?;
@@ -753,8 +831,12 @@ impl Parser<'_> {
 
     /// An `if` statement; with `target`, each branch's tail value is assigned to it.
     fn if_stmt(&mut self, i: &syn::ExprIf, target: Option<VarId>) {
-        let Some(cond) = self.expr(&i.cond) else { return };
-        let Some(cond) = self.coerce(cond, Ty::Bool, i.cond.span()) else { return };
+        let Some(cond) = self.expr(&i.cond) else {
+            return;
+        };
+        let Some(cond) = self.coerce(cond, Ty::Bool, i.cond.span()) else {
+            return;
+        };
         let then_branch = self.branch(&i.then_branch, target);
         let else_branch = match &i.else_branch {
             None => {
@@ -809,15 +891,23 @@ impl Parser<'_> {
     }
 
     fn match_stmt(&mut self, m: &syn::ExprMatch, target: Option<VarId>) {
-        let Some(scrutinee) = self.expr(&m.expr) else { return };
+        let Some(scrutinee) = self.expr(&m.expr) else {
+            return;
+        };
         if !scrutinee.ty.is_int() {
-            self.err(m.expr.span(), "`match` is on integers (cell tags, directions); use `if` for reals");
+            self.err(
+                m.expr.span(),
+                "`match` is on integers (cell tags, directions); use `if` for reals",
+            );
             return;
         }
         let mut arms = Vec::new();
         for arm in &m.arms {
             if let Some((if_token, _)) = &arm.guard {
-                self.err(if_token.span(), "match guards are not allowed; use `if` inside the arm");
+                self.err(
+                    if_token.span(),
+                    "match guards are not allowed; use `if` inside the arm",
+                );
             }
             let pats = self.match_pats(&arm.pat);
             let body = self.scoped(|p| match (&*arm.body, target) {
@@ -857,7 +947,10 @@ impl Parser<'_> {
                 Some(all)
             }
             other => {
-                self.err(other.span(), "match arms are integer literals, `a | b`, or `_`");
+                self.err(
+                    other.span(),
+                    "match arms are integer literals, `a | b`, or `_`",
+                );
                 Some(Vec::new())
             }
         }
@@ -891,19 +984,30 @@ impl Parser<'_> {
             other => vec![other],
         };
         if elems.len() != n {
-            self.err(e.span(), format!("the operator returns {n} value(s); this returns {}", elems.len()));
+            self.err(
+                e.span(),
+                format!(
+                    "the operator returns {n} value(s); this returns {}",
+                    elems.len()
+                ),
+            );
             return;
         }
         if let (1, syn::Expr::If(i)) = (n, e) {
             let t = self.temp("res", self.f.outputs[0], i.span());
             self.if_stmt(i, Some(t));
-            self.emit(StmtKind::Return(vec![Expr::var(t, self.f.outputs[0], span)]), span);
+            self.emit(
+                StmtKind::Return(vec![Expr::var(t, self.f.outputs[0], span)]),
+                span,
+            );
             return;
         }
         let mut values = Vec::new();
         for (k, el) in elems.into_iter().enumerate() {
             let ty = self.f.outputs[k];
-            let Some(v) = self.value(el, Some(ty)) else { return };
+            let Some(v) = self.value(el, Some(ty)) else {
+                return;
+            };
             let v = match ty {
                 Ty::Array(_) => v,
                 _ => match self.coerce(v, ty, el.span()) {
@@ -921,7 +1025,11 @@ impl Parser<'_> {
     /// Parses an operator call with `outputs` results. Real-valued arguments are bound to
     /// variables, as the calling convention passes them by address.
     #[allow(clippy::type_complexity)]
-    fn call(&mut self, call: &syn::ExprCall, outputs: usize) -> Option<Option<(CalleeId, Vec<Expr>)>> {
+    fn call(
+        &mut self,
+        call: &syn::ExprCall,
+        outputs: usize,
+    ) -> Option<Option<(CalleeId, Vec<Expr>)>> {
         let syn::Expr::Path(fp) = strip_parens(&call.func) else {
             self.err(call.func.span(), "call operators by name: `density(f)`");
             return None;
@@ -931,11 +1039,17 @@ impl Parser<'_> {
         if path.segments.len() == 1 && intrinsic::Intrinsic::from_method(&last).is_some() {
             self.err(
                 path.span(),
-                format!("intrinsics are methods: write `x.{last}(...)` instead of `{last}(x, ...)`"),
+                format!(
+                    "intrinsics are methods: write `x.{last}(...)` instead of `{last}(x, ...)`"
+                ),
             );
             return None;
         }
-        if let Some(seg) = path.segments.iter().find(|s| symbol::HEAP.contains(&s.ident.to_string().as_str())) {
+        if let Some(seg) = path
+            .segments
+            .iter()
+            .find(|s| symbol::HEAP.contains(&s.ident.to_string().as_str()))
+        {
             self.err(path.span(), heap_message(&seg.ident.to_string()));
             return None;
         }
@@ -969,7 +1083,13 @@ impl Parser<'_> {
             let v = if v.ty.is_real_valued() && !matches!(v.kind, ExprKind::Var(_)) {
                 let t = self.temp("arg", Ty::Real, a.span());
                 let v = self.coerce(v, Ty::Real, a.span())?;
-                self.emit(StmtKind::Assign { place: Place::Var(t), value: v }, a.span());
+                self.emit(
+                    StmtKind::Assign {
+                        place: Place::Var(t),
+                        value: v,
+                    },
+                    a.span(),
+                );
                 Expr::var(t, Ty::Real, a.span())
             } else {
                 v
@@ -979,7 +1099,10 @@ impl Parser<'_> {
         let id = match self.f.callees.iter().position(|c| c.path == *path) {
             Some(id) => {
                 if self.f.callees[id].outputs != outputs {
-                    self.err(call.span(), "this operator is used with different numbers of results");
+                    self.err(
+                        call.span(),
+                        "this operator is used with different numbers of results",
+                    );
                 }
                 id
             }
@@ -1019,7 +1142,10 @@ impl Parser<'_> {
             },
             (Ty::Opaque { .. }, Ty::Real) => Some(Expr { ty: Ty::Real, ..e }),
             (Ty::Int(_), Ty::Real) => {
-                self.err(span, "an integer where a Real is expected: convert with `as Real`");
+                self.err(
+                    span,
+                    "an integer where a Real is expected: convert with `as Real`",
+                );
                 None
             }
             (Ty::Real, Ty::Int(_)) => {
@@ -1054,13 +1180,18 @@ impl Parser<'_> {
                 );
                 return None;
             }
-            (x, y) if is_real(x) && is_real(y) => (self.coerce(a, Ty::Real, span)?, self.coerce(b, Ty::Real, span)?),
-            (x, Ty::Int(IntTy::Literal)) if is_real(x) => {
-                (self.coerce(a, Ty::Real, span)?, self.coerce(b, Ty::Real, span)?)
-            }
-            (Ty::Int(IntTy::Literal), y) if is_real(y) => {
-                (self.coerce(a, Ty::Real, span)?, self.coerce(b, Ty::Real, span)?)
-            }
+            (x, y) if is_real(x) && is_real(y) => (
+                self.coerce(a, Ty::Real, span)?,
+                self.coerce(b, Ty::Real, span)?,
+            ),
+            (x, Ty::Int(IntTy::Literal)) if is_real(x) => (
+                self.coerce(a, Ty::Real, span)?,
+                self.coerce(b, Ty::Real, span)?,
+            ),
+            (Ty::Int(IntTy::Literal), y) if is_real(y) => (
+                self.coerce(a, Ty::Real, span)?,
+                self.coerce(b, Ty::Real, span)?,
+            ),
             (Ty::Int(_), Ty::Int(_)) => {
                 let ty = match (a.ty, b.ty) {
                     (Ty::Int(IntTy::Literal), t) => t,
@@ -1072,7 +1203,10 @@ impl Parser<'_> {
                 return Some(e);
             }
             (x, y) if (is_real(x) && y.is_int()) || (x.is_int() && is_real(y)) => {
-                self.err(span, "mixing an integer and a Real: convert the integer with `as Real`");
+                self.err(
+                    span,
+                    "mixing an integer and a Real: convert the integer with `as Real`",
+                );
                 return None;
             }
             _ => {
@@ -1081,7 +1215,10 @@ impl Parser<'_> {
             }
         };
         if op == BinOp::Rem {
-            self.err(span, "`%` on reals has no useful derivative; use it on integers only");
+            self.err(
+                span,
+                "`%` on reals has no useful derivative; use it on integers only",
+            );
             return None;
         }
         let mut e = Expr::binary(op, a, b);
@@ -1115,7 +1252,10 @@ impl Parser<'_> {
                     syn::BinOp::And(_) => BinOp::And,
                     syn::BinOp::Or(_) => BinOp::Or,
                     _ => {
-                        self.err(b.op.span(), "bit operations and compound assignment are not allowed in expressions");
+                        self.err(
+                            b.op.span(),
+                            "bit operations and compound assignment are not allowed in expressions",
+                        );
                         return None;
                     }
                 };
@@ -1127,7 +1267,10 @@ impl Parser<'_> {
                 if op.is_comparison() {
                     let real = a.ty.is_scalar_real() || c.ty.is_scalar_real();
                     let (a, c) = if real {
-                        (self.coerce(a, Ty::Real, b.left.span())?, self.coerce(c, Ty::Real, b.right.span())?)
+                        (
+                            self.coerce(a, Ty::Real, b.left.span())?,
+                            self.coerce(c, Ty::Real, b.right.span())?,
+                        )
                     } else if a.ty.is_int() && c.ty.is_int() || a.ty == c.ty {
                         (a, c)
                     } else {
@@ -1145,7 +1288,11 @@ impl Parser<'_> {
                         self.err(span, "negate numbers, not arrays or flags");
                         return None;
                     }
-                    let a = if matches!(a.ty, Ty::Opaque { .. }) { self.coerce(a, Ty::Real, span)? } else { a };
+                    let a = if matches!(a.ty, Ty::Opaque { .. }) {
+                        self.coerce(a, Ty::Real, span)?
+                    } else {
+                        a
+                    };
                     Some(Expr::neg(a))
                 }
                 syn::UnOp::Not(_) => {
@@ -1161,8 +1308,19 @@ impl Parser<'_> {
             syn::Expr::MethodCall(m) => self.method_call(m),
             syn::Expr::Call(call) => {
                 let (callee, args) = self.call(call, 1)??;
-                let t = self.temp(&format!("{}_val", self.f.callees[callee].name), Ty::Opaque { callee, index: 0 }, span);
-                self.emit(StmtKind::Call { callee, args, outs: vec![t] }, span);
+                let t = self.temp(
+                    &format!("{}_val", self.f.callees[callee].name),
+                    Ty::Opaque { callee, index: 0 },
+                    span,
+                );
+                self.emit(
+                    StmtKind::Call {
+                        callee,
+                        args,
+                        outs: vec![t],
+                    },
+                    span,
+                );
                 Some(Expr::var(t, Ty::Opaque { callee, index: 0 }, span))
             }
             syn::Expr::Cast(c) => self.cast(c),
@@ -1238,15 +1396,25 @@ impl Parser<'_> {
                     "usize" => IntTy::Usize,
                     "f64" | "f32" => return Some(Expr::real(i.base10_parse().ok()?, i.span())),
                     _ => {
-                        self.err(i.span(), "unsupported integer type: use i32, u32, i64 or usize");
+                        self.err(
+                            i.span(),
+                            "unsupported integer type: use i32, u32, i64 or usize",
+                        );
                         return None;
                     }
                 };
-                Some(Expr::new(ExprKind::IntLit(i.base10_parse().ok()?), Ty::Int(ty), i.span()))
+                Some(Expr::new(
+                    ExprKind::IntLit(i.base10_parse().ok()?),
+                    Ty::Int(ty),
+                    i.span(),
+                ))
             }
             syn::Lit::Bool(b) => Some(Expr::boolean(b.value, b.span())),
             other => {
-                self.err(other.span(), "only numbers and booleans are allowed as literals");
+                self.err(
+                    other.span(),
+                    "only numbers and booleans are allowed as literals",
+                );
                 None
             }
         }
@@ -1255,7 +1423,10 @@ impl Parser<'_> {
     fn path_expr(&mut self, p: &syn::ExprPath) -> Option<Expr> {
         let span = p.span();
         let Some(ident) = p.path.get_ident() else {
-            self.err(span, "use a local variable or a lattice constant (Q, D, C, W, OPP, CS2)");
+            self.err(
+                span,
+                "use a local variable or a lattice constant (Q, D, C, W, OPP, CS2)",
+            );
             return None;
         };
         let name = ident.to_string();
@@ -1263,15 +1434,29 @@ impl Parser<'_> {
             return Some(Expr::var(id, self.f.vars[id].ty, span));
         }
         match name.as_str() {
-            symbol::Q => Some(Expr::new(ExprKind::Lat(LatConst::Q), Ty::Int(IntTy::Usize), span)),
-            symbol::D => Some(Expr::new(ExprKind::Lat(LatConst::D), Ty::Int(IntTy::Usize), span)),
+            symbol::Q => Some(Expr::new(
+                ExprKind::Lat(LatConst::Q),
+                Ty::Int(IntTy::Usize),
+                span,
+            )),
+            symbol::D => Some(Expr::new(
+                ExprKind::Lat(LatConst::D),
+                Ty::Int(IntTy::Usize),
+                span,
+            )),
             symbol::CS2 => Some(Expr::new(ExprKind::Lat(LatConst::Cs2), Ty::Real, span)),
             symbol::C | symbol::W | symbol::OPP => {
-                self.err(span, format!("index the lattice table: `{}`", match name.as_str() {
-                    symbol::C => "C[i][a]",
-                    symbol::W => "W[i]",
-                    _ => "OPP[i]",
-                }));
+                self.err(
+                    span,
+                    format!(
+                        "index the lattice table: `{}`",
+                        match name.as_str() {
+                            symbol::C => "C[i][a]",
+                            symbol::W => "W[i]",
+                            _ => "OPP[i]",
+                        }
+                    ),
+                );
                 None
             }
             _ => {
@@ -1289,7 +1474,11 @@ impl Parser<'_> {
                 if p.path.is_ident(symbol::C) && self.lookup(symbol::C).is_none() {
                     let i = self.index(&inner.index)?;
                     let a = self.index(&ix.index)?;
-                    return Some(Expr::new(ExprKind::LatC(Box::new(i), Box::new(a)), Ty::Real, span));
+                    return Some(Expr::new(
+                        ExprKind::LatC(Box::new(i), Box::new(a)),
+                        Ty::Real,
+                        span,
+                    ));
                 }
             }
             self.err(span, "only the lattice table `C[i][a]` has two indices");
@@ -1319,7 +1508,11 @@ impl Parser<'_> {
             }
             symbol::OPP => {
                 let i = self.index(&ix.index)?;
-                Some(Expr::new(ExprKind::LatOpp(Box::new(i)), Ty::Int(IntTy::Usize), span))
+                Some(Expr::new(
+                    ExprKind::LatOpp(Box::new(i)),
+                    Ty::Int(IntTy::Usize),
+                    span,
+                ))
             }
             symbol::C => {
                 self.err(span, "`C` has two indices: `C[i][a]`");
@@ -1340,7 +1533,9 @@ impl Parser<'_> {
         }
         let Some(intr) = Intrinsic::from_method(&name) else {
             let known: Vec<&str> = intrinsic::ALL.iter().map(|(n, _)| *n).collect();
-            let hint = if ["iter", "iter_mut", "into_iter", "len", "map", "sum", "fold"].contains(&name.as_str()) {
+            let hint = if ["iter", "iter_mut", "into_iter", "len", "map", "sum", "fold"]
+                .contains(&name.as_str())
+            {
                 " (iterate with `for i in 0..Q` instead)"
             } else {
                 ""
@@ -1355,7 +1550,10 @@ impl Parser<'_> {
             return None;
         };
         if m.args.len() != intr.extra_args() {
-            self.err(m.span(), format!("`{name}` takes {} argument(s)", intr.extra_args()));
+            self.err(
+                m.span(),
+                format!("`{name}` takes {} argument(s)", intr.extra_args()),
+            );
             return None;
         }
         let recv = self.expr(&m.receiver)?;
@@ -1364,7 +1562,10 @@ impl Parser<'_> {
             let v = self.expr(a)?;
             let v = if intr.arg_is_int(k + 1) {
                 if !v.ty.is_int() {
-                    self.err(a.span(), "`powi` takes an integer exponent; use `powf` for a real one");
+                    self.err(
+                        a.span(),
+                        "`powi` takes an integer exponent; use `powf` for a real one",
+                    );
                     return None;
                 }
                 v
@@ -1373,14 +1574,21 @@ impl Parser<'_> {
             };
             args.push(v);
         }
-        Some(Expr::new(ExprKind::Intrinsic(intr, args), Ty::Real, m.span()))
+        Some(Expr::new(
+            ExprKind::Intrinsic(intr, args),
+            Ty::Real,
+            m.span(),
+        ))
     }
 
     fn cast(&mut self, c: &syn::ExprCast) -> Option<Expr> {
         let inner = self.expr(&c.expr)?;
         let to = match &*c.ty {
             syn::Type::Path(tp) if tp.path.is_ident("f64") || tp.path.is_ident("f32") => {
-                self.err(c.ty.span(), "cast to `Real`: the precision is chosen when a kernel is built");
+                self.err(
+                    c.ty.span(),
+                    "cast to `Real`: the precision is chosen when a kernel is built",
+                );
                 return None;
             }
             t => self.parse_type(t)?,
@@ -1481,8 +1689,13 @@ fn strip_parens(e: &syn::Expr) -> &syn::Expr {
 fn is_block_like(e: &syn::Expr) -> bool {
     matches!(
         e,
-        syn::Expr::If(_) | syn::Expr::ForLoop(_) | syn::Expr::Match(_) | syn::Expr::Block(_)
-            | syn::Expr::While(_) | syn::Expr::Loop(_) | syn::Expr::Unsafe(_)
+        syn::Expr::If(_)
+            | syn::Expr::ForLoop(_)
+            | syn::Expr::Match(_)
+            | syn::Expr::Block(_)
+            | syn::Expr::While(_)
+            | syn::Expr::Loop(_)
+            | syn::Expr::Unsafe(_)
     )
 }
 

@@ -18,4 +18,6 @@ pub const OPP: &str = "OPP";
 pub const CS2: &str = "CS2";
 
 /// Types and functions that allocate on the heap, named in errors.
-pub const HEAP: &[&str] = &["Vec", "Box", "String", "Rc", "Arc", "HashMap", "BTreeMap", "VecDeque"];
+pub const HEAP: &[&str] = &[
+    "Vec", "Box", "String", "Rc", "Arc", "HashMap", "BTreeMap", "VecDeque",
+];
