@@ -484,22 +484,22 @@ impl<'a> Printer<'a> {
     /// Prints `e`, parenthesised if it binds looser than `outer`.
     fn expr_prec(&self, e: &Expr, outer: u8) -> String {
         let (text, prec) = match &e.kind {
-            ExprKind::RealLit(v) => (format!("(real){}", real_literal(*v)), 9),
-            ExprKind::IntLit(v) => (v.to_string(), 9),
-            ExprKind::BoolLit(b) => ((*b as i32).to_string(), 9),
+            ExprKind::RealLit(v) => (format!("(real){}", real_literal(*v)), 13),
+            ExprKind::IntLit(v) => (v.to_string(), 13),
+            ExprKind::BoolLit(b) => ((*b as i32).to_string(), 13),
             ExprKind::Var(v) => match self.ty(*v) {
-                Ty::Opaque { .. } => (format!("{}[0]", self.name(*v)), 9),
-                _ => (self.name(*v).to_string(), 9),
+                Ty::Opaque { .. } => (format!("{}[0]", self.name(*v)), 13),
+                _ => (self.name(*v).to_string(), 13),
             },
-            ExprKind::Index(v, i) => (format!("{}[{}]", self.name(*v), self.expr(i)), 9),
-            ExprKind::Lat(LatConst::Q) => ("Q".into(), 9),
-            ExprKind::Lat(LatConst::D) => ("D".into(), 9),
-            ExprKind::Lat(LatConst::Cs2) => ("LBM_CS2".into(), 9),
-            ExprKind::LatC(i, a) => (format!("LBM_C[{}][{}]", self.expr(i), self.expr(a)), 9),
-            ExprKind::LatW(i) => (format!("LBM_W[{}]", self.expr(i)), 9),
-            ExprKind::LatOpp(i) => (format!("LBM_OPP[{}]", self.expr(i)), 9),
-            ExprKind::Unary(UnOp::Neg, a) => (format!("-{}", self.expr_prec(a, 9)), 8),
-            ExprKind::Unary(UnOp::Not, a) => (format!("!{}", self.expr_prec(a, 8)), 8),
+            ExprKind::Index(v, i) => (format!("{}[{}]", self.name(*v), self.expr(i)), 13),
+            ExprKind::Lat(LatConst::Q) => ("Q".into(), 13),
+            ExprKind::Lat(LatConst::D) => ("D".into(), 13),
+            ExprKind::Lat(LatConst::Cs2) => ("LBM_CS2".into(), 13),
+            ExprKind::LatC(i, a) => (format!("LBM_C[{}][{}]", self.expr(i), self.expr(a)), 13),
+            ExprKind::LatW(i) => (format!("LBM_W[{}]", self.expr(i)), 13),
+            ExprKind::LatOpp(i) => (format!("LBM_OPP[{}]", self.expr(i)), 13),
+            ExprKind::Unary(UnOp::Neg, a) => (format!("-{}", self.expr_prec(a, 13)), 12),
+            ExprKind::Unary(UnOp::Not, a) => (format!("!{}", self.expr_prec(a, 13)), 12),
             ExprKind::Binary(op, a, b) => {
                 let p = precedence(*op);
                 (
@@ -514,11 +514,11 @@ impl<'a> Printer<'a> {
             }
             ExprKind::Intrinsic(i, args) => {
                 let a: Vec<String> = args.iter().map(|a| self.expr(a)).collect();
-                (format!("{}({})", i.c_name(), a.join(", ")), 9)
+                (format!("{}({})", i.c_name(), a.join(", ")), 13)
             }
             ExprKind::Cast(a) => {
                 let target = if e.ty.is_scalar_real() { "real" } else { "int" };
-                (format!("({target}){}", self.expr_prec(a, 8)), 8)
+                (format!("({target}){}", self.expr_prec(a, 12)), 12)
             }
             ExprKind::Select(c, a, b) => (
                 format!(
@@ -529,7 +529,7 @@ impl<'a> Printer<'a> {
                 ),
                 1,
             ),
-            ExprKind::PopControl => ("lbm_ctl[--lbm_cp]".into(), 9),
+            ExprKind::PopControl => ("lbm_ctl[--lbm_cp]".into(), 13),
         };
         if prec < outer {
             format!("({text})")
@@ -539,14 +539,20 @@ impl<'a> Printer<'a> {
     }
 }
 
+/// C's precedence (higher binds tighter); it differs from Rust's for the bit operators,
+/// which is why the printer decides parentheses itself.
 fn precedence(op: BinOp) -> u8 {
     match op {
         BinOp::Or => 2,
         BinOp::And => 3,
-        BinOp::Eq | BinOp::Ne => 4,
-        BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => 5,
-        BinOp::Add | BinOp::Sub => 6,
-        BinOp::Mul | BinOp::Div | BinOp::Rem => 7,
+        BinOp::BitOr => 4,
+        BinOp::BitXor => 5,
+        BinOp::BitAnd => 6,
+        BinOp::Eq | BinOp::Ne => 7,
+        BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => 8,
+        BinOp::Shl | BinOp::Shr => 9,
+        BinOp::Add | BinOp::Sub => 10,
+        BinOp::Mul | BinOp::Div | BinOp::Rem => 11,
     }
 }
 

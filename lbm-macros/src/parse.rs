@@ -1214,10 +1214,10 @@ impl Parser<'_> {
                 return None;
             }
         };
-        if op == BinOp::Rem {
+        if op.is_integer_only() {
             self.err(
                 span,
-                "`%` on reals has no useful derivative; use it on integers only",
+                format!("`{}` is defined on integers only (cell tags, link masks)", op.symbol()),
             );
             return None;
         }
@@ -1251,11 +1251,13 @@ impl Parser<'_> {
                     syn::BinOp::Ne(_) => BinOp::Ne,
                     syn::BinOp::And(_) => BinOp::And,
                     syn::BinOp::Or(_) => BinOp::Or,
+                    syn::BinOp::BitAnd(_) => BinOp::BitAnd,
+                    syn::BinOp::BitOr(_) => BinOp::BitOr,
+                    syn::BinOp::BitXor(_) => BinOp::BitXor,
+                    syn::BinOp::Shl(_) => BinOp::Shl,
+                    syn::BinOp::Shr(_) => BinOp::Shr,
                     _ => {
-                        self.err(
-                            b.op.span(),
-                            "bit operations and compound assignment are not allowed in expressions",
-                        );
+                        self.err(b.op.span(), "compound assignment is a statement: `x += y;`");
                         return None;
                     }
                 };
