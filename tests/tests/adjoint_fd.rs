@@ -6,7 +6,12 @@ use lbm_tests::gradcheck::{directional_error, sample_inputs, Rng, FD_TOLERANCE};
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    // A fixed seed keeps CI reproducible; the cases still cover 24 random states per operator.
+    #![proptest_config(ProptestConfig {
+        cases: 24,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x1b5),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn library_adjoints_match_finite_differences(seed in any::<u64>()) {
