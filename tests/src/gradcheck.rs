@@ -59,7 +59,7 @@ pub fn sample_param(
         Shape::Scalar => {
             let v = if name.contains("omega") {
                 rng.uniform(0.6, 1.9)
-            } else if name.contains("fraction") || name.starts_with('q') || name.contains("dist") {
+            } else if name.contains("fraction") || name.starts_with('q') || name.contains("dist") || name.contains("solid") {
                 rng.uniform(0.1, 0.9)
             } else if name.starts_with('u')
                 || name.contains("vel")
@@ -81,6 +81,8 @@ pub fn sample_int(name: &str, lattice: LatticeKind, rng: &mut Rng) -> i64 {
         "i" | "dir" | "direction" => int_in(rng, 0, lattice.q() as i64),
         "axis" => int_in(rng, 0, lattice.d() as i64),
         "side" | "sign" => [-1, 1][rng.below(2) as usize],
+        // A bit per direction: which upstream neighbours are walls.
+        "links" => rng.below(1u64 << lattice.q()) as i64 & !1,
         _ => int_in(rng, 0, 3),
     }
 }
