@@ -1,0 +1,220 @@
+//! Snapshots of generated code, so that a change to a printer shows up as a reviewed diff:
+//! the C forward and adjoint of `density` and `bgk`, and the Rust forward of `density`.
+//! The C text is the same on every lattice (it names `Q`, `D` and the `LBM_*` tables).
+//!
+//! After an intended change, update with `UPDATE_EXPECT=1 cargo test -p lbm-tests --test
+//! c_snapshots` and review the diff.
+
+use expect_test::expect;
+use lbm_runtime::ops::{bgk, density};
+
+/// The Rust forms are stored as unformatted tokens; format them as `cargo xtask codegen
+/// --rust` does, and keep them raw when they do not parse.
+fn format_rust(tokens: &str) -> String {
+    match syn::parse_file(tokens) {
+        Ok(file) => prettyplease::unparse(&file),
+        Err(_) => format!("{tokens}\n"),
+    }
+}
+
+#[test]
+fn density_c_forward() {
+    expect![[r#"
+        /* operator `density`: forward */
+        __device__ __forceinline__ void lbm_density(const real* f, real* lbm_out0)
+        {
+            real rho = 0;
+            real ret = 0;
+            rho = (real)0.0;
+            #pragma unroll
+            for (int i = 0; i < Q; ++i) {
+                rho = rho + f[i];
+            }
+            ret = rho;
+            *lbm_out0 = ret;
+        }
+    "#]]
+    .assert_eq(density::INFO.c_forward);
+}
+
+#[test]
+fn density_c_adjoint() {
+    expect![[r#"
+        /* operator `density`: adjoint (forward sweep, then reverse sweep) */
+        __device__ __forceinline__ void lbm_density_adj(const real* f, const real* lbm_out0_bar, real* lbm_f_bar)
+        {
+            real rho = 0;
+            real ret = 0;
+            real ret_bar = 0;
+            real rho_bar = 0;
+            real f_bar[Q] = {0};
+            /* forward sweep */
+            rho = (real)0.0;
+            #pragma unroll
+            for (int i = 0; i < Q; ++i) {
+                rho = rho + f[i];
+            }
+            ret = rho;
+            /* reverse sweep */
+            ret_bar = *lbm_out0_bar;
+            const real d_2 = ret_bar;
+            ret_bar = (real)0.0;
+            rho_bar = rho_bar + d_2;
+            #pragma unroll
+            for (int i = Q - 1; i >= 0; --i) {
+                const real d_1 = rho_bar;
+                rho_bar = (real)0.0;
+                rho_bar = rho_bar + d_1;
+                f_bar[i] = f_bar[i] + d_1;
+            }
+            const real d = rho_bar;
+            rho_bar = (real)0.0;
+            for (int lbm_k = 0; lbm_k < Q; ++lbm_k) lbm_f_bar[lbm_k] += f_bar[lbm_k];
+        }
+    "#]].assert_eq(density::INFO.c_adjoint);
+}
+
+#[test]
+fn bgk_c_forward() {
+    expect![[r#"
+        /* operator `bgk`: forward */
+        __device__ __forceinline__ void lbm_bgk(const real* f, const real* omega_in, real* lbm_out0)
+        {
+            real omega = *omega_in;
+            real rho[LBM_LEN_density_velocity_0] = {0};
+            real u[LBM_LEN_density_velocity_1] = {0};
+            real feq[LBM_LEN_equilibrium_0] = {0};
+            real arr[Q] = {0};
+            real out[Q] = {0};
+            real ret[Q] = {0};
+            lbm_density_velocity(f, rho, u);
+            lbm_equilibrium(rho, u, feq);
+            #pragma unroll
+            for (int k_1 = 0; k_1 < Q; ++k_1) {
+                arr[k_1] = (real)0.0;
+            }
+            #pragma unroll
+            for (int k_2 = 0; k_2 < Q; ++k_2) {
+                out[k_2] = arr[k_2];
+            }
+            #pragma unroll
+            for (int i = 0; i < Q; ++i) {
+                out[i] = f[i] - omega * (f[i] - feq[i]);
+            }
+            #pragma unroll
+            for (int k_3 = 0; k_3 < Q; ++k_3) {
+                ret[k_3] = out[k_3];
+            }
+            for (int lbm_k = 0; lbm_k < Q; ++lbm_k) lbm_out0[lbm_k] = ret[lbm_k];
+        }
+    "#]]
+    .assert_eq(bgk::INFO.c_forward);
+}
+
+#[test]
+fn bgk_c_adjoint() {
+    expect![[r#"
+        /* operator `bgk`: adjoint (forward sweep, then reverse sweep) */
+        __device__ __forceinline__ void lbm_bgk_adj(const real* f, const real* omega_in, const real* lbm_out0_bar, real* lbm_f_bar, real* lbm_omega_bar)
+        {
+            real omega = *omega_in;
+            real rho[LBM_LEN_density_velocity_0] = {0};
+            real u[LBM_LEN_density_velocity_1] = {0};
+            real feq[LBM_LEN_equilibrium_0] = {0};
+            real arr[Q] = {0};
+            real out[Q] = {0};
+            real ret[Q] = {0};
+            real ret_bar[Q] = {0};
+            real out_bar[Q] = {0};
+            real f_bar[Q] = {0};
+            real omega_bar = 0;
+            real feq_bar[LBM_LEN_equilibrium_0] = {0};
+            real rho_bar[LBM_LEN_density_velocity_0] = {0};
+            real u_bar[LBM_LEN_density_velocity_1] = {0};
+            /* forward sweep */
+            lbm_density_velocity(f, rho, u);
+            lbm_equilibrium(rho, u, feq);
+            #pragma unroll
+            for (int k_1 = 0; k_1 < Q; ++k_1) {
+                arr[k_1] = (real)0.0;
+            }
+            #pragma unroll
+            for (int k_2 = 0; k_2 < Q; ++k_2) {
+                out[k_2] = arr[k_2];
+            }
+            #pragma unroll
+            for (int i = 0; i < Q; ++i) {
+                out[i] = f[i] - omega * (f[i] - feq[i]);
+            }
+            #pragma unroll
+            for (int k_3 = 0; k_3 < Q; ++k_3) {
+                ret[k_3] = out[k_3];
+            }
+            /* reverse sweep */
+            for (int lbm_k = 0; lbm_k < Q; ++lbm_k) ret_bar[lbm_k] = lbm_out0_bar[lbm_k];
+            #pragma unroll
+            for (int k_3 = Q - 1; k_3 >= 0; --k_3) {
+                const real d_4 = ret_bar[k_3];
+                ret_bar[k_3] = (real)0.0;
+                out_bar[k_3] = out_bar[k_3] + d_4;
+            }
+            #pragma unroll
+            for (int i = Q - 1; i >= 0; --i) {
+                const real d_1 = out_bar[i];
+                out_bar[i] = (real)0.0;
+                f_bar[i] = f_bar[i] + d_1;
+                const real d_2 = -d_1;
+                omega_bar = omega_bar + d_2 * (f[i] - feq[i]);
+                const real d_3 = d_2 * omega;
+                f_bar[i] = f_bar[i] + d_3;
+                feq_bar[i] = feq_bar[i] + -d_3;
+            }
+            #pragma unroll
+            for (int k_2 = Q - 1; k_2 >= 0; --k_2) {
+                const real d = out_bar[k_2];
+                out_bar[k_2] = (real)0.0;
+            }
+            lbm_equilibrium_adj(rho, u, feq_bar, rho_bar, u_bar);
+            for (int lbm_k = 0; lbm_k < LBM_LEN_equilibrium_0; ++lbm_k) feq_bar[lbm_k] = 0;
+            lbm_density_velocity_adj(f, rho_bar, u_bar, f_bar);
+            for (int lbm_k = 0; lbm_k < LBM_LEN_density_velocity_0; ++lbm_k) rho_bar[lbm_k] = 0;
+            for (int lbm_k = 0; lbm_k < LBM_LEN_density_velocity_1; ++lbm_k) u_bar[lbm_k] = 0;
+            for (int lbm_k = 0; lbm_k < Q; ++lbm_k) lbm_f_bar[lbm_k] += f_bar[lbm_k];
+            *lbm_omega_bar += omega_bar;
+        }
+    "#]].assert_eq(bgk::INFO.c_adjoint);
+}
+
+#[test]
+fn density_rust_forward() {
+    expect![[r#"
+        /// The operator's forward form.
+        #[inline]
+        #[allow(
+            unused_mut,
+            unused_variables,
+            unused_assignments,
+            unused_parens,
+            non_snake_case,
+            clippy::all,
+            clippy::pedantic
+        )]
+        pub fn forward<
+            R: ::lbm_runtime::Real,
+            L: ::lbm_runtime::Lattice<D, Q>,
+            const D: usize,
+            const Q: usize,
+        >(f: [R; Q]) -> R {
+            let mut f = f;
+            let mut rho: R = <R as ::lbm_runtime::tape::Value<R>>::zero();
+            let mut ret: R = <R as ::lbm_runtime::tape::Value<R>>::zero();
+            rho = <R as ::lbm_runtime::Real>::from_f64(0.0);
+            for i in (0) as usize..(Q) as usize {
+                rho = (rho + f[(i) as usize]);
+            }
+            ret = rho;
+            ret
+        }
+    "#]]
+    .assert_eq(&format_rust(density::INFO.rust_forward));
+}
