@@ -1,0 +1,8 @@
+use lbm_runtime::operator;
+
+#[operator]
+fn floor(x: Real) -> Real {
+    x.floor()
+}
+
+fn main() {}
