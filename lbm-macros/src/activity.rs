@@ -37,7 +37,7 @@ impl Activity {
         // Propagate until nothing changes; each round can only add active variables.
         loop {
             let before = act.active.iter().filter(|a| **a).count();
-            act.propagate(&f.body, f);
+            act.propagate(&f.body);
             if act.active.iter().filter(|a| **a).count() == before {
                 break;
             }
@@ -84,7 +84,7 @@ impl Activity {
         }
     }
 
-    fn propagate(&mut self, block: &Block, f: &Function) {
+    fn propagate(&mut self, block: &Block) {
         for s in block {
             match &s.kind {
                 StmtKind::Assign { place, value } => {
@@ -105,13 +105,11 @@ impl Activity {
                     else_branch,
                     ..
                 } => {
-                    self.propagate(then_branch, f);
-                    self.propagate(else_branch, f);
+                    self.propagate(then_branch);
+                    self.propagate(else_branch);
                 }
-                StmtKind::Match { arms, .. } => {
-                    arms.iter().for_each(|a| self.propagate(&a.body, f))
-                }
-                StmtKind::For { body, .. } => self.propagate(body, f),
+                StmtKind::Match { arms, .. } => arms.iter().for_each(|a| self.propagate(&a.body)),
+                StmtKind::For { body, .. } => self.propagate(body),
                 _ => {}
             }
         }

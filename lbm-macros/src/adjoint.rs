@@ -278,14 +278,21 @@ impl Transformer<'_> {
             Place::Var(_) => Place::Var(bar),
             Place::Elem(_, i) => Place::Elem(bar, i.clone()),
         };
-        let seed = self.local("d", read(&bar_place, self.f.vars[bar].ty, span), span, out);
-        out.push(Stmt::new(
+        let clear = Stmt::new(
             StmtKind::Assign {
-                place: bar_place,
+                place: bar_place.clone(),
                 value: Expr::real(0.0, span),
             },
             span,
-        ));
+        );
+        // The old value was overwritten, so its adjoint restarts from zero; only an
+        // active right-hand side has adjoints to receive the seed.
+        if !self.act.expr_active(value) {
+            out.push(clear);
+            return;
+        }
+        let seed = self.local("d", read(&bar_place, self.f.vars[bar].ty, span), span, out);
+        out.push(clear);
         self.accumulate(value, seed, out);
     }
 

@@ -21,6 +21,13 @@ impl Ctxt {
         self.errors.borrow_mut().push(syn::Error::new(span, msg));
     }
 
+    /// Records an error covering all of `node`'s tokens.
+    pub fn error_spanned(&self, node: &impl quote::ToTokens, msg: impl Display) {
+        self.errors
+            .borrow_mut()
+            .push(syn::Error::new_spanned(node, msg));
+    }
+
     pub fn has_errors(&self) -> bool {
         !self.errors.borrow().is_empty()
     }

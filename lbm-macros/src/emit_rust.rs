@@ -173,17 +173,43 @@ impl Printer<'_> {
         let decls = self.declarations(&[&self.f.body, &rets]);
         let body = self.block(&self.f.body);
         let value = self.ret_value();
+        let signature_checks = self.signature_checks();
         quote! {
             /// The operator's forward form.
             #[inline]
             #allow
             pub fn forward #generics (#(#params),*) -> #ret {
+                #signature_checks
                 #rebind
                 #decls
                 #body
                 #value
             }
         }
+    }
+
+    /// Compile-time checks that each call matches the callee's signature, so a wrong
+    /// number of arguments or results is reported at the call in words, not as a type
+    /// error inside generated code.
+    fn signature_checks(&self) -> TokenStream {
+        self.f
+            .callees
+            .iter()
+            .enumerate()
+            .map(|(c, callee)| {
+                let path = self.callee_path(c);
+                let (args, outs, span) = (callee.args, callee.outputs, callee.span);
+                let args_msg = format!("operator `{}` is called with the wrong number of arguments", callee.name);
+                let outs_msg = format!(
+                    "operator `{}` returns a different number of results: bind them all, `let (a, b) = {}(..)`",
+                    callee.name, callee.name
+                );
+                quote_spanned! {span=>
+                    const _: () = ::core::assert!(#path::ARITY == #args, #args_msg);
+                    const _: () = ::core::assert!(#path::OUTPUTS == #outs, #outs_msg);
+                }
+            })
+            .collect()
     }
 
     fn adjoint(&self, adj: &Adjoint) -> TokenStream {
@@ -466,8 +492,6 @@ impl Printer<'_> {
                         }
                     })
                     .collect();
-                let has_wild = arms.len() == 0 || matches!(arms.last(), Some(_));
-                let _ = has_wild;
                 quote!(match #s { #(#arms)* })
             }
             StmtKind::For {
@@ -547,7 +571,8 @@ impl Printer<'_> {
             }
             ExprKind::BoolLit(b) => quote_spanned!(span=> #b),
             ExprKind::Var(v) => {
-                let n = self.ident(*v);
+                // The use's span, so rustc's errors point where the variable is read.
+                let n = syn::Ident::new(&self.f.vars[*v].name, span);
                 quote!(#n)
             }
             ExprKind::Index(v, i) => {

@@ -146,6 +146,8 @@ fn module(f: &Function, c: &emit_c::CText, rust: &emit_rust::RustForms) -> Token
         quote!([#(#items),*])
     };
     let (f32_forms, f64_forms) = (forms(quote!(f32)), forms(quote!(f64)));
+    let arity = f.params.len();
+    let n_outputs = f.outputs.len();
     let info_doc = format!("Metadata and generated code of the operator `{name_str}`.");
     quote! {
         #(#attrs)*
@@ -154,6 +156,10 @@ fn module(f: &Function, c: &emit_c::CText, rust: &emit_rust::RustForms) -> Token
             #[allow(unused_imports)]
             use super::*;
 
+            /// Number of parameters.
+            pub const ARITY: usize = #arity;
+            /// Number of results (elements of a returned tuple).
+            pub const OUTPUTS: usize = #n_outputs;
             #output_types
             #forward
             #adjoint

@@ -127,6 +127,8 @@ pub struct Callee {
     pub name: String,
     /// Number of outputs, known from the destructuring at the call site.
     pub outputs: usize,
+    /// Number of arguments at the first call site.
+    pub args: usize,
     pub span: Span,
 }
 

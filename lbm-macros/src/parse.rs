@@ -36,6 +36,7 @@ pub fn parse(item: &syn::ItemFn, cx: &Ctxt) -> Option<Function> {
         scopes: vec![HashMap::new()],
         blocks: vec![Vec::new()],
         mutable: Vec::new(),
+        poisoned: Default::default(),
     };
     p.signature(&item.sig);
     p.fn_body(&item.block);
@@ -56,11 +57,19 @@ struct Parser<'a> {
     blocks: Vec<Block>,
     /// Whether each variable was declared `mut`.
     mutable: Vec<bool>,
+    /// Names whose declaration was rejected: later uses stay quiet, since the error at
+    /// the declaration already says what is wrong.
+    poisoned: std::collections::HashSet<String>,
 }
 
 impl Parser<'_> {
     fn err(&self, span: Span, msg: impl std::fmt::Display) {
         self.cx.error(span, msg);
+    }
+
+    /// Reports an error covering all of `node`'s tokens.
+    fn err_at(&self, node: &impl quote::ToTokens, msg: impl std::fmt::Display) {
+        self.cx.error_spanned(node, msg);
     }
 
     // ---------------------------------------------------------------- variables
@@ -86,6 +95,13 @@ impl Parser<'_> {
         self.scopes.iter().rev().find_map(|s| s.get(name).copied())
     }
 
+    /// Reports an unknown variable, unless its declaration was already reported.
+    fn unknown_variable(&self, ident: &syn::Ident) {
+        if !self.poisoned.contains(&ident.to_string()) {
+            self.err_at(ident, format!("unknown variable `{ident}`"));
+        }
+    }
+
     fn emit(&mut self, kind: StmtKind, span: Span) {
         self.blocks
             .last_mut()
@@ -106,49 +122,46 @@ impl Parser<'_> {
 
     fn signature(&mut self, sig: &syn::Signature) {
         if let Some(c) = &sig.constness {
-            self.err(c.span(), "operators cannot be `const fn`; remove `const`");
+            self.err_at(&c, "operators cannot be `const fn`; remove `const`");
         }
         if let Some(a) = &sig.asyncness {
-            self.err(a.span(), "operators cannot be `async`; remove `async`");
+            self.err_at(&a, "operators cannot be `async`; remove `async`");
         }
         if let Some(u) = &sig.unsafety {
-            self.err(u.span(), "operators cannot be `unsafe`; remove `unsafe`");
+            self.err_at(&u, "operators cannot be `unsafe`; remove `unsafe`");
         }
         if let Some(abi) = &sig.abi {
-            self.err(abi.span(), "operators cannot declare an ABI; remove it");
+            self.err_at(&abi, "operators cannot declare an ABI; remove it");
         }
         if !sig.generics.params.is_empty() {
-            self.err(
-                sig.generics.span(),
+            self.err_at(
+                &sig.generics,
                 "operators cannot have generic parameters: they are generic over `Real` and \
                  the lattice already; remove `<...>`",
             );
         }
         if let Some(v) = &sig.variadic {
-            self.err(v.span(), "operators cannot be variadic");
+            self.err_at(&v, "operators cannot be variadic");
         }
         for arg in &sig.inputs {
             match arg {
-                syn::FnArg::Receiver(r) => self.err(
-                    r.span(),
+                syn::FnArg::Receiver(r) => self.err_at(
+                    &r,
                     "operators are free functions: remove `self` and pass values as parameters",
                 ),
                 syn::FnArg::Typed(pt) => self.param(pt),
             }
         }
         match &sig.output {
-            syn::ReturnType::Default => self.err(
-                sig.ident.span(),
+            syn::ReturnType::Default => self.err_at(
+                &sig.ident,
                 "an operator returns its results: add `-> Real`, `-> [Real; Q]` or a tuple of them",
             ),
             syn::ReturnType::Type(_, ty) => {
                 if let syn::Type::Tuple(t) = &**ty {
                     self.f.returns_tuple = true;
                     if t.elems.len() < 2 {
-                        self.err(
-                            t.span(),
-                            "return a tuple of two or more values, or one value",
-                        );
+                        self.err_at(&t, "return a tuple of two or more values, or one value");
                     }
                     for e in &t.elems {
                         if let Some(ty) = self.output_type(e) {
@@ -165,8 +178,8 @@ impl Parser<'_> {
     fn output_type(&mut self, ty: &syn::Type) -> Option<Ty> {
         let t = self.parse_type(ty)?;
         if !t.is_real_valued() {
-            self.err(
-                ty.span(),
+            self.err_at(
+                &ty,
                 "operators return reals: `Real`, `[Real; Q]`, `[Real; D]`, `[Real; N]` or a tuple \
                  of them; pass integers and flags as parameters instead",
             );
@@ -181,10 +194,7 @@ impl Parser<'_> {
                 (pi.ident.clone(), pi.mutability.is_some())
             }
             other => {
-                self.err(
-                    other.span(),
-                    "parameters are plain names: write `name: Type`",
-                );
+                self.err_at(&other, "parameters are plain names: write `name: Type`");
                 return;
             }
         };
@@ -193,32 +203,34 @@ impl Parser<'_> {
             let path = attr.path();
             if path.is_ident(symbol::PARAM) || path.is_ident(symbol::DATA) {
                 if marker.is_some() {
-                    self.err(
-                        attr.span(),
+                    self.err_at(
+                        &attr,
                         "a parameter is either `#[param]` or `#[data]`, not both",
                     );
                 }
                 marker = Some(path.is_ident(symbol::PARAM));
             } else {
-                self.err(
-                    attr.span(),
+                self.err_at(
+                    &attr,
                     "unknown parameter attribute: use `#[param]` for a differentiable parameter \
                      uniform over the grid or `#[data]` for a real that is not differentiated",
                 );
             }
         }
         let Some(ty) = self.parse_type(&pt.ty) else {
+            self.poisoned.insert(name.to_string());
             return;
         };
         let kind = match (ty, marker) {
             (Ty::Int(_), None) => ParamKind::Int,
             (Ty::Bool, None) => ParamKind::Bool,
             (Ty::Int(_) | Ty::Bool, Some(_)) => {
-                self.err(
-                    pt.span(),
+                self.err_at(
+                    &pt,
                     "`#[param]` and `#[data]` mark real parameters; integers and booleans are \
                      never differentiated: remove the attribute",
                 );
+                self.poisoned.insert(name.to_string());
                 return;
             }
             (_, Some(true)) => ParamKind::Param,
@@ -233,7 +245,7 @@ impl Parser<'_> {
         match ty {
             syn::Type::Path(tp) if tp.qself.is_none() => {
                 let Some(ident) = tp.path.get_ident() else {
-                    self.err(ty.span(), format!("unsupported type; {ALLOWED_TYPES}"));
+                    self.err_at(&ty, format!("unsupported type; {ALLOWED_TYPES}"));
                     return None;
                 };
                 match ident.to_string().as_str() {
@@ -244,18 +256,17 @@ impl Parser<'_> {
                     "usize" => Some(Ty::Int(IntTy::Usize)),
                     "bool" => Some(Ty::Bool),
                     "f32" | "f64" => {
-                        self.err(
-                            ty.span(),
+                        self.err_at(&ty,
                             "write `Real`: the precision (f32 or f64) is chosen when a kernel is built",
                         );
                         None
                     }
                     s if symbol::HEAP.contains(&s) => {
-                        self.err(ty.span(), heap_message(s));
+                        self.err_at(&ty, heap_message(s));
                         None
                     }
                     _ => {
-                        self.err(ty.span(), format!("unsupported type; {ALLOWED_TYPES}"));
+                        self.err_at(&ty, format!("unsupported type; {ALLOWED_TYPES}"));
                         None
                     }
                 }
@@ -263,34 +274,34 @@ impl Parser<'_> {
             syn::Type::Array(arr) => {
                 let elem = self.parse_type(&arr.elem)?;
                 if elem != Ty::Real {
-                    self.err(arr.elem.span(), "arrays hold reals: write `[Real; N]`");
+                    self.err_at(&arr.elem, "arrays hold reals: write `[Real; N]`");
                     return None;
                 }
                 let len = self.array_len(&arr.len)?;
                 Some(Ty::Array(len))
             }
             syn::Type::Reference(r) => {
-                self.err(
-                    r.span(),
+                self.err_at(
+                    &r,
                     "references are not allowed: operators take and return values (arrays are \
                      copied); write the type without `&`",
                 );
                 None
             }
             syn::Type::Ptr(p) => {
-                self.err(p.span(), "raw pointers are not allowed; pass values");
+                self.err_at(&p, "raw pointers are not allowed; pass values");
                 None
             }
             syn::Type::Slice(s) => {
-                self.err(
-                    s.span(),
+                self.err_at(
+                    &s,
                     "slices have no fixed length: write `[Real; Q]` or `[Real; D]`",
                 );
                 None
             }
             syn::Type::Paren(p) => self.parse_type(&p.elem),
             other => {
-                self.err(other.span(), format!("unsupported type; {ALLOWED_TYPES}"));
+                self.err_at(&other, format!("unsupported type; {ALLOWED_TYPES}"));
                 None
             }
         }
@@ -306,13 +317,13 @@ impl Parser<'_> {
             }) => match i.base10_parse::<usize>() {
                 Ok(n) if n > 0 => Some(Len::Lit(n)),
                 _ => {
-                    self.err(i.span(), "array length must be a positive integer");
+                    self.err_at(&i, "array length must be a positive integer");
                     None
                 }
             },
             other => {
-                self.err(
-                    other.span(),
+                self.err_at(
+                    &other,
                     "array length must be `Q`, `D` or an integer literal",
                 );
                 None
@@ -326,7 +337,9 @@ impl Parser<'_> {
         let n = block.stmts.len();
         for (i, stmt) in block.stmts.iter().enumerate() {
             match stmt {
-                syn::Stmt::Expr(e, None) if i + 1 == n => self.return_value(e, e.span()),
+                syn::Stmt::Expr(e, None) if i + 1 == n && !is_statement_like(e) => {
+                    self.return_value(e, e.span())
+                }
                 _ => self.stmt(stmt),
             }
         }
@@ -335,16 +348,15 @@ impl Parser<'_> {
     fn stmt(&mut self, stmt: &syn::Stmt) {
         match stmt {
             syn::Stmt::Local(local) => self.local(local),
-            syn::Stmt::Item(item) => self.err(
-                item.span(),
+            syn::Stmt::Item(item) => self.err_at(
+                &item,
                 "items cannot be declared inside an operator: define another `#[operator]` \
                  function at module level and call it",
             ),
             syn::Stmt::Macro(m) => self.macro_error(&m.mac),
             syn::Stmt::Expr(e, semi) => {
                 if semi.is_none() && !is_block_like(e) {
-                    self.err(
-                        e.span(),
+                    self.err_at(&e,
                         "a value here is unused: end the statement with `;`, or return it with `return`",
                     );
                     return;
@@ -356,11 +368,11 @@ impl Parser<'_> {
 
     fn local(&mut self, local: &syn::Local) {
         let Some(init) = &local.init else {
-            self.err(local.span(), "declare with a value: `let x = 0.0;`");
+            self.err_at(&local, "declare with a value: `let x = 0.0;`");
             return;
         };
         if let Some((else_token, _)) = &init.diverge {
-            self.err(else_token.span(), "`let ... else` is not allowed; use `if`");
+            self.err_at(&else_token, "`let ... else` is not allowed; use `if`");
         }
         let (pat, annotated) = match &local.pat {
             syn::Pat::Type(pt) => (&*pt.pat, self.parse_type(&pt.ty).map(Some).unwrap_or(None)),
@@ -378,15 +390,14 @@ impl Parser<'_> {
                         syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                             names.push((pi.ident.clone(), pi.mutability.is_some()))
                         }
-                        other => self.err(
-                            other.span(),
+                        other => self.err_at(
+                            &other,
                             "destructure into plain names: `let (a, b) = op(...)`",
                         ),
                     }
                 }
                 let syn::Expr::Call(call) = strip_parens(&init.expr) else {
-                    self.err(
-                        init.expr.span(),
+                    self.err_at(&init.expr,
                         "only the results of an operator call can be destructured: `let (a, b) = op(...)`",
                     );
                     return;
@@ -406,14 +417,31 @@ impl Parser<'_> {
                     .collect();
                 self.emit(StmtKind::Call { callee, args, outs }, call.span());
             }
-            other => self.err(
-                other.span(),
+            other => self.err_at(
+                &other,
                 "bind a plain name: `let x = ...` or `let (a, b) = op(...)`",
             ),
         }
     }
 
     fn let_single(
+        &mut self,
+        name: &syn::Ident,
+        mutable: bool,
+        annotated: Option<Ty>,
+        init: &syn::Expr,
+    ) {
+        self.bind_let(name, mutable, annotated, init);
+        let declared = self
+            .scopes
+            .last()
+            .is_some_and(|s| s.contains_key(&name.to_string()));
+        if !declared {
+            self.poisoned.insert(name.to_string());
+        }
+    }
+
+    fn bind_let(
         &mut self,
         name: &syn::Ident,
         mutable: bool,
@@ -444,8 +472,8 @@ impl Parser<'_> {
             (None, Ty::Int(IntTy::Literal)) => Ty::Int(IntTy::Literal),
             (None, Ty::Opaque { .. }) if !matches!(value.kind, ExprKind::Var(_)) => Ty::Real,
             (None, Ty::Opaque { .. }) => {
-                self.err(
-                    init.span(),
+                self.err_at(
+                    &init,
                     "copying a call result needs its type: write `let x: [Real; D] = ...` or \
                      `let x: Real = ...`",
                 );
@@ -587,7 +615,7 @@ impl Parser<'_> {
                     syn::BinOp::DivAssign(_) => BinOp::Div,
                     syn::BinOp::RemAssign(_) => BinOp::Rem,
                     _ => {
-                        self.err(b.span(), "this value is unused; assign it to a variable");
+                        self.err_at(&b, "this value is unused; assign it to a variable");
                         return;
                     }
                 };
@@ -598,9 +626,15 @@ impl Parser<'_> {
             syn::Expr::Match(m) => self.match_stmt(m, None),
             syn::Expr::Return(r) => match &r.expr {
                 Some(v) => self.return_value(v, r.span()),
-                None => self.err(r.span(), "return the operator's result: `return value;`"),
+                None => self.err_at(&r, "return the operator's result: `return value;`"),
             },
-            syn::Expr::Block(b) if b.label.is_none() => {
+            syn::Expr::Block(b) if b.label.is_some() => {
+                self.err_at(
+                    &b.label,
+                    "labelled blocks are not allowed: use `if` to skip code",
+                );
+            }
+            syn::Expr::Block(b) => {
                 let block = self.scoped(|p| {
                     for s in &b.block.stmts {
                         p.stmt(s);
@@ -608,15 +642,15 @@ impl Parser<'_> {
                 });
                 self.blocks.last_mut().expect("open").extend(block);
             }
-            syn::Expr::Call(c) => self.err(
-                c.span(),
+            syn::Expr::Call(c) => self.err_at(
+                &c,
                 "the result of this call is unused; bind it: `let x = op(...);`",
             ),
             other => {
                 if self.unsupported(other) {
                     return;
                 }
-                self.err(other.span(), "this statement has no effect");
+                self.err_at(&other, "this statement has no effect");
             }
         }
     }
@@ -627,8 +661,8 @@ impl Parser<'_> {
         };
         let var = place.var();
         if !self.mutable.get(var).copied().unwrap_or(false) {
-            self.err(
-                left.span(),
+            self.err_at(
+                &left,
                 format!(
                     "`{}` is not mutable: declare it with `let mut`",
                     self.f.vars[var].name
@@ -680,48 +714,45 @@ impl Parser<'_> {
         match strip_parens(e) {
             syn::Expr::Path(p) => {
                 let Some(ident) = p.path.get_ident() else {
-                    self.err(p.span(), "assign to a local variable");
+                    self.err_at(&p, "assign to a local variable");
                     return None;
                 };
                 let Some(id) = self.lookup(&ident.to_string()) else {
-                    self.err(ident.span(), format!("unknown variable `{ident}`"));
+                    self.unknown_variable(ident);
                     return None;
                 };
                 if self.f.vars[id].role == Role::Loop {
-                    self.err(ident.span(), "a loop counter cannot be assigned");
+                    self.err_at(&ident, "a loop counter cannot be assigned");
                     return None;
                 }
                 Some(Place::Var(id))
             }
             syn::Expr::Index(ix) => {
                 let syn::Expr::Path(p) = strip_parens(&ix.expr) else {
-                    self.err(
-                        ix.expr.span(),
+                    self.err_at(
+                        &ix.expr,
                         "assign to an element of a local array: `x[i] = ...`",
                     );
                     return None;
                 };
                 let ident = p.path.get_ident()?;
                 let Some(id) = self.lookup(&ident.to_string()) else {
-                    self.err(ident.span(), format!("unknown variable `{ident}`"));
+                    self.unknown_variable(ident);
                     return None;
                 };
                 if !self.f.vars[id].ty.is_indexable() {
-                    self.err(ix.expr.span(), "only arrays can be indexed");
+                    self.err_at(&ix.expr, "only arrays can be indexed");
                     return None;
                 }
                 let idx = self.index(&ix.index)?;
                 Some(Place::Elem(id, idx))
             }
             syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => {
-                self.err(
-                    u.span(),
-                    "references are not allowed: assign to a local variable",
-                );
+                self.err_at(&u, "references are not allowed: assign to a local variable");
                 None
             }
             other => {
-                self.err(other.span(), "assign to a variable or an array element");
+                self.err_at(&other, "assign to a variable or an array element");
                 None
             }
         }
@@ -729,7 +760,7 @@ impl Parser<'_> {
 
     fn for_loop(&mut self, f: &syn::ExprForLoop) {
         if let Some(l) = &f.label {
-            self.err(l.span(), "loop labels are not allowed");
+            self.err_at(&l, "loop labels are not allowed");
         }
         let name = match &*f.pat {
             syn::Pat::Ident(pi) if pi.subpat.is_none() && pi.mutability.is_none() => {
@@ -737,22 +768,19 @@ impl Parser<'_> {
             }
             syn::Pat::Wild(w) => syn::Ident::new("i", w.span()),
             other => {
-                self.err(
-                    other.span(),
-                    "the loop counter is a plain name: `for i in 0..Q`",
-                );
+                self.err_at(&other, "the loop counter is a plain name: `for i in 0..Q`");
                 return;
             }
         };
         let syn::Expr::Range(range) = strip_parens(&f.expr) else {
-            self.err(
-                f.expr.span(),
+            self.err_at(
+                &f.expr,
                 "`for` runs over a constant range only: write `for i in 0..Q` (or `0..D`, `0..3`)",
             );
             return;
         };
         let (Some(start), Some(end)) = (&range.start, &range.end) else {
-            self.err(range.span(), "a loop range needs both bounds: `0..Q`");
+            self.err_at(&range, "a loop range needs both bounds: `0..Q`");
             return;
         };
         let Some(start) = self.const_bound(start) else {
@@ -819,8 +847,8 @@ impl Parser<'_> {
                 Some(Expr::binary(op, l, r))
             }
             other => {
-                self.err(
-                    other.span(),
+                self.err_at(
+                    &other,
                     "loop bounds must be constant (integer literals, `Q`, `D`): the adjoint \
                      replays loops backwards and needs their trip count",
                 );
@@ -841,7 +869,7 @@ impl Parser<'_> {
         let else_branch = match &i.else_branch {
             None => {
                 if target.is_some() {
-                    self.err(i.span(), "an `if` used as a value needs an `else` branch");
+                    self.err_at(&i, "an `if` used as a value needs an `else` branch");
                 }
                 Vec::new()
             }
@@ -849,7 +877,7 @@ impl Parser<'_> {
                 syn::Expr::Block(b) => self.branch(&b.block, target),
                 syn::Expr::If(nested) => self.scoped(|p| p.if_stmt(nested, target)),
                 other => {
-                    self.err(other.span(), "expected a block");
+                    self.err_at(&other, "expected a block");
                     Vec::new()
                 }
             },
@@ -884,7 +912,7 @@ impl Parser<'_> {
                     Some(syn::Stmt::Expr(syn::Expr::Return(_), _))
                 );
                 if !returns {
-                    p.err(block.span(), "this branch must end with a value");
+                    p.err_at(&block, "this branch must end with a value");
                 }
             }
         })
@@ -895,17 +923,26 @@ impl Parser<'_> {
             return;
         };
         if !scrutinee.ty.is_int() {
-            self.err(
-                m.expr.span(),
+            self.err_at(
+                &m.expr,
                 "`match` is on integers (cell tags, directions); use `if` for reals",
+            );
+            return;
+        }
+        // Integers have more values than any list of arms: a catch-all arm keeps every
+        // cell covered (rustc would otherwise reject the generated code far from here).
+        if !m.arms.iter().any(|a| matches!(a.pat, syn::Pat::Wild(_))) {
+            self.err_at(
+                &m.match_token,
+                "`match` on an integer needs a catch-all arm: add `_ => ...` as the last arm",
             );
             return;
         }
         let mut arms = Vec::new();
         for arm in &m.arms {
             if let Some((if_token, _)) = &arm.guard {
-                self.err(
-                    if_token.span(),
+                self.err_at(
+                    &if_token,
                     "match guards are not allowed; use `if` inside the arm",
                 );
             }
@@ -947,10 +984,7 @@ impl Parser<'_> {
                 Some(all)
             }
             other => {
-                self.err(
-                    other.span(),
-                    "match arms are integer literals, `a | b`, or `_`",
-                );
+                self.err_at(&other, "match arms are integer literals, `a | b`, or `_`");
                 Some(Vec::new())
             }
         }
@@ -958,6 +992,10 @@ impl Parser<'_> {
 
     fn return_value(&mut self, e: &syn::Expr, span: Span) {
         let n = self.f.outputs.len();
+        if n == 0 {
+            // The signature's error already says what to return.
+            return;
+        }
         let e = strip_parens(e);
         if let syn::Expr::Call(call) = e {
             if let Some(Some((callee, args))) = self.call(call, n) {
@@ -984,8 +1022,8 @@ impl Parser<'_> {
             other => vec![other],
         };
         if elems.len() != n {
-            self.err(
-                e.span(),
+            self.err_at(
+                &e,
                 format!(
                     "the operator returns {n} value(s); this returns {}",
                     elems.len()
@@ -1031,17 +1069,29 @@ impl Parser<'_> {
         outputs: usize,
     ) -> Option<Option<(CalleeId, Vec<Expr>)>> {
         let syn::Expr::Path(fp) = strip_parens(&call.func) else {
-            self.err(call.func.span(), "call operators by name: `density(f)`");
+            self.err_at(&call.func, "call operators by name: `density(f)`");
             return None;
         };
         let path = &fp.path;
         let last = path.segments.last()?.ident.to_string();
         if path.segments.len() == 1 && intrinsic::Intrinsic::from_method(&last).is_some() {
-            self.err(
-                path.span(),
+            self.err_at(
+                &path,
                 format!(
                     "intrinsics are methods: write `x.{last}(...)` instead of `{last}(x, ...)`"
                 ),
+            );
+            return None;
+        }
+        let first = path
+            .segments
+            .first()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default();
+        if (first == "f64" || first == "f32") && path.segments.len() == 2 {
+            self.err_at(
+                path,
+                format!("write the intrinsic as a method on `Real`: `x.{last}(...)` instead of `{first}::{last}(x, ...)`"),
             );
             return None;
         }
@@ -1050,14 +1100,14 @@ impl Parser<'_> {
             .iter()
             .find(|s| symbol::HEAP.contains(&s.ident.to_string().as_str()))
         {
-            self.err(path.span(), heap_message(&seg.ident.to_string()));
+            self.err_at(&path, heap_message(&seg.ident.to_string()));
             return None;
         }
         if path.segments.len() >= 2 {
             let parent = path.segments[path.segments.len() - 2].ident.to_string();
             if parent.chars().next().is_some_and(|c| c.is_uppercase()) {
-                self.err(
-                    path.span(),
+                self.err_at(
+                    &path,
                     format!(
                         "`{parent}::{last}` is not an operator: call `#[operator]` functions or \
                          use the intrinsics (x.sqrt(), x.exp(), ...)"
@@ -1066,15 +1116,15 @@ impl Parser<'_> {
                 return None;
             }
         }
-        if path.segments.len() == 1 && last == self.f.name.to_string() {
-            self.err(
-                path.span(),
+        if path.segments.len() == 1 && self.f.name == last {
+            self.err_at(
+                &path,
                 "operators cannot call themselves: recursion has no fixed trip count; write a loop",
             );
             return None;
         }
         if path.segments.iter().any(|s| !s.arguments.is_none()) {
-            self.err(path.span(), "operator calls take no generic arguments");
+            self.err_at(&path, "operator calls take no generic arguments");
             return None;
         }
         let mut args = Vec::new();
@@ -1099,8 +1149,8 @@ impl Parser<'_> {
         let id = match self.f.callees.iter().position(|c| c.path == *path) {
             Some(id) => {
                 if self.f.callees[id].outputs != outputs {
-                    self.err(
-                        call.span(),
+                    self.err_at(
+                        &call,
                         "this operator is used with different numbers of results",
                     );
                 }
@@ -1111,6 +1161,7 @@ impl Parser<'_> {
                     path: path.clone(),
                     name: last,
                     outputs,
+                    args: call.args.len(),
                     span: path.span(),
                 });
                 self.f.callees.len() - 1
@@ -1124,7 +1175,7 @@ impl Parser<'_> {
     fn index(&mut self, e: &syn::Expr) -> Option<Expr> {
         let i = self.expr(e)?;
         if !i.ty.is_int() {
-            self.err(e.span(), "indices are integers");
+            self.err_at(&e, "indices are integers");
             return None;
         }
         Some(i)
@@ -1135,7 +1186,10 @@ impl Parser<'_> {
     fn coerce(&mut self, e: Expr, to: Ty, span: Span) -> Option<Expr> {
         match (e.ty, to) {
             (a, b) if a == b => Some(e),
-            (Ty::Int(_), Ty::Int(_)) => Some(e),
+            (Ty::Int(a), Ty::Int(b)) => {
+                self.same_int_kind(a, b, span)?;
+                Some(e)
+            }
             (Ty::Int(IntTy::Literal), Ty::Real) => match e.kind {
                 ExprKind::IntLit(v) => Some(Expr::real(v as f64, e.span)),
                 _ => Some(Expr::new(ExprKind::Cast(Box::new(e)), Ty::Real, span)),
@@ -1170,6 +1224,20 @@ impl Parser<'_> {
         }
     }
 
+    /// Integers of two different Rust types meet only through an explicit `as`, as in
+    /// Rust; unsuffixed literals take the other side's type.
+    fn same_int_kind(&self, a: IntTy, b: IntTy, span: Span) -> Option<()> {
+        if a == b || a == IntTy::Literal || b == IntTy::Literal {
+            return Some(());
+        }
+        let (a, b) = (a.rust_name().unwrap_or("?"), b.rust_name().unwrap_or("?"));
+        self.err(
+            span,
+            format!("mixing `{a}` and `{b}`: convert one with `as` (loop counters and `OPP[i]` are `usize`)"),
+        );
+        None
+    }
+
     fn arith(&mut self, op: BinOp, a: Expr, b: Expr, span: Span) -> Option<Expr> {
         let is_real = |t: Ty| t.is_scalar_real();
         let (a, b) = match (a.ty, b.ty) {
@@ -1192,7 +1260,8 @@ impl Parser<'_> {
                 self.coerce(a, Ty::Real, span)?,
                 self.coerce(b, Ty::Real, span)?,
             ),
-            (Ty::Int(_), Ty::Int(_)) => {
+            (Ty::Int(x), Ty::Int(y)) => {
+                self.same_int_kind(x, y, span)?;
                 let ty = match (a.ty, b.ty) {
                     (Ty::Int(IntTy::Literal), t) => t,
                     (t, _) => t,
@@ -1217,7 +1286,10 @@ impl Parser<'_> {
         if op.is_integer_only() {
             self.err(
                 span,
-                format!("`{}` is defined on integers only (cell tags, link masks)", op.symbol()),
+                format!(
+                    "`{}` is defined on integers only (cell tags, link masks)",
+                    op.symbol()
+                ),
             );
             return None;
         }
@@ -1257,7 +1329,7 @@ impl Parser<'_> {
                     syn::BinOp::Shl(_) => BinOp::Shl,
                     syn::BinOp::Shr(_) => BinOp::Shr,
                     _ => {
-                        self.err(b.op.span(), "compound assignment is a statement: `x += y;`");
+                        self.err_at(&b.op, "compound assignment is a statement: `x += y;`");
                         return None;
                     }
                 };
@@ -1273,7 +1345,10 @@ impl Parser<'_> {
                             self.coerce(a, Ty::Real, b.left.span())?,
                             self.coerce(c, Ty::Real, b.right.span())?,
                         )
-                    } else if a.ty.is_int() && c.ty.is_int() || a.ty == c.ty {
+                    } else if let (Ty::Int(x), Ty::Int(y)) = (a.ty, c.ty) {
+                        self.same_int_kind(x, y, span)?;
+                        (a, c)
+                    } else if a.ty == c.ty {
                         (a, c)
                     } else {
                         self.err(span, "comparison of values of different kinds");
@@ -1288,6 +1363,13 @@ impl Parser<'_> {
                     let a = self.expr(&u.expr)?;
                     if matches!(a.ty, Ty::Array(_) | Ty::Bool) {
                         self.err(span, "negate numbers, not arrays or flags");
+                        return None;
+                    }
+                    if matches!(a.ty, Ty::Int(IntTy::Usize | IntTy::U32)) {
+                        self.err_at(
+                            e,
+                            "an unsigned integer cannot be negated: cast it first (`-(n as i32)`)",
+                        );
                         return None;
                     }
                     let a = if matches!(a.ty, Ty::Opaque { .. }) {
@@ -1333,7 +1415,13 @@ impl Parser<'_> {
                 Some(Expr::var(t, ty, span))
             }
             syn::Expr::Match(m) => {
-                let first = m.arms.first()?;
+                let Some(first) = m.arms.first() else {
+                    self.err_at(
+                        &m.match_token,
+                        "`match` needs arms, the last one `_ => ...`",
+                    );
+                    return None;
+                };
                 let ty = match &*first.body {
                     syn::Expr::Block(b) => self.branch_type(&b.block)?,
                     e => self.guess_type(e)?,
@@ -1357,7 +1445,7 @@ impl Parser<'_> {
         match block.stmts.last() {
             Some(syn::Stmt::Expr(e, None)) => self.guess_type(e),
             _ => {
-                self.err(block.span(), "this branch must end with a value");
+                self.err_at(&block, "this branch must end with a value");
                 None
             }
         }
@@ -1385,7 +1473,7 @@ impl Parser<'_> {
         match lit {
             syn::Lit::Float(f) => {
                 if !matches!(f.suffix(), "" | "f64" | "f32") {
-                    self.err(f.span(), "unsupported literal suffix");
+                    self.err_at(&f, "unsupported literal suffix");
                 }
                 Some(Expr::real(f.base10_parse().ok()?, f.span()))
             }
@@ -1398,10 +1486,7 @@ impl Parser<'_> {
                     "usize" => IntTy::Usize,
                     "f64" | "f32" => return Some(Expr::real(i.base10_parse().ok()?, i.span())),
                     _ => {
-                        self.err(
-                            i.span(),
-                            "unsupported integer type: use i32, u32, i64 or usize",
-                        );
+                        self.err_at(&i, "unsupported integer type: use i32, u32, i64 or usize");
                         return None;
                     }
                 };
@@ -1413,10 +1498,7 @@ impl Parser<'_> {
             }
             syn::Lit::Bool(b) => Some(Expr::boolean(b.value, b.span())),
             other => {
-                self.err(
-                    other.span(),
-                    "only numbers and booleans are allowed as literals",
-                );
+                self.err_at(&other, "only numbers and booleans are allowed as literals");
                 None
             }
         }
@@ -1462,7 +1544,7 @@ impl Parser<'_> {
                 None
             }
             _ => {
-                self.err(span, format!("unknown variable `{name}`"));
+                self.unknown_variable(ident);
                 None
             }
         }
@@ -1487,17 +1569,17 @@ impl Parser<'_> {
             return None;
         }
         let syn::Expr::Path(p) = strip_parens(&ix.expr) else {
-            self.err(ix.expr.span(), "index a variable: `x[i]`");
+            self.err_at(&ix.expr, "index a variable: `x[i]`");
             return None;
         };
         let Some(ident) = p.path.get_ident() else {
-            self.err(p.span(), "index a variable: `x[i]`");
+            self.err_at(&p, "index a variable: `x[i]`");
             return None;
         };
         let name = ident.to_string();
         if let Some(id) = self.lookup(&name) {
             if !self.f.vars[id].ty.is_indexable() {
-                self.err(ix.expr.span(), format!("`{name}` is not an array"));
+                self.err_at(&ix.expr, format!("`{name}` is not an array"));
                 return None;
             }
             let i = self.index(&ix.index)?;
@@ -1521,7 +1603,7 @@ impl Parser<'_> {
                 None
             }
             _ => {
-                self.err(ident.span(), format!("unknown variable `{name}`"));
+                self.unknown_variable(ident);
                 None
             }
         }
@@ -1530,7 +1612,7 @@ impl Parser<'_> {
     fn method_call(&mut self, m: &syn::ExprMethodCall) -> Option<Expr> {
         let name = m.method.to_string();
         if let Some(t) = &m.turbofish {
-            self.err(t.span(), "method calls take no generic arguments");
+            self.err_at(&t, "method calls take no generic arguments");
             return None;
         }
         let Some(intr) = Intrinsic::from_method(&name) else {
@@ -1542,8 +1624,7 @@ impl Parser<'_> {
             } else {
                 ""
             };
-            self.err(
-                m.method.span(),
+            self.err_at(&m.method,
                 format!(
                     "unsupported method `{name}`: the intrinsics with known derivatives are {}{hint}",
                     known.join(", ")
@@ -1552,9 +1633,17 @@ impl Parser<'_> {
             return None;
         };
         if m.args.len() != intr.extra_args() {
-            self.err(
-                m.span(),
-                format!("`{name}` takes {} argument(s)", intr.extra_args()),
+            let usage = match intr.extra_args() {
+                0 => format!("x.{name}()"),
+                1 => format!("x.{name}(y)"),
+                _ => format!("x.{name}(a, b)"),
+            };
+            self.err_at(
+                &m.method,
+                format!(
+                    "`{name}` takes {} argument(s) besides the receiver: write `{usage}`",
+                    intr.extra_args()
+                ),
             );
             return None;
         }
@@ -1564,8 +1653,8 @@ impl Parser<'_> {
             let v = self.expr(a)?;
             let v = if intr.arg_is_int(k + 1) {
                 if !v.ty.is_int() {
-                    self.err(
-                        a.span(),
+                    self.err_at(
+                        &a,
                         "`powi` takes an integer exponent; use `powf` for a real one",
                     );
                     return None;
@@ -1587,8 +1676,8 @@ impl Parser<'_> {
         let inner = self.expr(&c.expr)?;
         let to = match &*c.ty {
             syn::Type::Path(tp) if tp.path.is_ident("f64") || tp.path.is_ident("f32") => {
-                self.err(
-                    c.ty.span(),
+                self.err_at(
+                    &c.ty,
                     "cast to `Real`: the precision is chosen when a kernel is built",
                 );
                 return None;
@@ -1596,8 +1685,22 @@ impl Parser<'_> {
             t => self.parse_type(t)?,
         };
         match (inner.ty, to) {
-            (Ty::Array(_), _) | (_, Ty::Array(_)) | (Ty::Bool, Ty::Real) => {
-                self.err(c.span(), "this cast is not allowed");
+            (_, Ty::Bool) => {
+                self.err_at(
+                    &c,
+                    "nothing casts to `bool`: compare instead (`x != 0`, `x > 0.0`)",
+                );
+                None
+            }
+            (Ty::Bool, Ty::Real) => {
+                self.err_at(
+                    &c,
+                    "a `bool` does not cast to `Real`: select with `if b { 1.0 } else { 0.0 }`",
+                );
+                None
+            }
+            (Ty::Array(_), _) | (_, Ty::Array(_)) => {
+                self.err_at(&c, "arrays cannot be cast: convert the elements in a loop");
                 None
             }
             (Ty::Opaque { .. }, _) => {
@@ -1669,7 +1772,7 @@ impl Parser<'_> {
             ),
             _ => format!("macros are not allowed in operators (`{name}!`): write the code out"),
         };
-        self.err(mac.path.span(), msg);
+        self.err_at(&mac.path, msg);
     }
 }
 
@@ -1685,6 +1788,15 @@ fn strip_parens(e: &syn::Expr) -> &syn::Expr {
         syn::Expr::Paren(p) => strip_parens(&p.expr),
         syn::Expr::Group(g) => strip_parens(&g.expr),
         e => e,
+    }
+}
+
+/// A trailing expression that yields no value: `if` without `else`, loops, blocks.
+fn is_statement_like(e: &syn::Expr) -> bool {
+    match e {
+        syn::Expr::If(i) => i.else_branch.is_none(),
+        syn::Expr::ForLoop(_) | syn::Expr::While(_) | syn::Expr::Loop(_) => true,
+        _ => false,
     }
 }
 

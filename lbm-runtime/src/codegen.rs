@@ -18,11 +18,11 @@ pub enum CodegenError {
     /// Two different operators would define the same C functions, so the unit could not
     /// compile (or, worse, one would silently stand for the other after a rename).
     #[error(
-        "operators `{first}` and `{second}` both define the C function `lbm_{c_name}`; \
+        "operators `{first}` and `{second}` both define the C function `{c_name}`; \
          rename one of them"
     )]
     DuplicateCName {
-        /// The clashing C name, without the `lbm_` prefix.
+        /// The clashing C function name.
         c_name: &'static str,
         /// The operator that came first in the unit.
         first: &'static str,
@@ -50,7 +50,7 @@ const MATH: &[(&str, &str, &str)] = &[
 /// `lbm_powi` follows compiler-rt's `__powidf2`, which is what Rust's `powi` lowers to, so the
 /// C and Rust forms of an operator round the same way.
 const POWI: &str = "\
-static __device__ __forceinline__ real lbm_powi(real x, int n) {
+LBM_HELPER real lbm_powi(real x, int n) {
     int recip = n < 0;
     /* Unsigned so that n == INT_MIN does not overflow on negation. */
     unsigned int m = recip ? 0u - (unsigned int)n : (unsigned int)n;
@@ -99,11 +99,15 @@ pub fn c_prelude(lattice: LatticeKind, precision: Precision) -> String {
     );
     s.push_str(
         "#if !defined(__CUDACC_RTC__) && !defined(__CUDACC__)\n\
-         /* Plain C: the CUDA qualifiers mean nothing here. */\n\
+         /* Plain C: the CUDA qualifiers mean nothing here. __forceinline__ goes away too: \n\
+            a C11 `inline` definition alone emits no symbol, and tests call operators. */\n\
          #include <math.h>\n\
          #define __device__\n\
          #define __constant__\n\
-         #define __forceinline__ inline\n\
+         #define __forceinline__\n\
+         #define LBM_HELPER static inline\n\
+         #else\n\
+         #define LBM_HELPER static __device__ __forceinline__\n\
          #endif\n\n",
     );
     let _ = writeln!(s, "typedef {} real;", precision.c_type());
@@ -139,7 +143,7 @@ pub fn c_prelude(lattice: LatticeKind, precision: Precision) -> String {
         let (func, args) = call.split_once('(').expect("MATH entries are calls");
         let _ = writeln!(
             s,
-            "static __device__ __forceinline__ real {name}({params}) {{ return {func}{suffix}({args}; }}"
+            "LBM_HELPER real {name}({params}) {{ return {func}{suffix}({args}; }}"
         );
     }
     s.push_str(POWI);
@@ -216,7 +220,7 @@ mod tests {
 
     static DENSITY: OperatorInfo = OperatorInfo {
         name: "density",
-        c_name: "density",
+        c_name: "lbm_density",
         summary: "Sum of the populations.",
         params: F_PARAM,
         outputs: &[Shape::Scalar],
@@ -237,7 +241,7 @@ mod tests {
 
     static MASS: OperatorInfo = OperatorInfo {
         name: "mass",
-        c_name: "mass",
+        c_name: "lbm_mass",
         summary: "Density times a constant.",
         params: F_PARAM,
         outputs: &[Shape::Scalar],
@@ -259,7 +263,7 @@ mod tests {
     /// Not the same operator as `DENSITY`, but the same C name.
     static DENSITY_TWIN: OperatorInfo = OperatorInfo {
         name: "density_twin",
-        c_name: "density",
+        c_name: "lbm_density",
         summary: "",
         params: F_PARAM,
         outputs: &[Shape::Scalar],
@@ -479,7 +483,7 @@ mod tests {
         assert_eq!(
             err,
             CodegenError::DuplicateCName {
-                c_name: "density",
+                c_name: "lbm_density",
                 first: "density",
                 second: "density_twin",
             }
