@@ -9,16 +9,30 @@
 // those paths resolve inside this crate too, where the standard library operators live.
 extern crate self as lbm_runtime;
 
+pub mod bind;
+pub mod checkpoint;
 pub mod codegen;
+mod cpu;
+pub mod cuda;
+pub mod error;
+pub mod gradients;
+pub mod grid;
 pub mod lattice;
 pub mod nvrtc;
 pub mod operator;
 pub mod real;
+pub mod simulation;
 pub mod tape;
 
 pub mod ops;
 
+pub use bind::{Objective, Source, Step};
+pub use checkpoint::{Budget, Checkpointing};
+pub use error::{LbmError, Result};
+pub use gradients::{GradValue, Gradients, ParamGradient, RunReport};
+pub use grid::Grid;
 pub use lattice::{Lattice, LatticeKind, D2Q9, D3Q19, D3Q27};
 pub use lbm_macros::operator;
 pub use operator::{OperatorInfo, ParamInfo, ParamKind, Shape};
 pub use real::{Precision, Real};
+pub use simulation::{equilibrium_gradient, equilibrium_state, Backend, Simulation};

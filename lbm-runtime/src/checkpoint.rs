@@ -1,0 +1,403 @@
+//! Backward runs over many steps: which states to keep and which to recompute.
+//!
+//! The adjoint of step `t` needs the state before it. Store-all keeps every state;
+//! binomial checkpointing (Griewank's revolve, here in its recursive form) keeps a fixed
+//! number of snapshots and recomputes the rest, which is optimal in forward steps for that
+//! number. A [`Budget`] in bytes picks between them. The driver works on any backend
+//! through [`Stepper`] and counts the states it holds, so the peak it reports is measured,
+//! not estimated.
+
+use crate::error::{LbmError, Result};
+use crate::gradients::RunReport;
+
+/// What a backend provides to a backward run. States are whole-grid populations.
+pub(crate) trait Stepper {
+    /// A state (or an adjoint state) in the backend's memory.
+    type State;
+    /// A new zeroed state.
+    fn alloc(&mut self) -> Result<Self::State>;
+    /// Copies `src` into `dst`.
+    fn copy(&mut self, src: &Self::State, dst: &mut Self::State) -> Result<()>;
+    /// One step forward from `s` (which is the state after `t` steps) into `out`.
+    fn forward(&mut self, t: usize, s: &Self::State, out: &mut Self::State) -> Result<()>;
+    /// The adjoint of step `t`: `lambda_in` from the state before it and `lambda_out`;
+    /// parameter gradients accumulate in the backend.
+    fn adjoint(
+        &mut self,
+        t: usize,
+        s: &Self::State,
+        lambda_out: &Self::State,
+        lambda_in: &mut Self::State,
+    ) -> Result<()>;
+    /// The loss contribution of the state after `t` steps.
+    fn loss(&mut self, t: usize, s: &Self::State) -> Result<f64>;
+    /// Adds the loss's adjoint at step `t` to `lambda`.
+    fn seed(&mut self, t: usize, s: &Self::State, lambda: &mut Self::State) -> Result<()>;
+    /// The first non-finite cell of a state, if any.
+    fn first_non_finite(&mut self, s: &Self::State) -> Result<Option<usize>>;
+    /// Bytes of one state.
+    fn state_bytes(&self) -> usize;
+}
+
+/// A memory budget for the states of a backward run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    bytes: usize,
+}
+
+impl Budget {
+    /// A budget of `bytes` for states (populations and their adjoints).
+    pub fn bytes(bytes: usize) -> Budget {
+        Budget { bytes }
+    }
+}
+
+/// How a backward run keeps the states it needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checkpointing {
+    /// Keep every state: one forward step per step, most memory.
+    StoreAll,
+    /// Keep at most this many snapshots besides the working states; recompute the rest
+    /// with the binomial schedule.
+    Revolve {
+        /// Snapshots of intermediate states.
+        snapshots: usize,
+    },
+    /// Store-all if it fits in the budget, otherwise revolve with as many snapshots as fit.
+    Budget(Budget),
+}
+
+/// States a revolve run holds besides its snapshots: the initial state, the state being
+/// advanced and its scratch, the adjoint state and its scratch.
+pub const WORKING_STATES: usize = 5;
+
+impl Checkpointing {
+    /// The concrete strategy for `steps` steps of states of `state_bytes` bytes.
+    pub fn resolve(self, steps: usize, state_bytes: usize) -> Result<Checkpointing> {
+        match self {
+            Checkpointing::Budget(b) => {
+                let fit = b.bytes / state_bytes.max(1);
+                if fit >= steps + 3 {
+                    Ok(Checkpointing::StoreAll)
+                } else if fit >= WORKING_STATES {
+                    Ok(Checkpointing::Revolve {
+                        snapshots: fit - WORKING_STATES,
+                    })
+                } else {
+                    Err(LbmError::Checkpoint(format!(
+                        "a budget of {} bytes cannot hold a backward run: it needs at least {} \
+                         bytes ({WORKING_STATES} states of {state_bytes} bytes)",
+                        b.bytes,
+                        WORKING_STATES * state_bytes
+                    )))
+                }
+            }
+            other => Ok(other),
+        }
+    }
+}
+
+/// `binom(s + r, s)`, saturating: how many steps `s` snapshots reverse with `r` repeats.
+fn reach(s: usize, r: usize) -> usize {
+    let mut b: u128 = 1;
+    for k in 1..=s.min(r) as u128 {
+        b = b * (s.max(r) as u128 + k) / k;
+        if b > usize::MAX as u128 {
+            return usize::MAX;
+        }
+    }
+    b as usize
+}
+
+/// Where to put the next snapshot when reversing `n` steps with `s` snapshots: the right
+/// part must be reversible with `s - 1` snapshots and the left with `s` and one repeat
+/// fewer, the binomial recursion's split.
+fn split(n: usize, s: usize) -> usize {
+    let mut r = 0;
+    while reach(s, r) < n {
+        r += 1;
+    }
+    n.saturating_sub(reach(s - 1, r)).max(1)
+}
+
+/// Counts live states so the report gives the measured peak.
+struct Pool<'a, S: Stepper> {
+    stepper: &'a mut S,
+    live: usize,
+    peak: usize,
+    forward_steps: usize,
+}
+
+impl<S: Stepper> Pool<'_, S> {
+    fn alloc(&mut self) -> Result<S::State> {
+        let s = self.stepper.alloc()?;
+        self.live += 1;
+        self.peak = self.peak.max(self.live);
+        Ok(s)
+    }
+
+    fn release(&mut self, s: S::State) {
+        drop(s);
+        self.live -= 1;
+    }
+
+    fn step(&mut self, t: usize, s: &S::State, out: &mut S::State) -> Result<()> {
+        self.forward_steps += 1;
+        self.stepper.forward(t, s, out)
+    }
+
+    /// A new state: `s` (the state after `from` steps) advanced to `to` steps.
+    fn advance(&mut self, s: &S::State, from: usize, to: usize) -> Result<S::State> {
+        let mut cur = self.alloc()?;
+        self.stepper.copy(s, &mut cur)?;
+        let mut next = self.alloc()?;
+        for t in from..to {
+            self.step(t, &cur, &mut next)?;
+            std::mem::swap(&mut cur, &mut next);
+        }
+        self.release(next);
+        Ok(cur)
+    }
+
+    /// The adjoint of step `t`, in place on `lambda`, then the loss's seed at `t`.
+    fn adjoint_step(
+        &mut self,
+        t: usize,
+        s: &S::State,
+        lambda: &mut S::State,
+        scratch: &mut S::State,
+    ) -> Result<()> {
+        self.stepper.adjoint(t, s, lambda, scratch)?;
+        std::mem::swap(lambda, scratch);
+        self.stepper.seed(t, s, lambda)
+    }
+
+    /// Turns `lambda` (the adjoint after `t1` steps) into the adjoint after `t0` steps,
+    /// given the state `s0` after `t0` steps and `snaps` free snapshots.
+    fn reverse(
+        &mut self,
+        t0: usize,
+        t1: usize,
+        s0: &S::State,
+        snaps: usize,
+        lambda: &mut S::State,
+        scratch: &mut S::State,
+    ) -> Result<()> {
+        if t1 == t0 + 1 {
+            return self.adjoint_step(t0, s0, lambda, scratch);
+        }
+        if snaps == 0 {
+            for t in (t0..t1).rev() {
+                let s = self.advance(s0, t0, t)?;
+                self.adjoint_step(t, &s, lambda, scratch)?;
+                self.release(s);
+            }
+            return Ok(());
+        }
+        let m = t0 + split(t1 - t0, snaps);
+        let sm = self.advance(s0, t0, m)?;
+        self.reverse(m, t1, &sm, snaps - 1, lambda, scratch)?;
+        self.release(sm);
+        self.reverse(t0, m, s0, snaps, lambda, scratch)
+    }
+}
+
+/// The loss after `steps` steps from `initial` and the adjoint of the initial state;
+/// the backend accumulates parameter gradients on the way.
+pub(crate) fn backward<S: Stepper>(
+    stepper: &mut S,
+    initial: &S::State,
+    steps: usize,
+    strategy: Checkpointing,
+) -> Result<(f64, S::State, RunReport)> {
+    let state_bytes = stepper.state_bytes();
+    let strategy = strategy.resolve(steps, state_bytes)?;
+    let mut pool = Pool {
+        stepper,
+        live: 1, // the initial state, held by the caller
+        peak: 1,
+        forward_steps: 0,
+    };
+    let mut loss = pool.stepper.loss(0, initial)?;
+    let mut lambda = pool.alloc()?;
+    let mut scratch = pool.alloc()?;
+    match strategy {
+        Checkpointing::StoreAll => {
+            let mut states = Vec::with_capacity(steps + 1);
+            for t in 0..steps {
+                let mut next = pool.alloc()?;
+                pool.step(t, states.last().unwrap_or(initial), &mut next)?;
+                check(pool.stepper, &next, t + 1)?;
+                loss += pool.stepper.loss(t + 1, &next)?;
+                states.push(next);
+            }
+            if let Some(last) = states.last() {
+                pool.stepper.seed(steps, last, &mut lambda)?;
+            } else {
+                pool.stepper.seed(0, initial, &mut lambda)?;
+                return finish(pool, loss, lambda, scratch, steps, state_bytes);
+            }
+            for t in (0..steps).rev() {
+                let s = if t == 0 { initial } else { &states[t - 1] };
+                pool.adjoint_step(t, s, &mut lambda, &mut scratch)?;
+            }
+            for s in states {
+                pool.release(s);
+            }
+        }
+        Checkpointing::Revolve { snapshots } => {
+            // The forward sweep gives the loss; the backward sweep recomputes from snapshots.
+            let mut cur = pool.alloc()?;
+            pool.stepper.copy(initial, &mut cur)?;
+            let mut next = pool.alloc()?;
+            for t in 0..steps {
+                pool.step(t, &cur, &mut next)?;
+                check(pool.stepper, &next, t + 1)?;
+                loss += pool.stepper.loss(t + 1, &next)?;
+                std::mem::swap(&mut cur, &mut next);
+            }
+            pool.stepper.seed(steps, &cur, &mut lambda)?;
+            pool.release(cur);
+            pool.release(next);
+            if steps == 0 {
+                return finish(pool, loss, lambda, scratch, steps, state_bytes);
+            }
+            pool.reverse(0, steps, initial, snapshots, &mut lambda, &mut scratch)?;
+        }
+        Checkpointing::Budget(_) => unreachable!("resolved above"),
+    }
+    finish(pool, loss, lambda, scratch, steps, state_bytes)
+}
+
+fn finish<S: Stepper>(
+    mut pool: Pool<'_, S>,
+    loss: f64,
+    lambda: S::State,
+    scratch: S::State,
+    steps: usize,
+    state_bytes: usize,
+) -> Result<(f64, S::State, RunReport)> {
+    pool.release(scratch);
+    let report = RunReport {
+        steps,
+        forward_steps: pool.forward_steps,
+        peak_states: pool.peak,
+        state_bytes,
+    };
+    Ok((loss, lambda, report))
+}
+
+fn check<S: Stepper>(stepper: &mut S, s: &S::State, step: usize) -> Result<()> {
+    match stepper.first_non_finite(s)? {
+        None => Ok(()),
+        Some(cell) => Err(LbmError::Diverged { step, cell }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binomial_reach_and_split() {
+        assert_eq!(reach(2, 3), 10);
+        assert_eq!(reach(0, 7), 1);
+        for n in 2..200 {
+            for s in 1..6 {
+                let m = split(n, s);
+                assert!(m >= 1 && m < n, "split({n}, {s}) = {m}");
+            }
+        }
+    }
+
+    /// A scalar "simulation" x_{t+1} = a x_t with loss x_N^2, to check the schedules.
+    struct Toy {
+        a: f64,
+        grad_a: f64,
+        steps: usize,
+    }
+
+    impl Stepper for Toy {
+        type State = f64;
+        fn alloc(&mut self) -> Result<f64> {
+            Ok(0.0)
+        }
+        fn copy(&mut self, src: &f64, dst: &mut f64) -> Result<()> {
+            *dst = *src;
+            Ok(())
+        }
+        fn forward(&mut self, _: usize, s: &f64, out: &mut f64) -> Result<()> {
+            *out = self.a * s;
+            Ok(())
+        }
+        fn adjoint(&mut self, _: usize, s: &f64, lo: &f64, li: &mut f64) -> Result<()> {
+            self.grad_a += lo * s;
+            *li = self.a * lo;
+            Ok(())
+        }
+        fn loss(&mut self, t: usize, s: &f64) -> Result<f64> {
+            Ok(if t == self.steps { s * s } else { 0.0 })
+        }
+        fn seed(&mut self, t: usize, s: &f64, l: &mut f64) -> Result<()> {
+            if t == self.steps {
+                *l += 2.0 * s;
+            }
+            Ok(())
+        }
+        fn first_non_finite(&mut self, s: &f64) -> Result<Option<usize>> {
+            Ok((!s.is_finite()).then_some(0))
+        }
+        fn state_bytes(&self) -> usize {
+            8
+        }
+    }
+
+    #[test]
+    fn schedules_agree_and_respect_memory() {
+        let n = 37;
+        let run = |strategy| {
+            let mut toy = Toy {
+                a: 1.01,
+                grad_a: 0.0,
+                steps: n,
+            };
+            let (loss, lambda, report) = backward(&mut toy, &1.5, n, strategy).unwrap();
+            (loss, lambda, toy.grad_a, report)
+        };
+        let (l0, g0, a0, r0) = run(Checkpointing::StoreAll);
+        let exact = 1.5 * 1.5 * 1.01f64.powi(2 * n as i32);
+        assert!((l0 - exact).abs() < 1e-12 * exact);
+        assert!((g0 - 2.0 * 1.5 * 1.01f64.powi(2 * n as i32)).abs() < 1e-12 * exact);
+        assert_eq!(r0.recompute_factor(), 1.0);
+        for snapshots in [0, 1, 2, 3, 5, 10] {
+            let (l, g, a, r) = run(Checkpointing::Revolve { snapshots });
+            assert_eq!(
+                (l, g, a),
+                (l0, g0, a0),
+                "bitwise equal with {snapshots} snapshots"
+            );
+            assert!(r.peak_states <= snapshots + WORKING_STATES, "{r:?}");
+            assert!(r.recompute_factor() > 1.0);
+        }
+    }
+
+    #[test]
+    fn budget_too_small_names_the_minimum() {
+        let err = Checkpointing::Budget(Budget::bytes(100))
+            .resolve(10, 64)
+            .unwrap_err();
+        assert!(err.to_string().contains("at least 320 bytes"), "{err}");
+        assert_eq!(
+            Checkpointing::Budget(Budget::bytes(64 * 13))
+                .resolve(10, 64)
+                .unwrap(),
+            Checkpointing::StoreAll
+        );
+        assert_eq!(
+            Checkpointing::Budget(Budget::bytes(64 * 7))
+                .resolve(10, 64)
+                .unwrap(),
+            Checkpointing::Revolve { snapshots: 2 }
+        );
+    }
+}

@@ -1,0 +1,394 @@
+//! The CPU backend: the flat Rust forms of the same operators, parallel over cells.
+//!
+//! States are cell-major (`[cell * Q + i]`), so each cell's new populations are one
+//! contiguous slice and cells run in parallel without sharing writes. The adjoint of a
+//! step runs in two passes: every cell computes the adjoints of all its inputs (pass A),
+//! then every population slot gathers what its readers sent it (pass B): streaming is a
+//! permutation, so each slot has a fixed set of readers and no write is shared. Sums over
+//! cells use a fixed chunking, so results do not depend on thread scheduling.
+
+use rayon::prelude::*;
+
+use crate::bind::{Bound, BoundObjective, Source};
+use crate::error::{LbmError, Result};
+use crate::gradients::{GradValue, ParamAccumulator};
+use crate::grid::Grid;
+use crate::operator::{CpuForms, FlatForms};
+use crate::real::Real;
+
+/// Cells per chunk of a deterministic parallel sum.
+const CHUNK: usize = 1024;
+
+/// A real type with flat CPU forms.
+pub trait CpuReal: Real {
+    /// The forms of an operator for this type.
+    fn forms(cpu: &CpuForms, lattice: crate::LatticeKind) -> &FlatForms<Self>;
+}
+
+impl CpuReal for f32 {
+    fn forms(cpu: &CpuForms, lattice: crate::LatticeKind) -> &FlatForms<f32> {
+        cpu.f32(lattice)
+    }
+}
+
+impl CpuReal for f64 {
+    fn forms(cpu: &CpuForms, lattice: crate::LatticeKind) -> &FlatForms<f64> {
+        cpu.f64(lattice)
+    }
+}
+
+/// Precomputed neighbour tables of a grid.
+pub(crate) struct Topology {
+    pub q: usize,
+    pub cells: usize,
+    /// `[cell * Q + i]`: the cell direction `i` streams from.
+    pub upstream: Vec<u32>,
+    /// `[cell * Q + i]`: the cell direction `i` streams to.
+    pub downstream: Vec<u32>,
+    pub opp: Vec<usize>,
+    pub links: Vec<i64>,
+}
+
+impl Topology {
+    pub fn new(grid: &Grid) -> Self {
+        let (q, cells) = (grid.lattice().q(), grid.cells());
+        let mut upstream = vec![0u32; q * cells];
+        let mut downstream = vec![0u32; q * cells];
+        for cell in 0..cells {
+            for i in 0..q {
+                upstream[cell * q + i] = grid.upstream(cell, i) as u32;
+                downstream[cell * q + i] = grid.downstream(cell, i) as u32;
+            }
+        }
+        Topology {
+            q,
+            cells,
+            upstream,
+            downstream,
+            opp: (0..q).map(|i| grid.lattice().opp(i)).collect(),
+            links: (0..cells).map(|c| grid.links(c)).collect(),
+        }
+    }
+}
+
+/// An operator prepared to run on the CPU: its sources with their flat offsets.
+pub(crate) struct CpuOperator<R: CpuReal> {
+    pub bound: Bound,
+    forms: &'static FlatForms<R>,
+    offsets: Vec<Option<usize>>,
+    lens: Vec<usize>,
+    pub reals_len: usize,
+    ints_len: usize,
+    pub outputs_len: usize,
+}
+
+impl<R: CpuReal> CpuOperator<R> {
+    pub fn new(bound: &Bound, grid: &Grid) -> Self {
+        let op = bound.op;
+        let lattice = grid.lattice();
+        CpuOperator {
+            bound: bound.clone(),
+            forms: R::forms(&op.cpu, lattice),
+            offsets: bound.real_offsets(grid),
+            lens: op.params.iter().map(|p| p.shape.len(lattice)).collect(),
+            reals_len: op.real_inputs_len(lattice),
+            ints_len: op.int_inputs_len(),
+            outputs_len: op.outputs_len(lattice),
+        }
+    }
+
+    /// Fills the flat inputs of `cell` at step `t` from the state `f`.
+    fn gather(
+        &self,
+        topo: &Topology,
+        t: usize,
+        cell: usize,
+        f: &[R],
+        reals: &mut [R],
+        ints: &mut [i64],
+    ) {
+        let q = topo.q;
+        let mut int_at = 0;
+        for (k, source) in self.bound.sources.iter().enumerate() {
+            let len = self.lens[k];
+            let Some(o) = self.offsets[k] else {
+                ints[int_at] = match source {
+                    Source::Links => topo.links[cell],
+                    Source::Int(v) => *v,
+                    Source::IntField(v) => v[cell],
+                    _ => unreachable!("binding checks integer sources"),
+                };
+                int_at += 1;
+                continue;
+            };
+            let dst = &mut reals[o..o + len];
+            match source {
+                Source::Pulled => {
+                    for (i, d) in dst.iter_mut().enumerate() {
+                        *d = f[topo.upstream[cell * q + i] as usize * q + i];
+                    }
+                }
+                Source::Local => dst.copy_from_slice(&f[cell * q..cell * q + q]),
+                Source::Far => {
+                    for (i, d) in dst.iter_mut().enumerate() {
+                        *d = f[topo.downstream[cell * q + i] as usize * q + topo.opp[i]];
+                    }
+                }
+                Source::Uniform(v) => dst
+                    .iter_mut()
+                    .zip(v)
+                    .for_each(|(d, v)| *d = R::from_f64(*v)),
+                Source::PerStep(v) => dst
+                    .iter_mut()
+                    .zip(&v[t])
+                    .for_each(|(d, v)| *d = R::from_f64(*v)),
+                Source::Field(v) => dst
+                    .iter_mut()
+                    .zip(&v[cell * len..cell * len + len])
+                    .for_each(|(d, v)| *d = R::from_f64(*v)),
+                _ => unreachable!("binding checks real sources"),
+            }
+        }
+        debug_assert_eq!(int_at, self.ints_len);
+    }
+
+    /// Runs the forward form on every cell; `out` gets `outputs_len` values per cell.
+    pub fn forward_all(&self, topo: &Topology, t: usize, f: &[R], out: &mut [R]) {
+        out.par_chunks_mut(self.outputs_len)
+            .enumerate()
+            .for_each_init(
+                || {
+                    (
+                        vec![R::default(); self.reals_len],
+                        vec![0i64; self.ints_len],
+                    )
+                },
+                |(reals, ints), (cell, out)| {
+                    self.gather(topo, t, cell, f, reals, ints);
+                    (self.forms.forward)(reals, ints, out);
+                },
+            );
+    }
+
+    /// Pass A of the adjoint: every cell's input adjoints, `[cell * reals_len + k]`.
+    pub fn adjoint_all(
+        &self,
+        topo: &Topology,
+        t: usize,
+        f: &[R],
+        out_bar: &(dyn Fn(usize, &mut [R]) + Sync),
+        bars: &mut [R],
+    ) {
+        bars.par_chunks_mut(self.reals_len.max(1))
+            .enumerate()
+            .for_each_init(
+                || {
+                    (
+                        vec![R::default(); self.reals_len],
+                        vec![0i64; self.ints_len],
+                        vec![R::default(); self.outputs_len],
+                    )
+                },
+                |(reals, ints, ob), (cell, bar)| {
+                    self.gather(topo, t, cell, f, reals, ints);
+                    out_bar(cell, ob);
+                    bar.iter_mut().for_each(|b| *b = R::default());
+                    (self.forms.adjoint)(reals, ints, ob, bar);
+                },
+            );
+    }
+
+    /// Pass B: adds into `lambda` (cell-major) what every population reader sent each slot.
+    pub fn scatter_populations(&self, topo: &Topology, bars: &[R], lambda: &mut [R]) {
+        let (q, n) = (topo.q, self.reals_len);
+        let reads: Vec<(usize, &Source)> = self
+            .bound
+            .sources
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_population())
+            .map(|(k, s)| (self.offsets[k].expect("populations are real"), s))
+            .collect();
+        lambda.par_chunks_mut(q).enumerate().for_each(|(y, lam)| {
+            for (j, l) in lam.iter_mut().enumerate() {
+                let reader = topo.downstream[y * q + j] as usize;
+                for &(o, s) in &reads {
+                    *l += match s {
+                        // Cell y + c_j pulled this slot as its f[j].
+                        Source::Pulled => bars[reader * n + o + j],
+                        Source::Local => bars[y * n + o + j],
+                        // Cell y + c_j read it as its f_far[OPP[j]].
+                        Source::Far => bars[reader * n + o + topo.opp[j]],
+                        _ => unreachable!(),
+                    };
+                }
+            }
+        });
+    }
+
+    /// Adds the parameter adjoints of pass A to the accumulators.
+    pub fn accumulate_params(&self, t: usize, bars: &[R], acc: &mut ParamAccumulator) {
+        let n = self.reals_len;
+        for (k, _, value) in &mut acc.entries {
+            let (o, len) = (self.offsets[*k].expect("real parameter"), self.lens[*k]);
+            match value {
+                GradValue::Field(g) => {
+                    g.par_chunks_mut(len).enumerate().for_each(|(cell, g)| {
+                        for (a, gk) in g.iter_mut().enumerate() {
+                            *gk += bars[cell * n + o + a].to_f64();
+                        }
+                    });
+                }
+                GradValue::Uniform(g) => add(g, &sum_over_cells(bars, n, o, len)),
+                GradValue::PerStep(g) => add(&mut g[t], &sum_over_cells(bars, n, o, len)),
+            }
+        }
+    }
+}
+
+fn add(into: &mut [f64], v: &[f64]) {
+    into.iter_mut().zip(v).for_each(|(a, b)| *a += b);
+}
+
+/// Sum over cells of `bars[cell * stride + offset + k]`, in a fixed order.
+fn sum_over_cells<R: Real>(bars: &[R], stride: usize, offset: usize, len: usize) -> Vec<f64> {
+    let partials: Vec<Vec<f64>> = bars
+        .par_chunks(stride * CHUNK)
+        .map(|chunk| {
+            let mut s = vec![0.0; len];
+            for cell in chunk.chunks(stride) {
+                for (k, sk) in s.iter_mut().enumerate() {
+                    *sk += cell[offset + k].to_f64();
+                }
+            }
+            s
+        })
+        .collect();
+    let mut total = vec![0.0; len];
+    for p in &partials {
+        add(&mut total, p);
+    }
+    total
+}
+
+/// One simulation on the CPU: the step, the objective and the grid's tables.
+pub(crate) struct CpuEngine<R: CpuReal> {
+    pub topo: Topology,
+    pub step: CpuOperator<R>,
+    pub objective: Option<(CpuOperator<R>, BoundObjective)>,
+    pub step_grads: ParamAccumulator,
+    pub objective_grads: Option<ParamAccumulator>,
+    bars: Vec<R>,
+}
+
+impl<R: CpuReal> CpuEngine<R> {
+    pub fn new(grid: &Grid, step: &Bound, objective: Option<&BoundObjective>) -> Self {
+        let topo = Topology::new(grid);
+        let step_op = CpuOperator::new(step, grid);
+        let bars = vec![R::default(); step_op.reals_len * grid.cells()];
+        CpuEngine {
+            step_grads: ParamAccumulator::new(step, grid),
+            objective_grads: objective.map(|o| ParamAccumulator::new(&o.bound, grid)),
+            objective: objective.map(|o| (CpuOperator::new(&o.bound, grid), o.clone())),
+            step: step_op,
+            topo,
+            bars,
+        }
+    }
+
+    /// One step: `f_out` from `f_in`.
+    pub fn forward(&self, t: usize, f_in: &[R], f_out: &mut [R]) {
+        self.step.forward_all(&self.topo, t, f_in, f_out);
+    }
+
+    /// The adjoint of one step: `lambda_in` from the state before it and `lambda_out`;
+    /// parameter gradients accumulate.
+    pub fn adjoint(&mut self, t: usize, f_in: &[R], lambda_out: &[R], lambda_in: &mut [R]) {
+        let q = self.topo.q;
+        let out_bar =
+            |cell: usize, ob: &mut [R]| ob.copy_from_slice(&lambda_out[cell * q..cell * q + q]);
+        let mut bars = std::mem::take(&mut self.bars);
+        self.step
+            .adjoint_all(&self.topo, t, f_in, &out_bar, &mut bars);
+        lambda_in.iter_mut().for_each(|l| *l = R::default());
+        self.step.scatter_populations(&self.topo, &bars, lambda_in);
+        self.step.accumulate_params(t, &bars, &mut self.step_grads);
+        self.bars = bars;
+    }
+
+    /// The objective's value on state `f` after step `t` (zero if it is not evaluated there).
+    pub fn loss(&self, t: usize, f: &[R]) -> f64 {
+        let Some((op, obj)) = &self.objective else {
+            return 0.0;
+        };
+        let times = obj.multiplicity(t);
+        if times == 0 {
+            return 0.0;
+        }
+        let mut out = vec![R::default(); op.outputs_len * self.topo.cells];
+        op.forward_all(&self.topo, t, f, &mut out);
+        let m = op.outputs_len;
+        let partials: Vec<f64> = out
+            .par_chunks(m * CHUNK)
+            .map(|chunk| {
+                chunk
+                    .chunks(m)
+                    .map(|o| {
+                        o.iter()
+                            .zip(&obj.weights)
+                            .map(|(v, w)| v.to_f64() * w)
+                            .sum::<f64>()
+                    })
+                    .sum()
+            })
+            .collect();
+        times as f64 * partials.iter().sum::<f64>()
+    }
+
+    /// Adds the objective's adjoint at step `t` to `lambda`.
+    pub fn seed(&mut self, t: usize, f: &[R], lambda: &mut [R]) {
+        let Some((op, obj)) = &self.objective else {
+            return;
+        };
+        let times = obj.multiplicity(t);
+        if times == 0 {
+            return;
+        }
+        let weights: Vec<R> = obj
+            .weights
+            .iter()
+            .map(|w| R::from_f64(w * times as f64))
+            .collect();
+        let out_bar = |_: usize, ob: &mut [R]| ob.copy_from_slice(&weights);
+        let mut bars = vec![R::default(); op.reals_len * self.topo.cells];
+        op.adjoint_all(&self.topo, t, f, &out_bar, &mut bars);
+        op.scatter_populations(&self.topo, &bars, lambda);
+        if let Some(acc) = &mut self.objective_grads {
+            op.accumulate_params(t, &bars, acc);
+        }
+    }
+}
+
+/// The first cell whose populations are not finite.
+pub(crate) fn first_non_finite<R: Real>(f: &[R], q: usize) -> Option<usize> {
+    f.par_chunks(q)
+        .position_first(|c| c.iter().any(|v| !v.is_finite()))
+}
+
+/// Converts a state to the requested real type, checking its length and finiteness.
+pub(crate) fn state_from_f64<R: Real>(
+    what: &str,
+    values: &[f64],
+    expected: usize,
+) -> Result<Vec<R>> {
+    if values.len() != expected {
+        return Err(LbmError::ShapeMismatch {
+            what: what.into(),
+            got: values.len(),
+            expected,
+            why: "Q populations per cell, cell-major".into(),
+        });
+    }
+    crate::error::check_finite(what, values)?;
+    Ok(values.iter().map(|v| R::from_f64(*v)).collect())
+}

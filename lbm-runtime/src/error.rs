@@ -1,0 +1,99 @@
+//! The runtime's error type: every way a simulation or a gradient can be refused, each
+//! naming what is wrong.
+
+use crate::codegen::CodegenError;
+use crate::nvrtc::NvrtcError;
+
+/// An error from building or running a simulation.
+#[derive(Debug, thiserror::Error)]
+pub enum LbmError {
+    /// An array does not have the length the grid and the lattice require.
+    #[error("`{what}` has {got} values, expected {expected} ({why})")]
+    ShapeMismatch {
+        /// What was passed.
+        what: String,
+        /// Its length.
+        got: usize,
+        /// The length required.
+        expected: usize,
+        /// How the required length comes about.
+        why: String,
+    },
+    /// A relaxation rate outside the stable range.
+    #[error("`{name}` = {value} is outside (0, 2): BGK-type relaxation is unstable there")]
+    OmegaOutOfRange {
+        /// The parameter's name.
+        name: String,
+        /// The value given.
+        value: f64,
+    },
+    /// A NaN or an infinity in an input.
+    #[error("`{what}` holds a non-finite value ({value}) at index {index}")]
+    NonFinite {
+        /// What was passed.
+        what: String,
+        /// The first bad index.
+        index: usize,
+        /// The bad value.
+        value: f64,
+    },
+    /// A NaN or an infinity appeared while running.
+    #[error("the populations became non-finite at step {step} (cell {cell}); the run is unstable (lower the velocity or raise the resolution)")]
+    Diverged {
+        /// The step after which the state was first non-finite.
+        step: usize,
+        /// The first non-finite cell.
+        cell: usize,
+    },
+    /// An operator parameter with no value.
+    #[error("parameter `{param}` of operator `{op}` is not bound; {hint}")]
+    Unbound {
+        /// The operator.
+        op: &'static str,
+        /// The parameter.
+        param: &'static str,
+        /// How to bind it.
+        hint: String,
+    },
+    /// A binding for a parameter the operator does not have, or of the wrong kind.
+    #[error("operator `{op}`: {message}")]
+    BadBinding {
+        /// The operator.
+        op: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A grid that cannot hold a simulation.
+    #[error("invalid grid: {0}")]
+    BadGrid(String),
+    /// A checkpointing request that cannot be served.
+    #[error("{0}")]
+    Checkpoint(String),
+    /// The requested backend cannot run here.
+    #[error("backend unavailable: {0}")]
+    BackendUnavailable(String),
+    /// A CUDA driver call failed.
+    #[error("CUDA error: {0}")]
+    Cuda(String),
+    /// Kernel compilation failed.
+    #[error(transparent)]
+    Nvrtc(#[from] NvrtcError),
+    /// Kernel assembly failed.
+    #[error(transparent)]
+    Codegen(#[from] CodegenError),
+}
+
+/// Result of runtime operations.
+pub type Result<T> = std::result::Result<T, LbmError>;
+
+/// Checks that every value is finite.
+pub fn check_finite(what: &str, values: &[f64]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(index) => Err(LbmError::NonFinite {
+            what: what.to_string(),
+            index,
+            value: values[index],
+        }),
+    }
+}
