@@ -53,6 +53,18 @@ pub fn sample_param(
 ) -> Vec<f64> {
     let _ = kind;
     match shape {
+        // Per-link wall distances (Bouzidi): fractions of a link on both sides of 1/2, kept
+        // off the kink at 1/2 (continuous, but the two branches' slopes differ there).
+        Shape::Q if name.starts_with('q') => (0..lattice.q())
+            .map(|_| {
+                let q = rng.uniform(0.1, 0.88);
+                if q < 0.49 {
+                    q
+                } else {
+                    q + 0.02
+                }
+            })
+            .collect(),
         Shape::Q => near_equilibrium(lattice, rng),
         Shape::D => (0..lattice.d()).map(|_| rng.uniform(-0.1, 0.1)).collect(),
         Shape::Fixed(n) => (0..n).map(|_| rng.uniform(0.5, 1.5)).collect(),

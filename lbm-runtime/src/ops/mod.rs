@@ -1,12 +1,16 @@
 //! The standard operator library: one source per operator, for every lattice.
 
+pub mod boundaries;
 pub mod collision;
 pub mod equilibria;
 pub mod moments;
+pub mod objectives;
 
+pub use boundaries::*;
 pub use collision::*;
 pub use equilibria::*;
 pub use moments::*;
+pub use objectives::*;
 
 use crate::OperatorInfo;
 
@@ -17,4 +21,17 @@ pub static ALL: &[&OperatorInfo] = &[
     &density_velocity::INFO,
     &equilibrium::INFO,
     &bgk::INFO,
+    &halfway_bounce_back::INFO,
+    &moving_wall_bounce_back::INFO,
+    &equilibrium_boundary::INFO,
+    &zou_he_velocity::INFO,
+    &zou_he_pressure::INFO,
+    &extrapolation_outflow::INFO,
+    &partial_bounce_back::INFO,
+    &bouzidi::INFO,
+    &rho_squared::INFO,
+    &kinetic_energy::INFO,
+    &ux_squared::INFO,
+    &velocity_mismatch::INFO,
+    &momentum_exchange_force::INFO,
 ];
