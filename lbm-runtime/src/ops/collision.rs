@@ -1,7 +1,9 @@
 //! Collision operators.
 
 use crate::operator;
-use crate::ops::{density_velocity, equilibrium};
+use crate::ops::{
+    density, density_velocity, equilibrium, momentum, momentum_flux, stress_projection,
+};
 
 /// BGK collision: relax every population towards equilibrium at rate `omega`.
 #[operator]
@@ -11,6 +13,221 @@ pub fn bgk(f: [Real; Q], #[param] omega: Real) -> [Real; Q] {
     let mut out = [0.0; Q];
     for i in 0..Q {
         out[i] = f[i] - omega * (f[i] - feq[i]);
+    }
+    out
+}
+
+/// Two-relaxation-time (TRT) collision: symmetric parts relax at `omega`, antisymmetric
+/// parts at the rate fixed by the magic parameter `magic`.
+///
+/// With `f+_i = (f_i + f_opp(i)) / 2` and `f-_i = (f_i - f_opp(i)) / 2` (the same for the
+/// equilibrium), `f_i' = f_i - omega (f+_i - feq+_i) - omega_minus (f-_i - feq-_i)`, where
+/// `omega_minus` solves `magic = (1/omega - 1/2) (1/omega_minus - 1/2)`. `magic = 1/4`
+/// puts bounce-back walls halfway between nodes; `magic = (1/omega - 1/2)^2` gives BGK.
+#[operator]
+pub fn trt(f: [Real; Q], #[param] omega: Real, #[param] magic: Real) -> [Real; Q] {
+    let (rho, u) = density_velocity(f);
+    let feq = equilibrium(rho, u);
+    let omega_minus = 1.0 / (0.5 + magic / (1.0 / omega - 0.5));
+    let mut out = [0.0; Q];
+    for i in 0..Q {
+        let j = OPP[i];
+        let sym = 0.5 * (f[i] + f[j] - feq[i] - feq[j]);
+        let anti = 0.5 * (f[i] - f[j] - feq[i] + feq[j]);
+        out[i] = f[i] - omega * sym - omega_minus * anti;
+    }
+    out
+}
+
+/// Regularized BGK: the non-equilibrium part is replaced by its second-order Hermite
+/// projection before relaxing.
+///
+/// `f_i' = feq_i + (1 - omega) w_i / (2 cs^4) (c_ia c_ib - cs^2 delta_ab) Pi^neq_ab`
+/// with `Pi^neq` the momentum flux of `f - feq`; the higher-order (ghost) content of
+/// `f - feq` is dropped, which damps it at every `omega`. At `omega = 1` the result is
+/// the equilibrium.
+#[operator]
+pub fn regularized_bgk(f: [Real; Q], #[param] omega: Real) -> [Real; Q] {
+    let (rho, u) = density_velocity(f);
+    let feq = equilibrium(rho, u);
+    let mut fneq = [0.0; Q];
+    for i in 0..Q {
+        fneq[i] = f[i] - feq[i];
+    }
+    let pi_neq = momentum_flux(fneq);
+    let g = stress_projection(pi_neq);
+    let mut out = [0.0; Q];
+    for i in 0..Q {
+        out[i] = feq[i] + (1.0 - omega) * g[i];
+    }
+    out
+}
+
+/// Multiple-relaxation-time collision in Hermite moment space: shear stress at `omega`,
+/// bulk (trace of the stress) at `omega_bulk`, all higher-order (ghost) moments at
+/// `omega_ghost`.
+///
+/// `f - feq` is split into three parts that are orthogonal in the scalar product
+/// `sum_i g_i h_i / w_i`: the Hermite projection of the deviatoric (traceless)
+/// non-equilibrium stress, that of its trace `delta_ab tr(Pi^neq) / D`, and the rest
+/// (everything above second order). Each relaxes at its own rate:
+/// `f' = feq + (1 - omega) s + (1 - omega_bulk) b + (1 - omega_ghost) h`.
+///
+/// Why this basis rather than a lattice's own moment matrix (Lallemand-Luo, d'Humieres):
+/// the Hermite moments up to second order and their orthogonal complement are defined the
+/// same way on every lattice, so one source serves D2Q9, D3Q19 and D3Q27 without a
+/// per-lattice transformation matrix, and the physically meaningful rates (viscosity,
+/// bulk viscosity) are named. The ghost moments, whose number and basis differ per
+/// lattice, share one rate. `omega_bulk = omega_ghost = omega` is BGK; `omega_bulk =
+/// omega`, `omega_ghost = 1` is the regularized BGK.
+#[operator]
+pub fn mrt(
+    f: [Real; Q],
+    #[param] omega: Real,
+    #[param] omega_bulk: Real,
+    #[param] omega_ghost: Real,
+) -> [Real; Q] {
+    let (rho, u) = density_velocity(f);
+    let feq = equilibrium(rho, u);
+    let mut fneq = [0.0; Q];
+    for i in 0..Q {
+        fneq[i] = f[i] - feq[i];
+    }
+    let pi_neq = momentum_flux(fneq);
+    let mut trace = 0.0;
+    for a in 0..D {
+        trace += pi_neq[a];
+    }
+    let mut dev = [0.0; 6];
+    let mut iso = [0.0; 6];
+    for k in 0..6 {
+        dev[k] = pi_neq[k];
+    }
+    for a in 0..D {
+        dev[a] = pi_neq[a] - trace / (D as Real);
+        iso[a] = trace / (D as Real);
+    }
+    let s = stress_projection(dev);
+    let b = stress_projection(iso);
+    let mut out = [0.0; Q];
+    for i in 0..Q {
+        let h = fneq[i] - s[i] - b[i];
+        out[i] =
+            feq[i] + (1.0 - omega) * s[i] + (1.0 - omega_bulk) * b[i] + (1.0 - omega_ghost) * h;
+    }
+    out
+}
+
+/// KBC entropic collision: shear relaxes at `omega`, higher-order moments at a rate set
+/// per cell by the entropic stabilizer.
+///
+/// `f - feq = ds + dh` (the conserved part `k` has no deviation): `ds` is the Hermite
+/// projection of the deviatoric non-equilibrium stress, `dh` the rest (trace of the
+/// stress and all higher moments). With `beta = omega / 2`,
+/// `f' = f - beta (2 ds + gamma dh)` and
+/// `gamma = 1/beta - (2 - 1/beta) <ds|dh> / <dh|dh>`, where `<x|y> = sum_i x_i y_i / feq_i`
+/// is the entropic scalar product. `<dh|dh> == 0` falls back to `gamma = 2` (BGK).
+#[operator]
+pub fn kbc(f: [Real; Q], #[param] omega: Real) -> [Real; Q] {
+    let (rho, u) = density_velocity(f);
+    let feq = equilibrium(rho, u);
+    let mut fneq = [0.0; Q];
+    for i in 0..Q {
+        fneq[i] = f[i] - feq[i];
+    }
+    let pi_neq = momentum_flux(fneq);
+    let mut trace = 0.0;
+    for a in 0..D {
+        trace += pi_neq[a];
+    }
+    let mut dev = [0.0; 6];
+    for k in 0..6 {
+        dev[k] = pi_neq[k];
+    }
+    for a in 0..D {
+        dev[a] = pi_neq[a] - trace / (D as Real);
+    }
+    let ds = stress_projection(dev);
+    let mut dh = [0.0; Q];
+    let mut sh = 0.0;
+    let mut hh = 0.0;
+    for i in 0..Q {
+        dh[i] = fneq[i] - ds[i];
+        sh += ds[i] * dh[i] / feq[i];
+        hh += dh[i] * dh[i] / feq[i];
+    }
+    let beta = 0.5 * omega;
+    let mut gamma = 2.0;
+    if hh > 0.0 {
+        gamma = 1.0 / beta - (2.0 - 1.0 / beta) * sh / hh;
+    }
+    let mut out = [0.0; Q];
+    for i in 0..Q {
+        out[i] = f[i] - beta * (2.0 * ds[i] + gamma * dh[i]);
+    }
+    out
+}
+
+/// Smagorinsky large-eddy BGK: BGK with a relaxation time raised by the local
+/// non-equilibrium stress.
+///
+/// `tau_eff = (tau0 + sqrt(tau0^2 + 18 sqrt(2) c_smag^2 |Pi^neq| / rho)) / 2` with
+/// `tau0 = 1 / omega` and `|Pi^neq| = sqrt(Pi^neq_ab Pi^neq_ab)` (Hou et al. 1996, lattice
+/// units, filter width one cell); then `f' = f - (f - feq) / tau_eff`. `c_smag = 0` is
+/// BGK. The norm's derivative is taken as zero where the stress vanishes exactly.
+#[operator]
+pub fn smagorinsky_bgk(f: [Real; Q], #[param] omega: Real, #[param] c_smag: Real) -> [Real; Q] {
+    let (rho, u) = density_velocity(f);
+    let feq = equilibrium(rho, u);
+    let mut fneq = [0.0; Q];
+    for i in 0..Q {
+        fneq[i] = f[i] - feq[i];
+    }
+    let p = momentum_flux(fneq);
+    let norm2 =
+        p[0] * p[0] + p[1] * p[1] + p[2] * p[2] + 2.0 * (p[3] * p[3] + p[4] * p[4] + p[5] * p[5]);
+    let mut norm = 0.0;
+    if norm2 > 0.0 {
+        norm = norm2.sqrt();
+    }
+    let tau0 = 1.0 / omega;
+    let tau = 0.5
+        * (tau0
+            + (tau0 * tau0 + 18.0 * (2.0 as Real).sqrt() * c_smag * c_smag * norm / rho).sqrt());
+    let omega_eff = 1.0 / tau;
+    let mut out = [0.0; Q];
+    for i in 0..Q {
+        out[i] = f[i] - omega_eff * fneq[i];
+    }
+    out
+}
+
+/// BGK with Guo's forcing: a body force `force` (per unit volume) acting for one step.
+///
+/// The equilibrium uses the shifted velocity `u = (j + force / 2) / rho`, and the source
+/// `S_i = (1 - omega/2) w_i [ (c_i - u) / cs^2 + (c_i . u) c_i / cs^4 ] . force` is added:
+/// `f_i' = f_i - omega (f_i - feq_i) + S_i`. Mass is conserved and the momentum grows by
+/// `force`; the velocity of the step is the shifted `u` (Guo, Zheng and Shi 2002).
+#[operator]
+pub fn guo_forcing(f: [Real; Q], #[param] omega: Real, force: [Real; D]) -> [Real; Q] {
+    let rho = density(f);
+    let j = momentum(f);
+    let mut u = [0.0; D];
+    for a in 0..D {
+        u[a] = (j[a] + 0.5 * force[a]) / rho;
+    }
+    let feq = equilibrium(rho, u);
+    let mut out = [0.0; Q];
+    for i in 0..Q {
+        let mut cu = 0.0;
+        for a in 0..D {
+            cu += C[i][a] * u[a];
+        }
+        let mut s = 0.0;
+        for a in 0..D {
+            s += ((C[i][a] - u[a]) / CS2 + cu * C[i][a] / (CS2 * CS2)) * force[a];
+        }
+        out[i] = f[i] - omega * (f[i] - feq[i]) + (1.0 - 0.5 * omega) * W[i] * s;
     }
     out
 }
