@@ -325,7 +325,13 @@ impl<'a> Printer<'a> {
     fn stmt(&mut self, s: &Stmt) {
         match &s.kind {
             StmtKind::Assign { place, value } => {
-                let line = format!("{} = {};", self.place(place), self.expr(value));
+                let line = match place.compound(value) {
+                    Some((op, rhs)) => {
+                        let rhs = self.expr_prec(rhs, precedence(op) + 1);
+                        format!("{} {}= {};", self.place(place), op.symbol(), rhs)
+                    }
+                    None => format!("{} = {};", self.place(place), self.expr(value)),
+                };
                 self.line(line);
             }
             StmtKind::Call { callee, args, outs } => {

@@ -424,8 +424,20 @@ impl Printer<'_> {
         let span = s.span;
         match &s.kind {
             StmtKind::Assign { place, value } => {
-                let (p, v) = (self.place(place), self.expr(value));
-                quote_spanned!(span=> #p = #v;)
+                let p = self.place(place);
+                match place.compound(value) {
+                    Some((op, rhs)) => {
+                        let v = self.expr(rhs);
+                        let op: TokenStream = format!("{}=", op.symbol())
+                            .parse()
+                            .expect("compound operators are tokens");
+                        quote_spanned!(span=> #p #op #v;)
+                    }
+                    None => {
+                        let v = self.expr(value);
+                        quote_spanned!(span=> #p = #v;)
+                    }
+                }
             }
             StmtKind::Call { callee, args, outs } => {
                 let path = self.callee_path(*callee);

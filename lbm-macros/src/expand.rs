@@ -96,9 +96,9 @@ fn module(f: &Function, c: &emit_c::CText, rust: &emit_rust::RustForms) -> Token
     let params: Vec<TokenStream> = f
         .params
         .iter()
-        .map(|&p| {
+        .zip(&f.param_names)
+        .map(|(&p, pname)| {
             let var = &f.vars[p];
-            let pname = var.name.clone();
             let kind = match f.param_kind(p).expect("parameters have kinds") {
                 ParamKind::Field => quote!(Field),
                 ParamKind::Param => quote!(Param),

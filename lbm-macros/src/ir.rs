@@ -332,6 +332,27 @@ impl Place {
             Place::Var(v) | Place::Elem(v, _) => *v,
         }
     }
+
+    /// For `place = place op rhs`, the operator and `rhs`, so printers can write
+    /// `place op= rhs` (only for indices that are a variable or a literal).
+    pub fn compound<'e>(&self, value: &'e Expr) -> Option<(BinOp, &'e Expr)> {
+        let ExprKind::Binary(op @ (BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div), lhs, rhs) =
+            &value.kind
+        else {
+            return None;
+        };
+        let same_index = |a: &Expr, b: &Expr| match (&a.kind, &b.kind) {
+            (ExprKind::Var(x), ExprKind::Var(y)) => x == y,
+            (ExprKind::IntLit(x), ExprKind::IntLit(y)) => x == y,
+            _ => false,
+        };
+        let same = match (self, &lhs.kind) {
+            (Place::Var(v), ExprKind::Var(w)) => v == w,
+            (Place::Elem(v, i), ExprKind::Index(w, j)) => v == w && same_index(i, j),
+            _ => false,
+        };
+        same.then_some((*op, &**rhs))
+    }
 }
 
 pub type Block = Vec<Stmt>;
@@ -420,6 +441,8 @@ pub struct Function {
     /// `#[doc]` and other outer attributes kept for the generated module.
     pub attrs: Vec<syn::Attribute>,
     pub params: Vec<VarId>,
+    /// Parameter names as written (variables may be renamed for C; metadata keeps these).
+    pub param_names: Vec<String>,
     /// Declared output types (one, or a tuple's elements).
     pub outputs: Vec<Ty>,
     /// Whether the source returns a tuple (the Rust forms keep that shape).

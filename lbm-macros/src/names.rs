@@ -61,9 +61,6 @@ const RESERVED: &[&str] = &[
     "D",
     "R",
     "L",
-    "k",
-    "min",
-    "max",
 ];
 
 /// `base`, or `base_1`, `base_2`, ... : the first that is neither reserved nor taken.

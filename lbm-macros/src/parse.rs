@@ -26,6 +26,7 @@ pub fn parse(item: &syn::ItemFn, cx: &Ctxt) -> Option<Function> {
             vis: item.vis.clone(),
             attrs: item.attrs.clone(),
             params: Vec::new(),
+            param_names: Vec::new(),
             outputs: Vec::new(),
             returns_tuple: false,
             body: Vec::new(),
@@ -239,6 +240,7 @@ impl Parser<'_> {
         };
         let id = self.declare(&name, ty, Role::Param(kind), mutable);
         self.f.params.push(id);
+        self.f.param_names.push(name.to_string());
     }
 
     fn parse_type(&mut self, ty: &syn::Type) -> Option<Ty> {
@@ -462,6 +464,25 @@ impl Parser<'_> {
                     call.span(),
                 );
             }
+            return;
+        }
+        // `let x = [v; N]` fills `x` directly, without a temporary array.
+        if let syn::Expr::Repeat(r) = strip_parens(init) {
+            let Some(elem) = self.expr(&r.expr) else {
+                return;
+            };
+            let Some(elem) = self.coerce(elem, Ty::Real, r.expr.span()) else {
+                return;
+            };
+            let Some(len) = self.array_len(&r.len) else {
+                return;
+            };
+            if annotated.is_some_and(|t| t != Ty::Array(len)) {
+                self.err_at(r, "the array's length differs from the declared type");
+                return;
+            }
+            let id = self.declare(name, Ty::Array(len), Role::Local, mutable);
+            self.fill(id, len, elem, r.span());
             return;
         }
         let Some(value) = self.value(init, annotated) else {

@@ -28,7 +28,7 @@ fn density_c_forward() {
             rho = (real)0.0;
             #pragma unroll
             for (int i = 0; i < Q; ++i) {
-                rho = rho + f[i];
+                rho += f[i];
             }
             ret = rho;
             *lbm_out0 = ret;
@@ -52,22 +52,21 @@ fn density_c_adjoint() {
             rho = (real)0.0;
             #pragma unroll
             for (int i = 0; i < Q; ++i) {
-                rho = rho + f[i];
+                rho += f[i];
             }
             ret = rho;
             /* reverse sweep */
             ret_bar = *lbm_out0_bar;
-            const real d_2 = ret_bar;
+            const real d_1 = ret_bar;
             ret_bar = (real)0.0;
-            rho_bar = rho_bar + d_2;
+            rho_bar += d_1;
             #pragma unroll
             for (int i = Q - 1; i >= 0; --i) {
-                const real d_1 = rho_bar;
+                const real d = rho_bar;
                 rho_bar = (real)0.0;
-                rho_bar = rho_bar + d_1;
-                f_bar[i] = f_bar[i] + d_1;
+                rho_bar += d;
+                f_bar[i] += d;
             }
-            const real d = rho_bar;
             rho_bar = (real)0.0;
             for (int lbm_k = 0; lbm_k < Q; ++lbm_k) lbm_f_bar[lbm_k] += f_bar[lbm_k];
         }
@@ -84,26 +83,21 @@ fn bgk_c_forward() {
             real rho[LBM_LEN_density_velocity_0] = {0};
             real u[LBM_LEN_density_velocity_1] = {0};
             real feq[LBM_LEN_equilibrium_0] = {0};
-            real arr[Q] = {0};
             real out[Q] = {0};
             real ret[Q] = {0};
             lbm_density_velocity(f, rho, u);
             lbm_equilibrium(rho, u, feq);
             #pragma unroll
-            for (int k_1 = 0; k_1 < Q; ++k_1) {
-                arr[k_1] = (real)0.0;
-            }
-            #pragma unroll
-            for (int k_2 = 0; k_2 < Q; ++k_2) {
-                out[k_2] = arr[k_2];
+            for (int k = 0; k < Q; ++k) {
+                out[k] = (real)0.0;
             }
             #pragma unroll
             for (int i = 0; i < Q; ++i) {
                 out[i] = f[i] - omega * (f[i] - feq[i]);
             }
             #pragma unroll
-            for (int k_3 = 0; k_3 < Q; ++k_3) {
-                ret[k_3] = out[k_3];
+            for (int k_1 = 0; k_1 < Q; ++k_1) {
+                ret[k_1] = out[k_1];
             }
             for (int lbm_k = 0; lbm_k < Q; ++lbm_k) lbm_out0[lbm_k] = ret[lbm_k];
         }
@@ -121,7 +115,6 @@ fn bgk_c_adjoint() {
             real rho[LBM_LEN_density_velocity_0] = {0};
             real u[LBM_LEN_density_velocity_1] = {0};
             real feq[LBM_LEN_equilibrium_0] = {0};
-            real arr[Q] = {0};
             real out[Q] = {0};
             real ret[Q] = {0};
             real ret_bar[Q] = {0};
@@ -135,44 +128,39 @@ fn bgk_c_adjoint() {
             lbm_density_velocity(f, rho, u);
             lbm_equilibrium(rho, u, feq);
             #pragma unroll
-            for (int k_1 = 0; k_1 < Q; ++k_1) {
-                arr[k_1] = (real)0.0;
-            }
-            #pragma unroll
-            for (int k_2 = 0; k_2 < Q; ++k_2) {
-                out[k_2] = arr[k_2];
+            for (int k = 0; k < Q; ++k) {
+                out[k] = (real)0.0;
             }
             #pragma unroll
             for (int i = 0; i < Q; ++i) {
                 out[i] = f[i] - omega * (f[i] - feq[i]);
             }
             #pragma unroll
-            for (int k_3 = 0; k_3 < Q; ++k_3) {
-                ret[k_3] = out[k_3];
+            for (int k_1 = 0; k_1 < Q; ++k_1) {
+                ret[k_1] = out[k_1];
             }
             /* reverse sweep */
             for (int lbm_k = 0; lbm_k < Q; ++lbm_k) ret_bar[lbm_k] = lbm_out0_bar[lbm_k];
             #pragma unroll
-            for (int k_3 = Q - 1; k_3 >= 0; --k_3) {
-                const real d_4 = ret_bar[k_3];
-                ret_bar[k_3] = (real)0.0;
-                out_bar[k_3] = out_bar[k_3] + d_4;
+            for (int k_1 = Q - 1; k_1 >= 0; --k_1) {
+                const real d_3 = ret_bar[k_1];
+                ret_bar[k_1] = (real)0.0;
+                out_bar[k_1] += d_3;
             }
             #pragma unroll
             for (int i = Q - 1; i >= 0; --i) {
-                const real d_1 = out_bar[i];
+                const real d = out_bar[i];
                 out_bar[i] = (real)0.0;
-                f_bar[i] = f_bar[i] + d_1;
-                const real d_2 = -d_1;
-                omega_bar = omega_bar + d_2 * (f[i] - feq[i]);
-                const real d_3 = d_2 * omega;
-                f_bar[i] = f_bar[i] + d_3;
-                feq_bar[i] = feq_bar[i] + -d_3;
+                f_bar[i] += d;
+                const real d_1 = -d;
+                omega_bar += d_1 * (f[i] - feq[i]);
+                const real d_2 = d_1 * omega;
+                f_bar[i] += d_2;
+                feq_bar[i] += -d_2;
             }
             #pragma unroll
-            for (int k_2 = Q - 1; k_2 >= 0; --k_2) {
-                const real d = out_bar[k_2];
-                out_bar[k_2] = (real)0.0;
+            for (int k = Q - 1; k >= 0; --k) {
+                out_bar[k] = (real)0.0;
             }
             lbm_equilibrium_adj(rho, u, feq_bar, rho_bar, u_bar);
             for (int lbm_k = 0; lbm_k < LBM_LEN_equilibrium_0; ++lbm_k) feq_bar[lbm_k] = 0;
@@ -210,7 +198,7 @@ fn density_rust_forward() {
             let mut ret: R = <R as ::lbm_runtime::tape::Value<R>>::zero();
             rho = <R as ::lbm_runtime::Real>::from_f64(0.0);
             for i in (0) as usize..(Q) as usize {
-                rho = (rho + f[(i) as usize]);
+                rho += f[(i) as usize];
             }
             ret = rho;
             ret
