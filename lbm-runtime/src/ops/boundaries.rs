@@ -60,11 +60,7 @@ pub fn moving_wall_bounce_back(
 #[operator]
 pub fn equilibrium_boundary(rho_b: Real, u_b: [Real; D]) -> [Real; Q] {
     let feq = equilibrium(rho_b, u_b);
-    let mut out = [0.0; Q];
-    for i in 0..Q {
-        out[i] = feq[i];
-    }
-    out
+    feq
 }
 
 /// Velocity boundary on a flat wall with inward normal `n = side * e_axis`: Zou-He on
