@@ -28,6 +28,16 @@ impl Ctxt {
             .push(syn::Error::new_spanned(node, msg));
     }
 
+    /// Number of errors so far (to undo speculative work with [`Ctxt::truncate`]).
+    pub fn len(&self) -> usize {
+        self.errors.borrow().len()
+    }
+
+    /// Forgets errors recorded after the first `n`.
+    pub fn truncate(&self, n: usize) {
+        self.errors.borrow_mut().truncate(n);
+    }
+
     pub fn has_errors(&self) -> bool {
         !self.errors.borrow().is_empty()
     }

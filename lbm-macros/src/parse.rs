@@ -539,6 +539,19 @@ impl Parser<'_> {
                 }
                 Some(Expr::var(tmp, Ty::Array(len), a.span()))
             }
+            // A value-producing `if` or `match` with a known type assigns it in each branch.
+            syn::Expr::If(i) if expect.is_some() => {
+                let ty = expect?;
+                let t = self.temp("sel", ty, i.span());
+                self.if_stmt(i, Some(t));
+                Some(Expr::var(t, ty, i.span()))
+            }
+            syn::Expr::Match(m) if expect.is_some() => {
+                let ty = expect?;
+                let t = self.temp("sel", ty, m.span());
+                self.match_stmt(m, Some(t));
+                Some(Expr::var(t, ty, m.span()))
+            }
             _ => self.expr(e),
         }
     }
@@ -610,6 +623,16 @@ impl Parser<'_> {
                     body,
                 },
                 span,
+            );
+            return;
+        }
+        // Between two call results only the callees know the shapes; a copy could be an
+        // array in Rust but one element in C, so it needs a declared type.
+        if matches!(target_ty, Ty::Opaque { .. }) && matches!(value.ty, Ty::Opaque { .. }) {
+            self.err(
+                span,
+                "both sides come from other operators: declare the variable's type \
+                 (`let mut x: [Real; Q] = ...` or `let mut x: Real = ...`)",
             );
             return;
         }
@@ -1052,15 +1075,6 @@ impl Parser<'_> {
             );
             return;
         }
-        if let (1, syn::Expr::If(i)) = (n, e) {
-            let t = self.temp("res", self.f.outputs[0], i.span());
-            self.if_stmt(i, Some(t));
-            self.emit(
-                StmtKind::Return(vec![Expr::var(t, self.f.outputs[0], span)]),
-                span,
-            );
-            return;
-        }
         let mut values = Vec::new();
         for (k, el) in elems.into_iter().enumerate() {
             let ty = self.f.outputs[k];
@@ -1475,17 +1489,27 @@ impl Parser<'_> {
     /// Types an expression without keeping its statements (only literals, variables and
     /// simple arithmetic need this; anything else falls back to Real).
     fn guess_type(&mut self, e: &syn::Expr) -> Option<Ty> {
+        // Speculative: the statements, variables and errors it makes are dropped; the
+        // real parse of the branch comes later.
         let saved_vars = self.f.vars.len();
         let saved_callees = self.f.callees.len();
+        let saved_errors = self.cx.len();
         self.blocks.push(Vec::new());
         let ty = self.expr(e).map(|x| x.ty);
         self.blocks.pop();
         self.f.vars.truncate(saved_vars);
         self.mutable.truncate(saved_vars);
         self.f.callees.truncate(saved_callees);
+        self.cx.truncate(saved_errors);
         match ty? {
-            Ty::Int(IntTy::Literal) => Some(Ty::Int(IntTy::Literal)),
-            Ty::Opaque { .. } => Some(Ty::Real),
+            Ty::Opaque { .. } => {
+                self.err_at(
+                    e,
+                    "the type of this value comes from another operator: annotate the binding \
+                     (`let x: [Real; Q] = ...` or `let x: Real = ...`)",
+                );
+                None
+            }
             t => Some(t),
         }
     }

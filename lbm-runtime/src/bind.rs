@@ -20,6 +20,9 @@ pub enum Source {
     Local,
     /// `f(x + c_i, OPP[i])`: the next cell away from a wall along each link.
     Far,
+    /// The populations of the cell at `x + offset`, as the previous step left them (the
+    /// interior neighbour an outflow boundary extrapolates from).
+    Neighbor([i32; 3]),
     /// Bit `i` set when the cell direction `i` streams from is solid.
     Links,
     /// One value (of the parameter's shape) for every cell and step.
@@ -40,6 +43,7 @@ impl Source {
             Source::Pulled => "the streamed populations",
             Source::Local => "the cell's own populations",
             Source::Far => "the far-neighbour populations",
+            Source::Neighbor(_) => "a neighbour's populations",
             Source::Links => "the link mask",
             Source::Uniform(_) => "a uniform value",
             Source::PerStep(_) => "a value per step",
@@ -51,7 +55,10 @@ impl Source {
 
     /// Whether the value is gathered from the populations (and so part of the state).
     pub fn is_population(&self) -> bool {
-        matches!(self, Source::Pulled | Source::Local | Source::Far)
+        matches!(
+            self,
+            Source::Pulled | Source::Local | Source::Far | Source::Neighbor(_)
+        )
     }
 }
 
@@ -208,7 +215,7 @@ fn check_source(
     };
     let what = format!("{}.{name}", op.name);
     match source {
-        Source::Pulled | Source::Local | Source::Far => {
+        Source::Pulled | Source::Local | Source::Far | Source::Neighbor(_) => {
             if !kind.is_real() || shape != Shape::Q {
                 return Err(bad("populations go to `[Real; Q]` parameters".into()));
             }
@@ -401,7 +408,7 @@ impl Objective {
         if bound
             .sources
             .iter()
-            .any(|s| matches!(s, Source::Pulled | Source::Far))
+            .any(|s| matches!(s, Source::Pulled | Source::Far | Source::Neighbor(_)))
         {
             return Err(LbmError::BadBinding {
                 op: op.name,

@@ -39,6 +39,7 @@ impl CpuReal for f64 {
 
 /// Precomputed neighbour tables of a grid.
 pub(crate) struct Topology {
+    grid: Grid,
     pub q: usize,
     pub cells: usize,
     /// `[cell * Q + i]`: the cell direction `i` streams from.
@@ -47,6 +48,15 @@ pub(crate) struct Topology {
     pub downstream: Vec<u32>,
     pub opp: Vec<usize>,
     pub links: Vec<i64>,
+}
+
+impl Topology {
+    /// `table[cell]` = the cell at `cell + offset`, periodic.
+    fn shifted(&self, offset: [i32; 3]) -> Vec<u32> {
+        (0..self.cells)
+            .map(|c| self.grid.offset(c, offset) as u32)
+            .collect()
+    }
 }
 
 impl Topology {
@@ -61,6 +71,7 @@ impl Topology {
             }
         }
         Topology {
+            grid: grid.clone(),
             q,
             cells,
             upstream,
@@ -80,13 +91,26 @@ pub(crate) struct CpuOperator<R: CpuReal> {
     pub reals_len: usize,
     ints_len: usize,
     pub outputs_len: usize,
+    /// For each `Neighbor` source: the neighbour of every cell, and the reverse map.
+    neighbors: Vec<Option<(Vec<u32>, Vec<u32>)>>,
 }
 
 impl<R: CpuReal> CpuOperator<R> {
-    pub fn new(bound: &Bound, grid: &Grid) -> Self {
+    pub fn new(bound: &Bound, grid: &Grid, topo: &Topology) -> Self {
         let op = bound.op;
         let lattice = grid.lattice();
+        let neighbors = bound
+            .sources
+            .iter()
+            .map(|s| match s {
+                Source::Neighbor(o) => {
+                    Some((topo.shifted(*o), topo.shifted([-o[0], -o[1], -o[2]])))
+                }
+                _ => None,
+            })
+            .collect();
         CpuOperator {
+            neighbors,
             bound: bound.clone(),
             forms: R::forms(&op.cpu, lattice),
             offsets: bound.real_offsets(grid),
@@ -129,6 +153,13 @@ impl<R: CpuReal> CpuOperator<R> {
                     }
                 }
                 Source::Local => dst.copy_from_slice(&f[cell * q..cell * q + q]),
+                Source::Neighbor(_) => {
+                    let (to, _) = self.neighbors[k]
+                        .as_ref()
+                        .expect("tables for every neighbour source");
+                    let nb = to[cell] as usize;
+                    dst.copy_from_slice(&f[nb * q..nb * q + q]);
+                }
                 Source::Far => {
                     for (i, d) in dst.iter_mut().enumerate() {
                         *d = f[topo.downstream[cell * q + i] as usize * q + topo.opp[i]];
@@ -201,24 +232,31 @@ impl<R: CpuReal> CpuOperator<R> {
     /// Pass B: adds into `lambda` (cell-major) what every population reader sent each slot.
     pub fn scatter_populations(&self, topo: &Topology, bars: &[R], lambda: &mut [R]) {
         let (q, n) = (topo.q, self.reals_len);
-        let reads: Vec<(usize, &Source)> = self
+        let reads: Vec<(usize, usize, &Source)> = self
             .bound
             .sources
             .iter()
             .enumerate()
             .filter(|(_, s)| s.is_population())
-            .map(|(k, s)| (self.offsets[k].expect("populations are real"), s))
+            .map(|(k, s)| (k, self.offsets[k].expect("populations are real"), s))
             .collect();
         lambda.par_chunks_mut(q).enumerate().for_each(|(y, lam)| {
             for (j, l) in lam.iter_mut().enumerate() {
                 let reader = topo.downstream[y * q + j] as usize;
-                for &(o, s) in &reads {
+                for &(k, o, s) in &reads {
                     *l += match s {
                         // Cell y + c_j pulled this slot as its f[j].
                         Source::Pulled => bars[reader * n + o + j],
                         Source::Local => bars[y * n + o + j],
                         // Cell y + c_j read it as its f_far[OPP[j]].
                         Source::Far => bars[reader * n + o + topo.opp[j]],
+                        // Cell y - offset read this cell's populations.
+                        Source::Neighbor(_) => {
+                            let (_, from) = self.neighbors[k]
+                                .as_ref()
+                                .expect("tables for every neighbour source");
+                            bars[from[y] as usize * n + o + j]
+                        }
                         _ => unreachable!(),
                     };
                 }
@@ -284,12 +322,12 @@ pub(crate) struct CpuEngine<R: CpuReal> {
 impl<R: CpuReal> CpuEngine<R> {
     pub fn new(grid: &Grid, step: &Bound, objective: Option<&BoundObjective>) -> Self {
         let topo = Topology::new(grid);
-        let step_op = CpuOperator::new(step, grid);
+        let step_op = CpuOperator::new(step, grid, &topo);
         let bars = vec![R::default(); step_op.reals_len * grid.cells()];
         CpuEngine {
             step_grads: ParamAccumulator::new(step, grid),
             objective_grads: objective.map(|o| ParamAccumulator::new(&o.bound, grid)),
-            objective: objective.map(|o| (CpuOperator::new(&o.bound, grid), o.clone())),
+            objective: objective.map(|o| (CpuOperator::new(&o.bound, grid, &topo), o.clone())),
             step: step_op,
             topo,
             bars,
