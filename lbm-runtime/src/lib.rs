@@ -35,4 +35,6 @@ pub use lattice::{Lattice, LatticeKind, D2Q9, D3Q19, D3Q27};
 pub use lbm_macros::operator;
 pub use operator::{OperatorInfo, ParamInfo, ParamKind, Shape};
 pub use real::{Precision, Real};
-pub use simulation::{equilibrium_gradient, equilibrium_state, Backend, Simulation};
+pub use simulation::{
+    equilibrium_gradient, equilibrium_state, AdjointPrecision, Backend, Simulation,
+};

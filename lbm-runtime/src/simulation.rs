@@ -51,6 +51,19 @@ impl Backend {
     }
 }
 
+/// Precision of the backward sweep of an `f32` simulation.
+///
+/// The adjoint of a step reads the forward state's linearisation; near `omega = 2` the
+/// step is close to a reflection and `f32` adjoints lose digits over many steps. `F64`
+/// keeps the forward in `f32` (the same states bit for bit) and runs the adjoint in `f64`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdjointPrecision {
+    /// The adjoint in the forward's precision.
+    Same,
+    /// The adjoint in `f64`, whatever the forward's precision.
+    F64,
+}
+
 /// A simulation ready to run: populations on a grid advanced by a bound step.
 ///
 /// ```
@@ -70,6 +83,7 @@ pub struct Simulation {
     backend: Backend,
     populations: Vec<f64>,
     time: usize,
+    adjoint_precision: AdjointPrecision,
 }
 
 impl Simulation {
@@ -92,7 +106,14 @@ impl Simulation {
             backend,
             populations: vec![0.0; n],
             time: 0,
+            adjoint_precision: AdjointPrecision::Same,
         })
+    }
+
+    /// Sets the precision of the backward sweep (see [`AdjointPrecision`]).
+    pub fn with_adjoint_precision(mut self, precision: AdjointPrecision) -> Simulation {
+        self.adjoint_precision = precision;
+        self
     }
 
     /// The grid.
@@ -191,6 +212,10 @@ impl Simulation {
             (Backend::Cpu, Precision::F64) => {
                 let mut engine = CpuEngine::<f64>::new(&self.grid, &self.step, Some(&objective));
                 gradient_cpu(&mut engine, &self.populations, steps, checkpointing)
+            }
+            (Backend::Cpu, Precision::F32) if self.adjoint_precision == AdjointPrecision::F64 => {
+                let mut engine = MixedCpu::new(&self.grid, &self.step, &objective);
+                gradient_mixed(&mut engine, &self.populations, steps, checkpointing)
             }
             (Backend::Cpu, Precision::F32) => {
                 let mut engine = CpuEngine::<f32>::new(&self.grid, &self.step, Some(&objective));
@@ -343,20 +368,114 @@ fn gradient_cpu<R: CpuReal>(
 ) -> Result<Gradients> {
     let initial: Vec<R> = initial.iter().map(|v| R::from_f64(*v)).collect();
     let (loss, lambda, report) = backward(engine, &initial, steps, checkpointing)?;
-    let mut params = std::mem::replace(
-        &mut engine.step_grads,
-        crate::gradients::ParamAccumulator {
-            entries: Vec::new(),
-        },
-    )
-    .into_gradients(engine.step.bound.op.name);
-    if let (Some(acc), Some((op, _))) = (engine.objective_grads.take(), &engine.objective) {
-        params.extend(acc.into_gradients(op.bound.op.name));
-    }
+    let params = take_params(engine);
     Ok(Gradients {
         loss,
         initial: lambda.iter().map(|v| v.to_f64()).collect(),
         params,
         report,
     })
+}
+
+/// An `f32` forward with an `f64` adjoint on the CPU. States are kept as `f64` holding
+/// `f32` values, so every forward step sees exactly the `f32` run's state.
+struct MixedCpu {
+    forward: CpuEngine<f32>,
+    adjoint: CpuEngine<f64>,
+    input: Vec<f32>,
+    output: Vec<f32>,
+}
+
+impl MixedCpu {
+    fn new(grid: &Grid, step: &Bound, objective: &crate::bind::BoundObjective) -> MixedCpu {
+        let n = grid.cells() * grid.lattice().q();
+        MixedCpu {
+            forward: CpuEngine::new(grid, step, None),
+            adjoint: CpuEngine::new(grid, step, Some(objective)),
+            input: vec![0.0; n],
+            output: vec![0.0; n],
+        }
+    }
+}
+
+impl Stepper for MixedCpu {
+    type State = Vec<f64>;
+
+    fn alloc(&mut self) -> Result<Vec<f64>> {
+        self.adjoint.alloc()
+    }
+
+    fn copy(&mut self, src: &Vec<f64>, dst: &mut Vec<f64>) -> Result<()> {
+        dst.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn forward(&mut self, t: usize, s: &Vec<f64>, out: &mut Vec<f64>) -> Result<()> {
+        self.input
+            .iter_mut()
+            .zip(s)
+            .for_each(|(a, b)| *a = *b as f32);
+        self.forward.forward(t, &self.input, &mut self.output);
+        out.iter_mut()
+            .zip(&self.output)
+            .for_each(|(a, b)| *a = f64::from(*b));
+        Ok(())
+    }
+
+    fn adjoint(
+        &mut self,
+        t: usize,
+        s: &Vec<f64>,
+        lambda_out: &Vec<f64>,
+        lambda_in: &mut Vec<f64>,
+    ) -> Result<()> {
+        Stepper::adjoint(&mut self.adjoint, t, s, lambda_out, lambda_in)
+    }
+
+    fn loss(&mut self, t: usize, s: &Vec<f64>) -> Result<f64> {
+        Stepper::loss(&mut self.adjoint, t, s)
+    }
+
+    fn seed(&mut self, t: usize, s: &Vec<f64>, lambda: &mut Vec<f64>) -> Result<()> {
+        Stepper::seed(&mut self.adjoint, t, s, lambda)
+    }
+
+    fn first_non_finite(&mut self, s: &Vec<f64>) -> Result<Option<usize>> {
+        Stepper::first_non_finite(&mut self.adjoint, s)
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.adjoint.state_bytes()
+    }
+}
+
+fn gradient_mixed(
+    engine: &mut MixedCpu,
+    initial: &[f64],
+    steps: usize,
+    checkpointing: Checkpointing,
+) -> Result<Gradients> {
+    // The initial state is rounded to f32 like every state of the f32 forward.
+    let initial: Vec<f64> = initial.iter().map(|v| f64::from(*v as f32)).collect();
+    let (loss, lambda, report) = backward(engine, &initial, steps, checkpointing)?;
+    let params = take_params(&mut engine.adjoint);
+    Ok(Gradients {
+        loss,
+        initial: lambda,
+        params,
+        report,
+    })
+}
+
+/// The parameter gradients a CPU engine accumulated, step operator first.
+fn take_params<R: CpuReal>(engine: &mut CpuEngine<R>) -> Vec<crate::gradients::ParamGradient> {
+    let empty = crate::gradients::ParamAccumulator {
+        entries: Vec::new(),
+    };
+    let step = std::mem::replace(&mut engine.step_grads, empty);
+    let mut params = step.into_gradients(engine.step.bound.op.name);
+    if let (Some(acc), Some((op, _))) = (engine.objective_grads.take(), &engine.objective) {
+        params.extend(acc.into_gradients(op.bound.op.name));
+    }
+    params
 }
