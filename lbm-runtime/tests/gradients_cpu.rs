@@ -196,3 +196,41 @@ fn divergence_reports_the_step() {
         "{err}"
     );
 }
+
+#[test]
+fn macroscopic_initial_field_gradients_match_finite_differences() {
+    let grid = Grid::new_3d(LatticeKind::D3Q27, 5, 4, 4).unwrap();
+    let n = grid.cells();
+    let rho: Vec<f64> = (0..n).map(|c| 1.0 + 0.02 * ((c * 7) % 5) as f64).collect();
+    let u: Vec<f64> = (0..3 * n)
+        .map(|k| 0.01 * ((k * 3) % 7) as f64 - 0.03)
+        .collect();
+    let step = Step::new(&ops::trt::INFO)
+        .uniform("omega", [1.5])
+        .uniform("magic", [0.25]);
+    let objective = Objective::new(&ops::ux_squared::INFO).at_steps([3, 8]);
+    let loss = |rho: &[f64], u: &[f64]| {
+        let mut sim = Simulation::new(grid.clone(), &step, Precision::F64, Backend::Cpu).unwrap();
+        sim.set_equilibrium(rho, u).unwrap();
+        sim.gradient(&objective, 8, Checkpointing::StoreAll)
+            .unwrap()
+    };
+    let g = loss(&rho, &u);
+    let (d_rho, d_u) = lbm_runtime::equilibrium_gradient(&grid, &rho, &u, &g.initial).unwrap();
+    let (v_rho, v_u): (Vec<f64>, Vec<f64>) = (
+        (0..n).map(|c| ((c * 5) % 3) as f64 - 1.0).collect(),
+        (0..3 * n).map(|k| ((k * 11) % 4) as f64 - 1.5).collect(),
+    );
+    let along = |h: f64| {
+        let r: Vec<f64> = rho.iter().zip(&v_rho).map(|(a, d)| a + h * d).collect();
+        let w: Vec<f64> = u.iter().zip(&v_u).map(|(a, d)| a + h * d).collect();
+        loss(&r, &w).loss
+    };
+    let h = 1e-4;
+    let fd = (8.0 * (along(h) - along(-h)) - (along(2.0 * h) - along(-2.0 * h))) / (12.0 * h);
+    let ad = dot(&d_rho, &v_rho) + dot(&d_u, &v_u);
+    assert!(
+        (ad - fd).abs() < 1e-7 * fd.abs(),
+        "adjoint {ad:e} vs finite differences {fd:e}"
+    );
+}
