@@ -1,0 +1,333 @@
+//! Kernel modules: NVRTC compilation for the device's architecture, an on-disk cache of
+//! the results, and the modules loaded in this process.
+//!
+//! A module is compiled to a cubin for the device's exact architecture (`sm_XY`), so
+//! loading it needs no JIT; when NVRTC does not know the architecture, or the driver does
+//! not take the cubin, it falls back to PTX for the newest virtual architecture that fits.
+//! Results are stored under [`cache_dir`], named by a hash of the source, the options, the
+//! architecture and the NVRTC version: a second run loads them without compiling, and
+//! prints nothing either way.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use cudarc::driver::CudaModule;
+use cudarc::nvrtc::{result as nvrtc_result, sys as nvrtc_sys, Ptx};
+
+use super::driver::{guard, Device};
+use crate::error::{LbmError, Result};
+use crate::nvrtc::{number_lines, nvrtc_available, NvrtcError, INSTALL_HINT};
+
+/// The environment variable naming the kernel cache directory.
+pub const CACHE_ENV: &str = "LBM_CACHE_DIR";
+
+/// Bumped when the cache's file format or naming changes.
+const FORMAT: &str = "lbm-kernel-cache-v1";
+
+/// The program name NVRTC uses in its diagnostics.
+const PROGRAM_NAME: &str = "lbm_module.cu";
+
+/// Where compiled modules are kept: `$LBM_CACHE_DIR`, else `$XDG_CACHE_HOME/lbm/kernels`,
+/// else `~/.cache/lbm/kernels`, else a folder in the system's temporary directory.
+pub fn cache_dir() -> PathBuf {
+    let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = env(CACHE_ENV) {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = env("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("lbm").join("kernels");
+    }
+    if let Some(home) = env("HOME") {
+        return PathBuf::from(home)
+            .join(".cache")
+            .join("lbm")
+            .join("kernels");
+    }
+    std::env::temp_dir().join("lbm-kernels")
+}
+
+/// 128-bit FNV-1a: stable across Rust versions, unlike `DefaultHasher`, so cache names
+/// stay valid between builds.
+fn fnv128(parts: &[&[u8]]) -> u128 {
+    const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
+    const PRIME: u128 = 0x0000000001000000000000000000013b;
+    let mut h = OFFSET;
+    for part in parts {
+        for &b in part.iter() {
+            h ^= u128::from(b);
+            h = h.wrapping_mul(PRIME);
+        }
+        // Separate the parts, so ("ab", "c") and ("a", "bc") differ.
+        h ^= 0xff;
+        h = h.wrapping_mul(PRIME);
+    }
+    h
+}
+
+/// What NVRTC produces for a module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Output {
+    /// Machine code for one architecture (`sm_XY`).
+    Cubin,
+    /// PTX for a virtual architecture (`compute_XY`), compiled by the driver when loaded.
+    Ptx,
+}
+
+/// The architectures NVRTC can compile for, as `major * 10 + minor` (empty when NVRTC is
+/// missing).
+fn supported_archs() -> Vec<i32> {
+    if !nvrtc_available() {
+        return Vec::new();
+    }
+    let mut n = 0;
+    // SAFETY: `n` is valid for writes during the call.
+    if unsafe { nvrtc_sys::nvrtcGetNumSupportedArchs(&mut n) }
+        .result()
+        .is_err()
+        || n <= 0
+    {
+        return Vec::new();
+    }
+    let mut archs = vec![0i32; n as usize];
+    // SAFETY: `archs` has room for the `n` values NVRTC reported.
+    if unsafe { nvrtc_sys::nvrtcGetSupportedArchs(archs.as_mut_ptr()) }
+        .result()
+        .is_err()
+    {
+        return Vec::new();
+    }
+    archs
+}
+
+/// Compiles `source` with `options` and returns the cubin or the PTX.
+fn compile(source: &str, options: &[String], output: Output) -> Result<Vec<u8>> {
+    if !nvrtc_available() {
+        let mut searched = cudarc::get_lib_name_candidates("nvrtc");
+        let mut seen = std::collections::HashSet::new();
+        searched.retain(|n| seen.insert(n.clone()));
+        return Err(NvrtcError::LibraryNotFound {
+            searched,
+            hint: INSTALL_HINT,
+        }
+        .into());
+    }
+    let src = CString::new(source).map_err(|e| NvrtcError::NulInSource {
+        offset: e.nul_position(),
+    })?;
+    let name = CString::new(PROGRAM_NAME).expect("no NUL in the program name");
+    let api = |e: nvrtc_result::NvrtcError| LbmError::from(NvrtcError::Api(e.to_string()));
+    let prog = nvrtc_result::create_program(&src, Some(&name)).map_err(api)?;
+    // SAFETY: `prog` was just created and is destroyed once, below, after its last use;
+    // `src` and `name` outlive it.
+    let result = unsafe { nvrtc_result::compile_program(prog, options) };
+    let out = match result {
+        Ok(()) => match output {
+            // SAFETY: `prog` is a live, compiled program.
+            Output::Cubin => unsafe { cubin(prog) },
+            // SAFETY: as above.
+            Output::Ptx => unsafe { nvrtc_result::get_ptx(prog) }.map(|p| {
+                p.into_iter()
+                    .map(|c| c as u8)
+                    .take_while(|&b| b != 0)
+                    .collect()
+            }),
+        }
+        .map_err(api),
+        Err(_) => {
+            // SAFETY: `prog` is a live program whose compilation was attempted.
+            let log = unsafe { nvrtc_result::get_program_log(prog) }
+                .map(|l| {
+                    let bytes: Vec<u8> = l.into_iter().map(|c| c as u8).collect();
+                    String::from_utf8_lossy(&bytes)
+                        .trim_end_matches('\0')
+                        .trim_end()
+                        .to_string()
+                })
+                .unwrap_or_default();
+            Err(NvrtcError::Compile {
+                log,
+                options: options.to_vec(),
+                source_with_line_numbers: number_lines(source),
+            }
+            .into())
+        }
+    };
+    // SAFETY: `prog` is live and not used after this.
+    let _ = unsafe { nvrtc_result::destroy_program(prog) };
+    out
+}
+
+/// The cubin of a compiled program.
+///
+/// # Safety
+///
+/// `prog` must be a live program that compiled successfully for a real architecture.
+unsafe fn cubin(
+    prog: nvrtc_sys::nvrtcProgram,
+) -> std::result::Result<Vec<u8>, nvrtc_result::NvrtcError> {
+    let mut size = 0usize;
+    // SAFETY: the caller guarantees `prog`; `size` is valid for writes.
+    unsafe { nvrtc_sys::nvrtcGetCUBINSize(prog, &mut size) }.result()?;
+    let mut buf = vec![0u8; size];
+    // SAFETY: `buf` has the `size` bytes NVRTC asked for.
+    unsafe { nvrtc_sys::nvrtcGetCUBIN(prog, buf.as_mut_ptr().cast()) }.result()?;
+    Ok(buf)
+}
+
+/// Modules already loaded in this process, by cache key.
+fn loaded() -> &'static Mutex<HashMap<u128, Arc<CudaModule>>> {
+    static LOADED: std::sync::OnceLock<Mutex<HashMap<u128, Arc<CudaModule>>>> =
+        std::sync::OnceLock::new();
+    LOADED.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// How one module is built: the output kind and the NVRTC options.
+fn plans(dev: &Device) -> Vec<(Output, Vec<String>)> {
+    let arch = dev.arch.0 * 10 + dev.arch.1;
+    let archs = supported_archs();
+    let mut plans = Vec::new();
+    if archs.is_empty() || archs.contains(&arch) {
+        plans.push((Output::Cubin, vec![format!("--gpu-architecture=sm_{arch}")]));
+    }
+    // PTX for the newest architecture NVRTC knows that the device can run.
+    let virt = archs
+        .iter()
+        .copied()
+        .filter(|&a| a <= arch)
+        .max()
+        .unwrap_or(arch);
+    plans.push((
+        Output::Ptx,
+        vec![format!("--gpu-architecture=compute_{virt}")],
+    ));
+    plans
+}
+
+/// The module compiled from `source` for the device: from this process's modules, from
+/// the disk cache, or compiled now (and stored).
+pub(crate) fn module(dev: &'static Device, source: &str) -> Result<Arc<CudaModule>> {
+    guard("loading kernels", || {
+        let arch = format!("{}.{}", dev.arch.0, dev.arch.1);
+        let mut errors = Vec::new();
+        for (output, options) in plans(dev) {
+            let key = fnv128(&[
+                FORMAT.as_bytes(),
+                source.as_bytes(),
+                options.join(" ").as_bytes(),
+                arch.as_bytes(),
+            ]);
+            // Holding the lock while compiling keeps two threads from compiling the same
+            // module at once.
+            let mut map = loaded().lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(m) = map.get(&key) {
+                return Ok(m.clone());
+            }
+            match load(dev, key, source, &options, output) {
+                Ok(m) => {
+                    map.insert(key, m.clone());
+                    return Ok(m);
+                }
+                // A source NVRTC rejects fails the same way for every plan.
+                Err(e @ LbmError::Nvrtc(NvrtcError::Compile { .. })) => return Err(e),
+                Err(e @ LbmError::Nvrtc(NvrtcError::LibraryNotFound { .. })) => return Err(e),
+                Err(e) => errors.push(format!("{output:?} ({}): {e}", options.join(" "))),
+            }
+        }
+        Err(LbmError::Cuda(format!(
+            "no kernel image could be loaded on {} (compute capability {arch}): {}",
+            dev.name,
+            errors.join("; ")
+        )))
+    })
+}
+
+/// Loads the module with cache key `key` from disk, or compiles and stores it.
+fn load(
+    dev: &Device,
+    key: u128,
+    source: &str,
+    options: &[String],
+    output: Output,
+) -> Result<Arc<CudaModule>> {
+    let ext = match output {
+        Output::Cubin => "cubin",
+        Output::Ptx => "ptx",
+    };
+    let dir = cache_dir();
+    let path = dir.join(format!("{key:032x}.{ext}"));
+    let image = |bytes: Vec<u8>| match output {
+        Output::Cubin => Ptx::from_binary(bytes),
+        Output::Ptx => Ptx::from_src(String::from_utf8_lossy(&bytes).into_owned()),
+    };
+    if let Ok(bytes) = std::fs::read(&path) {
+        if let Ok(m) = dev.ctx.load_module(image(bytes)) {
+            return Ok(m);
+        }
+        // A damaged or stale file: compile again and replace it.
+    }
+    let bytes = compile(source, options, output)?;
+    // Best effort: a cache that cannot be written only costs a compilation next time.
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let tmp = dir.join(format!("{key:032x}.{ext}.{}.tmp", std::process::id()));
+        if std::fs::write(&tmp, &bytes).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+    dev.ctx
+        .load_module(image(bytes))
+        .map_err(|e| LbmError::Cuda(format!("loading a {ext} module: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_separates_parts() {
+        assert_ne!(fnv128(&[b"ab", b"c"]), fnv128(&[b"a", b"bc"]));
+        assert_eq!(fnv128(&[b"x"]), fnv128(&[b"x"]));
+    }
+
+    #[test]
+    fn cache_dir_follows_the_environment_variable() {
+        // Only read here: setting variables would race with other tests.
+        if let Some(dir) = std::env::var_os(CACHE_ENV).filter(|v| !v.is_empty()) {
+            assert_eq!(cache_dir(), PathBuf::from(dir));
+        } else {
+            assert!(cache_dir().ends_with("kernels") || cache_dir().ends_with("lbm-kernels"));
+        }
+    }
+
+    #[test]
+    fn compile_errors_carry_the_log() {
+        if !nvrtc_available() {
+            return;
+        }
+        let err = compile(
+            "this is not C",
+            &["--gpu-architecture=compute_90".to_string()],
+            Output::Ptx,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, LbmError::Nvrtc(NvrtcError::Compile { .. })),
+            "{err}"
+        );
+        let ptx = compile(
+            "extern \"C\" __global__ void k(float* x) { x[0] = 1.0f; }",
+            &["--gpu-architecture=compute_90".to_string()],
+            Output::Ptx,
+        )
+        .unwrap();
+        assert!(String::from_utf8_lossy(&ptx).contains(".entry k"));
+        let cubin = compile(
+            "extern \"C\" __global__ void k(float* x) { x[0] = 1.0f; }",
+            &["--gpu-architecture=sm_90".to_string()],
+            Output::Cubin,
+        )
+        .unwrap();
+        assert_eq!(&cubin[..4], b"\x7fELF");
+    }
+}

@@ -1,0 +1,128 @@
+//! The CUDA device of the process: found once, shared by every simulation.
+//!
+//! cudarc loads `libcuda` lazily and panics when it is missing or lacks a symbol, so the
+//! library is looked for first and every driver call that could reach such a panic runs
+//! under [`guard`], which turns a panic into an error.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, OnceLock};
+
+use cudarc::driver::{CudaContext, CudaStream, DriverError};
+
+use crate::error::{LbmError, Result};
+
+/// The environment variable choosing the device ordinal (default 0).
+pub const DEVICE_ENV: &str = "LBM_CUDA_DEVICE";
+
+/// A CUDA device with its primary context and the stream every kernel runs on.
+pub(crate) struct Device {
+    /// The primary context.
+    pub ctx: Arc<CudaContext>,
+    /// The context's default stream: all work of this backend is ordered on it.
+    pub stream: Arc<CudaStream>,
+    /// Compute capability `(major, minor)`.
+    pub arch: (i32, i32),
+    /// The device's name.
+    pub name: String,
+    /// 32-bit registers per multiprocessor.
+    pub regs_per_sm: u32,
+}
+
+/// Whether the CUDA driver library can be loaded.
+fn driver_present() -> bool {
+    // SAFETY: `is_culib_present` only `dlopen`s the candidate names and closes them again;
+    // loading libcuda runs no initialisers with preconditions.
+    catch_unwind(|| unsafe { cudarc::driver::sys::is_culib_present() }).unwrap_or(false)
+}
+
+/// The message of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".to_string())
+}
+
+/// Runs `f`, turning a panic inside cudarc into [`LbmError::Cuda`].
+pub(crate) fn guard<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        Err(LbmError::Cuda(format!(
+            "{what}: the CUDA library panicked: {}",
+            panic_message(payload.as_ref())
+        )))
+    })
+}
+
+/// A driver error as a runtime error, saying what was being done.
+pub(crate) fn cuda_err(what: &str) -> impl Fn(DriverError) -> LbmError + '_ {
+    move |e| LbmError::Cuda(format!("{what}: {e}"))
+}
+
+fn init() -> std::result::Result<Device, String> {
+    if !driver_present() {
+        let mut names = cudarc::get_lib_name_candidates("cuda");
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+        return Err(format!(
+            "no CUDA driver (libcuda.so) found: none of {names:?} could be loaded"
+        ));
+    }
+    let ordinal = match std::env::var(DEVICE_ENV) {
+        Ok(v) => v
+            .parse::<usize>()
+            .map_err(|_| format!("{DEVICE_ENV}={v} is not a device ordinal"))?,
+        Err(_) => 0,
+    };
+    let found = catch_unwind(move || {
+        let count = CudaContext::device_count().map_err(|e| match e.0 {
+            cudarc::driver::sys::CUresult::CUDA_ERROR_NO_DEVICE => "no CUDA device".to_string(),
+            _ => format!("the CUDA driver failed to start: {e}"),
+        })?;
+        if count <= 0 {
+            return Err("no CUDA device".to_string());
+        }
+        if ordinal >= count as usize {
+            return Err(format!(
+                "{DEVICE_ENV}={ordinal}, but there are {count} CUDA devices"
+            ));
+        }
+        let ctx = CudaContext::new(ordinal)
+            .map_err(|e| format!("could not create a context on CUDA device {ordinal}: {e}"))?;
+        // SAFETY: this backend submits all work to the context's default stream, so no
+        // buffer is ever used on two streams and cudarc's per-buffer events are not needed.
+        unsafe { ctx.disable_event_tracking() };
+        let arch = ctx
+            .compute_capability()
+            .map_err(|e| format!("could not query the device: {e}"))?;
+        let name = ctx.name().unwrap_or_else(|_| "unknown device".to_string());
+        let regs_per_sm = ctx
+            .attribute(
+                cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR,
+            )
+            .map_or(65536, |r| r.max(1) as u32);
+        let stream = ctx.default_stream();
+        Ok(Device {
+            ctx,
+            stream,
+            arch,
+            name,
+            regs_per_sm,
+        })
+    });
+    found.unwrap_or_else(|payload| {
+        Err(format!(
+            "the CUDA driver could not be used: {}",
+            panic_message(payload.as_ref())
+        ))
+    })
+}
+
+/// The process's CUDA device, set up on first use.
+pub(crate) fn device() -> Result<&'static Device> {
+    static DEVICE: OnceLock<std::result::Result<Device, String>> = OnceLock::new();
+    DEVICE
+        .get_or_init(init)
+        .as_ref()
+        .map_err(|why| LbmError::BackendUnavailable(why.clone()))
+}

@@ -1,0 +1,642 @@
+//! One simulation on the GPU: device buffers, kernel launches, and the [`Stepper`] the
+//! backward driver runs on.
+
+use std::sync::Arc;
+
+use cudarc::driver::{
+    CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchArgs, LaunchConfig, PushKernelArg,
+    ValidAsZeroBits,
+};
+
+use super::cache::module;
+use super::driver::{cuda_err, Device};
+use super::layout::{unit_speeds, Layout, Slot};
+use super::skeleton::{adjoint_module, forward_module, names, objective_module, BLOCK};
+use super::tune::{tuned, Kernel, Role};
+use crate::bind::{Bound, BoundObjective};
+use crate::checkpoint::Stepper;
+use crate::error::{LbmError, Result};
+use crate::gradients::{GradValue, ParamAccumulator, ParamGradient};
+use crate::grid::Grid;
+use crate::real::Real;
+
+/// How often (in steps) a forward run reads the divergence flag back; a diverging run is
+/// still reported at the exact first step, since the flag records it.
+pub(crate) const CHECK_EVERY: usize = 32;
+
+/// The flag value meaning "every population is finite so far".
+const FINITE: u64 = u64::MAX;
+
+/// A real type the kernels can be built for.
+pub(crate) trait GpuReal: Real + DeviceRepr + ValidAsZeroBits {}
+impl GpuReal for f32 {}
+impl GpuReal for f64 {}
+
+/// Copies `data` to a new device buffer (one zero element when `data` is empty, so every
+/// kernel parameter points somewhere).
+fn upload<T: DeviceRepr + ValidAsZeroBits>(
+    stream: &Arc<CudaStream>,
+    data: &[T],
+) -> Result<CudaSlice<T>> {
+    let r = if data.is_empty() {
+        stream.alloc_zeros::<T>(1)
+    } else {
+        stream.clone_htod(data)
+    };
+    r.map_err(cuda_err("uploading to the GPU"))
+}
+
+/// A zeroed device buffer of at least one element.
+fn zeros<T: DeviceRepr + ValidAsZeroBits>(
+    stream: &Arc<CudaStream>,
+    len: usize,
+) -> Result<CudaSlice<T>> {
+    stream
+        .alloc_zeros::<T>(len.max(1))
+        .map_err(cuda_err("allocating GPU memory"))
+}
+
+/// Copies a device buffer back, waiting for it.
+fn download<T: DeviceRepr>(stream: &Arc<CudaStream>, buf: &CudaSlice<T>) -> Result<Vec<T>> {
+    let v = stream
+        .clone_dtoh(buf)
+        .map_err(cuda_err("downloading from the GPU"))?;
+    stream
+        .synchronize()
+        .map_err(cuda_err("waiting for the GPU"))?;
+    Ok(v)
+}
+
+/// Integers as the C `int` the operators take.
+fn to_i32(what: &str, values: &[i64]) -> Result<Vec<i32>> {
+    values
+        .iter()
+        .map(|&v| {
+            i32::try_from(v).map_err(|_| LbmError::BadBinding {
+                op: "cuda",
+                message: format!("{what}: {v} does not fit the C `int` the kernels take"),
+            })
+        })
+        .collect()
+}
+
+/// A one-dimensional launch of `threads` threads in blocks of [`BLOCK`].
+fn launch_config(threads: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (threads.div_ceil(BLOCK as usize).max(1) as u32, 1, 1),
+        block_dim: (BLOCK, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// Kernel `name` of module `m`.
+fn function(m: &Arc<cudarc::driver::CudaModule>, name: &str) -> Result<CudaFunction> {
+    m.load_function(name)
+        .map_err(|e| LbmError::Cuda(format!("kernel `{name}` not found: {e}")))
+}
+
+/// The device inputs and gradient accumulators of one bound operator.
+struct OpBuffers<R> {
+    bound: Bound,
+    layout: Layout,
+    uni: CudaSlice<R>,
+    steps: CudaSlice<R>,
+    ints: CudaSlice<i32>,
+    fields: CudaSlice<R>,
+    ifields: CudaSlice<i32>,
+    /// Per-cell field gradients, `[row * cells + cell]`.
+    gfields: CudaSlice<f64>,
+    /// Per-block partial sums of the reduced gradients, `[block * U + j]`.
+    part: CudaSlice<f64>,
+    /// Uniform gradients, then one row of per-step gradients per step.
+    acc: CudaSlice<f64>,
+    /// The kernel summing `part` into `acc` (absent without gradients).
+    reduce: Option<CudaFunction>,
+}
+
+impl<R: GpuReal> OpBuffers<R> {
+    /// Uploads the inputs of `bound`; with `reduce`, also allocates its gradients.
+    fn new(
+        stream: &Arc<CudaStream>,
+        bound: &Bound,
+        grid: &Grid,
+        reduce: Option<CudaFunction>,
+    ) -> Result<Self> {
+        let layout = Layout::new(bound, grid);
+        let cells = grid.cells();
+        // Without gradients, one-element stand-ins.
+        let sized = |n: usize| if reduce.is_some() { n } else { 0 };
+        let values = layout.values(bound, cells);
+        let reals = |v: &[f64]| v.iter().map(|x| R::from_f64(*x)).collect::<Vec<R>>();
+        let what = format!("integer parameters of `{}`", bound.op.name);
+        let blocks = launch_config(cells).grid_dim.0 as usize;
+        Ok(OpBuffers {
+            uni: upload(stream, &reals(&values.uni))?,
+            steps: upload(stream, &reals(&values.steps))?,
+            ints: upload(stream, &to_i32(&what, &values.ints)?)?,
+            fields: upload(stream, &reals(&values.fields))?,
+            ifields: upload(stream, &to_i32(&what, &values.ifields)?)?,
+            gfields: zeros(stream, sized(layout.grad_field_rows * cells))?,
+            part: zeros(stream, sized(blocks * layout.grad_reduced()))?,
+            acc: zeros(stream, sized(layout.acc_len()))?,
+            bound: bound.clone(),
+            layout,
+            reduce,
+        })
+    }
+
+    /// Pushes the input buffers every gathering kernel takes (see the skeleton).
+    fn push_inputs<'a>(&'a self, b: &mut LaunchArgs<'a>, links: &'a CudaSlice<u32>) {
+        b.arg(&self.uni)
+            .arg(&self.steps)
+            .arg(&self.ints)
+            .arg(&self.fields)
+            .arg(&self.ifields)
+            .arg(links);
+    }
+
+    /// Sums this step's block partials into the accumulators.
+    fn reduce(&self, stream: &CudaStream, blocks: u32, t: i32) -> Result<()> {
+        let Some(reduce) = &self.reduce else {
+            return Ok(());
+        };
+        if self.layout.grad_reduced() == 0 {
+            return Ok(());
+        }
+        let mut b = stream.launch_builder(reduce);
+        b.arg(&self.part).arg(&blocks).arg(&self.acc).arg(&t);
+        let cfg = LaunchConfig {
+            grid_dim: (1, 1, 1),
+            block_dim: (BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: the arguments match `lbm_k_reduce`'s parameters; `part` holds `blocks`
+        // rows of `U` values and `acc` the accumulators the layout sized.
+        unsafe { b.launch(cfg) }.map_err(cuda_err("launching the gradient reduction"))?;
+        Ok(())
+    }
+
+    /// The accumulated gradients, shaped as the CPU backend returns them.
+    fn gradients(&self, stream: &Arc<CudaStream>, grid: &Grid) -> Result<Vec<ParamGradient>> {
+        let mut acc = ParamAccumulator::new(&self.bound, grid);
+        if acc.entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let l = &self.layout;
+        let sums = download(stream, &self.acc)?;
+        let fields = if l.grad_field_rows > 0 {
+            download(stream, &self.gfields)?
+        } else {
+            Vec::new()
+        };
+        let cells = grid.cells();
+        for (k, _, value) in &mut acc.entries {
+            let len = l.lens[*k];
+            match (&l.slots[*k], value) {
+                (Slot::Uniform { grad: Some(g), .. }, GradValue::Uniform(v)) => {
+                    v.copy_from_slice(&sums[*g..*g + len]);
+                }
+                (Slot::PerStep { grad: Some(g), .. }, GradValue::PerStep(rows)) => {
+                    for (t, row) in rows.iter_mut().enumerate().take(l.step_rows) {
+                        let at = l.grad_uniform + t * l.grad_step + g;
+                        row.copy_from_slice(&sums[at..at + len]);
+                    }
+                }
+                (Slot::Field { grad: Some(g), .. }, GradValue::Field(v)) => {
+                    for cell in 0..cells {
+                        for a in 0..len {
+                            v[cell * len + a] = fields[(g + a) * cells + cell];
+                        }
+                    }
+                }
+                (slot, _) => unreachable!("accumulator entry for {slot:?}"),
+            }
+        }
+        Ok(acc.into_gradients(self.bound.op.name))
+    }
+}
+
+/// The step's kernels and buffers.
+struct StepKernels<R> {
+    buf: OpBuffers<R>,
+    fwd: Kernel,
+    /// The adjoint, when gradients were asked for.
+    adjoint: Option<AdjointKernels<R>>,
+}
+
+/// The adjoint kernels of a step.
+struct AdjointKernels<R> {
+    adj: Kernel,
+    /// Adjoints of local and neighbour reads (`Q` rows each) and the kernel that adds them
+    /// into `lambda_in`, when the step has such reads.
+    side: Option<(CudaSlice<R>, CudaFunction)>,
+}
+
+/// The objective's kernels and buffers.
+struct ObjectiveKernels<R> {
+    buf: OpBuffers<R>,
+    objective: BoundObjective,
+    loss: CudaFunction,
+    seed: CudaFunction,
+    /// The output weights, for the loss.
+    weights: CudaSlice<f64>,
+    /// The output adjoints (weights times multiplicity) of the current seed.
+    obar: CudaSlice<R>,
+    /// Per-block partial losses.
+    part: CudaSlice<f64>,
+}
+
+/// A simulation on the GPU: a grid, a bound step and optionally an objective.
+pub(crate) struct Engine<R: GpuReal> {
+    stream: Arc<CudaStream>,
+    grid: Grid,
+    dims: [u32; 3],
+    cells: usize,
+    q: usize,
+    links: CudaSlice<u32>,
+    /// `(step << 32) | cell` of the first non-finite population, or [`FINITE`].
+    flag: CudaSlice<u64>,
+    /// A one-element buffer standing in for absent optional buffers.
+    dummy: CudaSlice<R>,
+    step: StepKernels<R>,
+    objective: Option<ObjectiveKernels<R>>,
+    /// The last forward step run, for the divergence checks of a backward run.
+    last_step: Option<usize>,
+    /// Steps of the backward run (its last forward step is always checked).
+    run_steps: usize,
+}
+
+impl<R: GpuReal> Engine<R> {
+    /// Builds (or loads) the kernels of `step`, of its adjoint when `adjoint` is set, and of
+    /// `objective`, and uploads their inputs.
+    pub fn new(
+        dev: &'static Device,
+        grid: &Grid,
+        step: &Bound,
+        objective: Option<&BoundObjective>,
+        adjoint: bool,
+    ) -> Result<Self> {
+        let lattice = grid.lattice();
+        if !unit_speeds(lattice) {
+            return Err(LbmError::BackendUnavailable(format!(
+                "the CUDA kernels need lattice speeds of at most one cell; {lattice} has more"
+            )));
+        }
+        let precision = R::PRECISION;
+        let stream = dev.stream.clone();
+        let [nx, ny, nz] = grid.dims();
+        let cells = grid.cells();
+        let q = lattice.q();
+
+        let layout = Layout::new(step, grid);
+        let fwd = tuned(dev, names::STEP_FWD, Role::Forward, |m| {
+            Ok(forward_module(step.op, &layout, lattice, precision, m)?)
+        })?;
+        let (adjoint, reduce) = if adjoint {
+            let adj = tuned(dev, names::STEP_ADJ, Role::Adjoint, |m| {
+                Ok(adjoint_module(step.op, &layout, lattice, precision, m)?)
+            })?;
+            let sides = layout.side_reads().len();
+            let side = if sides > 0 {
+                Some((
+                    zeros(&stream, sides * q * cells)?,
+                    function(&adj.module, names::STEP_SIDE)?,
+                ))
+            } else {
+                None
+            };
+            let reduce = function(&adj.module, names::REDUCE)?;
+            (Some(AdjointKernels { adj, side }), Some(reduce))
+        } else {
+            (None, None)
+        };
+        let step_kernels = StepKernels {
+            buf: OpBuffers::new(&stream, step, grid, reduce)?,
+            fwd,
+            adjoint,
+        };
+
+        let objective = match objective {
+            None => None,
+            Some(obj) => {
+                let layout = Layout::new(&obj.bound, grid);
+                if layout.step_len > 0 {
+                    if let Some(&t) = obj.at.iter().find(|&&t| t >= layout.step_rows) {
+                        return Err(LbmError::BadBinding {
+                            op: obj.bound.op.name,
+                            message: format!(
+                                "evaluated after step {t}, but a per-step parameter has \
+                                 values for {} steps",
+                                layout.step_rows
+                            ),
+                        });
+                    }
+                }
+                let m = module(
+                    dev,
+                    &objective_module(obj.bound.op, &layout, lattice, precision)?,
+                )?;
+                let outputs = obj.weights.len();
+                Some(ObjectiveKernels {
+                    buf: OpBuffers::new(
+                        &stream,
+                        &obj.bound,
+                        grid,
+                        Some(function(&m, names::REDUCE)?),
+                    )?,
+                    objective: obj.clone(),
+                    loss: function(&m, names::OBJ_LOSS)?,
+                    seed: function(&m, names::OBJ_SEED)?,
+                    weights: upload(&stream, &obj.weights)?,
+                    obar: zeros(&stream, outputs)?,
+                    part: zeros(&stream, launch_config(cells).grid_dim.0 as usize)?,
+                })
+            }
+        };
+
+        let reads_links = step_kernels.buf.layout.reads(&Slot::Links)
+            || objective
+                .as_ref()
+                .is_some_and(|o| o.buf.layout.reads(&Slot::Links));
+        let links: Vec<u32> = if reads_links {
+            (0..cells).map(|c| grid.links(c) as u32).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Engine {
+            links: upload(&stream, &links)?,
+            flag: upload(&stream, &[FINITE])?,
+            dummy: zeros(&stream, 1)?,
+            dims: [nx as u32, ny as u32, nz as u32],
+            grid: grid.clone(),
+            cells,
+            q,
+            step: step_kernels,
+            objective,
+            stream,
+            last_step: None,
+            run_steps: 0,
+        })
+    }
+
+    fn blocks(&self) -> u32 {
+        launch_config(self.cells).grid_dim.0
+    }
+
+    /// Uploads a state given cell-major (`[cell * Q + i]`), as the kernels' structure of
+    /// arrays (`[i * cells + cell]`).
+    pub fn upload_state(&self, f: &[f64]) -> Result<CudaSlice<R>> {
+        let (q, n) = (self.q, self.cells);
+        let mut soa = vec![R::default(); q * n];
+        for cell in 0..n {
+            for i in 0..q {
+                soa[i * n + cell] = R::from_f64(f[cell * q + i]);
+            }
+        }
+        upload(&self.stream, &soa)
+    }
+
+    /// Downloads a state, cell-major.
+    pub fn download_state(&self, s: &CudaSlice<R>) -> Result<Vec<f64>> {
+        let (q, n) = (self.q, self.cells);
+        let soa = download(&self.stream, s)?;
+        let mut f = vec![0.0; q * n];
+        for cell in 0..n {
+            for i in 0..q {
+                f[cell * q + i] = soa[i * n + cell].to_f64();
+            }
+        }
+        Ok(f)
+    }
+
+    /// Sets how many steps the backward run has, so its last forward step is checked.
+    pub fn set_run_steps(&mut self, steps: usize) {
+        self.run_steps = steps;
+    }
+
+    /// Errors with the first non-finite population recorded by the forward kernel.
+    pub fn check_flag(&self) -> Result<()> {
+        let flag = download(&self.stream, &self.flag)?[0];
+        if flag == FINITE {
+            return Ok(());
+        }
+        Err(LbmError::Diverged {
+            step: (flag >> 32) as usize,
+            cell: (flag & 0xffff_ffff) as usize,
+        })
+    }
+
+    /// One forward step (step index `t`) from `s` into `out`.
+    pub fn forward_step(&self, t: usize, s: &CudaSlice<R>, out: &mut CudaSlice<R>) -> Result<()> {
+        let [nx, ny, nz] = self.dims;
+        let t = step_index(t)?;
+        let mut b = self.stream.launch_builder(&self.step.fwd.function);
+        b.arg(s).arg(&*out);
+        self.step.buf.push_inputs(&mut b, &self.links);
+        b.arg(&nx).arg(&ny).arg(&nz).arg(&t).arg(&self.flag);
+        // SAFETY: the arguments match `lbm_k_step_fwd`'s parameters in order and type;
+        // `s` and `out` hold Q * cells reals, and the input buffers were sized by the
+        // layout the kernel text was generated from.
+        unsafe { b.launch(launch_config(self.cells)) }
+            .map_err(cuda_err("launching the forward step"))?;
+        Ok(())
+    }
+
+    /// The adjoint of step `t`: `lambda_in` from the state `s` before it and `lambda_out`;
+    /// parameter gradients accumulate on the device.
+    pub fn adjoint_step(
+        &self,
+        t: usize,
+        s: &CudaSlice<R>,
+        lambda_out: &CudaSlice<R>,
+        lambda_in: &mut CudaSlice<R>,
+    ) -> Result<()> {
+        let [nx, ny, nz] = self.dims;
+        let t = step_index(t)?;
+        let st = &self.step;
+        let Some(adj) = &st.adjoint else {
+            return Err(LbmError::Cuda(
+                "the engine was built without the adjoint kernels".into(),
+            ));
+        };
+        let side = adj.side.as_ref().map_or(&self.dummy, |(s, _)| s);
+        let mut b = self.stream.launch_builder(&adj.adj.function);
+        b.arg(s).arg(lambda_out).arg(&*lambda_in).arg(side);
+        st.buf.push_inputs(&mut b, &self.links);
+        b.arg(&st.buf.gfields)
+            .arg(&st.buf.part)
+            .arg(&nx)
+            .arg(&ny)
+            .arg(&nz)
+            .arg(&t);
+        // SAFETY: the arguments match `lbm_k_step_adj`'s parameters; every state holds
+        // Q * cells reals, `side` too when the step reads local populations (the only case
+        // the kernel writes it), and `part` has a row per block.
+        unsafe { b.launch(launch_config(self.cells)) }
+            .map_err(cuda_err("launching the adjoint step"))?;
+        if let Some((side, kernel)) = &adj.side {
+            let mut b = self.stream.launch_builder(kernel);
+            b.arg(&*lambda_in).arg(side).arg(&nx).arg(&ny).arg(&nz);
+            // SAFETY: the arguments match `lbm_k_step_side`'s parameters; `lambda_in` holds
+            // Q * cells reals and `side` Q * cells per local or neighbour read.
+            unsafe { b.launch(launch_config(self.cells)) }
+                .map_err(cuda_err("launching the side adjoint gather"))?;
+        }
+        st.buf.reduce(&self.stream, self.blocks(), t)
+    }
+
+    /// The objective's value on `s`, the state after `t` steps.
+    fn objective_loss(&self, t: usize, s: &CudaSlice<R>) -> Result<f64> {
+        let Some(o) = &self.objective else {
+            return Ok(0.0);
+        };
+        let times = o.objective.multiplicity(t);
+        if times == 0 {
+            return Ok(0.0);
+        }
+        let [nx, ny, nz] = self.dims;
+        let ti = step_index(t)?;
+        let mut b = self.stream.launch_builder(&o.loss);
+        b.arg(s);
+        o.buf.push_inputs(&mut b, &self.links);
+        b.arg(&o.weights)
+            .arg(&o.part)
+            .arg(&nx)
+            .arg(&ny)
+            .arg(&nz)
+            .arg(&ti);
+        // SAFETY: the arguments match `lbm_k_obj_loss`'s parameters; `weights` holds one
+        // value per output and `part` one per block.
+        unsafe { b.launch(launch_config(self.cells)) }
+            .map_err(cuda_err("launching the loss kernel"))?;
+        let part = download(&self.stream, &o.part)?;
+        Ok(times as f64 * part.iter().sum::<f64>())
+    }
+
+    /// Adds the objective's adjoint at step `t` (on the state `s`) to `lambda`.
+    fn objective_seed(&mut self, t: usize, s: &CudaSlice<R>, lambda: &CudaSlice<R>) -> Result<()> {
+        let Some(o) = &mut self.objective else {
+            return Ok(());
+        };
+        let times = o.objective.multiplicity(t);
+        if times == 0 {
+            return Ok(());
+        }
+        let obar: Vec<R> = o
+            .objective
+            .weights
+            .iter()
+            .map(|w| R::from_f64(w * times as f64))
+            .collect();
+        self.stream
+            .memcpy_htod(&obar, &mut o.obar)
+            .map_err(cuda_err("uploading the objective's weights"))?;
+        let o = self.objective.as_ref().expect("checked above");
+        let [nx, ny, nz] = self.dims;
+        let ti = step_index(t)?;
+        let mut b = self.stream.launch_builder(&o.seed);
+        b.arg(s).arg(lambda).arg(&o.obar);
+        o.buf.push_inputs(&mut b, &self.links);
+        b.arg(&o.buf.gfields)
+            .arg(&o.buf.part)
+            .arg(&nx)
+            .arg(&ny)
+            .arg(&nz)
+            .arg(&ti);
+        // SAFETY: the arguments match `lbm_k_obj_seed`'s parameters; `lambda` holds
+        // Q * cells reals, written only at each thread's own cell.
+        unsafe { b.launch(launch_config(self.cells)) }
+            .map_err(cuda_err("launching the seed kernel"))?;
+        o.buf.reduce(&self.stream, self.blocks(), ti)
+    }
+
+    /// The gradients of the step's parameters, then the objective's.
+    pub fn param_gradients(&self) -> Result<Vec<ParamGradient>> {
+        let mut out = self.step.buf.gradients(&self.stream, &self.grid)?;
+        if let Some(o) = &self.objective {
+            out.extend(o.buf.gradients(&self.stream, &self.grid)?);
+        }
+        Ok(out)
+    }
+
+    /// The step's kernels: `(name, min blocks, registers, local bytes)`.
+    pub fn kernels(&self) -> Vec<(&'static str, u32, u32, u32)> {
+        let k = |name, k: &Kernel| (name, k.min_blocks, k.registers, k.local_bytes);
+        let mut out = vec![k(names::STEP_FWD, &self.step.fwd)];
+        if let Some(a) = &self.step.adjoint {
+            out.push(k(names::STEP_ADJ, &a.adj));
+        }
+        out
+    }
+
+    /// Waits for every launched kernel.
+    pub fn synchronize(&self) -> Result<()> {
+        self.stream
+            .synchronize()
+            .map_err(cuda_err("waiting for the GPU"))
+    }
+}
+
+/// A step index as the kernels' `int`.
+fn step_index(t: usize) -> Result<i32> {
+    i32::try_from(t)
+        .ok()
+        .filter(|t| *t < i32::MAX)
+        .ok_or_else(|| LbmError::Cuda(format!("step {t} is beyond the kernels' step counter")))
+}
+
+impl<R: GpuReal> Stepper for Engine<R> {
+    type State = CudaSlice<R>;
+
+    fn alloc(&mut self) -> Result<CudaSlice<R>> {
+        self.stream
+            .alloc_zeros::<R>(self.q * self.cells)
+            .map_err(cuda_err("allocating a state on the GPU"))
+    }
+
+    fn copy(&mut self, src: &CudaSlice<R>, dst: &mut CudaSlice<R>) -> Result<()> {
+        self.stream
+            .memcpy_dtod(src, dst)
+            .map_err(cuda_err("copying a state on the GPU"))
+    }
+
+    fn forward(&mut self, t: usize, s: &CudaSlice<R>, out: &mut CudaSlice<R>) -> Result<()> {
+        self.forward_step(t, s, out)?;
+        self.last_step = Some(t);
+        Ok(())
+    }
+
+    fn adjoint(
+        &mut self,
+        t: usize,
+        s: &CudaSlice<R>,
+        lambda_out: &CudaSlice<R>,
+        lambda_in: &mut CudaSlice<R>,
+    ) -> Result<()> {
+        self.adjoint_step(t, s, lambda_out, lambda_in)
+    }
+
+    fn loss(&mut self, t: usize, s: &CudaSlice<R>) -> Result<f64> {
+        self.objective_loss(t, s)
+    }
+
+    fn seed(&mut self, t: usize, s: &CudaSlice<R>, lambda: &mut CudaSlice<R>) -> Result<()> {
+        self.objective_seed(t, s, lambda)
+    }
+
+    /// The forward kernel records divergence itself; this reads the record every
+    /// [`CHECK_EVERY`] steps and after the run's last step, and reports the exact first
+    /// step and cell as [`LbmError::Diverged`].
+    fn first_non_finite(&mut self, _s: &CudaSlice<R>) -> Result<Option<usize>> {
+        if let Some(t) = self.last_step {
+            if (t + 1) % CHECK_EVERY == 0 || t + 1 >= self.run_steps {
+                self.check_flag()?;
+            }
+        }
+        Ok(None)
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.q * self.cells * std::mem::size_of::<R>()
+    }
+}

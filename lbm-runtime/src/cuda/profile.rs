@@ -1,0 +1,214 @@
+//! Timings on the GPU, for benchmarks: forward and adjoint steps without host transfers,
+//! and the device's copy bandwidth. Times come from CUDA events around the timed launches,
+//! after a warm-up.
+
+use cudarc::driver::sys::CUevent_flags;
+use cudarc::driver::{CudaEvent, CudaSlice};
+
+use super::driver::{cuda_err, device, guard, Device};
+use super::engine::{Engine, GpuReal};
+use crate::bind::Step;
+use crate::checkpoint::Stepper;
+use crate::error::Result;
+use crate::grid::Grid;
+use crate::real::Precision;
+
+/// Untimed steps before a timing.
+const WARMUP: usize = 10;
+
+/// The time of repeated steps on a grid.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timing {
+    /// Cells of the grid.
+    pub cells: usize,
+    /// Steps timed.
+    pub steps: usize,
+    /// Seconds for all of them.
+    pub seconds: f64,
+}
+
+impl Timing {
+    /// Million lattice-cell updates per second.
+    pub fn mlups(&self) -> f64 {
+        self.cells as f64 * self.steps as f64 / self.seconds / 1e6
+    }
+}
+
+/// What a step kernel was compiled for and what it uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelInfo {
+    /// The kernel's name.
+    pub name: &'static str,
+    /// The minimum resident blocks per multiprocessor it was compiled for
+    /// (see [`super::tune`]).
+    pub min_blocks: u32,
+    /// Registers per thread.
+    pub registers: u32,
+    /// Local memory (stack and register spills) per thread, in bytes.
+    pub local_bytes: u32,
+}
+
+/// The forward and adjoint kernels of `step` on `grid`, compiled (or loaded) as a
+/// simulation would.
+pub fn kernel_info(grid: &Grid, step: &Step, precision: Precision) -> Result<Vec<KernelInfo>> {
+    super::check_available()?;
+    guard("inspecting kernels", || {
+        let dev = device()?;
+        let step = step.bind(grid)?;
+        let kernels = match precision {
+            Precision::F32 => Engine::<f32>::new(dev, grid, &step, None, true)?.kernels(),
+            Precision::F64 => Engine::<f64>::new(dev, grid, &step, None, true)?.kernels(),
+        };
+        Ok(kernels
+            .into_iter()
+            .map(|(name, min_blocks, registers, local_bytes)| KernelInfo {
+                name,
+                min_blocks,
+                registers,
+                local_bytes,
+            })
+            .collect())
+    })
+}
+
+/// The device's name and compute capability, as `"NVIDIA H100 (sm_90)"`.
+pub fn device_name() -> Result<String> {
+    let dev = device()?;
+    Ok(format!("{} (sm_{}{})", dev.name, dev.arch.0, dev.arch.1))
+}
+
+fn timing_event(dev: &Device) -> Result<CudaEvent> {
+    dev.ctx
+        .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+        .map_err(cuda_err("creating a timing event"))
+}
+
+/// Seconds taken by the work `f` submits, measured with events on the backend's stream.
+fn time(dev: &Device, f: impl FnOnce() -> Result<()>) -> Result<f64> {
+    let (start, end) = (timing_event(dev)?, timing_event(dev)?);
+    start
+        .record(&dev.stream)
+        .map_err(cuda_err("recording an event"))?;
+    f()?;
+    end.record(&dev.stream)
+        .map_err(cuda_err("recording an event"))?;
+    let ms = start
+        .elapsed_ms(&end)
+        .map_err(cuda_err("reading an event"))?;
+    Ok(f64::from(ms) / 1e3)
+}
+
+/// Times `steps` forward steps of `step` on `grid` from `initial` (cell-major).
+pub fn time_forward(
+    grid: &Grid,
+    step: &Step,
+    precision: Precision,
+    initial: &[f64],
+    steps: usize,
+) -> Result<Timing> {
+    super::check_available()?;
+    guard("timing forward steps", || match precision {
+        Precision::F32 => forward_typed::<f32>(grid, step, initial, steps),
+        Precision::F64 => forward_typed::<f64>(grid, step, initial, steps),
+    })
+}
+
+fn forward_typed<R: GpuReal>(
+    grid: &Grid,
+    step: &Step,
+    initial: &[f64],
+    steps: usize,
+) -> Result<Timing> {
+    let dev = device()?;
+    let engine = Engine::<R>::new(dev, grid, &step.bind(grid)?, None, false)?;
+    let mut a = engine.upload_state(initial)?;
+    let mut b = engine.upload_state(initial)?;
+    let run = |n: usize, a: &mut CudaSlice<R>, b: &mut CudaSlice<R>| -> Result<()> {
+        for t in 0..n {
+            engine.forward_step(t, a, b)?;
+            std::mem::swap(a, b);
+        }
+        Ok(())
+    };
+    run(WARMUP, &mut a, &mut b)?;
+    engine.synchronize()?;
+    let seconds = time(dev, || run(steps, &mut a, &mut b))?;
+    engine.check_flag()?;
+    Ok(Timing {
+        cells: grid.cells(),
+        steps,
+        seconds,
+    })
+}
+
+/// Times `steps` adjoint steps of `step` on `grid` around the state `initial`.
+pub fn time_adjoint(
+    grid: &Grid,
+    step: &Step,
+    precision: Precision,
+    initial: &[f64],
+    steps: usize,
+) -> Result<Timing> {
+    super::check_available()?;
+    guard("timing adjoint steps", || match precision {
+        Precision::F32 => adjoint_typed::<f32>(grid, step, initial, steps),
+        Precision::F64 => adjoint_typed::<f64>(grid, step, initial, steps),
+    })
+}
+
+fn adjoint_typed<R: GpuReal>(
+    grid: &Grid,
+    step: &Step,
+    initial: &[f64],
+    steps: usize,
+) -> Result<Timing> {
+    let dev = device()?;
+    let mut engine = Engine::<R>::new(dev, grid, &step.bind(grid)?, None, true)?;
+    let s = engine.upload_state(initial)?;
+    let mut lambda = engine.upload_state(initial)?;
+    let mut scratch = engine.alloc()?;
+    let run = |n: usize, lambda: &mut CudaSlice<R>, scratch: &mut CudaSlice<R>| {
+        for _ in 0..n {
+            // Step 0 each time: a per-step binding need not cover the timed steps.
+            engine.adjoint_step(0, &s, lambda, scratch)?;
+            std::mem::swap(lambda, scratch);
+        }
+        Ok(())
+    };
+    run(WARMUP, &mut lambda, &mut scratch)?;
+    engine.synchronize()?;
+    let seconds = time(dev, || run(steps, &mut lambda, &mut scratch))?;
+    Ok(Timing {
+        cells: grid.cells(),
+        steps,
+        seconds,
+    })
+}
+
+/// Device-to-device copy bandwidth in GB/s (bytes read plus bytes written, per second),
+/// from `reps` copies of a `bytes`-byte buffer.
+pub fn copy_bandwidth(bytes: usize, reps: usize) -> Result<f64> {
+    super::check_available()?;
+    guard("timing device copies", || {
+        let dev = device()?;
+        let src = dev
+            .stream
+            .alloc_zeros::<u8>(bytes.max(1))
+            .map_err(cuda_err("allocating GPU memory"))?;
+        let mut dst = dev
+            .stream
+            .alloc_zeros::<u8>(bytes.max(1))
+            .map_err(cuda_err("allocating GPU memory"))?;
+        let mut copy = |n: usize| -> Result<()> {
+            for _ in 0..n {
+                dev.stream
+                    .memcpy_dtod(&src, &mut dst)
+                    .map_err(cuda_err("copying on the GPU"))?;
+            }
+            Ok(())
+        };
+        copy(3)?;
+        let seconds = time(dev, || copy(reps))?;
+        Ok(2.0 * bytes as f64 * reps as f64 / seconds / 1e9)
+    })
+}

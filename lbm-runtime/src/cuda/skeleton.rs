@@ -1,0 +1,645 @@
+//! The kernel text around the generated operators: gathers, stores, reductions.
+//!
+//! A module is the C unit of an operator ([`codegen::c_unit`]) followed by the kernels this
+//! file writes for one binding ([`Layout`]) and lattice. Populations are stored as a
+//! structure of arrays, `f[i * cells + cell]`, so a warp's loads and stores of one
+//! direction are contiguous. Neighbours come from coordinates with periodic wrap (every
+//! lattice velocity has components in `-1..=1`), never from tables.
+//!
+//! Step forward module (`lbm_k_*`):
+//! - `step_fwd`: one fused pull step. Gathers every input, calls `lbm_<step>`, stores
+//!   `f_out(x, i)`, and records the first non-finite output as `(step << 32) | cell` with an
+//!   `atomicMin`, so a diverging run costs no extra pass over the state.
+//!
+//! Step adjoint module (built only for gradients; both step kernels get the register cap
+//! [`super::tune`] picks):
+//! - `step_adj`: the adjoint of one step. Re-gathers the inputs from the saved state,
+//!   calls `lbm_<step>_adj` with `lambda_out(x, :)`, and writes each pulled population's
+//!   adjoint to the slot it came from, `lambda_in(x - c_i, i)`; a far read's adjoint goes to
+//!   the same slot (it is the same reader), so every slot has exactly one writer. Adjoints of
+//!   local and neighbour reads, whose slots other cells also write, go to a side buffer.
+//!   Uniform and per-step parameter gradients are summed per block in `double` into
+//!   `part[block * U + j]`.
+//! - `step_side`: adds the side buffer into `lambda_in`, each slot gathering from the cells
+//!   that read it (only when the step has local or neighbour reads).
+//! - `reduce`: one block sums the per-block partials in a fixed order and adds them to the
+//!   accumulators, so gradients do not depend on scheduling.
+//!
+//! Objective module: `obj_loss` (per-block partial sums of the weighted outputs), `obj_seed`
+//! (adds the objective's adjoint to `lambda` at the cell's own populations) and `reduce`.
+
+use std::fmt::Write as _;
+
+use super::layout::{axis_suffix, Layout, Slot};
+use crate::codegen::{c_unit, CodegenError};
+use crate::lattice::LatticeKind;
+use crate::operator::OperatorInfo;
+use crate::real::Precision;
+
+/// Threads per block of every kernel.
+pub(crate) const BLOCK: u32 = 256;
+
+/// Kernel names of a step module.
+pub(crate) mod names {
+    /// The fused forward step.
+    pub const STEP_FWD: &str = "lbm_k_step_fwd";
+    /// The adjoint of a step.
+    pub const STEP_ADJ: &str = "lbm_k_step_adj";
+    /// Adds the adjoints of local and neighbour reads.
+    pub const STEP_SIDE: &str = "lbm_k_step_side";
+    /// Block partials to accumulators.
+    pub const REDUCE: &str = "lbm_k_reduce";
+    /// Per-block sums of the objective.
+    pub const OBJ_LOSS: &str = "lbm_k_obj_loss";
+    /// The objective's adjoint added to `lambda`.
+    pub const OBJ_SEED: &str = "lbm_k_obj_seed";
+}
+
+/// Helpers every module starts with, after the operators.
+const HELPERS: &str = r#"
+/* ---- kernels (lbm_runtime::cuda::skeleton) ---- */
+#define LBM_BLOCK @BLOCK@
+typedef unsigned long long lbm_u64;
+
+/* Coordinate v + o wrapped into [0, n). */
+static __device__ __forceinline__ unsigned lbm_wrap(unsigned v, int o, unsigned n) {
+    const long long r = ((long long)v + o) % (long long)n;
+    return (unsigned)(r < 0 ? r + (long long)n : r);
+}
+
+/* Sum over a warp, into lane 0, always in the same order. */
+static __device__ __forceinline__ double lbm_warp_sum(double v) {
+    #pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/* Sum over the block, into thread 0, in a fixed order; every thread must call it. */
+static __device__ __forceinline__ double lbm_block_sum(double v, double* sm) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    v = lbm_warp_sum(v);
+    if (lane == 0) sm[warp] = v;
+    __syncthreads();
+    v = threadIdx.x < LBM_BLOCK / 32 ? sm[lane] : 0.0;
+    if (warp == 0) v = lbm_warp_sum(v);
+    __syncthreads();
+    return v;
+}
+
+/* Block partials part[b * LBM_U + j] summed over b in a fixed order, added to the uniform
+   accumulators acc[j] (j < LBM_U_UNI) and to step t's row of per-step ones. One block. */
+extern "C" __global__ void __launch_bounds__(LBM_BLOCK) lbm_k_reduce(
+    const double* __restrict__ part, unsigned nblocks, double* __restrict__ acc, int t)
+{
+    __shared__ double sm[LBM_BLOCK / 32];
+    for (int j = 0; j < LBM_U; ++j) {
+        double s = 0.0;
+        for (unsigned b = threadIdx.x; b < nblocks; b += LBM_BLOCK) s += part[(lbm_u64)b * LBM_U + j];
+        s = lbm_block_sum(s, sm);
+        if (threadIdx.x == 0) {
+            if (j < LBM_U_UNI) acc[j] += s;
+            else acc[LBM_U_UNI + (lbm_u64)t * (LBM_U - LBM_U_UNI) + (j - LBM_U_UNI)] += s;
+        }
+    }
+}
+"#;
+
+/// The parameters every gathering kernel takes after its own, in this order.
+const INPUT_PARAMS: &str = "const real* __restrict__ uni, const real* __restrict__ steps, \
+    const int* __restrict__ ints, const real* __restrict__ fields, \
+    const int* __restrict__ ifields, const unsigned* __restrict__ links";
+
+/// Cell index, coordinates and the wrapped neighbour coordinates. Defines `n`, `n64`,
+/// `cell`, `active`, and `x?`, `y?`, `z?` (`?` in `m0p`), `y?`/`z?` already scaled to
+/// row and plane offsets.
+fn coords(d: usize) -> String {
+    let mut s = String::from(
+        "    const unsigned n = nx * ny * nz;\n\
+         \x20   const lbm_u64 n64 = n;\n\
+         \x20   const unsigned cell = blockIdx.x * LBM_BLOCK + threadIdx.x;\n\
+         \x20   const bool active = cell < n;\n\
+         \x20   const unsigned x = active ? cell % nx : 0u;\n\
+         \x20   const unsigned y = active ? (cell / nx) % ny : 0u;\n\
+         \x20   const unsigned xm = x == 0u ? nx - 1u : x - 1u, x0 = x, xp = x + 1u == nx ? 0u : x + 1u;\n\
+         \x20   const unsigned ym = (y == 0u ? ny - 1u : y - 1u) * nx, y0 = y * nx,\n\
+         \x20       yp = (y + 1u == ny ? 0u : y + 1u) * nx;\n",
+    );
+    if d == 3 {
+        s.push_str(
+            "    const unsigned nxy = nx * ny;\n\
+             \x20   const unsigned z = active ? cell / nxy : 0u;\n\
+             \x20   const unsigned zm = (z == 0u ? nz - 1u : z - 1u) * nxy, z0 = z * nxy,\n\
+             \x20       zp = (z + 1u == nz ? 0u : z + 1u) * nxy;\n",
+        );
+    }
+    s.push_str("    (void)xm; (void)x0; (void)xp; (void)ym; (void)y0; (void)yp;\n");
+    if d == 3 {
+        s.push_str("    (void)zm; (void)z0; (void)zp;\n");
+    }
+    s
+}
+
+/// The index of the cell at `offset` from the current one.
+fn neighbour(d: usize, offset: [i32; 3]) -> String {
+    let mut s = format!("x{} + y{}", axis_suffix(offset[0]), axis_suffix(offset[1]));
+    if d == 3 {
+        let _ = write!(s, " + z{}", axis_suffix(offset[2]));
+    }
+    s
+}
+
+/// The index of the cell at an arbitrary `offset` from the current one, wrapped.
+fn far_neighbour(d: usize, o: [i32; 3]) -> String {
+    let mut s = format!("lbm_wrap(x, {}, nx) + nx * lbm_wrap(y, {}, ny)", o[0], o[1]);
+    if d == 3 {
+        let _ = write!(s, " + nx * ny * lbm_wrap(z, {}, nz)", o[2]);
+    }
+    s
+}
+
+/// Declares `a<k>` for every parameter and fills it for the current cell from the
+/// populations `pop` and the input buffers.
+fn gather(s: &mut String, layout: &Layout, lattice: LatticeKind, pop: &str) {
+    let (d, q) = (lattice.d(), lattice.q());
+    for (k, (slot, &len)) in layout.slots.iter().zip(&layout.lens).enumerate() {
+        match slot {
+            Slot::Pulled | Slot::Local | Slot::Far => {
+                let _ = writeln!(s, "    real a{k}[{q}];");
+                for i in 0..q {
+                    let c = lattice.c(i);
+                    let (dir, cell) = match slot {
+                        Slot::Pulled => (i, neighbour(d, [-c[0], -c[1], -c[2]])),
+                        Slot::Local => (i, "cell".to_string()),
+                        _ => (lattice.opp(i), neighbour(d, c)),
+                    };
+                    let _ = writeln!(s, "    a{k}[{i}] = {pop}[{dir}ull * n64 + ({cell})];");
+                }
+            }
+            Slot::Neighbor(o) => {
+                let _ = writeln!(s, "    const unsigned nb{k} = {};", far_neighbour(d, *o));
+                let _ = writeln!(s, "    real a{k}[{q}];");
+                for i in 0..q {
+                    let _ = writeln!(s, "    a{k}[{i}] = {pop}[{i}ull * n64 + nb{k}];");
+                }
+            }
+            Slot::Uniform { at, .. } => {
+                let _ = writeln!(s, "    real a{k}[{len}];");
+                for j in 0..len {
+                    let _ = writeln!(s, "    a{k}[{j}] = uni[{}];", at + j);
+                }
+            }
+            Slot::PerStep { at, .. } => {
+                let _ = writeln!(s, "    real a{k}[{len}];");
+                for j in 0..len {
+                    let _ = writeln!(
+                        s,
+                        "    a{k}[{j}] = steps[(lbm_u64)t * {} + {}];",
+                        layout.step_len,
+                        at + j
+                    );
+                }
+            }
+            Slot::Field { at, .. } => {
+                let _ = writeln!(s, "    real a{k}[{len}];");
+                for j in 0..len {
+                    let _ = writeln!(s, "    a{k}[{j}] = fields[{}ull * n64 + cell];", at + j);
+                }
+            }
+            Slot::Int { at } => {
+                let _ = writeln!(s, "    const int a{k} = ints[{at}];");
+            }
+            Slot::IntField { at } => {
+                let _ = writeln!(s, "    const int a{k} = ifields[{at}ull * n64 + cell];");
+            }
+            Slot::Links => {
+                let _ = writeln!(s, "    const int a{k} = (int)links[cell];");
+            }
+        }
+    }
+}
+
+/// `a0, a1, ...`: the inputs of a call.
+fn input_args(layout: &Layout) -> Vec<String> {
+    (0..layout.slots.len()).map(|k| format!("a{k}")).collect()
+}
+
+/// Whether parameter `k` is real-valued (and so has an adjoint accumulator `b<k>`).
+fn is_real(op: &OperatorInfo, k: usize) -> bool {
+    op.params[k].kind.is_real()
+}
+
+/// Declares the zeroed adjoint accumulators `b<k>` and returns the adjoint call's arguments
+/// after the output adjoints.
+fn adjoint_accumulators(s: &mut String, op: &OperatorInfo, layout: &Layout) -> Vec<String> {
+    let mut args = Vec::new();
+    for k in 0..layout.slots.len() {
+        if is_real(op, k) {
+            let _ = writeln!(s, "    real b{k}[{}] = {{0}};", layout.lens[k]);
+            args.push(format!("b{k}"));
+        }
+    }
+    args
+}
+
+/// Accumulates field gradients into `gfields` and loads reduced gradients into `g<j>`
+/// (declared before the `active` block).
+fn parameter_gradients(s: &mut String, layout: &Layout) {
+    for (k, (slot, &len)) in layout.slots.iter().zip(&layout.lens).enumerate() {
+        match slot {
+            Slot::Field { grad: Some(g), .. } => {
+                for j in 0..len {
+                    let _ = writeln!(
+                        s,
+                        "    gfields[{}ull * n64 + cell] += (double)b{k}[{j}];",
+                        g + j
+                    );
+                }
+            }
+            Slot::Uniform { grad: Some(g), .. } => {
+                for j in 0..len {
+                    let _ = writeln!(s, "    g{} = (double)b{k}[{j}];", g + j);
+                }
+            }
+            Slot::PerStep { grad: Some(g), .. } => {
+                for j in 0..len {
+                    let _ = writeln!(
+                        s,
+                        "    g{} = (double)b{k}[{j}];",
+                        layout.grad_uniform + g + j
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Declares the reduced gradients `g<j>`, zero for inactive threads.
+fn declare_reduced(s: &mut String, layout: &Layout) {
+    for j in 0..layout.grad_reduced() {
+        let _ = writeln!(s, "    double g{j} = 0.0;");
+    }
+}
+
+/// Sums every `g<j>` over the block into `part[block * U + j]`.
+fn reduce_block(s: &mut String, layout: &Layout) {
+    let u = layout.grad_reduced();
+    if u == 0 {
+        return;
+    }
+    s.push_str("    __shared__ double sm[LBM_BLOCK / 32];\n");
+    for j in 0..u {
+        let _ = writeln!(
+            s,
+            "    g{j} = lbm_block_sum(g{j}, sm);\n\
+             \x20   if (threadIdx.x == 0) part[(lbm_u64)blockIdx.x * {u} + {j}] = g{j};"
+        );
+    }
+}
+
+/// The defines the shared helpers read.
+fn reduce_defines(layout: &Layout) -> String {
+    format!(
+        "#define LBM_U {}\n#define LBM_U_UNI {}\n",
+        layout.grad_reduced().max(1),
+        layout.grad_uniform
+    )
+}
+
+fn helpers() -> String {
+    HELPERS.replace("@BLOCK@", &BLOCK.to_string())
+}
+
+/// The start of every module: the operator's C unit and the helpers.
+fn module_head(
+    op: &'static OperatorInfo,
+    layout: &Layout,
+    lattice: LatticeKind,
+    precision: Precision,
+) -> Result<String, CodegenError> {
+    let mut s = c_unit(&[op], lattice, precision)?;
+    s.push_str(&reduce_defines(layout));
+    s.push_str(&helpers());
+    Ok(s)
+}
+
+/// The forward module of a step: the fused step kernel, compiled for at least
+/// `min_blocks` resident blocks per multiprocessor (which caps its registers).
+pub(crate) fn forward_module(
+    op: &'static OperatorInfo,
+    layout: &Layout,
+    lattice: LatticeKind,
+    precision: Precision,
+    min_blocks: u32,
+) -> Result<String, CodegenError> {
+    let mut s = module_head(op, layout, lattice, precision)?;
+    let (d, q) = (lattice.d(), lattice.q());
+    let name = op.c_name;
+    let inputs = input_args(layout);
+    let _ = write!(
+        s,
+        "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK, {min_blocks}) {}(\n\
+         \x20   const real* __restrict__ fin, real* __restrict__ fout,\n\
+         \x20   {INPUT_PARAMS},\n\
+         \x20   unsigned nx, unsigned ny, unsigned nz, int t, lbm_u64* __restrict__ flag)\n{{\n",
+        names::STEP_FWD
+    );
+    s.push_str(&coords(d));
+    s.push_str("    if (!active) return;\n");
+    gather(&mut s, layout, lattice, "fin");
+    let _ = writeln!(s, "    real o[{q}];");
+    let _ = writeln!(s, "    {name}({}, o);", inputs.join(", "));
+    s.push_str("    bool bad = false;\n");
+    for i in 0..q {
+        let _ = writeln!(
+            s,
+            "    fout[{i}ull * n64 + cell] = o[{i}]; bad |= !isfinite(o[{i}]);"
+        );
+    }
+    s.push_str(
+        "    if (bad) atomicMin(flag, ((lbm_u64)(unsigned)(t + 1) << 32) | (lbm_u64)cell);\n}\n",
+    );
+    Ok(s)
+}
+
+/// The adjoint module of a step: the adjoint kernel (compiled for at least `min_blocks`
+/// resident blocks per multiprocessor), the side gather and the reduction.
+pub(crate) fn adjoint_module(
+    op: &'static OperatorInfo,
+    layout: &Layout,
+    lattice: LatticeKind,
+    precision: Precision,
+    min_blocks: u32,
+) -> Result<String, CodegenError> {
+    let mut s = module_head(op, layout, lattice, precision)?;
+    let (d, q) = (lattice.d(), lattice.q());
+    let name = op.c_name;
+    let inputs = input_args(layout);
+    let _ = write!(
+        s,
+        "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK, {min_blocks}) {}(\n\
+         \x20   const real* __restrict__ fin, const real* __restrict__ lout,\n\
+         \x20   real* __restrict__ lin, real* __restrict__ side,\n\
+         \x20   {INPUT_PARAMS},\n\
+         \x20   double* __restrict__ gfields, double* __restrict__ part,\n\
+         \x20   unsigned nx, unsigned ny, unsigned nz, int t)\n{{\n",
+        names::STEP_ADJ
+    );
+    s.push_str(&coords(d));
+    declare_reduced(&mut s, layout);
+    s.push_str("    if (active) {\n");
+    let mut body = String::new();
+    gather(&mut body, layout, lattice, "fin");
+    let _ = writeln!(body, "    real ob[{q}];");
+    for i in 0..q {
+        let _ = writeln!(body, "    ob[{i}] = lout[{i}ull * n64 + cell];");
+    }
+    let bars = adjoint_accumulators(&mut body, op, layout);
+    let _ = writeln!(
+        body,
+        "    {name}_adj({}, ob, {});",
+        inputs.join(", "),
+        bars.join(", ")
+    );
+    // Each slot (x - c_j, j) gets what this cell read from it: the pulled f[j] and the far
+    // f_far[OPP[j]], in parameter order.
+    for j in 0..q {
+        let c = lattice.c(j);
+        let terms: Vec<String> = layout
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(k, slot)| match slot {
+                Slot::Pulled => Some(format!("b{k}[{j}]")),
+                Slot::Far => Some(format!("b{k}[{}]", lattice.opp(j))),
+                _ => None,
+            })
+            .collect();
+        let _ = writeln!(
+            body,
+            "    lin[{j}ull * n64 + ({})] = {};",
+            neighbour(d, [-c[0], -c[1], -c[2]]),
+            terms.join(" + ")
+        );
+    }
+    for (p, (k, _)) in layout.side_reads().into_iter().enumerate() {
+        for i in 0..q {
+            let _ = writeln!(body, "    side[{}ull * n64 + cell] = b{k}[{i}];", p * q + i);
+        }
+    }
+    parameter_gradients(&mut body, layout);
+    for line in body.lines() {
+        let _ = writeln!(s, "    {line}");
+    }
+    s.push_str("    }\n");
+    reduce_block(&mut s, layout);
+    s.push_str("}\n");
+
+    // Side adjoints: slot (y, j) gets what cell y - offset read from it, in parameter order.
+    let sides = layout.side_reads();
+    if sides.is_empty() {
+        return Ok(s);
+    }
+    let _ = write!(
+        s,
+        "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK) {}(\n\
+         \x20   real* __restrict__ lin, const real* __restrict__ side,\n\
+         \x20   unsigned nx, unsigned ny, unsigned nz)\n{{\n",
+        names::STEP_SIDE
+    );
+    s.push_str(&coords(d));
+    s.push_str("    if (!active) return;\n");
+    for (p, (_, o)) in sides.iter().enumerate() {
+        let src = if *o == [0, 0, 0] {
+            "cell".to_string()
+        } else {
+            far_neighbour(d, [-o[0], -o[1], -o[2]])
+        };
+        let _ = writeln!(s, "    const unsigned src{p} = {src};");
+    }
+    for j in 0..q {
+        let _ = writeln!(s, "    {{\n        real v = lin[{j}ull * n64 + cell];");
+        for p in 0..sides.len() {
+            let _ = writeln!(s, "        v += side[{}ull * n64 + src{p}];", p * q + j);
+        }
+        let _ = writeln!(s, "        lin[{j}ull * n64 + cell] = v;\n    }}");
+    }
+    s.push_str("}\n");
+    Ok(s)
+}
+
+/// The C unit and kernels of an objective module.
+pub(crate) fn objective_module(
+    op: &'static OperatorInfo,
+    layout: &Layout,
+    lattice: LatticeKind,
+    precision: Precision,
+) -> Result<String, CodegenError> {
+    let mut s = module_head(op, layout, lattice, precision)?;
+    let d = lattice.d();
+    let name = op.c_name;
+    let inputs = input_args(layout);
+    let out_lens: Vec<usize> = op.outputs.iter().map(|o| o.len(lattice)).collect();
+
+    // Loss: per-block sums of the weighted outputs.
+    let _ = write!(
+        s,
+        "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK) {}(\n\
+         \x20   const real* __restrict__ fin, {INPUT_PARAMS},\n\
+         \x20   const double* __restrict__ w, double* __restrict__ part,\n\
+         \x20   unsigned nx, unsigned ny, unsigned nz, int t)\n{{\n",
+        names::OBJ_LOSS
+    );
+    s.push_str(&coords(d));
+    s.push_str("    double v = 0.0;\n    if (active) {\n");
+    let mut body = String::new();
+    gather(&mut body, layout, lattice, "fin");
+    let mut outs = Vec::new();
+    for (j, len) in out_lens.iter().enumerate() {
+        let _ = writeln!(body, "    real o{j}[{len}];");
+        outs.push(format!("o{j}"));
+    }
+    let _ = writeln!(
+        body,
+        "    {name}({}, {});",
+        inputs.join(", "),
+        outs.join(", ")
+    );
+    let mut w = 0;
+    for (j, len) in out_lens.iter().enumerate() {
+        for a in 0..*len {
+            let _ = writeln!(body, "    v += (double)o{j}[{a}] * w[{w}];");
+            w += 1;
+        }
+    }
+    for line in body.lines() {
+        let _ = writeln!(s, "    {line}");
+    }
+    s.push_str(
+        "    }\n    __shared__ double sl[LBM_BLOCK / 32];\n\
+         \x20   v = lbm_block_sum(v, sl);\n\
+         \x20   if (threadIdx.x == 0) part[blockIdx.x] = v;\n}\n",
+    );
+
+    // Seed: the objective's adjoint, added at the cell's own populations.
+    let _ = write!(
+        s,
+        "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK) {}(\n\
+         \x20   const real* __restrict__ fin, real* __restrict__ lam,\n\
+         \x20   const real* __restrict__ obar, {INPUT_PARAMS},\n\
+         \x20   double* __restrict__ gfields, double* __restrict__ part,\n\
+         \x20   unsigned nx, unsigned ny, unsigned nz, int t)\n{{\n",
+        names::OBJ_SEED
+    );
+    s.push_str(&coords(d));
+    declare_reduced(&mut s, layout);
+    s.push_str("    if (active) {\n");
+    let mut body = String::new();
+    gather(&mut body, layout, lattice, "fin");
+    let mut obs = Vec::new();
+    let mut at = 0;
+    for (j, len) in out_lens.iter().enumerate() {
+        let _ = writeln!(body, "    real ob{j}[{len}];");
+        for a in 0..*len {
+            let _ = writeln!(body, "    ob{j}[{a}] = obar[{at}];");
+            at += 1;
+        }
+        obs.push(format!("ob{j}"));
+    }
+    let bars = adjoint_accumulators(&mut body, op, layout);
+    let _ = writeln!(
+        body,
+        "    {name}_adj({}, {}, {});",
+        inputs.join(", "),
+        obs.join(", "),
+        bars.join(", ")
+    );
+    for (k, slot) in layout.slots.iter().enumerate() {
+        if *slot == Slot::Local {
+            for i in 0..lattice.q() {
+                let _ = writeln!(body, "    lam[{i}ull * n64 + cell] += b{k}[{i}];");
+            }
+        }
+    }
+    parameter_gradients(&mut body, layout);
+    for line in body.lines() {
+        let _ = writeln!(s, "    {line}");
+    }
+    s.push_str("    }\n");
+    reduce_block(&mut s, layout);
+    s.push_str("}\n");
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bind::{Objective, Step};
+    use crate::grid::Grid;
+    use crate::nvrtc::{compile_ptx, nvrtc_for_test};
+    use crate::ops;
+
+    fn modules(lattice: LatticeKind, precision: Precision) -> Vec<String> {
+        let grid = match lattice.d() {
+            2 => Grid::new_2d(lattice, 4, 3).unwrap(),
+            _ => Grid::new_3d(lattice, 4, 3, 2).unwrap(),
+        };
+        let bgk = Step::new(&ops::bgk::INFO)
+            .uniform("omega", [1.2])
+            .bind(&grid)
+            .unwrap();
+        let bouzidi = Step::new(&ops::bouzidi::INFO)
+            .field("q", vec![0.5; grid.cells() * lattice.q()])
+            .bind(&grid)
+            .unwrap();
+        let ke = Objective::new(&ops::kinetic_energy::INFO)
+            .bind(&grid, 1)
+            .unwrap()
+            .bound;
+        let force = Objective::new(&ops::momentum_exchange_force::INFO)
+            .weights(vec![1.0; lattice.d()])
+            .bind(&grid, 1)
+            .unwrap()
+            .bound;
+        let mut out = Vec::new();
+        for b in [&bgk, &bouzidi] {
+            let l = Layout::new(b, &grid);
+            out.push(forward_module(b.op, &l, lattice, precision, 1).unwrap());
+            out.push(adjoint_module(b.op, &l, lattice, precision, 2).unwrap());
+        }
+        for b in [&ke, &force] {
+            out.push(objective_module(b.op, &Layout::new(b, &grid), lattice, precision).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn kernels_name_every_neighbour_once() {
+        let m = modules(LatticeKind::D2Q9, Precision::F32);
+        // Direction 1 moves +x: pulled from x - 1, adjoint written back there.
+        assert!(m[0].contains("a0[1] = fin[1ull * n64 + (xm + y0)];"));
+        assert!(m[1].contains("lin[1ull * n64 + (xm + y0)] = b0[1];"));
+        assert!(m[1].contains("g0 = (double)b1[0];"));
+        assert!(m[1].contains("__launch_bounds__(LBM_BLOCK, 2) lbm_k_step_adj"));
+        // Bouzidi's far read goes back with the pulled one, its local read through the side.
+        assert!(m[3].contains("lin[1ull * n64 + (xm + y0)] = b0[1] + b2[2];"));
+        assert!(m[3].contains(names::STEP_SIDE));
+        assert!(!m[1].contains(names::STEP_SIDE));
+    }
+
+    #[test]
+    fn modules_compile_with_nvrtc() {
+        if !nvrtc_for_test("cuda::skeleton::modules_compile_with_nvrtc") {
+            return;
+        }
+        for lattice in LatticeKind::ALL {
+            for precision in [Precision::F32, Precision::F64] {
+                for m in modules(lattice, precision) {
+                    if let Err(e) = compile_ptx(&m, &["--gpu-architecture=compute_90"]) {
+                        panic!("{lattice} {precision:?}: {e}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,525 @@
+//! The CUDA backend against the CPU backend (the reference): populations after forward
+//! runs, losses and gradients, every parameter source, boundary steps on solid masks,
+//! checkpointing determinism, divergence reports.
+//!
+//! Without a usable GPU each test prints a one-line notice and returns, so CI without a
+//! GPU passes; `LBM_REQUIRE_CUDA=1` makes a missing GPU a failure instead (set it on the
+//! GPU machine, so the tests cannot silently skip there).
+
+use lbm_runtime::ops::{bgk, bouzidi, moving_wall_bounce_back, zou_he_pressure, zou_he_velocity};
+use lbm_runtime::{
+    cuda, operator, ops, Backend, Checkpointing, GradValue, Gradients, Grid, LatticeKind, LbmError,
+    Objective, Precision, Simulation, Source, Step,
+};
+
+/// Whether the GPU tests can run; prints why not (or fails under `LBM_REQUIRE_CUDA=1`).
+fn gpu(test: &str) -> bool {
+    match cuda::check_available() {
+        Ok(()) => true,
+        Err(why) => {
+            if std::env::var("LBM_REQUIRE_CUDA").as_deref() == Ok("1") {
+                panic!("{test}: LBM_REQUIRE_CUDA=1 but {why}");
+            }
+            eprintln!("notice: skipping {test}: {why}");
+            false
+        }
+    }
+}
+
+/// Every parameter source at once: a moving wall on solid links, a per-step relaxation
+/// rate, a per-cell blend with the far and the eastern neighbour's populations, an integer
+/// mode and solid cells that keep their populations.
+#[operator]
+fn step_all(
+    f: [Real; Q],
+    f_local: [Real; Q],
+    f_far: [Real; Q],
+    f_east: [Real; Q],
+    links: i64,
+    mode: i32,
+    solid: i32,
+    #[param] omega: Real,
+    #[param] u_wall: [Real; D],
+    blend: Real,
+) -> [Real; Q] {
+    if solid != 0 {
+        return f_local;
+    }
+    let g = moving_wall_bounce_back(f, f_local, links, u_wall);
+    let mut h = [0.0; Q];
+    for i in 0..Q {
+        h[i] = g[i] + blend * (f_far[i] - f_east[i]);
+        if mode == 1 {
+            h[i] = h[i] * (1.0 + 0.5 * blend * blend);
+        }
+    }
+    bgk(h, omega)
+}
+
+/// `scale * sum_i w_i f_i`: an objective with a uniform and a per-cell parameter.
+#[operator]
+fn weighted(f: [Real; Q], w: [Real; Q], #[param] scale: Real) -> Real {
+    let mut s = 0.0;
+    for i in 0..Q {
+        s += w[i] * f[i];
+    }
+    scale * s
+}
+
+/// BGK whose tagged cells divide by a per-step value: a zero there makes them infinite.
+#[operator]
+fn step_fragile(f: [Real; Q], tag: i32, #[param] omega: Real, #[param] divisor: Real) -> [Real; Q] {
+    let g = bgk(f, omega);
+    let mut out = [0.0; Q];
+    for i in 0..Q {
+        out[i] = g[i];
+        if tag == 1 {
+            out[i] = g[i] / divisor;
+        }
+    }
+    out
+}
+
+/// Deterministic pseudo-random values in `[-0.5, 0.5)`.
+fn noise(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        })
+        .collect()
+}
+
+/// A perturbed equilibrium with a small flow.
+fn initial(grid: &Grid) -> Vec<f64> {
+    let (n, d) = (grid.cells(), grid.lattice().d());
+    let rho: Vec<f64> = noise(n, 3).iter().map(|v| 1.0 + 0.05 * v).collect();
+    let u: Vec<f64> = noise(n * d, 4).iter().map(|v| 0.1 * v).collect();
+    let f = lbm_runtime::equilibrium_state(grid, &rho, &u).unwrap();
+    f.iter()
+        .zip(noise(f.len(), 5))
+        .map(|(f, e)| f * (1.0 + 0.02 * e))
+        .collect()
+}
+
+/// A disc (a ball in 3D) of solid cells in the middle of the box.
+fn obstacle(grid: &Grid) -> Vec<bool> {
+    let [nx, ny, nz] = grid.dims();
+    (0..grid.cells())
+        .map(|c| {
+            let [x, y, z] = grid.coords(c);
+            let dx = x as f64 - nx as f64 / 2.0;
+            let dy = y as f64 - ny as f64 / 2.0;
+            let dz = if nz > 1 {
+                z as f64 - nz as f64 / 2.0
+            } else {
+                0.0
+            };
+            dx * dx + dy * dy + dz * dz < 4.5
+        })
+        .collect()
+}
+
+fn grids() -> Vec<Grid> {
+    vec![
+        Grid::new_2d(LatticeKind::D2Q9, 13, 10).unwrap(),
+        Grid::new_3d(LatticeKind::D3Q19, 7, 6, 5).unwrap(),
+        Grid::new_3d(LatticeKind::D3Q27, 6, 5, 7).unwrap(),
+    ]
+}
+
+fn simulation(grid: &Grid, step: &Step, p: Precision, backend: Backend, f0: &[f64]) -> Simulation {
+    let mut s = Simulation::new(grid.clone(), step, p, backend).unwrap();
+    s.set_populations(f0).unwrap();
+    s
+}
+
+/// `max |a - b| <= tol * max |b|`, with the worst index in the message.
+fn assert_close(what: &str, a: &[f64], b: &[f64], tol: f64) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
+    let (k, err) = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .enumerate()
+        .fold((0, 0.0f64), |m, (k, e)| if e > m.1 { (k, e) } else { m });
+    assert!(
+        err <= tol * scale,
+        "{what}: |gpu - cpu| = {err:e} at {k} ({} vs {}), {:e} of max |cpu| = {scale:e}",
+        a[k],
+        b[k],
+        err / scale
+    );
+}
+
+/// The step of `step_all` on `grid` (solid obstacle), with per-step rates for `steps`.
+fn all_sources(grid: &Grid, steps: usize) -> (Grid, Step) {
+    let (n, d) = (grid.cells(), grid.lattice().d());
+    let mask = obstacle(grid);
+    let solid: Vec<i64> = mask.iter().map(|&s| s as i64).collect();
+    let walled = grid.clone().with_solid(mask).unwrap();
+    let omegas: Vec<Vec<f64>> = (0..steps).map(|t| vec![1.3 + 0.02 * t as f64]).collect();
+    let step = Step::new(&step_all::INFO)
+        .source("f_east", Source::Neighbor([1, 0, 0]))
+        .int("mode", 1)
+        .int_field("solid", solid)
+        .per_step("omega", omegas)
+        .uniform("u_wall", vec![0.03; d])
+        .field("blend", noise(n, 9).iter().map(|v| 0.02 * v).collect());
+    (walled, step)
+}
+
+fn compare_gradients(what: &str, gpu: &Gradients, cpu: &Gradients, tol: f64) {
+    assert_close(&format!("{what}: loss"), &[gpu.loss], &[cpu.loss], tol);
+    assert_close(&format!("{what}: initial"), &gpu.initial, &cpu.initial, tol);
+    assert_eq!(gpu.params.len(), cpu.params.len(), "{what}: parameters");
+    for (g, c) in gpu.params.iter().zip(&cpu.params) {
+        assert_eq!((g.op, g.name), (c.op, c.name), "{what}: parameter order");
+        assert_close(
+            &format!("{what}: d/d{}.{}", g.op, g.name),
+            &g.value.flat(),
+            &c.value.flat(),
+            tol,
+        );
+    }
+    assert_eq!(gpu.report, cpu.report, "{what}: report");
+}
+
+#[test]
+fn seed_case_loss_and_gradient_norm() {
+    if !gpu("seed_case_loss_and_gradient_norm") {
+        return;
+    }
+    let grid = Grid::new_2d(LatticeKind::D2Q9, 32, 32).unwrap();
+    let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.8]);
+    let mut sim = Simulation::new(grid, &step, Precision::F32, Backend::Cuda).unwrap();
+    sim.set_equilibrium(&vec![1.0; 1024], &vec![0.0; 2048])
+        .unwrap();
+    let g = sim
+        .gradient(
+            &Objective::new(&ops::rho_squared::INFO),
+            1,
+            Checkpointing::StoreAll,
+        )
+        .unwrap();
+    assert!((g.loss - 1024.0).abs() < 1e-3, "{}", g.loss);
+    let norm = g.initial.iter().map(|v| v * v).sum::<f64>().sqrt();
+    assert!((norm - 192.0).abs() < 1e-3, "{norm}");
+    assert!(g.initial.iter().all(|v| (v - 2.0).abs() < 1e-5));
+    assert!(matches!(g.param("omega"), Some(GradValue::Uniform(v)) if v.len() == 1));
+}
+
+#[test]
+fn bgk_forward_matches_cpu_on_every_lattice() {
+    if !gpu("bgk_forward_matches_cpu_on_every_lattice") {
+        return;
+    }
+    for grid in grids() {
+        let f0 = initial(&grid);
+        let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.7]);
+        for (p, tol) in [(Precision::F64, 1e-12), (Precision::F32, 1e-5)] {
+            let mut g = simulation(&grid, &step, p, Backend::Cuda, &f0);
+            let mut c = simulation(&grid, &step, p, Backend::Cpu, &f0);
+            g.run(7).unwrap();
+            g.run(13).unwrap();
+            c.run(20).unwrap();
+            assert_close(
+                &format!("bgk {} {p:?}", grid.lattice()),
+                g.populations(),
+                c.populations(),
+                tol,
+            );
+        }
+    }
+}
+
+#[test]
+fn bgk_gradients_match_cpu_on_every_lattice() {
+    if !gpu("bgk_gradients_match_cpu_on_every_lattice") {
+        return;
+    }
+    for grid in grids() {
+        let f0 = initial(&grid);
+        let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.6]);
+        let objective = Objective::new(&ops::kinetic_energy::INFO).at_steps([4, 9, 9]);
+        for (p, tol) in [(Precision::F64, 1e-12), (Precision::F32, 1e-4)] {
+            let run = |b| {
+                simulation(&grid, &step, p, b, &f0)
+                    .gradient(&objective, 9, Checkpointing::StoreAll)
+                    .unwrap()
+            };
+            let what = format!("bgk {} {p:?}", grid.lattice());
+            compare_gradients(&what, &run(Backend::Cuda), &run(Backend::Cpu), tol);
+        }
+    }
+}
+
+#[test]
+fn every_source_kind_matches_cpu_forward_and_backward() {
+    if !gpu("every_source_kind_matches_cpu_forward_and_backward") {
+        return;
+    }
+    let steps = 8;
+    for base in grids() {
+        let (grid, step) = all_sources(&base, steps);
+        let q = grid.lattice().q();
+        let f0 = initial(&grid);
+        let objective = Objective::new(&weighted::INFO)
+            .field("w", noise(grid.cells() * q, 13))
+            .uniform("scale", [0.7])
+            .at_steps([0, 3, steps]);
+        for (p, tol, gtol) in [(Precision::F64, 1e-12, 1e-12), (Precision::F32, 1e-5, 1e-3)] {
+            let what = format!("all sources {} {p:?}", grid.lattice());
+            let mut g = simulation(&grid, &step, p, Backend::Cuda, &f0);
+            let mut c = simulation(&grid, &step, p, Backend::Cpu, &f0);
+            g.run(3).unwrap();
+            g.run(steps - 3).unwrap();
+            c.run(steps).unwrap();
+            assert_close(&what, g.populations(), c.populations(), tol);
+
+            let run = |b| {
+                simulation(&grid, &step, p, b, &f0)
+                    .gradient(&objective, steps, Checkpointing::StoreAll)
+                    .unwrap()
+            };
+            let (gg, cg) = (run(Backend::Cuda), run(Backend::Cpu));
+            compare_gradients(&what, &gg, &cg, gtol);
+            let names: Vec<&str> = gg.params.iter().map(|p| p.name).collect();
+            assert_eq!(names, ["omega", "u_wall", "blend", "w", "scale"]);
+        }
+    }
+}
+
+/// Tags: 1 on the plane x = 0, 2 on x = nx - 1.
+fn end_tags(grid: &Grid) -> Vec<i64> {
+    let nx = grid.dims()[0];
+    (0..grid.cells())
+        .map(|c| match grid.coords(c)[0] {
+            0 => 1,
+            x if x == nx - 1 => 2,
+            _ => 0,
+        })
+        .collect()
+}
+
+/// Library boundary operators as whole steps, where the workspace provides them.
+#[operator]
+fn step_zou_he(
+    f: [Real; Q],
+    tag: i32,
+    #[param] omega: Real,
+    #[param] u_in: [Real; D],
+    #[param] rho_out: Real,
+) -> [Real; Q] {
+    match tag {
+        1 => bgk(zou_he_velocity(f, u_in, 0, 1), omega),
+        2 => bgk(zou_he_pressure(f, rho_out, 0, -1), omega),
+        _ => bgk(f, omega),
+    }
+}
+
+/// Interpolated bounce-back with a differentiable wall distance per link.
+#[operator]
+fn step_bouzidi(
+    f: [Real; Q],
+    f_local: [Real; Q],
+    f_far: [Real; Q],
+    q_wall: [Real; Q],
+    links: i64,
+    solid: i32,
+    #[param] omega: Real,
+) -> [Real; Q] {
+    if solid != 0 {
+        return f_local;
+    }
+    bgk(bouzidi(f, f_local, f_far, q_wall, links), omega)
+}
+
+#[test]
+fn boundary_steps_match_cpu() {
+    if !gpu("boundary_steps_match_cpu") {
+        return;
+    }
+    for base in grids() {
+        let (n, d, q) = (base.cells(), base.lattice().d(), base.lattice().q());
+        let mask = obstacle(&base);
+        let solid: Vec<i64> = mask.iter().map(|&s| s as i64).collect();
+        let walled = base.clone().with_solid(mask).unwrap();
+        let cases = [
+            (
+                "Zou-He",
+                &base,
+                Step::new(&step_zou_he::INFO)
+                    .uniform("omega", [1.5])
+                    .uniform("u_in", vec![0.04; d])
+                    .uniform("rho_out", [1.0])
+                    .int_field("tag", end_tags(&base)),
+            ),
+            (
+                "Bouzidi",
+                &walled,
+                Step::new(&step_bouzidi::INFO)
+                    .uniform("omega", [1.5])
+                    .field(
+                        "q_wall",
+                        noise(n * q, 22).iter().map(|v| 0.5 + 0.9 * v).collect(),
+                    )
+                    .int_field("solid", solid.clone()),
+            ),
+        ];
+        let objective = Objective::new(&ops::momentum_exchange_force::INFO)
+            .weights(vec![1.0, -0.5, 0.25][..d].to_vec())
+            .at_steps([2, 5]);
+        for (name, grid, step) in cases {
+            let f0 = initial(grid);
+            let what = format!("{name} {}", grid.lattice());
+            let mut g = simulation(grid, &step, Precision::F64, Backend::Cuda, &f0);
+            let mut c = simulation(grid, &step, Precision::F64, Backend::Cpu, &f0);
+            g.run(5).unwrap();
+            c.run(5).unwrap();
+            assert_close(&what, g.populations(), c.populations(), 1e-12);
+            let run = |b| {
+                simulation(grid, &step, Precision::F64, b, &f0)
+                    .gradient(&objective, 5, Checkpointing::StoreAll)
+                    .unwrap()
+            };
+            compare_gradients(&what, &run(Backend::Cuda), &run(Backend::Cpu), 1e-12);
+        }
+    }
+}
+
+#[test]
+fn revolve_and_store_all_are_bitwise_equal() {
+    if !gpu("revolve_and_store_all_are_bitwise_equal") {
+        return;
+    }
+    let steps = 23;
+    let base = Grid::new_2d(LatticeKind::D2Q9, 14, 11).unwrap();
+    let (grid, step) = all_sources(&base, steps);
+    let f0 = initial(&grid);
+    let objective = Objective::new(&weighted::INFO)
+        .field("w", noise(grid.cells() * 9, 17))
+        .uniform("scale", [1.1])
+        .at_steps([5, steps, steps]);
+    for p in [Precision::F32, Precision::F64] {
+        let sim = simulation(&grid, &step, p, Backend::Cuda, &f0);
+        let all = sim
+            .gradient(&objective, steps, Checkpointing::StoreAll)
+            .unwrap();
+        for snapshots in [0, 1, 3, 6] {
+            let rev = sim
+                .gradient(&objective, steps, Checkpointing::Revolve { snapshots })
+                .unwrap();
+            assert_eq!(rev.loss.to_bits(), all.loss.to_bits(), "{p:?} {snapshots}");
+            assert!(
+                rev.initial
+                    .iter()
+                    .zip(&all.initial)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{p:?} {snapshots}: initial gradients differ"
+            );
+            assert_eq!(rev.params, all.params, "{p:?} {snapshots}");
+            assert!(rev.report.forward_steps > all.report.forward_steps);
+        }
+        // Run twice: the same bits again.
+        let again = sim
+            .gradient(&objective, steps, Checkpointing::StoreAll)
+            .unwrap();
+        assert_eq!(again, all, "{p:?}: repeat");
+    }
+}
+
+#[test]
+fn divergence_names_the_same_step_and_cell_as_the_cpu() {
+    if !gpu("divergence_names_the_same_step_and_cell_as_the_cpu") {
+        return;
+    }
+    let grid = Grid::new_2d(LatticeKind::D2Q9, 40, 30).unwrap();
+    let mut tags = vec![0i64; grid.cells()];
+    tags[777] = 1;
+    tags[901] = 1;
+    let step = Step::new(&step_fragile::INFO)
+        .uniform("omega", [1.2])
+        .int_field("tag", tags)
+        .per_step(
+            "divisor",
+            vec![vec![1.0]; 40].into_iter().chain([vec![0.0]]).collect(),
+        );
+    let f0 = initial(&grid);
+    let objective = Objective::new(&ops::rho_squared::INFO);
+    for p in [Precision::F32, Precision::F64] {
+        for backend in [Backend::Cuda, Backend::Cpu] {
+            let err = simulation(&grid, &step, p, backend, &f0)
+                .run(41)
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    LbmError::Diverged {
+                        step: 41,
+                        cell: 777
+                    }
+                ),
+                "{backend:?} {p:?}: {err}"
+            );
+            for checkpointing in [
+                Checkpointing::StoreAll,
+                Checkpointing::Revolve { snapshots: 2 },
+            ] {
+                let err = simulation(&grid, &step, p, backend, &f0)
+                    .gradient(&objective, 41, checkpointing)
+                    .unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        LbmError::Diverged {
+                            step: 41,
+                            cell: 777
+                        }
+                    ),
+                    "{backend:?} {p:?} {checkpointing:?}: {err}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn kernels_are_cached_on_disk() {
+    if !gpu("kernels_are_cached_on_disk") {
+        return;
+    }
+    let grid = Grid::new_2d(LatticeKind::D2Q9, 8, 8).unwrap();
+    let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.1]);
+    simulation(&grid, &step, Precision::F32, Backend::Cuda, &initial(&grid))
+        .run(1)
+        .unwrap();
+    let dir = cuda::cache::cache_dir();
+    let cached = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.ends_with(".cubin") || name.ends_with(".ptx")
+        })
+        .count();
+    assert!(cached > 0, "no kernels in {}", dir.display());
+}
+
+#[test]
+fn missing_gpu_is_an_error_not_a_panic() {
+    let Err(why) = cuda::check_available() else {
+        return;
+    };
+    assert!(matches!(why, LbmError::BackendUnavailable(_)), "{why}");
+    let grid = Grid::new_2d(LatticeKind::D2Q9, 4, 4).unwrap();
+    let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.0]);
+    let err = Simulation::new(grid, &step, Precision::F32, Backend::Cuda)
+        .err()
+        .expect("no GPU, no CUDA simulation");
+    assert!(err.to_string().contains("backend unavailable"), "{err}");
+}
