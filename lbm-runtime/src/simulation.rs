@@ -221,6 +221,16 @@ impl Simulation {
                 let mut engine = CpuEngine::<f32>::new(&self.grid, &self.step, Some(&objective));
                 gradient_cpu(&mut engine, &self.populations, steps, checkpointing)
             }
+            (Backend::Cuda, Precision::F32) if self.adjoint_precision == AdjointPrecision::F64 => {
+                crate::cuda::gradient_mixed(
+                    &self.grid,
+                    &self.step,
+                    &objective,
+                    &self.populations,
+                    steps,
+                    checkpointing,
+                )
+            }
             (Backend::Cuda, p) => crate::cuda::gradient(
                 &self.grid,
                 &self.step,

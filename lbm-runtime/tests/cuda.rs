@@ -8,8 +8,8 @@
 
 use lbm_runtime::ops::{bgk, bouzidi, moving_wall_bounce_back, zou_he_pressure, zou_he_velocity};
 use lbm_runtime::{
-    cuda, operator, ops, Backend, Checkpointing, GradValue, Gradients, Grid, LatticeKind, LbmError,
-    Objective, Precision, Simulation, Source, Step,
+    cuda, operator, ops, AdjointPrecision, Backend, Checkpointing, GradValue, Gradients, Grid,
+    LatticeKind, LbmError, Objective, Precision, Simulation, Source, Step,
 };
 
 /// Whether the GPU tests can run; prints why not (or fails under `LBM_REQUIRE_CUDA=1`).
@@ -485,6 +485,49 @@ fn divergence_names_the_same_step_and_cell_as_the_cpu() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn f64_adjoint_of_an_f32_forward_matches_cpu() {
+    if !gpu("f64_adjoint_of_an_f32_forward_matches_cpu") {
+        return;
+    }
+    let steps = 8;
+    for base in grids() {
+        let (grid, step) = all_sources(&base, steps);
+        let q = grid.lattice().q();
+        let f0 = initial(&grid);
+        let objective = Objective::new(&weighted::INFO)
+            .field("w", noise(grid.cells() * q, 19))
+            .uniform("scale", [0.9])
+            .at_steps([2, steps]);
+        let run = |b, adjoint| {
+            Simulation::new(grid.clone(), &step, Precision::F32, b)
+                .unwrap()
+                .with_adjoint_precision(adjoint)
+                .gradient_from(&f0, &objective, steps)
+        };
+        let what = format!("f64 adjoint of f32 {}", grid.lattice());
+        let gpu = run(Backend::Cuda, AdjointPrecision::F64);
+        let cpu = run(Backend::Cpu, AdjointPrecision::F64);
+        // The f32 forwards differ in rounding (the GPU contracts into fused multiply-adds).
+        compare_gradients(&what, &gpu, &cpu, 1e-4);
+        let same = run(Backend::Cuda, AdjointPrecision::Same);
+        assert_ne!(gpu.initial, same.initial, "{what}: the adjoint ran in f32");
+    }
+}
+
+/// Gradients of a fresh simulation from `f0`.
+trait GradientFrom {
+    fn gradient_from(self, f0: &[f64], objective: &Objective, steps: usize) -> Gradients;
+}
+
+impl GradientFrom for Simulation {
+    fn gradient_from(mut self, f0: &[f64], objective: &Objective, steps: usize) -> Gradients {
+        self.set_populations(f0).unwrap();
+        self.gradient(objective, steps, Checkpointing::Revolve { snapshots: 2 })
+            .unwrap()
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! cudarc loads `libcuda` lazily and panics when it is missing or lacks a symbol, so the
 //! library is looked for first and every driver call that could reach such a panic runs
-//! under [`guard`], which turns a panic into an error.
+//! under `guard`, which turns a panic into an error.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};

@@ -18,7 +18,7 @@ use crate::checkpoint::Stepper;
 use crate::error::{LbmError, Result};
 use crate::gradients::{GradValue, ParamAccumulator, ParamGradient};
 use crate::grid::Grid;
-use crate::real::Real;
+use crate::real::{Precision, Real};
 
 /// How often (in steps) a forward run reads the divergence flag back; a diverging run is
 /// still reported at the exact first step, since the flag records it.
@@ -246,6 +246,18 @@ struct ObjectiveKernels<R> {
     part: CudaSlice<f64>,
 }
 
+/// Which kernels an engine builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The forward step only.
+    Forward,
+    /// The forward step and its adjoint, in the engine's precision.
+    Gradient,
+    /// An `f32` forward step on the engine's (`f64`) states, which hold `f32` values, and
+    /// the adjoint in the engine's precision.
+    MixedGradient,
+}
+
 /// A simulation on the GPU: a grid, a bound step and optionally an objective.
 pub(crate) struct Engine<R: GpuReal> {
     stream: Arc<CudaStream>,
@@ -267,14 +279,14 @@ pub(crate) struct Engine<R: GpuReal> {
 }
 
 impl<R: GpuReal> Engine<R> {
-    /// Builds (or loads) the kernels of `step`, of its adjoint when `adjoint` is set, and of
-    /// `objective`, and uploads their inputs.
+    /// Builds (or loads) the kernels of `step` that `mode` needs and those of `objective`,
+    /// and uploads their inputs.
     pub fn new(
         dev: &'static Device,
         grid: &Grid,
         step: &Bound,
         objective: Option<&BoundObjective>,
-        adjoint: bool,
+        mode: Mode,
     ) -> Result<Self> {
         let lattice = grid.lattice();
         if !unit_speeds(lattice) {
@@ -289,10 +301,16 @@ impl<R: GpuReal> Engine<R> {
         let q = lattice.q();
 
         let layout = Layout::new(step, grid);
+        let compute = match mode {
+            Mode::MixedGradient => Precision::F32,
+            Mode::Forward | Mode::Gradient => precision,
+        };
         let fwd = tuned(dev, names::STEP_FWD, Role::Forward, |m| {
-            Ok(forward_module(step.op, &layout, lattice, precision, m)?)
+            Ok(forward_module(
+                step.op, &layout, lattice, compute, precision, m,
+            )?)
         })?;
-        let (adjoint, reduce) = if adjoint {
+        let (adjoint, reduce) = if mode != Mode::Forward {
             let adj = tuned(dev, names::STEP_ADJ, Role::Adjoint, |m| {
                 Ok(adjoint_module(step.op, &layout, lattice, precision, m)?)
             })?;

@@ -8,8 +8,8 @@
 //!   reductions, loss and seed).
 //! - [`tune`]: register caps of the step kernels, chosen from their register use.
 //! - [`cache`]: NVRTC compilation for the device's architecture, cached on disk.
-//! - `engine`: device buffers and launches, and the [`Stepper`](crate::checkpoint::Stepper)
-//!   that the store-all and revolve drivers of [`crate::checkpoint`] run on.
+//! - `engine`: device buffers and launches, and the `Stepper` that the store-all and
+//!   revolve drivers of [`crate::checkpoint`] run on.
 //! - [`profile`]: timings of steps and of device copies, for benchmarks.
 //!
 //! States on the device are structures of arrays, `f[i * cells + cell]`; the public
@@ -32,7 +32,7 @@ use crate::nvrtc::{nvrtc_available, INSTALL_HINT};
 use crate::real::Precision;
 
 use driver::{device, guard};
-use engine::{Engine, GpuReal, CHECK_EVERY};
+use engine::{Engine, GpuReal, Mode, CHECK_EVERY};
 
 /// Whether a CUDA driver, a device and NVRTC are there to run kernels; the error says
 /// which is missing ("no CUDA driver (libcuda.so) found", "no CUDA device", ...).
@@ -69,7 +69,7 @@ fn run_typed<R: GpuReal>(
     t0: usize,
     steps: usize,
 ) -> Result<Vec<f64>> {
-    let engine = Engine::<R>::new(device()?, grid, step, None, false)?;
+    let engine = Engine::<R>::new(device()?, grid, step, None, Mode::Forward)?;
     let mut cur = engine.upload_state(f)?;
     let mut next = engine.upload_state(f)?;
     for k in 0..steps {
@@ -94,17 +94,21 @@ pub(crate) fn gradient(
     checkpointing: Checkpointing,
 ) -> Result<Gradients> {
     check_available()?;
+    let mode = Mode::Gradient;
     guard("computing gradients on the GPU", || match precision {
         Precision::F32 => {
-            gradient_typed::<f32>(grid, step, objective, initial, steps, checkpointing)
+            gradient_with::<f32>(grid, step, objective, initial, steps, checkpointing, mode)
         }
         Precision::F64 => {
-            gradient_typed::<f64>(grid, step, objective, initial, steps, checkpointing)
+            gradient_with::<f64>(grid, step, objective, initial, steps, checkpointing, mode)
         }
     })
 }
 
-fn gradient_typed<R: GpuReal>(
+/// [`gradient`] of an `f32` simulation with the adjoint in `f64`
+/// ([`AdjointPrecision::F64`](crate::AdjointPrecision)): every state is the `f32` run's,
+/// held in `f64`, and the loss, its seeds and the adjoint run in `f64`.
+pub(crate) fn gradient_mixed(
     grid: &Grid,
     step: &Bound,
     objective: &BoundObjective,
@@ -112,7 +116,32 @@ fn gradient_typed<R: GpuReal>(
     steps: usize,
     checkpointing: Checkpointing,
 ) -> Result<Gradients> {
-    let mut engine = Engine::<R>::new(device()?, grid, step, Some(objective), true)?;
+    check_available()?;
+    // The initial state is rounded to f32 like every state of the f32 forward.
+    let initial: Vec<f64> = initial.iter().map(|v| f64::from(*v as f32)).collect();
+    guard("computing gradients on the GPU", || {
+        gradient_with::<f64>(
+            grid,
+            step,
+            objective,
+            &initial,
+            steps,
+            checkpointing,
+            Mode::MixedGradient,
+        )
+    })
+}
+
+fn gradient_with<R: GpuReal>(
+    grid: &Grid,
+    step: &Bound,
+    objective: &BoundObjective,
+    initial: &[f64],
+    steps: usize,
+    checkpointing: Checkpointing,
+    mode: Mode,
+) -> Result<Gradients> {
+    let mut engine = Engine::<R>::new(device()?, grid, step, Some(objective), mode)?;
     engine.set_run_steps(steps);
     let init = engine.upload_state(initial)?;
     let (loss, lambda, report) = backward(&mut engine, &init, steps, checkpointing)?;

@@ -6,7 +6,7 @@ use cudarc::driver::sys::CUevent_flags;
 use cudarc::driver::{CudaEvent, CudaSlice};
 
 use super::driver::{cuda_err, device, guard, Device};
-use super::engine::{Engine, GpuReal};
+use super::engine::{Engine, GpuReal, Mode};
 use crate::bind::Step;
 use crate::checkpoint::Stepper;
 use crate::error::Result;
@@ -56,8 +56,8 @@ pub fn kernel_info(grid: &Grid, step: &Step, precision: Precision) -> Result<Vec
         let dev = device()?;
         let step = step.bind(grid)?;
         let kernels = match precision {
-            Precision::F32 => Engine::<f32>::new(dev, grid, &step, None, true)?.kernels(),
-            Precision::F64 => Engine::<f64>::new(dev, grid, &step, None, true)?.kernels(),
+            Precision::F32 => Engine::<f32>::new(dev, grid, &step, None, Mode::Gradient)?.kernels(),
+            Precision::F64 => Engine::<f64>::new(dev, grid, &step, None, Mode::Gradient)?.kernels(),
         };
         Ok(kernels
             .into_iter()
@@ -120,7 +120,7 @@ fn forward_typed<R: GpuReal>(
     steps: usize,
 ) -> Result<Timing> {
     let dev = device()?;
-    let engine = Engine::<R>::new(dev, grid, &step.bind(grid)?, None, false)?;
+    let engine = Engine::<R>::new(dev, grid, &step.bind(grid)?, None, Mode::Forward)?;
     let mut a = engine.upload_state(initial)?;
     let mut b = engine.upload_state(initial)?;
     let run = |n: usize, a: &mut CudaSlice<R>, b: &mut CudaSlice<R>| -> Result<()> {
@@ -163,7 +163,7 @@ fn adjoint_typed<R: GpuReal>(
     steps: usize,
 ) -> Result<Timing> {
     let dev = device()?;
-    let mut engine = Engine::<R>::new(dev, grid, &step.bind(grid)?, None, true)?;
+    let mut engine = Engine::<R>::new(dev, grid, &step.bind(grid)?, None, Mode::Gradient)?;
     let s = engine.upload_state(initial)?;
     let mut lambda = engine.upload_state(initial)?;
     let mut scratch = engine.alloc()?;

@@ -109,6 +109,12 @@ const INPUT_PARAMS: &str = "const real* __restrict__ uni, const real* __restrict
     const int* __restrict__ ints, const real* __restrict__ fields, \
     const int* __restrict__ ifields, const unsigned* __restrict__ links";
 
+/// [`INPUT_PARAMS`] with the real buffers stored as `lbm_store`.
+const STORED_INPUT_PARAMS: &str = "const lbm_store* __restrict__ uni, \
+    const lbm_store* __restrict__ steps, const int* __restrict__ ints, \
+    const lbm_store* __restrict__ fields, const int* __restrict__ ifields, \
+    const unsigned* __restrict__ links";
+
 /// Cell index, coordinates and the wrapped neighbour coordinates. Defines `n`, `n64`,
 /// `cell`, `active`, and `x?`, `y?`, `z?` (`?` in `m0p`), `y?`/`z?` already scaled to
 /// row and plane offsets.
@@ -325,22 +331,28 @@ fn module_head(
 
 /// The forward module of a step: the fused step kernel, compiled for at least
 /// `min_blocks` resident blocks per multiprocessor (which caps its registers).
+///
+/// It computes in `precision` and reads and writes states and real inputs as `storage`
+/// (`lbm_store`): an `f32` step on `f64` buffers holding `f32` values gives exactly the
+/// `f32` run's states, for an `f64` adjoint of an `f32` forward.
 pub(crate) fn forward_module(
     op: &'static OperatorInfo,
     layout: &Layout,
     lattice: LatticeKind,
     precision: Precision,
+    storage: Precision,
     min_blocks: u32,
 ) -> Result<String, CodegenError> {
     let mut s = module_head(op, layout, lattice, precision)?;
+    let _ = writeln!(s, "typedef {} lbm_store;", storage.c_type());
     let (d, q) = (lattice.d(), lattice.q());
     let name = op.c_name;
     let inputs = input_args(layout);
     let _ = write!(
         s,
         "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK, {min_blocks}) {}(\n\
-         \x20   const real* __restrict__ fin, real* __restrict__ fout,\n\
-         \x20   {INPUT_PARAMS},\n\
+         \x20   const lbm_store* __restrict__ fin, lbm_store* __restrict__ fout,\n\
+         \x20   {STORED_INPUT_PARAMS},\n\
          \x20   unsigned nx, unsigned ny, unsigned nz, int t, lbm_u64* __restrict__ flag)\n{{\n",
         names::STEP_FWD
     );
@@ -604,7 +616,9 @@ mod tests {
         let mut out = Vec::new();
         for b in [&bgk, &bouzidi] {
             let l = Layout::new(b, &grid);
-            out.push(forward_module(b.op, &l, lattice, precision, 1).unwrap());
+            out.push(forward_module(b.op, &l, lattice, precision, precision, 1).unwrap());
+            let f64s = Precision::F64;
+            out.push(forward_module(b.op, &l, lattice, Precision::F32, f64s, 1).unwrap());
             out.push(adjoint_module(b.op, &l, lattice, precision, 2).unwrap());
         }
         for b in [&ke, &force] {
@@ -618,13 +632,15 @@ mod tests {
         let m = modules(LatticeKind::D2Q9, Precision::F32);
         // Direction 1 moves +x: pulled from x - 1, adjoint written back there.
         assert!(m[0].contains("a0[1] = fin[1ull * n64 + (xm + y0)];"));
-        assert!(m[1].contains("lin[1ull * n64 + (xm + y0)] = b0[1];"));
-        assert!(m[1].contains("g0 = (double)b1[0];"));
-        assert!(m[1].contains("__launch_bounds__(LBM_BLOCK, 2) lbm_k_step_adj"));
+        assert!(m[0].contains("typedef float lbm_store;"));
+        assert!(m[1].contains("typedef double lbm_store;") && m[1].contains("typedef float real;"));
+        assert!(m[2].contains("lin[1ull * n64 + (xm + y0)] = b0[1];"));
+        assert!(m[2].contains("g0 = (double)b1[0];"));
+        assert!(m[2].contains("__launch_bounds__(LBM_BLOCK, 2) lbm_k_step_adj"));
         // Bouzidi's far read goes back with the pulled one, its local read through the side.
-        assert!(m[3].contains("lin[1ull * n64 + (xm + y0)] = b0[1] + b2[2];"));
-        assert!(m[3].contains(names::STEP_SIDE));
-        assert!(!m[1].contains(names::STEP_SIDE));
+        assert!(m[5].contains("lin[1ull * n64 + (xm + y0)] = b0[1] + b2[2];"));
+        assert!(m[5].contains(names::STEP_SIDE));
+        assert!(!m[2].contains(names::STEP_SIDE));
     }
 
     #[test]

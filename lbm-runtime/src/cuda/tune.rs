@@ -5,9 +5,9 @@
 //! fits on a multiprocessor and arithmetic latency goes unhidden. Capping registers with
 //! `__launch_bounds__(BLOCK, m)` trades spills for occupancy. Measured on an H200 (BGK,
 //! D2Q9 and D3Q19, f32 and f64, every `m` from 1 to 4), the best `m` is the largest whose
-//! cap keeps at least 60% of the registers the unbounded adjoint uses, and 90% of those the
+//! cap keeps at least 60% of the registers the unbounded adjoint uses, and 85% of those the
 //! unbounded forward step uses (a memory-bound kernel pays for spills in bandwidth).
-//! [`min_blocks`] applies that rule to each kernel after compiling it unbounded once;
+//! `min_blocks` applies that rule to each kernel after compiling it unbounded once;
 //! `LBM_CUDA_MIN_BLOCKS` forces a value.
 
 use std::sync::Arc;
@@ -31,18 +31,18 @@ fn cap(m: u32, regs_per_sm: u32) -> u32 {
 /// What a kernel does, which decides how many spills it tolerates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Role {
-    /// A forward step: memory-bound, keeps 90% of its registers.
+    /// A forward step: memory-bound, keeps 85% of its registers.
     Forward,
     /// An adjoint step: latency-bound, keeps 60% of its registers.
     Adjoint,
 }
 
 impl Role {
-    /// Tenths of the unbounded register count a cap must keep.
-    fn keep_tenths(self) -> u32 {
+    /// Percent of the unbounded register count a cap must keep.
+    fn keep_percent(self) -> u32 {
         match self {
-            Role::Forward => 9,
-            Role::Adjoint => 6,
+            Role::Forward => 85,
+            Role::Adjoint => 60,
         }
     }
 }
@@ -52,7 +52,7 @@ impl Role {
 pub(crate) fn min_blocks(role: Role, regs: u32, regs_per_sm: u32) -> u32 {
     (1..=4u32)
         .rev()
-        .find(|&m| 10 * cap(m, regs_per_sm) >= role.keep_tenths() * regs)
+        .find(|&m| 100 * cap(m, regs_per_sm) >= role.keep_percent() * regs)
         .unwrap_or(1)
 }
 
@@ -122,7 +122,7 @@ mod tests {
         // above the registers used changes nothing).
         let adjoint = [99, 159, 207, 255].map(|r| min_blocks(Role::Adjoint, r, regs));
         assert_eq!(adjoint, [4, 2, 2, 1]);
-        let forward = [40, 70, 64, 112].map(|r| min_blocks(Role::Forward, r, regs));
+        let forward = [40, 72, 64, 112].map(|r| min_blocks(Role::Forward, r, regs));
         assert_eq!(forward.map(|m| cap(m, regs)), [64, 64, 64, 128]);
         assert!(
             cap(forward[3], regs) >= 112,
