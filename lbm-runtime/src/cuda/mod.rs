@@ -3,7 +3,8 @@
 //!
 //! - [`driver`]: the device, found once per process; a missing driver or device is
 //!   [`LbmError::BackendUnavailable`], never a panic.
-//! - `layout`: where each bound parameter lives in the kernels' buffers.
+//! - `layout`: where each bound parameter lives in the kernels' buffers; `buffers`: those
+//!   buffers on the device, uploads and downloads.
 //! - `skeleton`: the kernel text around the operators' C (fused pull step, adjoint step,
 //!   reductions, loss and seed).
 //! - [`tune`]: register caps of the step kernels, chosen from their register use.
@@ -15,6 +16,7 @@
 //! States on the device are structures of arrays, `f[i * cells + cell]`; the public
 //! cell-major layout is converted on upload and download.
 
+mod buffers;
 pub mod cache;
 pub mod driver;
 mod engine;
@@ -31,8 +33,9 @@ use crate::grid::Grid;
 use crate::nvrtc::{nvrtc_available, INSTALL_HINT};
 use crate::real::Precision;
 
+use buffers::GpuReal;
 use driver::{device, guard};
-use engine::{Engine, GpuReal, Mode, CHECK_EVERY};
+use engine::{Engine, Mode, CHECK_EVERY};
 
 /// Whether a CUDA driver, a device and NVRTC are there to run kernels; the error says
 /// which is missing ("no CUDA driver (libcuda.so) found", "no CUDA device", ...).

@@ -5,8 +5,9 @@
 use cudarc::driver::sys::CUevent_flags;
 use cudarc::driver::{CudaEvent, CudaSlice};
 
+use super::buffers::GpuReal;
 use super::driver::{cuda_err, device, guard, Device};
-use super::engine::{Engine, GpuReal, Mode};
+use super::engine::{Engine, Mode};
 use crate::bind::Step;
 use crate::checkpoint::Stepper;
 use crate::error::Result;
