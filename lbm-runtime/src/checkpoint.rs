@@ -14,6 +14,8 @@ use crate::gradients::RunReport;
 pub(crate) trait Stepper {
     /// A state (or an adjoint state) in the backend's memory.
     type State;
+    /// A state copied out to host memory (a spilled snapshot).
+    type Host;
     /// A new zeroed state.
     fn alloc(&mut self) -> Result<Self::State>;
     /// Copies `src` into `dst`.
@@ -37,18 +39,36 @@ pub(crate) trait Stepper {
     fn first_non_finite(&mut self, s: &Self::State) -> Result<Option<usize>>;
     /// Bytes of one state.
     fn state_bytes(&self) -> usize;
+    /// Copies a state to host memory.
+    fn offload(&mut self, s: &Self::State) -> Result<Self::Host>;
+    /// Copies a spilled state back into `dst`.
+    fn reload(&mut self, h: &Self::Host, dst: &mut Self::State) -> Result<()>;
 }
 
 /// A memory budget for the states of a backward run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
     bytes: usize,
+    host_bytes: usize,
 }
 
 impl Budget {
-    /// A budget of `bytes` for states (populations and their adjoints).
+    /// A budget of `bytes` of backend memory (device memory on the GPU) for states:
+    /// populations and their adjoints.
     pub fn bytes(bytes: usize) -> Budget {
-        Budget { bytes }
+        Budget {
+            bytes,
+            host_bytes: 0,
+        }
+    }
+
+    /// Also allows `bytes` of host memory for snapshots that do not fit the first budget;
+    /// they are copied out and back as the backward sweep needs them.
+    pub fn spill_to_host(self, bytes: usize) -> Budget {
+        Budget {
+            host_bytes: bytes,
+            ..self
+        }
     }
 }
 
@@ -62,6 +82,14 @@ pub enum Checkpointing {
     Revolve {
         /// Snapshots of intermediate states.
         snapshots: usize,
+    },
+    /// Revolve with some snapshots in host memory: `device` snapshots stay in the
+    /// backend's memory, up to `host` more are spilled to the host.
+    RevolveSpilling {
+        /// Snapshots kept in backend memory.
+        device: usize,
+        /// Snapshots copied to host memory.
+        host: usize,
     },
     /// Store-all if it fits in the budget, otherwise revolve with as many snapshots as fit.
     Budget(Budget),
@@ -80,9 +108,17 @@ impl Checkpointing {
                 if fit >= steps + 3 {
                     Ok(Checkpointing::StoreAll)
                 } else if fit >= WORKING_STATES {
-                    Ok(Checkpointing::Revolve {
-                        snapshots: fit - WORKING_STATES,
-                    })
+                    let host = b.host_bytes / state_bytes.max(1);
+                    if host == 0 {
+                        Ok(Checkpointing::Revolve {
+                            snapshots: fit - WORKING_STATES,
+                        })
+                    } else {
+                        Ok(Checkpointing::RevolveSpilling {
+                            device: fit - WORKING_STATES,
+                            host,
+                        })
+                    }
                 } else {
                     Err(LbmError::Checkpoint(format!(
                         "a budget of {} bytes cannot hold a backward run: it needs at least {} \
@@ -126,6 +162,28 @@ struct Pool<'a, S: Stepper> {
     live: usize,
     peak: usize,
     forward_steps: usize,
+    /// Snapshots that may still go to backend memory before spilling starts.
+    device_slots: usize,
+    host_live: usize,
+    host_peak: usize,
+}
+
+/// A snapshot: the caller's initial state, one in backend memory, or one spilled to the host.
+enum Snapshot<'a, S: Stepper> {
+    Initial(&'a S::State),
+    Device(S::State),
+    Host(S::Host),
+}
+
+impl<S: Stepper> Snapshot<'_, S> {
+    /// The state in backend memory, if it is there.
+    fn on_device(&self) -> Option<&S::State> {
+        match self {
+            Snapshot::Initial(d) => Some(d),
+            Snapshot::Device(d) => Some(d),
+            Snapshot::Host(_) => None,
+        }
+    }
 }
 
 impl<S: Stepper> Pool<'_, S> {
@@ -147,9 +205,13 @@ impl<S: Stepper> Pool<'_, S> {
     }
 
     /// A new state: `s` (the state after `from` steps) advanced to `to` steps.
-    fn advance(&mut self, s: &S::State, from: usize, to: usize) -> Result<S::State> {
+    fn advance(&mut self, s: &Snapshot<'_, S>, from: usize, to: usize) -> Result<S::State> {
         let mut cur = self.alloc()?;
-        self.stepper.copy(s, &mut cur)?;
+        match (s.on_device(), s) {
+            (Some(d), _) => self.stepper.copy(d, &mut cur)?,
+            (None, Snapshot::Host(h)) => self.stepper.reload(h, &mut cur)?,
+            (None, _) => unreachable!("only host snapshots are off the device"),
+        }
         let mut next = self.alloc()?;
         for t in from..to {
             self.step(t, &cur, &mut next)?;
@@ -178,13 +240,23 @@ impl<S: Stepper> Pool<'_, S> {
         &mut self,
         t0: usize,
         t1: usize,
-        s0: &S::State,
+        s0: &Snapshot<'_, S>,
         snaps: usize,
         lambda: &mut S::State,
         scratch: &mut S::State,
     ) -> Result<()> {
         if t1 == t0 + 1 {
-            return self.adjoint_step(t0, s0, lambda, scratch);
+            return match (s0.on_device(), s0) {
+                (Some(d), _) => self.adjoint_step(t0, d, lambda, scratch),
+                (None, Snapshot::Host(h)) => {
+                    let mut d = self.alloc()?;
+                    self.stepper.reload(h, &mut d)?;
+                    self.adjoint_step(t0, &d, lambda, scratch)?;
+                    self.release(d);
+                    Ok(())
+                }
+                (None, _) => unreachable!("only host snapshots are off the device"),
+            };
         }
         if snaps == 0 {
             for t in (t0..t1).rev() {
@@ -195,10 +267,38 @@ impl<S: Stepper> Pool<'_, S> {
             return Ok(());
         }
         let m = t0 + split(t1 - t0, snaps);
-        let sm = self.advance(s0, t0, m)?;
+        let state = self.advance(s0, t0, m)?;
+        let sm = self.keep(state)?;
         self.reverse(m, t1, &sm, snaps - 1, lambda, scratch)?;
-        self.release(sm);
+        self.drop_snapshot(sm);
         self.reverse(t0, m, s0, snaps, lambda, scratch)
+    }
+
+    /// Holds a state as a snapshot: in backend memory while its slots last, then on the host.
+    fn keep<'b>(&mut self, state: S::State) -> Result<Snapshot<'b, S>> {
+        if self.device_slots > 0 {
+            self.device_slots -= 1;
+            return Ok(Snapshot::Device(state));
+        }
+        let host = self.stepper.offload(&state)?;
+        self.release(state);
+        self.host_live += 1;
+        self.host_peak = self.host_peak.max(self.host_live);
+        Ok(Snapshot::Host(host))
+    }
+
+    fn drop_snapshot(&mut self, s: Snapshot<'_, S>) {
+        match s {
+            Snapshot::Initial(_) => {}
+            Snapshot::Device(d) => {
+                self.release(d);
+                self.device_slots += 1;
+            }
+            Snapshot::Host(h) => {
+                drop(h);
+                self.host_live -= 1;
+            }
+        }
     }
 }
 
@@ -217,6 +317,9 @@ pub(crate) fn backward<S: Stepper>(
         live: 1, // the initial state, held by the caller
         peak: 1,
         forward_steps: 0,
+        device_slots: 0,
+        host_live: 0,
+        host_peak: 0,
     };
     let mut loss = pool.stepper.loss(0, initial)?;
     let mut lambda = pool.alloc()?;
@@ -245,7 +348,13 @@ pub(crate) fn backward<S: Stepper>(
                 pool.release(s);
             }
         }
-        Checkpointing::Revolve { snapshots } => {
+        Checkpointing::Revolve { .. } | Checkpointing::RevolveSpilling { .. } => {
+            let (device, host) = match strategy {
+                Checkpointing::Revolve { snapshots } => (snapshots, 0),
+                Checkpointing::RevolveSpilling { device, host } => (device, host),
+                _ => unreachable!(),
+            };
+            pool.device_slots = device;
             // The forward sweep gives the loss; the backward sweep recomputes from snapshots.
             let mut cur = pool.alloc()?;
             pool.stepper.copy(initial, &mut cur)?;
@@ -262,7 +371,8 @@ pub(crate) fn backward<S: Stepper>(
             if steps == 0 {
                 return finish(pool, loss, lambda, scratch, steps, state_bytes);
             }
-            pool.reverse(0, steps, initial, snapshots, &mut lambda, &mut scratch)?;
+            let s0 = Snapshot::Initial(initial);
+            pool.reverse(0, steps, &s0, device + host, &mut lambda, &mut scratch)?;
         }
         Checkpointing::Budget(_) => unreachable!("resolved above"),
     }
@@ -282,6 +392,7 @@ fn finish<S: Stepper>(
         steps,
         forward_steps: pool.forward_steps,
         peak_states: pool.peak,
+        peak_host_states: pool.host_peak,
         state_bytes,
     };
     Ok((loss, lambda, report))
@@ -350,6 +461,14 @@ mod tests {
         fn state_bytes(&self) -> usize {
             8
         }
+        type Host = f64;
+        fn offload(&mut self, s: &f64) -> Result<f64> {
+            Ok(*s)
+        }
+        fn reload(&mut self, h: &f64, dst: &mut f64) -> Result<()> {
+            *dst = *h;
+            Ok(())
+        }
     }
 
     #[test]
@@ -378,6 +497,19 @@ mod tests {
             );
             assert!(r.peak_states <= snapshots + WORKING_STATES, "{r:?}");
             assert!(r.recompute_factor() > 1.0);
+        }
+        for (device, host) in [(0, 3), (1, 4), (2, 2)] {
+            let (l, g, a, r) = run(Checkpointing::RevolveSpilling { device, host });
+            assert_eq!(
+                (l, g, a),
+                (l0, g0, a0),
+                "bitwise equal with {device} + {host} snapshots"
+            );
+            assert!(r.peak_states <= device + WORKING_STATES, "{r:?}");
+            assert!(
+                r.peak_host_states <= host && r.peak_host_states > 0,
+                "{r:?}"
+            );
         }
     }
 

@@ -45,6 +45,8 @@ pub struct RunReport {
     pub forward_steps: usize,
     /// Most states (populations of the whole grid) held at once.
     pub peak_states: usize,
+    /// Most snapshots held in host memory at once (spilled by a budget).
+    pub peak_host_states: usize,
     /// Bytes of one state.
     pub state_bytes: usize,
 }

@@ -368,6 +368,17 @@ impl<R: CpuReal> Stepper for CpuEngine<R> {
     fn state_bytes(&self) -> usize {
         self.topo.cells * self.topo.q * std::mem::size_of::<R>()
     }
+
+    type Host = Vec<R>;
+
+    fn offload(&mut self, s: &Vec<R>) -> Result<Vec<R>> {
+        Ok(s.clone())
+    }
+
+    fn reload(&mut self, h: &Vec<R>, dst: &mut Vec<R>) -> Result<()> {
+        dst.copy_from_slice(h);
+        Ok(())
+    }
 }
 
 fn gradient_cpu<R: CpuReal>(
@@ -456,6 +467,17 @@ impl Stepper for MixedCpu {
 
     fn state_bytes(&self) -> usize {
         self.adjoint.state_bytes()
+    }
+
+    type Host = Vec<f64>;
+
+    fn offload(&mut self, s: &Vec<f64>) -> Result<Vec<f64>> {
+        Ok(s.clone())
+    }
+
+    fn reload(&mut self, h: &Vec<f64>, dst: &mut Vec<f64>) -> Result<()> {
+        dst.copy_from_slice(h);
+        Ok(())
     }
 }
 

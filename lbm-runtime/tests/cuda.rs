@@ -8,8 +8,8 @@
 
 use lbm_runtime::ops::{bgk, bouzidi, moving_wall_bounce_back, zou_he_pressure, zou_he_velocity};
 use lbm_runtime::{
-    cuda, operator, ops, AdjointPrecision, Backend, Checkpointing, GradValue, Gradients, Grid,
-    LatticeKind, LbmError, Objective, Precision, Simulation, Source, Step,
+    cuda, operator, ops, AdjointPrecision, Backend, Budget, Checkpointing, GradValue, Gradients,
+    Grid, LatticeKind, LbmError, Objective, Precision, Simulation, Source, Step,
 };
 
 /// Whether the GPU tests can run; prints why not (or fails under `LBM_REQUIRE_CUDA=1`).
@@ -425,6 +425,23 @@ fn revolve_and_store_all_are_bitwise_equal() {
             assert_eq!(rev.params, all.params, "{p:?} {snapshots}");
             assert!(rev.report.forward_steps > all.report.forward_steps);
         }
+        // Snapshots spilled to host memory give the same bits, within the device budget.
+        let state = all.report.state_bytes;
+        let spilling = Budget::bytes(6 * state).spill_to_host(2 * state);
+        let spilled = sim
+            .gradient(&objective, steps, Checkpointing::Budget(spilling))
+            .unwrap();
+        assert_eq!(
+            (&spilled.initial, &spilled.params),
+            (&all.initial, &all.params),
+            "{p:?}: spilled"
+        );
+        assert!(
+            spilled.report.peak_bytes() <= 6 * state,
+            "{:?}",
+            spilled.report
+        );
+        assert!(spilled.report.peak_host_states > 0, "{:?}", spilled.report);
         // Run twice: the same bits again.
         let again = sim
             .gradient(&objective, steps, Checkpointing::StoreAll)

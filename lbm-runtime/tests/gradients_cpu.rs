@@ -143,6 +143,22 @@ fn revolve_is_bitwise_equal_to_store_all_within_budget() {
         assert!(g.report.peak_bytes() <= states * state, "{:?}", g.report);
         assert!(g.report.recompute_factor() > 1.0);
     }
+    // Snapshots beyond the backend budget spill to host memory: same gradients, backend
+    // peak within its budget.
+    let spilling = Budget::bytes(6 * state).spill_to_host(3 * state);
+    let g = sim
+        .gradient(&objective, 40, Checkpointing::Budget(spilling))
+        .unwrap();
+    assert_eq!(
+        (&g.initial, &g.params, g.loss),
+        (&all.initial, &all.params, all.loss)
+    );
+    assert!(g.report.peak_bytes() <= 6 * state, "{:?}", g.report);
+    assert!(
+        (1..=3).contains(&g.report.peak_host_states),
+        "{:?}",
+        g.report
+    );
     let err = sim
         .gradient(
             &objective,

@@ -466,4 +466,18 @@ impl<R: GpuReal> Stepper for Engine<R> {
     fn state_bytes(&self) -> usize {
         self.q * self.cells * std::mem::size_of::<R>()
     }
+
+    type Host = Vec<R>;
+
+    fn offload(&mut self, s: &CudaSlice<R>) -> Result<Vec<R>> {
+        self.stream
+            .clone_dtoh(s)
+            .map_err(cuda_err("copying a snapshot to host memory"))
+    }
+
+    fn reload(&mut self, h: &Vec<R>, dst: &mut CudaSlice<R>) -> Result<()> {
+        self.stream
+            .memcpy_htod(h, dst)
+            .map_err(cuda_err("copying a snapshot back to the GPU"))
+    }
 }
