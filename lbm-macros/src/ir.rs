@@ -214,6 +214,15 @@ impl BinOp {
 
 pub use crate::intrinsic::Intrinsic;
 
+/// The length of an array as a loop bound.
+pub fn len_expr(len: Len, span: Span) -> Expr {
+    match len {
+        Len::Q => Expr::new(ExprKind::Lat(LatConst::Q), Ty::Int(IntTy::Usize), span),
+        Len::D => Expr::new(ExprKind::Lat(LatConst::D), Ty::Int(IntTy::Usize), span),
+        Len::Lit(n) => Expr::int(n as i64, span),
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum ExprKind {
     RealLit(f64),
@@ -455,6 +464,36 @@ pub struct Function {
 }
 
 impl Function {
+    /// `for k in 0..len { target[k] = value(k) }` with a fresh counter `k`: how whole
+    /// arrays are filled and copied.
+    pub fn elementwise(
+        &mut self,
+        target: VarId,
+        len: Len,
+        span: Span,
+        value: impl FnOnce(Expr) -> Expr,
+    ) -> Stmt {
+        let k = self.add_var("k", Ty::Int(IntTy::Usize), Role::Loop, span);
+        let kk = Expr::var(k, Ty::Int(IntTy::Usize), span);
+        let body = vec![Stmt::new(
+            StmtKind::Assign {
+                place: Place::Elem(target, kk.clone()),
+                value: value(kk),
+            },
+            span,
+        )];
+        Stmt::new(
+            StmtKind::For {
+                var: k,
+                start: Expr::int(0, span),
+                end: len_expr(len, span),
+                reverse: false,
+                body,
+            },
+            span,
+        )
+    }
+
     /// Adds a variable with a name unique among all variables and reserved words.
     pub fn add_var(&mut self, base: &str, ty: Ty, role: Role, span: Span) -> VarId {
         let name = crate::names::fresh(base, self.vars.iter().map(|v| v.name.as_str()));

@@ -9,7 +9,6 @@
 use proc_macro2::Span;
 
 use crate::ir::*;
-use crate::parse::len_expr;
 
 pub fn lower_returns(f: &mut Function) {
     let outputs = f.outputs.clone();
@@ -206,24 +205,8 @@ impl Lowering<'_> {
         let ExprKind::Var(src) = value.kind else {
             unreachable!("the parser binds array results to variables")
         };
-        let k = self.f.add_var("k", Ty::Int(IntTy::Usize), Role::Loop, span);
-        let kk = Expr::var(k, Ty::Int(IntTy::Usize), span);
-        let body = vec![Stmt::new(
-            StmtKind::Assign {
-                place: Place::Elem(slot, kk.clone()),
-                value: Expr::new(ExprKind::Index(src, Box::new(kk)), Ty::Real, span),
-            },
-            span,
-        )];
-        vec![Stmt::new(
-            StmtKind::For {
-                var: k,
-                start: Expr::int(0, span),
-                end: len_expr(len, span),
-                reverse: false,
-                body,
-            },
-            span,
-        )]
+        vec![self.f.elementwise(slot, len, span, |k| {
+            Expr::new(ExprKind::Index(src, Box::new(k)), Ty::Real, span)
+        })]
     }
 }

@@ -558,25 +558,9 @@ impl Parser<'_> {
 
     /// `var[k] = value` for every `k`.
     fn fill(&mut self, var: VarId, len: Len, value: Expr, span: Span) {
-        let k = self.f.add_var("k", Ty::Int(IntTy::Usize), Role::Loop, span);
+        let stmt = self.f.elementwise(var, len, span, |_| value);
         self.mutable.resize(self.f.vars.len(), false);
-        let body = vec![Stmt::new(
-            StmtKind::Assign {
-                place: Place::Elem(var, Expr::var(k, Ty::Int(IntTy::Usize), span)),
-                value,
-            },
-            span,
-        )];
-        self.emit(
-            StmtKind::For {
-                var: k,
-                start: Expr::int(0, span),
-                end: len_expr(len, span),
-                reverse: false,
-                body,
-            },
-            span,
-        );
+        self.blocks.last_mut().expect("a block is open").push(stmt);
     }
 
     /// Assigns a value to a place, copying arrays element by element.
@@ -604,26 +588,11 @@ impl Parser<'_> {
                 self.err(span, "an array is assigned an array variable");
                 return;
             };
-            let k = self.f.add_var("k", Ty::Int(IntTy::Usize), Role::Loop, span);
+            let copy = self.f.elementwise(place.var(), len, span, |k| {
+                Expr::new(ExprKind::Index(src, Box::new(k)), Ty::Real, span)
+            });
             self.mutable.resize(self.f.vars.len(), false);
-            let kk = Expr::var(k, Ty::Int(IntTy::Usize), span);
-            let body = vec![Stmt::new(
-                StmtKind::Assign {
-                    place: Place::Elem(place.var(), kk.clone()),
-                    value: Expr::new(ExprKind::Index(src, Box::new(kk)), Ty::Real, span),
-                },
-                span,
-            )];
-            self.emit(
-                StmtKind::For {
-                    var: k,
-                    start: Expr::int(0, span),
-                    end: len_expr(len, span),
-                    reverse: false,
-                    body,
-                },
-                span,
-            );
+            self.blocks.last_mut().expect("a block is open").push(copy);
             return;
         }
         // Between two call results only the callees know the shapes; a copy could be an
@@ -1856,12 +1825,4 @@ fn is_block_like(e: &syn::Expr) -> bool {
             | syn::Expr::Loop(_)
             | syn::Expr::Unsafe(_)
     )
-}
-
-pub fn len_expr(len: Len, span: Span) -> Expr {
-    match len {
-        Len::Q => Expr::new(ExprKind::Lat(LatConst::Q), Ty::Int(IntTy::Usize), span),
-        Len::D => Expr::new(ExprKind::Lat(LatConst::D), Ty::Int(IntTy::Usize), span),
-        Len::Lit(n) => Expr::int(n as i64, span),
-    }
 }
