@@ -6,7 +6,10 @@
 //! GPU passes; `LBM_REQUIRE_CUDA=1` makes a missing GPU a failure instead (set it on the
 //! GPU machine, so the tests cannot silently skip there).
 
-use lbm_runtime::ops::{bgk, bouzidi, moving_wall_bounce_back, zou_he_pressure, zou_he_velocity};
+mod common;
+
+use common::{end_tags, initial, noise, obstacle, step_bouzidi, step_zou_he};
+use lbm_runtime::ops::{bgk, moving_wall_bounce_back};
 use lbm_runtime::{
     cuda, operator, ops, AdjointPrecision, Backend, Budget, Checkpointing, GradValue, Gradients,
     Grid, LatticeKind, LbmError, Objective, Precision, Simulation, Source, Step,
@@ -78,49 +81,6 @@ fn step_fragile(f: [Real; Q], tag: i32, #[param] omega: Real, #[param] divisor: 
         }
     }
     out
-}
-
-/// Deterministic pseudo-random values in `[-0.5, 0.5)`.
-fn noise(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        })
-        .collect()
-}
-
-/// A perturbed equilibrium with a small flow.
-fn initial(grid: &Grid) -> Vec<f64> {
-    let (n, d) = (grid.cells(), grid.lattice().d());
-    let rho: Vec<f64> = noise(n, 3).iter().map(|v| 1.0 + 0.05 * v).collect();
-    let u: Vec<f64> = noise(n * d, 4).iter().map(|v| 0.1 * v).collect();
-    let f = lbm_runtime::equilibrium_state(grid, &rho, &u).unwrap();
-    f.iter()
-        .zip(noise(f.len(), 5))
-        .map(|(f, e)| f * (1.0 + 0.02 * e))
-        .collect()
-}
-
-/// A disc (a ball in 3D) of solid cells in the middle of the box.
-fn obstacle(grid: &Grid) -> Vec<bool> {
-    let [nx, ny, nz] = grid.dims();
-    (0..grid.cells())
-        .map(|c| {
-            let [x, y, z] = grid.coords(c);
-            let dx = x as f64 - nx as f64 / 2.0;
-            let dy = y as f64 - ny as f64 / 2.0;
-            let dz = if nz > 1 {
-                z as f64 - nz as f64 / 2.0
-            } else {
-                0.0
-            };
-            dx * dx + dy * dy + dz * dz < 4.5
-        })
-        .collect()
 }
 
 fn grids() -> Vec<Grid> {
@@ -292,51 +252,6 @@ fn every_source_kind_matches_cpu_forward_and_backward() {
             assert_eq!(names, ["omega", "u_wall", "blend", "w", "scale"]);
         }
     }
-}
-
-/// Tags: 1 on the plane x = 0, 2 on x = nx - 1.
-fn end_tags(grid: &Grid) -> Vec<i64> {
-    let nx = grid.dims()[0];
-    (0..grid.cells())
-        .map(|c| match grid.coords(c)[0] {
-            0 => 1,
-            x if x == nx - 1 => 2,
-            _ => 0,
-        })
-        .collect()
-}
-
-/// Library boundary operators as whole steps, where the workspace provides them.
-#[operator]
-fn step_zou_he(
-    f: [Real; Q],
-    tag: i32,
-    #[param] omega: Real,
-    #[param] u_in: [Real; D],
-    #[param] rho_out: Real,
-) -> [Real; Q] {
-    match tag {
-        1 => bgk(zou_he_velocity(f, u_in, 0, 1), omega),
-        2 => bgk(zou_he_pressure(f, rho_out, 0, -1), omega),
-        _ => bgk(f, omega),
-    }
-}
-
-/// Interpolated bounce-back with a differentiable wall distance per link.
-#[operator]
-fn step_bouzidi(
-    f: [Real; Q],
-    f_local: [Real; Q],
-    f_far: [Real; Q],
-    q_wall: [Real; Q],
-    links: i64,
-    solid: i32,
-    #[param] omega: Real,
-) -> [Real; Q] {
-    if solid != 0 {
-        return f_local;
-    }
-    bgk(bouzidi(f, f_local, f_far, q_wall, links), omega)
 }
 
 #[test]

@@ -5,9 +5,12 @@
 //! `J v` comes from a fourth-order central difference, `J^T w` from the generated adjoint
 //! (the gradient of the loss `sum_x w(x) . f(x)` after one step).
 
+mod common;
+
+use common::{dot, end_tags, initial, noise, obstacle, solid_ints, step_bouzidi, step_zou_he};
 use lbm_runtime::ops::{
-    bgk, bouzidi, equilibrium_boundary, extrapolation_outflow, halfway_bounce_back,
-    moving_wall_bounce_back, partial_bounce_back, zou_he_pressure, zou_he_velocity,
+    bgk, equilibrium_boundary, extrapolation_outflow, halfway_bounce_back, moving_wall_bounce_back,
+    partial_bounce_back,
 };
 use lbm_runtime::{
     operator, ops, Backend, Checkpointing, GradValue, Grid, LatticeKind, Objective, Precision,
@@ -70,22 +73,6 @@ fn step_equilibrium(
     }
 }
 
-/// Tag 1: velocity inlet facing +x; tag 2: pressure outlet facing -x; tag 0: BGK.
-#[operator]
-fn step_zou_he(
-    f: [Real; Q],
-    tag: i32,
-    #[param] omega: Real,
-    #[param] u_in: [Real; D],
-    #[param] rho_out: Real,
-) -> [Real; Q] {
-    match tag {
-        1 => bgk(zou_he_velocity(f, u_in, 0, 1), omega),
-        2 => bgk(zou_he_pressure(f, rho_out, 0, -1), omega),
-        _ => bgk(f, omega),
-    }
-}
-
 /// Tag 1: outflow facing -x, extrapolated from the cell at x - 1.
 #[operator]
 fn step_outflow(f: [Real; Q], f_west: [Real; Q], tag: i32, #[param] omega: Real) -> [Real; Q] {
@@ -99,83 +86,6 @@ fn step_outflow(f: [Real; Q], f_west: [Real; Q], tag: i32, #[param] omega: Real)
 #[operator]
 fn step_gray(f: [Real; Q], solid_fraction: Real, #[param] omega: Real) -> [Real; Q] {
     partial_bounce_back(f, bgk(f, omega), solid_fraction)
-}
-
-/// Interpolated bounce-back with a differentiable wall distance per link.
-#[operator]
-fn step_bouzidi(
-    f: [Real; Q],
-    f_local: [Real; Q],
-    f_far: [Real; Q],
-    q_wall: [Real; Q],
-    links: i64,
-    solid: i32,
-    #[param] omega: Real,
-) -> [Real; Q] {
-    if solid != 0 {
-        return f_local;
-    }
-    bgk(bouzidi(f, f_local, f_far, q_wall, links), omega)
-}
-
-/// Deterministic pseudo-random values in `[-0.5, 0.5)`.
-fn noise(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        })
-        .collect()
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// A perturbed equilibrium at rest with a small flow.
-fn initial(grid: &Grid) -> Vec<f64> {
-    let n = grid.cells();
-    let d = grid.lattice().d();
-    let rho: Vec<f64> = noise(n, 3).iter().map(|v| 1.0 + 0.05 * v).collect();
-    let u: Vec<f64> = noise(n * d, 4).iter().map(|v| 0.1 * v).collect();
-    let f = lbm_runtime::equilibrium_state(grid, &rho, &u).unwrap();
-    f.iter()
-        .zip(noise(f.len(), 5))
-        .map(|(f, e)| f * (1.0 + 0.02 * e))
-        .collect()
-}
-
-/// Solid cells: a disc in the middle of the box (a ball in 3D).
-fn obstacle(grid: &Grid) -> Vec<bool> {
-    let [nx, ny, nz] = grid.dims();
-    (0..grid.cells())
-        .map(|c| {
-            let [x, y, z] = grid.coords(c);
-            let dx = x as f64 - nx as f64 / 2.0;
-            let dy = y as f64 - ny as f64 / 2.0;
-            let dz = if nz > 1 {
-                z as f64 - nz as f64 / 2.0
-            } else {
-                0.0
-            };
-            dx * dx + dy * dy + dz * dz < 4.5
-        })
-        .collect()
-}
-
-/// Tags: 1 on the plane x = 0, 2 on x = nx - 1.
-fn end_tags(grid: &Grid) -> Vec<i64> {
-    let nx = grid.dims()[0];
-    (0..grid.cells())
-        .map(|c| match grid.coords(c)[0] {
-            0 => 1,
-            x if x == nx - 1 => 2,
-            _ => 0,
-        })
-        .collect()
 }
 
 fn sim(grid: &Grid, step: &Step, f0: &[f64]) -> Simulation {
@@ -225,10 +135,6 @@ fn grids() -> Vec<Grid> {
         Grid::new_3d(LatticeKind::D3Q19, 6, 5, 5).unwrap(),
         Grid::new_3d(LatticeKind::D3Q27, 5, 6, 5).unwrap(),
     ]
-}
-
-fn solid_ints(mask: &[bool]) -> Vec<i64> {
-    mask.iter().map(|&s| s as i64).collect()
 }
 
 #[test]
