@@ -4,7 +4,7 @@
 //! binomial checkpointing (Griewank's revolve, here in its recursive form) keeps a fixed
 //! number of snapshots and recomputes the rest, which is optimal in forward steps for that
 //! number. A [`Budget`] in bytes picks between them. The driver works on any backend
-//! through [`Stepper`] and counts the states it holds, so the peak it reports is measured,
+//! through `Stepper` and counts the states it holds, so the peak it reports is measured,
 //! not estimated.
 
 use crate::error::{LbmError, Result};
