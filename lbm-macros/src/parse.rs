@@ -404,10 +404,7 @@ impl Parser<'_> {
                     );
                     return;
                 };
-                let Some(outs_ty) = self.call(call, names.len()) else {
-                    return;
-                };
-                let Some((callee, args)) = outs_ty else {
+                let Some((callee, args)) = self.call(call, names.len()) else {
                     return;
                 };
                 let outs: Vec<VarId> = names
@@ -452,7 +449,7 @@ impl Parser<'_> {
     ) {
         // Calls bind their result directly, so arrays come back without a copy.
         if let syn::Expr::Call(call) = strip_parens(init) {
-            if let Some(Some((callee, args))) = self.call(call, 1) {
+            if let Some((callee, args)) = self.call(call, 1) {
                 let ty = annotated.unwrap_or(Ty::Opaque { callee, index: 0 });
                 let id = self.declare(name, ty, Role::Local, mutable);
                 self.emit(
@@ -684,7 +681,7 @@ impl Parser<'_> {
             return;
         }
         if let (None, syn::Expr::Call(call), Place::Var(v)) = (op, strip_parens(right), &place) {
-            if let Some(Some((callee, args))) = self.call(call, 1) {
+            if let Some((callee, args)) = self.call(call, 1) {
                 self.emit(
                     StmtKind::Call {
                         callee,
@@ -1011,7 +1008,7 @@ impl Parser<'_> {
         }
         let e = strip_parens(e);
         if let syn::Expr::Call(call) = e {
-            if let Some(Some((callee, args))) = self.call(call, n) {
+            if let Some((callee, args)) = self.call(call, n) {
                 let values = (0..n)
                     .map(|k| {
                         let t = self.temp("res", Ty::Opaque { callee, index: k }, call.span());
@@ -1066,12 +1063,7 @@ impl Parser<'_> {
 
     /// Parses an operator call with `outputs` results. Real-valued arguments are bound to
     /// variables, as the calling convention passes them by address.
-    #[allow(clippy::type_complexity)]
-    fn call(
-        &mut self,
-        call: &syn::ExprCall,
-        outputs: usize,
-    ) -> Option<Option<(CalleeId, Vec<Expr>)>> {
+    fn call(&mut self, call: &syn::ExprCall, outputs: usize) -> Option<(CalleeId, Vec<Expr>)> {
         let syn::Expr::Path(fp) = strip_parens(&call.func) else {
             self.err_at(&call.func, "call operators by name: `density(f)`");
             return None;
@@ -1171,7 +1163,7 @@ impl Parser<'_> {
                 self.f.callees.len() - 1
             }
         };
-        Some(Some((id, args)))
+        Some((id, args))
     }
 
     // ---------------------------------------------------------------- expressions
@@ -1395,7 +1387,7 @@ impl Parser<'_> {
             },
             syn::Expr::MethodCall(m) => self.method_call(m),
             syn::Expr::Call(call) => {
-                let (callee, args) = self.call(call, 1)??;
+                let (callee, args) = self.call(call, 1)?;
                 let t = self.temp(
                     &format!("{}_val", self.f.callees[callee].name),
                     Ty::Opaque { callee, index: 0 },
