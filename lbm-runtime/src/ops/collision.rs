@@ -2,7 +2,8 @@
 
 use crate::operator;
 use crate::ops::{
-    density, density_velocity, equilibrium, momentum, momentum_flux, stress_projection,
+    density, density_velocity, deviatoric_stress, equilibrium, equilibrium_split, momentum,
+    momentum_flux, stress_projection,
 };
 
 /// BGK collision: relax every population towards equilibrium at rate `omega`.
@@ -48,12 +49,7 @@ pub fn trt(f: [Real; Q], #[param] omega: Real, #[param] magic: Real) -> [Real; Q
 /// the equilibrium.
 #[operator]
 pub fn regularized_bgk(f: [Real; Q], #[param] omega: Real) -> [Real; Q] {
-    let (rho, u) = density_velocity(f);
-    let feq = equilibrium(rho, u);
-    let mut fneq = [0.0; Q];
-    for i in 0..Q {
-        fneq[i] = f[i] - feq[i];
-    }
+    let (rho, feq, fneq) = equilibrium_split(f);
     let pi_neq = momentum_flux(fneq);
     let g = stress_projection(pi_neq);
     let mut out = [0.0; Q];
@@ -87,25 +83,12 @@ pub fn mrt(
     #[param] omega_bulk: Real,
     #[param] omega_ghost: Real,
 ) -> [Real; Q] {
-    let (rho, u) = density_velocity(f);
-    let feq = equilibrium(rho, u);
-    let mut fneq = [0.0; Q];
-    for i in 0..Q {
-        fneq[i] = f[i] - feq[i];
-    }
+    let (rho, feq, fneq) = equilibrium_split(f);
     let pi_neq = momentum_flux(fneq);
-    let mut trace = 0.0;
-    for a in 0..D {
-        trace += pi_neq[a];
-    }
-    let mut dev = [0.0; 6];
+    let dev = deviatoric_stress(pi_neq);
     let mut iso = [0.0; 6];
     for k in 0..6 {
-        dev[k] = pi_neq[k];
-    }
-    for a in 0..D {
-        dev[a] = pi_neq[a] - trace / (D as Real);
-        iso[a] = trace / (D as Real);
+        iso[k] = pi_neq[k] - dev[k];
     }
     let s = stress_projection(dev);
     let b = stress_projection(iso);
@@ -129,25 +112,8 @@ pub fn mrt(
 /// is the entropic scalar product. `<dh|dh> == 0` falls back to `gamma = 2` (BGK).
 #[operator]
 pub fn kbc(f: [Real; Q], #[param] omega: Real) -> [Real; Q] {
-    let (rho, u) = density_velocity(f);
-    let feq = equilibrium(rho, u);
-    let mut fneq = [0.0; Q];
-    for i in 0..Q {
-        fneq[i] = f[i] - feq[i];
-    }
-    let pi_neq = momentum_flux(fneq);
-    let mut trace = 0.0;
-    for a in 0..D {
-        trace += pi_neq[a];
-    }
-    let mut dev = [0.0; 6];
-    for k in 0..6 {
-        dev[k] = pi_neq[k];
-    }
-    for a in 0..D {
-        dev[a] = pi_neq[a] - trace / (D as Real);
-    }
-    let ds = stress_projection(dev);
+    let (rho, feq, fneq) = equilibrium_split(f);
+    let ds = stress_projection(deviatoric_stress(momentum_flux(fneq)));
     let mut dh = [0.0; Q];
     let mut sh = 0.0;
     let mut hh = 0.0;
@@ -177,12 +143,7 @@ pub fn kbc(f: [Real; Q], #[param] omega: Real) -> [Real; Q] {
 /// BGK. The norm's derivative is taken as zero where the stress vanishes exactly.
 #[operator]
 pub fn smagorinsky_bgk(f: [Real; Q], #[param] omega: Real, #[param] c_smag: Real) -> [Real; Q] {
-    let (rho, u) = density_velocity(f);
-    let feq = equilibrium(rho, u);
-    let mut fneq = [0.0; Q];
-    for i in 0..Q {
-        fneq[i] = f[i] - feq[i];
-    }
+    let (rho, feq, fneq) = equilibrium_split(f);
     let p = momentum_flux(fneq);
     let norm2 =
         p[0] * p[0] + p[1] * p[1] + p[2] * p[2] + 2.0 * (p[3] * p[3] + p[4] * p[4] + p[5] * p[5]);

@@ -1,6 +1,7 @@
 //! Equilibrium distributions.
 
 use crate::operator;
+use crate::ops::density_velocity;
 
 /// Second-order equilibrium:
 /// `f_i = w_i rho (1 + c.u / cs2 + (c.u)^2 / (2 cs2^2) - u.u / (2 cs2))`.
@@ -58,4 +59,17 @@ pub fn equilibrium_third_order(rho: Real, u: [Real; D]) -> [Real; Q] {
         feq[i] = feq2[i] + W[i] * rho * third;
     }
     feq
+}
+
+/// A state's equilibrium and non-equilibrium parts: `(rho, feq, f - feq)`, the common
+/// start of the collisions that treat the non-equilibrium part moment by moment.
+#[operator]
+pub fn equilibrium_split(f: [Real; Q]) -> (Real, [Real; Q], [Real; Q]) {
+    let (rho, u) = density_velocity(f);
+    let feq = equilibrium(rho, u);
+    let mut fneq = [0.0; Q];
+    for i in 0..Q {
+        fneq[i] = f[i] - feq[i];
+    }
+    (rho, feq, fneq)
 }

@@ -23,6 +23,8 @@ pub static ALL: &[&OperatorInfo] = &[
     &bgk::INFO,
     &momentum_flux::INFO,
     &stress_projection::INFO,
+    &deviatoric_stress::INFO,
+    &equilibrium_split::INFO,
     &equilibrium_third_order::INFO,
     &trt::INFO,
     &regularized_bgk::INFO,

@@ -86,3 +86,18 @@ pub fn stress_projection(pi: [Real; 6]) -> [Real; Q] {
     }
     g
 }
+
+/// Deviatoric (traceless) part of a stress in the storage of [`momentum_flux`]:
+/// `pi_ab - delta_ab tr(pi) / D`. The trace is over the lattice's `D` dimensions.
+#[operator]
+pub fn deviatoric_stress(pi: [Real; 6]) -> [Real; 6] {
+    let mut trace = 0.0;
+    for a in 0..D {
+        trace += pi[a];
+    }
+    let mut dev = pi;
+    for a in 0..D {
+        dev[a] = pi[a] - trace / (D as Real);
+    }
+    dev
+}
