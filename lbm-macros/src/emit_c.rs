@@ -146,20 +146,8 @@ impl<'a> Printer<'a> {
     /// Declares, zeroed, every variable the blocks use that is not a parameter, a loop
     /// counter or a block-local `let`.
     fn declarations(&mut self, blocks: &[&Block]) {
-        let mut used = Vec::new();
-        let mut lets = HashSet::new();
-        for b in blocks {
-            collect_vars(b, &mut used, &mut lets);
-        }
-        let mut seen = HashSet::new();
-        for v in used {
-            if !seen.insert(v) || lets.contains(&v) {
-                continue;
-            }
+        for v in hoisted_vars(self.f, blocks) {
             let var = &self.f.vars[v];
-            if matches!(var.role, Role::Param(_) | Role::Loop) {
-                continue;
-            }
             let decl = match var.ty {
                 Ty::Real => format!("real {} = 0;", var.name),
                 Ty::Int(_) | Ty::Bool => format!("int {} = 0;", var.name),
@@ -594,6 +582,21 @@ fn collect_assigned(block: &Block, out: &mut HashSet<VarId>) {
             _ => {}
         }
     }
+}
+
+/// The variables the blocks use that a function declares at its top: all but parameters,
+/// loop counters and block-local `let`s, each once, in first-mention order.
+pub fn hoisted_vars(f: &Function, blocks: &[&Block]) -> Vec<VarId> {
+    let mut used = Vec::new();
+    let mut lets = HashSet::new();
+    for b in blocks {
+        collect_vars(b, &mut used, &mut lets);
+    }
+    let mut seen = HashSet::new();
+    used.into_iter()
+        .filter(|v| seen.insert(*v) && !lets.contains(v))
+        .filter(|v| !matches!(f.vars[*v].role, Role::Param(_) | Role::Loop))
+        .collect()
 }
 
 /// Every variable a block mentions, in first-mention order; `lets` gets the block-local ones.

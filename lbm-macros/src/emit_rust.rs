@@ -131,21 +131,9 @@ impl Printer<'_> {
     }
 
     fn declarations(&self, blocks: &[&Block]) -> TokenStream {
-        let mut used = Vec::new();
-        let mut lets = std::collections::HashSet::new();
-        for b in blocks {
-            crate::emit_c::collect_vars(b, &mut used, &mut lets);
-        }
-        let mut seen = std::collections::HashSet::new();
         let mut out = TokenStream::new();
-        for v in used {
-            if !seen.insert(v) || lets.contains(&v) {
-                continue;
-            }
+        for v in crate::emit_c::hoisted_vars(self.f, blocks) {
             let var = &self.f.vars[v];
-            if matches!(var.role, Role::Param(_) | Role::Loop) {
-                continue;
-            }
             let (name, ty, zero) = (self.ident(v), self.rust_type(var.ty), self.zero(var.ty));
             out.extend(quote!(let mut #name: #ty = #zero;));
         }

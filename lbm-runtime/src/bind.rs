@@ -228,47 +228,29 @@ fn check_source(
                 length(what, v.len(), grid.cells(), "one per cell".into())?;
             }
         }
-        Source::Uniform(v) => {
+        Source::Uniform(_) | Source::PerStep(_) | Source::Field(_) => {
             if !kind.is_real() {
                 return Err(bad("reals go to real parameters".into()));
             }
-            length(
-                what.clone(),
-                v.len(),
-                len,
-                format!("the length of {} on {lattice}", shape.rust_type()),
-            )?;
-            check_finite(&what, v)?;
-            omega(v)?;
-        }
-        Source::PerStep(steps) => {
-            if !kind.is_real() {
-                return Err(bad("reals go to real parameters".into()));
-            }
-            for (t, v) in steps.iter().enumerate() {
-                let what = format!("{what}[step {t}]");
-                length(
-                    what.clone(),
-                    v.len(),
-                    len,
-                    format!("the length of {} on {lattice}", shape.rust_type()),
-                )?;
+            let per_value = format!("the length of {} on {lattice}", shape.rust_type());
+            let values: Vec<(String, &[f64], usize, String)> = match source {
+                Source::Uniform(v) => vec![(what.clone(), v, len, per_value)],
+                Source::PerStep(steps) => steps
+                    .iter()
+                    .enumerate()
+                    .map(|(t, v)| (format!("{what}[step {t}]"), &v[..], len, per_value.clone()))
+                    .collect(),
+                Source::Field(v) => {
+                    let why = format!("{len} per cell, {} cells", grid.cells());
+                    vec![(what.clone(), v, grid.cells() * len, why)]
+                }
+                _ => unreachable!("matched above"),
+            };
+            for (what, v, expected, why) in values {
+                length(what.clone(), v.len(), expected, why)?;
                 check_finite(&what, v)?;
                 omega(v)?;
             }
-        }
-        Source::Field(v) => {
-            if !kind.is_real() {
-                return Err(bad("reals go to real parameters".into()));
-            }
-            length(
-                what.clone(),
-                v.len(),
-                grid.cells() * len,
-                format!("{len} per cell, {} cells", grid.cells()),
-            )?;
-            check_finite(&what, v)?;
-            omega(v)?;
         }
     }
     Ok(())
