@@ -46,7 +46,7 @@ impl Activity {
         for &p in &f.params {
             sites[p] = 1;
         }
-        act.count_sites(&f.body, false, &mut sites);
+        Activity::count_sites(&f.body, &mut sites);
         for (v, s) in sites.iter().enumerate() {
             if *s > 1 {
                 act.overwritten[v] = true;
@@ -70,8 +70,11 @@ impl Activity {
         match &e.kind {
             ExprKind::Var(v) | ExprKind::Index(v, _) => self.active[*v],
             ExprKind::Unary(UnOp::Neg, a) => self.expr_active(a),
-            ExprKind::Binary(op, a, b) if !op.is_comparison() && !op.is_logical() => {
-                e.ty.is_scalar_real() && (self.expr_active(a) || self.expr_active(b))
+            ExprKind::Binary(op, a, b) => {
+                !op.is_comparison()
+                    && !op.is_logical()
+                    && e.ty.is_scalar_real()
+                    && (self.expr_active(a) || self.expr_active(b))
             }
             ExprKind::Intrinsic(_, args) => args
                 .iter()
@@ -80,95 +83,106 @@ impl Activity {
                 e.ty.is_scalar_real() && a.ty.is_scalar_real() && self.expr_active(a)
             }
             ExprKind::Select(_, a, b) => self.expr_active(a) || self.expr_active(b),
-            _ => false,
+            // Constants, lattice tables, flags and integers carry no derivative.
+            ExprKind::RealLit(_)
+            | ExprKind::IntLit(_)
+            | ExprKind::BoolLit(_)
+            | ExprKind::Lat(_)
+            | ExprKind::LatC(..)
+            | ExprKind::LatW(_)
+            | ExprKind::LatOpp(_)
+            | ExprKind::Unary(UnOp::Not, _)
+            | ExprKind::PopControl => false,
         }
     }
 
     fn propagate(&mut self, block: &Block) {
-        for s in block {
-            match &s.kind {
-                StmtKind::Assign { place, value } => {
-                    if self.expr_active(value) {
-                        self.active[place.var()] = true;
-                    }
+        walk(block, false, &mut |s, _| match &s.kind {
+            StmtKind::Assign { place, value } => {
+                if self.expr_active(value) {
+                    self.active[place.var()] = true;
                 }
-                StmtKind::Call { args, outs, .. } => {
-                    let any = args
-                        .iter()
-                        .any(|a| a.ty.is_real_valued() && self.expr_active(a));
-                    if any {
-                        outs.iter().for_each(|o| self.active[*o] = true);
-                    }
-                }
-                StmtKind::If {
-                    then_branch,
-                    else_branch,
-                    ..
-                } => {
-                    self.propagate(then_branch);
-                    self.propagate(else_branch);
-                }
-                StmtKind::Match { arms, .. } => arms.iter().for_each(|a| self.propagate(&a.body)),
-                StmtKind::For { body, .. } => self.propagate(body),
-                _ => {}
             }
-        }
+            StmtKind::Call { args, outs, .. } => {
+                let any = args
+                    .iter()
+                    .any(|a| a.ty.is_real_valued() && self.expr_active(a));
+                if any {
+                    outs.iter().for_each(|o| self.active[*o] = true);
+                }
+            }
+            StmtKind::Copy { dst, src } => {
+                if self.active[*src] {
+                    self.active[*dst] = true;
+                }
+            }
+            // Control flow: its nested statements are visited on their own.
+            StmtKind::If { .. } | StmtKind::Match { .. } | StmtKind::For { .. } => {}
+            StmtKind::Return(_) => unreachable!("returns are lowered before the analysis"),
+            StmtKind::Accumulate { .. }
+            | StmtKind::Let { .. }
+            | StmtKind::Save(_)
+            | StmtKind::Restore(_)
+            | StmtKind::SaveControl(_)
+            | StmtKind::RestoreControl(_)
+            | StmtKind::CallAdjoint { .. }
+            | StmtKind::Zero(_) => unreachable!("only the adjoint creates these"),
+        });
     }
 
-    fn count_sites(&mut self, block: &Block, in_loop: bool, sites: &mut [usize]) {
-        let weight = if in_loop { 2 } else { 1 };
-        for s in block {
+    /// Counts, per variable, the assignments that may run: a site in a loop counts twice.
+    fn count_sites(block: &Block, sites: &mut [usize]) {
+        walk(block, false, &mut |s, in_loop| {
+            let weight = if in_loop { 2 } else { 1 };
             match &s.kind {
-                StmtKind::Assign { place, .. } => sites[place.var()] += weight,
-                StmtKind::Call { outs, .. } => outs.iter().for_each(|o| sites[*o] += weight),
-                StmtKind::If {
-                    then_branch,
-                    else_branch,
-                    ..
-                } => {
-                    self.count_sites(then_branch, in_loop, sites);
-                    self.count_sites(else_branch, in_loop, sites);
+                StmtKind::Assign { .. } | StmtKind::Call { .. } | StmtKind::Copy { .. } => {
+                    s.writes().into_iter().for_each(|v| sites[v] += weight)
                 }
-                StmtKind::Match { arms, .. } => arms
-                    .iter()
-                    .for_each(|a| self.count_sites(&a.body, in_loop, sites)),
-                StmtKind::For { body, .. } => self.count_sites(body, true, sites),
-                _ => {}
+                // A loop counter is never saved: the reverse loop recomputes it.
+                StmtKind::If { .. } | StmtKind::Match { .. } | StmtKind::For { .. } => {}
+                StmtKind::Return(_) => unreachable!("returns are lowered before the analysis"),
+                StmtKind::Accumulate { .. }
+                | StmtKind::Let { .. }
+                | StmtKind::Save(_)
+                | StmtKind::Restore(_)
+                | StmtKind::SaveControl(_)
+                | StmtKind::RestoreControl(_)
+                | StmtKind::CallAdjoint { .. }
+                | StmtKind::Zero(_) => unreachable!("only the adjoint creates these"),
             }
-        }
+        });
     }
 
     fn mark_needed(&mut self, block: &Block, f: &Function) {
-        for s in block {
-            match &s.kind {
-                StmtKind::Assign { place, value } => {
-                    if self.active[place.var()] && f.vars[place.var()].ty.is_real_valued() {
-                        if let Place::Elem(_, i) = place {
-                            self.mark_all(i);
-                        }
-                        self.mark_partials(value);
+        walk(block, false, &mut |s, _| match &s.kind {
+            StmtKind::Assign { place, value } => {
+                if self.active[place.var()] && f.vars[place.var()].ty.is_real_valued() {
+                    if let Place::Elem(_, i) = place {
+                        self.mark_all(i);
                     }
+                    self.mark_partials(value);
                 }
-                StmtKind::Call { args, outs, .. } => {
-                    if outs.iter().any(|o| self.active[*o]) {
-                        args.iter().for_each(|a| self.mark_all(a));
-                    }
-                }
-                StmtKind::If {
-                    then_branch,
-                    else_branch,
-                    ..
-                } => {
-                    self.mark_needed(then_branch, f);
-                    self.mark_needed(else_branch, f);
-                }
-                StmtKind::Match { arms, .. } => {
-                    arms.iter().for_each(|a| self.mark_needed(&a.body, f))
-                }
-                StmtKind::For { body, .. } => self.mark_needed(body, f),
-                _ => {}
             }
-        }
+            StmtKind::Call { args, outs, .. } => {
+                if outs.iter().any(|o| self.active[*o]) {
+                    args.iter().for_each(|a| self.mark_all(a));
+                }
+            }
+            // A copy is linear: its reverse reads no values.
+            StmtKind::Copy { .. } => {}
+            // Branch conditions and loop bounds are replayed from the control tape or
+            // constants, not re-evaluated.
+            StmtKind::If { .. } | StmtKind::Match { .. } | StmtKind::For { .. } => {}
+            StmtKind::Return(_) => unreachable!("returns are lowered before the analysis"),
+            StmtKind::Accumulate { .. }
+            | StmtKind::Let { .. }
+            | StmtKind::Save(_)
+            | StmtKind::Restore(_)
+            | StmtKind::SaveControl(_)
+            | StmtKind::RestoreControl(_)
+            | StmtKind::CallAdjoint { .. }
+            | StmtKind::Zero(_) => unreachable!("only the adjoint creates these"),
+        });
     }
 
     /// Marks the variables whose values the derivative of `e` reads.
@@ -183,7 +197,16 @@ impl Activity {
             ExprKind::Binary(..) | ExprKind::Intrinsic(..) | ExprKind::Select(..) => {
                 self.mark_all(e)
             }
-            _ => {}
+            // A variable's partial is one; constants have none.
+            ExprKind::Var(_)
+            | ExprKind::RealLit(_)
+            | ExprKind::IntLit(_)
+            | ExprKind::BoolLit(_)
+            | ExprKind::Lat(_)
+            | ExprKind::LatC(..)
+            | ExprKind::LatW(_)
+            | ExprKind::LatOpp(_)
+            | ExprKind::PopControl => {}
         }
     }
 

@@ -103,14 +103,12 @@ impl Transformer<'_> {
                 (fw, rv)
             }
             StmtKind::Call { callee, args, outs } => {
-                let mut fw = Vec::new();
-                let mut rv = Vec::new();
-                for &o in outs {
-                    if self.act.must_save(o) {
-                        fw.push(mk(StmtKind::Save(Place::Var(o))));
-                        rv.push(mk(StmtKind::Restore(Place::Var(o))));
-                    }
-                }
+                let saved: Vec<Place> = outs
+                    .iter()
+                    .filter(|o| self.act.must_save(**o))
+                    .map(|o| Place::Var(*o))
+                    .collect();
+                let (mut fw, mut rv) = save_restore(&saved, span);
                 fw.push(s.clone());
                 if outs.iter().any(|o| self.act.is_active(*o)) {
                     let arg_bars = args
@@ -251,8 +249,35 @@ impl Transformer<'_> {
                 });
                 (vec![fw], vec![rv])
             }
+            StmtKind::Copy { dst, src } => {
+                let saved: Vec<Place> = if self.act.must_save(*dst) {
+                    vec![Place::Var(*dst)]
+                } else {
+                    Vec::new()
+                };
+                let (mut fw, mut rv) = save_restore(&saved, span);
+                fw.push(s.clone());
+                if self.act.is_active(*dst) {
+                    let dst_bar = self.bar(*dst);
+                    if self.act.is_active(*src) {
+                        rv.push(mk(StmtKind::Accumulate {
+                            into: self.bar(*src),
+                            from: dst_bar,
+                        }));
+                    }
+                    rv.push(mk(StmtKind::Zero(dst_bar)));
+                }
+                (fw, rv)
+            }
             StmtKind::Return(_) => unreachable!("returns are lowered before the adjoint"),
-            _ => (vec![s.clone()], Vec::new()),
+            StmtKind::Accumulate { .. }
+            | StmtKind::Let { .. }
+            | StmtKind::Save(_)
+            | StmtKind::Restore(_)
+            | StmtKind::SaveControl(_)
+            | StmtKind::RestoreControl(_)
+            | StmtKind::CallAdjoint { .. }
+            | StmtKind::Zero(_) => unreachable!("only the adjoint creates these"),
         }
     }
 
@@ -358,7 +383,22 @@ impl Transformer<'_> {
                             Expr::binary(BinOp::Div, Expr::binary(BinOp::Mul, seed, a.clone()), b2);
                         self.accumulate(b, Expr::neg(db), out);
                     }
-                    _ => {}
+                    // Comparisons, logic and integer operations yield no real value, so
+                    // an active expression is never one of them.
+                    BinOp::Rem
+                    | BinOp::Lt
+                    | BinOp::Le
+                    | BinOp::Gt
+                    | BinOp::Ge
+                    | BinOp::Eq
+                    | BinOp::Ne
+                    | BinOp::And
+                    | BinOp::Or
+                    | BinOp::BitAnd
+                    | BinOp::BitOr
+                    | BinOp::BitXor
+                    | BinOp::Shl
+                    | BinOp::Shr => unreachable!("`{}` on reals is not active", op.symbol()),
                 }
             }
             ExprKind::Intrinsic(intr, args) => {
@@ -383,9 +423,32 @@ impl Transformer<'_> {
                 self.accumulate(a, sel(seed.clone(), zero.clone()), out);
                 self.accumulate(b, sel(zero, seed), out);
             }
-            _ => {}
+            ExprKind::RealLit(_)
+            | ExprKind::IntLit(_)
+            | ExprKind::BoolLit(_)
+            | ExprKind::Lat(_)
+            | ExprKind::LatC(..)
+            | ExprKind::LatW(_)
+            | ExprKind::LatOpp(_)
+            | ExprKind::Unary(UnOp::Not, _)
+            | ExprKind::PopControl => unreachable!("inactive expressions return early"),
         }
     }
+}
+
+/// Saves of `places` for the forward sweep and their restores for the reverse sweep. The
+/// tape is last-in, first-out, so the restores run in the opposite order of the saves.
+fn save_restore(places: &[Place], span: Span) -> (Block, Block) {
+    let saves = places
+        .iter()
+        .map(|p| Stmt::new(StmtKind::Save(p.clone()), span))
+        .collect();
+    let restores = places
+        .iter()
+        .rev()
+        .map(|p| Stmt::new(StmtKind::Restore(p.clone()), span))
+        .collect();
+    (saves, restores)
 }
 
 /// The value at a place, as an expression.

@@ -332,6 +332,8 @@ impl<'a> Printer<'a> {
                 );
                 self.line(line);
             }
+            StmtKind::Copy { dst, src } => self.whole_value(*dst, *src, "="),
+            StmtKind::Accumulate { into, from } => self.whole_value(*into, *from, "+="),
             StmtKind::CallAdjoint {
                 callee,
                 args,
@@ -444,6 +446,28 @@ impl<'a> Printer<'a> {
             }
             StmtKind::Return(_) => unreachable!("returns are lowered before printing"),
         }
+    }
+
+    /// `dst op src` over every real of two whole variables; a `Real` variable is a plain
+    /// C scalar, anything else an array (a scalar call result is an array of one).
+    fn whole_value(&mut self, dst: VarId, src: VarId, op: &str) {
+        let (d, s) = (self.name(dst).to_string(), self.name(src).to_string());
+        let (dt, st) = (self.ty(dst), self.ty(src));
+        if dt == Ty::Real && st == Ty::Real {
+            self.line(format!("{d} {op} {s};"));
+            return;
+        }
+        let elem = |name: &str, ty: Ty| match ty {
+            Ty::Real => name.to_string(),
+            _ => format!("{name}[lbm_k]"),
+        };
+        let n = type_len(self.f, if dt == Ty::Real { st } else { dt });
+        let line = format!(
+            "for (int lbm_k = 0; lbm_k < {n}; ++lbm_k) {} {op} {};",
+            elem(&d, dt),
+            elem(&s, st)
+        );
+        self.line(line);
     }
 
     fn save_restore(&mut self, place: &Place, save: bool) {
@@ -561,27 +585,7 @@ pub fn real_literal(v: f64) -> String {
 }
 
 fn collect_assigned(block: &Block, out: &mut HashSet<VarId>) {
-    for s in block {
-        match &s.kind {
-            StmtKind::Assign { place, .. } => {
-                out.insert(place.var());
-            }
-            StmtKind::Call { outs, .. } => out.extend(outs.iter().copied()),
-            StmtKind::If {
-                then_branch,
-                else_branch,
-                ..
-            } => {
-                collect_assigned(then_branch, out);
-                collect_assigned(else_branch, out);
-            }
-            StmtKind::Match { arms, .. } => {
-                arms.iter().for_each(|a| collect_assigned(&a.body, out))
-            }
-            StmtKind::For { body, .. } => collect_assigned(body, out),
-            _ => {}
-        }
-    }
+    walk(block, false, &mut |s, _| out.extend(s.writes()));
 }
 
 /// The variables the blocks use that a function declares at its top: all but parameters,
@@ -615,6 +619,8 @@ pub fn collect_vars(block: &Block, used: &mut Vec<VarId>, lets: &mut HashSet<Var
                 args.iter().for_each(|a| push_expr(a, used));
                 used.extend(outs);
             }
+            StmtKind::Copy { dst, src } => used.extend([*dst, *src]),
+            StmtKind::Accumulate { into, from } => used.extend([*into, *from]),
             StmtKind::CallAdjoint {
                 args,
                 out_bars,

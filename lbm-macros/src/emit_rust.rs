@@ -438,6 +438,14 @@ impl Printer<'_> {
                 };
                 quote_spanned!(span=> #target = #path::forward::<R, L, D, Q>(#(#args),*);)
             }
+            StmtKind::Copy { dst, src } => {
+                let (d, s) = (self.ident(*dst), self.ident(*src));
+                quote_spanned!(span=> #d = #s;)
+            }
+            StmtKind::Accumulate { into, from } => {
+                let (i, f) = (self.ident(*into), self.ident(*from));
+                quote_spanned!(span=> ::lbm_runtime::tape::Value::<R>::accumulate(&mut #i, #f);)
+            }
             StmtKind::CallAdjoint {
                 callee,
                 args,

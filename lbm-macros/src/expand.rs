@@ -4,7 +4,7 @@
 //! holding the Rust forms, the output types and `INFO`, or every error found.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote, quote_spanned};
 
 use crate::activity::Activity;
 use crate::ctxt::Ctxt;
@@ -29,6 +29,7 @@ pub fn expand(attr: TokenStream, item: syn::ItemFn) -> syn::Result<TokenStream> 
     let act = Activity::analyse(&f);
     check::check_casts(&f, &act, &cx);
     cx.check()?;
+    let into_data = differentiated_arguments(&f, &act);
     let adj = adjoint::transform(&mut f, &act);
     let c = emit_c::emit(&f, &adj);
     let rust = emit_rust::emit(&f, &adj);
@@ -38,7 +39,7 @@ pub fn expand(attr: TokenStream, item: syn::ItemFn) -> syn::Result<TokenStream> 
         eprintln!("==== reverse sweep ====\n{:#?}", adj.reverse);
         eprintln!("==== C ====\n{}{}\n{}", c.shapes, c.forward, c.adjoint);
     }
-    Ok(module(&f, &c, &rust))
+    Ok(module(&f, &c, &rust, &into_data))
 }
 
 fn parse_args(attr: TokenStream) -> syn::Result<bool> {
@@ -86,7 +87,65 @@ fn summary(attrs: &[syn::Attribute]) -> String {
         .join(" ")
 }
 
-fn module(f: &Function, c: &emit_c::CText, rust: &emit_rust::RustForms) -> TokenStream {
+/// For every argument that carries a derivative into a call, a compile-time requirement
+/// that the callee differentiates that parameter (see `lbm_runtime::operator::Differentiated`):
+/// the macro cannot see the callee's signature, rustc can.
+fn differentiated_arguments(f: &Function, act: &Activity) -> TokenStream {
+    let mut checks = Vec::new();
+    walk(&f.body, false, &mut |s, _| {
+        if let StmtKind::Call { callee, args, .. } = &s.kind {
+            let path = path_from_module(&f.callees[*callee].path);
+            for (k, a) in args.iter().enumerate() {
+                if a.ty.is_real_valued() && act.expr_active(a) {
+                    // Every token carries the argument's span, so rustc points there.
+                    let span = a.span;
+                    let arg = format_ident!("Arg{}", k, span = span);
+                    checks.push(quote_spanned!(span=>
+                        ::lbm_runtime::operator::require_differentiated::<#path::#arg>();
+                    ));
+                }
+            }
+        }
+    });
+    quote! {
+        #[allow(dead_code)]
+        fn lbm_differentiated_arguments() {
+            #(#checks)*
+        }
+    }
+}
+
+/// One type per parameter, `Arg<k>`, named after the parameter and marked
+/// `Differentiated` when it takes a derivative, for the checks of callers.
+fn argument_types(f: &Function) -> TokenStream {
+    let mut aliases = Vec::new();
+    let mut markers = Vec::new();
+    for (k, (&p, pname)) in f.params.iter().zip(&f.param_names).enumerate() {
+        let name = syn::Ident::new(pname, f.vars[p].span);
+        let alias = format_ident!("Arg{}", k);
+        aliases.push(quote!(#[doc(hidden)] pub type #alias = parameters::#name;));
+        let differentiated = f
+            .param_kind(p)
+            .is_some_and(ParamKind::is_differentiable)
+            .then(|| quote!(impl ::lbm_runtime::operator::Differentiated for #name {}));
+        markers.push(quote!(pub struct #name; #differentiated));
+    }
+    quote! {
+        #(#aliases)*
+        /// The parameters as types, for the checks of calling operators.
+        #[doc(hidden)]
+        pub mod parameters {
+            #(#markers)*
+        }
+    }
+}
+
+fn module(
+    f: &Function,
+    c: &emit_c::CText,
+    rust: &emit_rust::RustForms,
+    into_data: &TokenStream,
+) -> TokenStream {
     let name = &f.name;
     let vis = &f.vis;
     let attrs = &f.attrs;
@@ -146,6 +205,7 @@ fn module(f: &Function, c: &emit_c::CText, rust: &emit_rust::RustForms) -> Token
         quote!([#(#items),*])
     };
     let (f32_forms, f64_forms) = (forms(quote!(f32)), forms(quote!(f64)));
+    let argument_types = argument_types(f);
     let arity = f.params.len();
     let n_outputs = f.outputs.len();
     let info_doc = format!("Metadata and generated code of the operator `{name_str}`.");
@@ -161,6 +221,8 @@ fn module(f: &Function, c: &emit_c::CText, rust: &emit_rust::RustForms) -> Token
             /// Number of results (elements of a returned tuple).
             pub const OUTPUTS: usize = #n_outputs;
             #output_types
+            #argument_types
+            #into_data
             #forward
             #adjoint
             #forward_flat

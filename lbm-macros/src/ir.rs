@@ -386,6 +386,18 @@ pub enum StmtKind {
         args: Vec<Expr>,
         outs: Vec<VarId>,
     },
+    /// `dst = src` for whole real-valued variables of the same number of reals, whatever
+    /// their types say of the shape (a call result copied into a declared variable).
+    Copy {
+        dst: VarId,
+        src: VarId,
+    },
+    /// `into += from` element-wise, for whole real-valued variables of the same number of
+    /// reals (the adjoint of [`StmtKind::Copy`]).
+    Accumulate {
+        into: VarId,
+        from: VarId,
+    },
     If {
         cond: Expr,
         then_branch: Block,
@@ -510,6 +522,68 @@ impl Function {
         match self.vars[id].role {
             Role::Param(k) => Some(k),
             _ => None,
+        }
+    }
+}
+
+impl Stmt {
+    /// The blocks nested directly in this statement (branches, arms, loop bodies).
+    pub fn nested_blocks(&self) -> Vec<&Block> {
+        match &self.kind {
+            StmtKind::If {
+                then_branch,
+                else_branch,
+                ..
+            } => vec![then_branch, else_branch],
+            StmtKind::Match { arms, .. } => arms.iter().map(|a| &a.body).collect(),
+            StmtKind::For { body, .. } => vec![body],
+            StmtKind::Assign { .. }
+            | StmtKind::Call { .. }
+            | StmtKind::Copy { .. }
+            | StmtKind::Accumulate { .. }
+            | StmtKind::Return(_)
+            | StmtKind::Let { .. }
+            | StmtKind::Save(_)
+            | StmtKind::Restore(_)
+            | StmtKind::SaveControl(_)
+            | StmtKind::RestoreControl(_)
+            | StmtKind::CallAdjoint { .. }
+            | StmtKind::Zero(_) => Vec::new(),
+        }
+    }
+
+    /// The variables this statement itself writes, wholly or in part (not counting the
+    /// statements nested in it).
+    pub fn writes(&self) -> Vec<VarId> {
+        match &self.kind {
+            StmtKind::Assign { place, .. } => vec![place.var()],
+            StmtKind::Call { outs, .. } => outs.clone(),
+            StmtKind::Copy { dst, .. } => vec![*dst],
+            StmtKind::Accumulate { into, .. } => vec![*into],
+            StmtKind::Let { var, .. } => vec![*var],
+            StmtKind::Restore(place) => vec![place.var()],
+            StmtKind::RestoreControl(v) | StmtKind::Zero(v) => vec![*v],
+            StmtKind::CallAdjoint { arg_bars, .. } => arg_bars.clone(),
+            // A loop writes its counter.
+            StmtKind::For { var, .. } => vec![*var],
+            StmtKind::If { .. }
+            | StmtKind::Match { .. }
+            | StmtKind::Return(_)
+            | StmtKind::Save(_)
+            | StmtKind::SaveControl(_) => Vec::new(),
+        }
+    }
+}
+
+/// Calls `visit(stmt, in_loop)` on every statement of `block`, outer statements before
+/// the ones nested in them; `in_loop` says whether the statement sits in a loop body (so
+/// it may run more than once).
+pub fn walk(block: &Block, in_loop: bool, visit: &mut impl FnMut(&Stmt, bool)) {
+    for s in block {
+        visit(s, in_loop);
+        let nested_in_loop = in_loop || matches!(s.kind, StmtKind::For { .. });
+        for b in s.nested_blocks() {
+            walk(b, nested_in_loop, visit);
         }
     }
 }

@@ -489,14 +489,8 @@ impl Parser<'_> {
             (Some(t), _) => t,
             (None, Ty::Int(IntTy::Literal)) => Ty::Int(IntTy::Literal),
             (None, Ty::Opaque { .. }) if !matches!(value.kind, ExprKind::Var(_)) => Ty::Real,
-            (None, Ty::Opaque { .. }) => {
-                self.err_at(
-                    &init,
-                    "copying a call result needs its type: write `let x: [Real; D] = ...` or \
-                     `let x: Real = ...`",
-                );
-                return;
-            }
+            // A copy of a call result has the result's type.
+            (None, t @ Ty::Opaque { .. }) => t,
             (None, t) => t,
         };
         let id = self.declare(name, ty, Role::Local, mutable);
@@ -560,47 +554,41 @@ impl Parser<'_> {
         self.blocks.last_mut().expect("a block is open").push(stmt);
     }
 
-    /// Assigns a value to a place, copying arrays element by element.
+    /// Assigns a value to a place; whole arrays and call results are copied as a whole.
     fn assign_value(&mut self, place: Place, value: Expr, span: Span) {
         let target_ty = match &place {
             Place::Var(v) => self.f.vars[*v].ty,
             Place::Elem(..) => Ty::Real,
         };
-        if let Ty::Array(len) = target_ty {
-            let source_len = match value.ty {
-                Ty::Array(l) => Some(l),
-                Ty::Opaque { .. } => None,
-                _ => {
-                    self.err(span, "an array is assigned an array of the same length");
-                    return;
+        let is_whole = |t: Ty| matches!(t, Ty::Array(_) | Ty::Opaque { .. });
+        if is_whole(target_ty) || is_whole(value.ty) {
+            if let (Place::Var(dst), ExprKind::Var(src)) = (&place, &value.kind) {
+                if let (Ty::Array(a), Ty::Array(b)) = (target_ty, value.ty) {
+                    if a != b {
+                        self.err(span, "array lengths differ");
+                        return;
+                    }
                 }
-            };
-            if let Some(l) = source_len {
-                if l != len {
-                    self.err(span, "array lengths differ");
+                // Only the callees know the shapes of call results: rustc checks them in
+                // the Rust form, and the C form copies the destination's length.
+                if target_ty.is_real_valued() && value.ty.is_real_valued() {
+                    self.emit(
+                        StmtKind::Copy {
+                            dst: *dst,
+                            src: *src,
+                        },
+                        span,
+                    );
                     return;
                 }
             }
-            let ExprKind::Var(src) = value.kind else {
-                self.err(span, "an array is assigned an array variable");
+            if let Ty::Array(_) = target_ty {
+                self.err(
+                    span,
+                    "an array is assigned an array variable of the same length",
+                );
                 return;
-            };
-            let copy = self.f.elementwise(place.var(), len, span, |k| {
-                Expr::new(ExprKind::Index(src, Box::new(k)), Ty::Real, span)
-            });
-            self.mutable.resize(self.f.vars.len(), false);
-            self.blocks.last_mut().expect("a block is open").push(copy);
-            return;
-        }
-        // Between two call results only the callees know the shapes; a copy could be an
-        // array in Rust but one element in C, so it needs a declared type.
-        if matches!(target_ty, Ty::Opaque { .. }) && matches!(value.ty, Ty::Opaque { .. }) {
-            self.err(
-                span,
-                "both sides come from other operators: declare the variable's type \
-                 (`let mut x: [Real; Q] = ...` or `let mut x: Real = ...`)",
-            );
-            return;
+            }
         }
         // A scalar assigned to a call result: the result is a scalar too (rustc checks
         // that against the callee's output type in the Rust form).
@@ -680,13 +668,25 @@ impl Parser<'_> {
             );
             return;
         }
+        // A call's results land in a fresh temporary, then are copied: writing them
+        // straight into `v` would alias an output with an argument (`g = bgk(g, omega)`),
+        // and the reverse sweep would clear the argument's adjoint as the output's.
         if let (None, syn::Expr::Call(call), Place::Var(v)) = (op, strip_parens(right), &place) {
             if let Some((callee, args)) = self.call(call, 1) {
+                let ty = Ty::Opaque { callee, index: 0 };
+                let result = self.temp(&format!("{}_val", self.f.callees[callee].name), ty, span);
                 self.emit(
                     StmtKind::Call {
                         callee,
                         args,
-                        outs: vec![*v],
+                        outs: vec![result],
+                    },
+                    span,
+                );
+                self.emit(
+                    StmtKind::Copy {
+                        dst: *v,
+                        src: result,
                     },
                     span,
                 );

@@ -208,3 +208,20 @@ impl std::fmt::Debug for OperatorInfo {
             .finish_non_exhaustive()
     }
 }
+
+/// Marks the parameter types of an operator (`<operator>::Arg<k>`) that take a derivative:
+/// plain real parameters and `#[param]`, not `#[data]`.
+///
+/// A call that passes a value carrying a derivative into a `#[data]` parameter would drop
+/// that derivative without a trace; the macro asks rustc to prove this trait for every
+/// such argument, so the mistake is a compile error at the argument.
+#[diagnostic::on_unimplemented(
+    message = "this argument carries a derivative, but `{Self}` is a `#[data]` parameter, which takes none",
+    label = "depends on a differentiable input; its gradient would be dropped here",
+    note = "drop `#[data]` from the callee's parameter so that it is differentiated, or pass a value that does not depend on differentiable inputs"
+)]
+pub trait Differentiated {}
+
+/// Compiles only when `T` is a differentiated parameter (see [`Differentiated`]).
+#[inline(always)]
+pub fn require_differentiated<T: Differentiated>() {}

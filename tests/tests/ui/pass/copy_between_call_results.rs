@@ -1,12 +1,14 @@
 use lbm_runtime::operator;
-use lbm_runtime::ops::{density, equilibrium, momentum};
+use lbm_runtime::ops::{density, equilibrium};
 
+// Whole call results copy into each other and into new bindings; rustc checks the shapes.
 #[operator]
 fn copy(f: [Real; Q], rho: Real, u: [Real; D]) -> Real {
     let mut a = equilibrium(rho, u);
     let b = equilibrium(rho, u);
     a = b;
-    density(a)
+    let c = a;
+    density(c) + density(f)
 }
 
 fn main() {}
