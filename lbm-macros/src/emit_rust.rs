@@ -16,6 +16,8 @@ pub struct RustForms {
     pub adjoint: TokenStream,
     pub forward_flat: TokenStream,
     pub adjoint_flat: TokenStream,
+    /// `reference_flat`: the reference form (`emit_reference`) on flat buffers.
+    pub reference_flat: TokenStream,
     /// `pub type Out<k><R, const D: usize, const Q: usize> = ...;` per output.
     pub output_types: TokenStream,
 }
@@ -27,6 +29,7 @@ pub fn emit(f: &Function, adj: &Adjoint) -> RustForms {
         adjoint: p.adjoint(adj),
         forward_flat: p.forward_flat(),
         adjoint_flat: p.adjoint_flat(),
+        reference_flat: p.reference_flat(),
         output_types: p.output_types(),
     }
 }
@@ -311,6 +314,39 @@ impl Printer<'_> {
                 let mut lbm_at = 0usize;
                 #read
                 let #bind = forward::<R, L, D, Q>(#(#names),*);
+                let mut lbm_at = 0usize;
+                #(<#types as ::lbm_runtime::tape::Value<R>>::write_flat(&#outs, out, &mut lbm_at);)*
+            }
+        }
+    }
+
+    /// `reference_flat`, reading and writing flat buffers as `forward_flat` does, with
+    /// the real type fixed to `f64`.
+    fn reference_flat(&self) -> TokenStream {
+        let allow = allow();
+        let (read, names) = self.read_flat_params();
+        let outs: Vec<syn::Ident> = (0..self.f.outputs.len())
+            .map(|k| format_ident!("lbm_res{}", k))
+            .collect();
+        let bind = if self.f.returns_tuple {
+            quote!((#(#outs),*))
+        } else {
+            quote!(#(#outs)*)
+        };
+        let types: Vec<TokenStream> = self.f.outputs.iter().map(|t| self.rust_type(*t)).collect();
+        quote! {
+            /// The reference form on flat buffers (see `lbm_runtime::operator`).
+            #allow
+            pub fn reference_flat<L: ::lbm_runtime::Lattice<D, Q>, const D: usize, const Q: usize>(
+                reals: &[f64],
+                ints: &[i64],
+                out: &mut [f64],
+            ) {
+                // The types the printer writes name `R`: here it is `f64`.
+                type R = f64;
+                let mut lbm_at = 0usize;
+                #read
+                let #bind = reference::<L, D, Q>(#(#names),*);
                 let mut lbm_at = 0usize;
                 #(<#types as ::lbm_runtime::tape::Value<R>>::write_flat(&#outs, out, &mut lbm_at);)*
             }

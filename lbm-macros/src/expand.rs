@@ -10,7 +10,7 @@ use crate::activity::Activity;
 use crate::ctxt::Ctxt;
 use crate::emit_rust::path_from_module;
 use crate::ir::*;
-use crate::{adjoint, check, emit_c, emit_rust, lower, parse, symbol};
+use crate::{adjoint, check, emit_c, emit_reference, emit_rust, lower, parse, symbol};
 
 pub fn expand(attr: TokenStream, item: syn::ItemFn) -> syn::Result<TokenStream> {
     let debug = parse_args(attr)?;
@@ -33,13 +33,14 @@ pub fn expand(attr: TokenStream, item: syn::ItemFn) -> syn::Result<TokenStream> 
     let adj = adjoint::transform(&mut f, &act);
     let c = emit_c::emit(&f, &adj);
     let rust = emit_rust::emit(&f, &adj);
+    let reference = emit_reference::emit(&item);
     if debug {
         eprintln!("==== IR of `{}` (lowered) ====\n{:#?}", f.name, f.body);
         eprintln!("==== forward sweep ====\n{:#?}", adj.forward);
         eprintln!("==== reverse sweep ====\n{:#?}", adj.reverse);
         eprintln!("==== C ====\n{}{}\n{}", c.shapes, c.forward, c.adjoint);
     }
-    Ok(module(&f, &c, &rust, &into_data))
+    Ok(module(&f, &c, &rust, &reference, &into_data))
 }
 
 fn parse_args(attr: TokenStream) -> syn::Result<bool> {
@@ -144,6 +145,7 @@ fn module(
     f: &Function,
     c: &emit_c::CText,
     rust: &emit_rust::RustForms,
+    reference: &TokenStream,
     into_data: &TokenStream,
 ) -> TokenStream {
     let name = &f.name;
@@ -183,6 +185,7 @@ fn module(
         adjoint,
         forward_flat,
         adjoint_flat,
+        reference_flat,
         output_types,
     } = rust;
     let rust_forward = forward.to_string();
@@ -205,6 +208,11 @@ fn module(
         quote!([#(#items),*])
     };
     let (f32_forms, f64_forms) = (forms(quote!(f32)), forms(quote!(f64)));
+    let reference_forms = quote!([
+        reference_flat::<::lbm_runtime::D2Q9, 2, 9>,
+        reference_flat::<::lbm_runtime::D3Q19, 3, 19>,
+        reference_flat::<::lbm_runtime::D3Q27, 3, 27>,
+    ]);
     let argument_types = argument_types(f);
     let arity = f.params.len();
     let n_outputs = f.outputs.len();
@@ -227,6 +235,8 @@ fn module(
             #adjoint
             #forward_flat
             #adjoint_flat
+            #reference
+            #reference_flat
 
             #[doc = #info_doc]
             pub static INFO: ::lbm_runtime::OperatorInfo = ::lbm_runtime::OperatorInfo {
@@ -244,6 +254,7 @@ fn module(
                 cpu: ::lbm_runtime::operator::CpuForms {
                     f32: #f32_forms,
                     f64: #f64_forms,
+                    reference: #reference_forms,
                 },
             };
         }

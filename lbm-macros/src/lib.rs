@@ -16,6 +16,7 @@ mod check;
 mod count;
 mod ctxt;
 mod emit_c;
+mod emit_reference;
 mod emit_rust;
 mod expand;
 mod intrinsic;

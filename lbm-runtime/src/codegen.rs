@@ -210,6 +210,7 @@ mod tests {
     const CPU: CpuForms = CpuForms {
         f32: [forms(), forms(), forms()],
         f64: [forms(), forms(), forms()],
+        reference: [fwd::<f64>, fwd::<f64>, fwd::<f64>],
     };
 
     const F_PARAM: &[ParamInfo] = &[ParamInfo {

@@ -22,6 +22,11 @@ pub trait Lattice<const D: usize, const Q: usize>: Copy + Send + Sync + 'static 
     const CS2: f64 = 1.0 / 3.0;
 }
 
+/// The velocities `c_i` of `L` as reals, `C[i][a]` of the operator language.
+pub fn real_velocities<L: Lattice<D, Q>, const D: usize, const Q: usize>() -> [[f64; D]; Q] {
+    L::C.map(|c| c.map(f64::from))
+}
+
 /// The D2Q9 lattice.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct D2Q9;

@@ -112,6 +112,10 @@ pub struct CpuForms {
     pub f32: [FlatForms<f32>; 3],
     /// `f64` forms.
     pub f64: [FlatForms<f64>; 3],
+    /// The reference forward: the operator's source as written, compiled by rustc over
+    /// `f64` (`<operator>::reference`), independent of the macro's compiler stages. Checks
+    /// compare the generated forms with it.
+    pub reference: [FlatForward<f64>; 3],
 }
 
 fn lattice_index(lattice: LatticeKind) -> usize {
@@ -125,6 +129,11 @@ impl CpuForms {
     /// The `f64` forms for a lattice.
     pub fn f64(&self, lattice: LatticeKind) -> &FlatForms<f64> {
         &self.f64[lattice_index(lattice)]
+    }
+
+    /// The reference forward for a lattice (see [`CpuForms::reference`]).
+    pub fn reference(&self, lattice: LatticeKind) -> FlatForward<f64> {
+        self.reference[lattice_index(lattice)]
     }
 
     /// The `f32` forms for a lattice.

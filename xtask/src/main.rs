@@ -458,6 +458,7 @@ mod tests {
         cpu: CpuForms {
             f32: [forms(), forms(), forms()],
             f64: [forms(), forms(), forms()],
+            reference: [fwd::<f64>, fwd::<f64>, fwd::<f64>],
         },
     };
 
