@@ -1,6 +1,7 @@
 //! Shared helpers of the workspace-level tests.
 
 pub mod gradcheck;
+pub mod native;
 
 use std::fmt::Write as _;
 

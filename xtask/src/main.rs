@@ -5,6 +5,8 @@
 //!   Rust forms) generated for one operator and everything it calls.
 //! - `cargo xtask gpu-bundle <dir>`: every test binary and example, built here, with a
 //!   `run.sh` that runs the tests on a GPU machine that has no Rust toolchain.
+//! - `cargo xtask fuzz --seed S --programs N [--rounds R]`: the random-program checks of
+//!   `tests/random_programs.rs` on other seeds than CI's (`--show K` prints a program).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -35,6 +37,33 @@ enum Task {
         /// Where to put the bundle (created if missing; its bin/ and lib/ are replaced).
         dir: PathBuf,
     },
+    /// Check random operator programs (forward against the source as written, adjoint
+    /// against finite differences, C against Rust, f32 against f64) from any seed.
+    Fuzz(FuzzArgs),
+}
+
+#[derive(clap::Args)]
+struct FuzzArgs {
+    /// The first seed (decimal or 0x-hex); round r uses seed + r.
+    #[arg(long, default_value = "1", value_parser = parse_seed)]
+    seed: u64,
+    /// Programs per round (each round compiles them all: about a second each).
+    #[arg(long, default_value_t = 400)]
+    programs: usize,
+    /// Rounds, each with the next seed.
+    #[arg(long, default_value_t = 1)]
+    rounds: u64,
+    /// Print program K of the seed instead of checking.
+    #[arg(long)]
+    show: Option<usize>,
+}
+
+fn parse_seed(s: &str) -> Result<u64, String> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| format!("not a seed: {e}"))
 }
 
 #[derive(clap::Args)]
@@ -76,6 +105,7 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Codegen(args) => codegen(&args, lbm_runtime::ops::ALL).map(|text| print!("{text}")),
         Task::GpuBundle { dir } => gpu_bundle(&dir),
+        Task::Fuzz(args) => fuzz(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -92,6 +122,46 @@ fn project_root() -> PathBuf {
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
+}
+
+/// Runs the random-program test binary once per round, rebuilt for that round's seed.
+fn fuzz(args: &FuzzArgs) -> Result<(), Failure> {
+    if let Some(k) = args.show {
+        let programs = lbm_opgen::generate(args.seed, k + 1);
+        print!("{}", programs[k].source);
+        return Ok(());
+    }
+    for round in 0..args.rounds {
+        let seed = args.seed.wrapping_add(round);
+        eprintln!(
+            "fuzz round {}/{}: seed {seed:#x}, {} programs",
+            round + 1,
+            args.rounds,
+            args.programs
+        );
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(project_root())
+            .args([
+                "test",
+                "--release",
+                "-p",
+                "lbm-tests",
+                "--test",
+                "random_programs",
+            ])
+            .args(["--", "--nocapture"])
+            .env("LBM_RANDOM_SEED", format!("{seed:#x}"))
+            .env("LBM_RANDOM_PROGRAMS", args.programs.to_string())
+            .status()
+            .map_err(|e| Failure::new(2, format!("cannot run cargo: {e}")))?;
+        if !status.success() {
+            return Err(Failure::new(
+                1,
+                format!("seed {seed:#x} fails; `cargo xtask fuzz --seed {seed:#x} --show K` prints program K"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The text `cargo xtask codegen` prints for `args`, with `ops` as the library.
