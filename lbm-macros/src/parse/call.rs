@@ -10,7 +10,7 @@ use crate::intrinsic;
 use crate::ir::*;
 use crate::symbol;
 
-use super::{heap_message, strip_parens, Parser};
+use super::{heap_message, strip_parens, typing, Parser};
 
 impl Parser<'_> {
     /// Parses an operator call with `outputs` results. Real-valued arguments are bound to
@@ -84,7 +84,7 @@ impl Parser<'_> {
             let v = self.value(a, None)?;
             let v = if v.ty.is_real_valued() && !matches!(v.kind, ExprKind::Var(_)) {
                 let t = self.temp("arg", Ty::Real, a.span());
-                let v = self.coerce(v, Ty::Real, a.span())?;
+                let v = typing::coerce(self.cx, v, Ty::Real, a.span())?;
                 self.emit(
                     StmtKind::Assign {
                         place: Place::Var(t),

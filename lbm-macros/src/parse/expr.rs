@@ -13,133 +13,12 @@ use crate::intrinsic::{self, Intrinsic};
 use crate::ir::*;
 use crate::symbol;
 
-use super::{heap_message, strip_parens, Parser};
+use super::{heap_message, strip_parens, typing, Parser};
 
 impl Parser<'_> {
     pub(super) fn index(&mut self, e: &syn::Expr) -> Option<Expr> {
         let i = self.expr(e)?;
-        if !i.ty.is_int() {
-            self.err_at(&e, "indices are integers");
-            return None;
-        }
-        Some(i)
-    }
-
-    /// Converts `e` to type `to` where the language allows it implicitly (integer literals
-    /// to reals, call results to reals), or reports the mismatch.
-    pub(super) fn coerce(&mut self, e: Expr, to: Ty, span: Span) -> Option<Expr> {
-        match (e.ty, to) {
-            (a, b) if a == b => Some(e),
-            (Ty::Int(a), Ty::Int(b)) => {
-                self.same_int_kind(a, b, span)?;
-                Some(e)
-            }
-            (Ty::Int(IntTy::Literal), Ty::Real) => match e.kind {
-                ExprKind::IntLit(v) => Some(Expr::real(v as f64, e.span)),
-                _ => Some(Expr::new(ExprKind::Cast(Box::new(e)), Ty::Real, span)),
-            },
-            (Ty::Opaque { .. }, Ty::Real) => Some(Expr { ty: Ty::Real, ..e }),
-            (Ty::Int(_), Ty::Real) => {
-                self.err(
-                    span,
-                    "an integer where a Real is expected: convert with `as Real`",
-                );
-                None
-            }
-            (Ty::Real, Ty::Int(_)) => {
-                self.err(span, "a Real where an integer is expected");
-                None
-            }
-            (_, Ty::Bool) => {
-                self.err(span, "a condition must be a bool, such as `x > 0.0`");
-                None
-            }
-            (Ty::Array(_), _) | (_, Ty::Array(_)) => {
-                self.err(
-                    span,
-                    "whole arrays cannot be used here: index them (`x[i]`) inside a `for` loop",
-                );
-                None
-            }
-            _ => {
-                self.err(span, "mismatched types");
-                None
-            }
-        }
-    }
-
-    /// Integers of two different Rust types meet only through an explicit `as`, as in
-    /// Rust; unsuffixed literals take the other side's type.
-    fn same_int_kind(&self, a: IntTy, b: IntTy, span: Span) -> Option<()> {
-        if a == b || a == IntTy::Literal || b == IntTy::Literal {
-            return Some(());
-        }
-        let (a, b) = (a.rust_name().unwrap_or("?"), b.rust_name().unwrap_or("?"));
-        self.err(
-            span,
-            format!("mixing `{a}` and `{b}`: convert one with `as` (loop counters and `OPP[i]` are `usize`)"),
-        );
-        None
-    }
-
-    pub(super) fn arith(&mut self, op: BinOp, a: Expr, b: Expr, span: Span) -> Option<Expr> {
-        let is_real = |t: Ty| t.is_scalar_real();
-        let (a, b) = match (a.ty, b.ty) {
-            (Ty::Array(_), _) | (_, Ty::Array(_)) => {
-                self.err(
-                    span,
-                    "arithmetic on whole arrays is not supported: loop over the elements (`for i in 0..Q`)",
-                );
-                return None;
-            }
-            (x, y) if is_real(x) && is_real(y) => (
-                self.coerce(a, Ty::Real, span)?,
-                self.coerce(b, Ty::Real, span)?,
-            ),
-            (x, Ty::Int(IntTy::Literal)) if is_real(x) => (
-                self.coerce(a, Ty::Real, span)?,
-                self.coerce(b, Ty::Real, span)?,
-            ),
-            (Ty::Int(IntTy::Literal), y) if is_real(y) => (
-                self.coerce(a, Ty::Real, span)?,
-                self.coerce(b, Ty::Real, span)?,
-            ),
-            (Ty::Int(x), Ty::Int(y)) => {
-                self.same_int_kind(x, y, span)?;
-                let ty = match (a.ty, b.ty) {
-                    (Ty::Int(IntTy::Literal), t) => t,
-                    (t, _) => t,
-                };
-                let mut e = Expr::binary(op, a, b);
-                e.ty = ty;
-                e.span = span;
-                return Some(e);
-            }
-            (x, y) if (is_real(x) && y.is_int()) || (x.is_int() && is_real(y)) => {
-                self.err(
-                    span,
-                    "mixing an integer and a Real: convert the integer with `as Real`",
-                );
-                return None;
-            }
-            _ => {
-                self.err(span, "arithmetic needs two numbers of the same kind");
-                return None;
-            }
-        };
-        if op.is_integer_only() {
-            self.err(
-                span,
-                format!(
-                    "`{}` is defined on integers only (cell tags, link masks)",
-                    op.symbol()
-                ),
-            );
-            return None;
-        }
-        let mut e = Expr::binary(op, a, b);
-        e.span = span;
-        Some(e)
+        typing::index(self.cx, i, e)
     }
 
     pub(super) fn expr(&mut self, e: &syn::Expr) -> Option<Expr> {
@@ -177,56 +56,16 @@ impl Parser<'_> {
                         return None;
                     }
                 };
-                if op.is_logical() {
-                    let a = self.coerce(a, Ty::Bool, b.left.span())?;
-                    let c = self.coerce(c, Ty::Bool, b.right.span())?;
-                    return Some(Expr::binary(op, a, c));
-                }
-                if op.is_comparison() {
-                    let real = a.ty.is_scalar_real() || c.ty.is_scalar_real();
-                    let (a, c) = if real {
-                        (
-                            self.coerce(a, Ty::Real, b.left.span())?,
-                            self.coerce(c, Ty::Real, b.right.span())?,
-                        )
-                    } else if let (Ty::Int(x), Ty::Int(y)) = (a.ty, c.ty) {
-                        self.same_int_kind(x, y, span)?;
-                        (a, c)
-                    } else if a.ty == c.ty {
-                        (a, c)
-                    } else {
-                        self.err(span, "comparison of values of different kinds");
-                        return None;
-                    };
-                    return Some(Expr::binary(op, a, c));
-                }
-                self.arith(op, a, c, span)
+                typing::binary(self.cx, op, (a, b.left.span()), (c, b.right.span()), span)
             }
             syn::Expr::Unary(u) => match u.op {
                 syn::UnOp::Neg(_) => {
                     let a = self.expr(&u.expr)?;
-                    if matches!(a.ty, Ty::Array(_) | Ty::Bool) {
-                        self.err(span, "negate numbers, not arrays or flags");
-                        return None;
-                    }
-                    if matches!(a.ty, Ty::Int(IntTy::Usize | IntTy::U32)) {
-                        self.err_at(
-                            e,
-                            "an unsigned integer cannot be negated: cast it first (`-(n as i32)`)",
-                        );
-                        return None;
-                    }
-                    let a = if matches!(a.ty, Ty::Opaque { .. }) {
-                        self.coerce(a, Ty::Real, span)?
-                    } else {
-                        a
-                    };
-                    Some(Expr::neg(a))
+                    typing::negate(self.cx, a, e)
                 }
                 syn::UnOp::Not(_) => {
                     let a = self.expr(&u.expr)?;
-                    let a = self.coerce(a, Ty::Bool, span)?;
-                    Some(Expr::not(a))
+                    typing::not(self.cx, a, span)
                 }
                 _ => {
                     self.err(span, "references are not allowed: operators work on values");
@@ -502,7 +341,7 @@ impl Parser<'_> {
             return None;
         }
         let recv = self.expr(&m.receiver)?;
-        let mut args = vec![self.coerce(recv, Ty::Real, m.receiver.span())?];
+        let mut args = vec![typing::coerce(self.cx, recv, Ty::Real, m.receiver.span())?];
         for (k, a) in m.args.iter().enumerate() {
             let v = self.expr(a)?;
             let v = if intr.arg_is_int(k + 1) {
@@ -515,7 +354,7 @@ impl Parser<'_> {
                 }
                 v
             } else {
-                self.coerce(v, Ty::Real, a.span())?
+                typing::coerce(self.cx, v, Ty::Real, a.span())?
             };
             args.push(v);
         }
@@ -538,32 +377,7 @@ impl Parser<'_> {
             }
             t => self.parse_type(t)?,
         };
-        match (inner.ty, to) {
-            (_, Ty::Bool) => {
-                self.err_at(
-                    &c,
-                    "nothing casts to `bool`: compare instead (`x != 0`, `x > 0.0`)",
-                );
-                None
-            }
-            (Ty::Bool, Ty::Real) => {
-                self.err_at(
-                    &c,
-                    "a `bool` does not cast to `Real`: select with `if b { 1.0 } else { 0.0 }`",
-                );
-                None
-            }
-            (Ty::Array(_), _) | (_, Ty::Array(_)) => {
-                self.err_at(&c, "arrays cannot be cast: convert the elements in a loop");
-                None
-            }
-            (Ty::Opaque { .. }, _) => {
-                let inner = self.coerce(inner, Ty::Real, c.span())?;
-                Some(Expr::new(ExprKind::Cast(Box::new(inner)), to, c.span()))
-            }
-            (from, to) if from == to => Some(inner),
-            _ => Some(Expr::new(ExprKind::Cast(Box::new(inner)), to, c.span())),
-        }
+        typing::cast(self.cx, inner, to, c)
     }
 
     /// Reports constructs outside the language with what to write instead; returns whether

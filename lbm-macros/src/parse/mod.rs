@@ -21,6 +21,7 @@ mod call;
 mod expr;
 mod signature;
 mod stmt;
+mod typing;
 
 pub fn parse(item: &syn::ItemFn, cx: &Ctxt) -> Option<Function> {
     let mut p = Parser {

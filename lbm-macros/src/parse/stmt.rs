@@ -12,7 +12,7 @@ use syn::spanned::Spanned;
 use crate::ir::*;
 use crate::symbol;
 
-use super::{strip_parens, Parser};
+use super::{strip_parens, typing, Parser};
 
 impl Parser<'_> {
     pub(super) fn fn_body(&mut self, block: &syn::Block) {
@@ -148,7 +148,7 @@ impl Parser<'_> {
             let Some(elem) = self.expr(&r.expr) else {
                 return;
             };
-            let Some(elem) = self.coerce(elem, Ty::Real, r.expr.span()) else {
+            let Some(elem) = typing::coerce(self.cx, elem, Ty::Real, r.expr.span()) else {
                 return;
             };
             let Some(len) = self.array_len(&r.len) else {
@@ -183,7 +183,7 @@ impl Parser<'_> {
         match strip_parens(e) {
             syn::Expr::Repeat(r) => {
                 let elem = self.expr(&r.expr)?;
-                let elem = self.coerce(elem, Ty::Real, r.expr.span())?;
+                let elem = typing::coerce(self.cx, elem, Ty::Real, r.expr.span())?;
                 let len = self.array_len(&r.len)?;
                 let tmp = self.temp("arr", Ty::Array(len), r.span());
                 self.fill(tmp, len, elem, r.span());
@@ -198,7 +198,7 @@ impl Parser<'_> {
                 let tmp = self.temp("arr", Ty::Array(len), a.span());
                 for (k, el) in a.elems.iter().enumerate() {
                     let v = self.expr(el)?;
-                    let v = self.coerce(v, Ty::Real, el.span())?;
+                    let v = typing::coerce(self.cx, v, Ty::Real, el.span())?;
                     let idx = Expr::int(k as i64, el.span());
                     self.emit(
                         StmtKind::Assign {
@@ -276,7 +276,7 @@ impl Parser<'_> {
             Ty::Opaque { .. } => Ty::Real,
             t => t,
         };
-        let Some(value) = self.coerce(value, target_ty, span) else {
+        let Some(value) = typing::coerce(self.cx, value, target_ty, span) else {
             return;
         };
         self.emit(StmtKind::Assign { place, value }, span);
@@ -391,7 +391,7 @@ impl Parser<'_> {
                         left.span(),
                     ),
                 };
-                let Some(v) = self.arith(op, current, rhs, span) else {
+                let Some(v) = typing::arith(self.cx, op, current, rhs, span) else {
                     return;
                 };
                 v
@@ -552,7 +552,7 @@ impl Parser<'_> {
         let Some(cond) = self.expr(&i.cond) else {
             return;
         };
-        let Some(cond) = self.coerce(cond, Ty::Bool, i.cond.span()) else {
+        let Some(cond) = typing::coerce(self.cx, cond, Ty::Bool, i.cond.span()) else {
             return;
         };
         let then_branch = self.branch(&i.then_branch, target);
@@ -729,7 +729,7 @@ impl Parser<'_> {
             };
             let v = match ty {
                 Ty::Array(_) => v,
-                _ => match self.coerce(v, ty, el.span()) {
+                _ => match typing::coerce(self.cx, v, ty, el.span()) {
                     Some(v) => v,
                     None => return,
                 },
