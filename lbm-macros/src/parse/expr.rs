@@ -74,21 +74,8 @@ impl Parser<'_> {
             },
             syn::Expr::MethodCall(m) => self.method_call(m),
             syn::Expr::Call(call) => {
-                let (callee, args) = self.call(call, 1)?;
-                let t = self.temp(
-                    &format!("{}_val", self.f.callees[callee].name),
-                    Ty::Opaque { callee, index: 0 },
-                    span,
-                );
-                self.emit(
-                    StmtKind::Call {
-                        callee,
-                        args,
-                        outs: vec![t],
-                    },
-                    span,
-                );
-                Some(Expr::var(t, Ty::Opaque { callee, index: 0 }, span))
+                let t = self.lift_call(call, span)?;
+                Some(Expr::var(t, self.f.vars[t].ty, span))
             }
             syn::Expr::Cast(c) => self.cast(c),
             syn::Expr::If(i) => {

@@ -352,17 +352,7 @@ impl Parser<'_> {
         // straight into `v` would alias an output with an argument (`g = bgk(g, omega)`),
         // and the reverse sweep would clear the argument's adjoint as the output's.
         if let (None, syn::Expr::Call(call), Place::Var(v)) = (op, strip_parens(right), &place) {
-            if let Some((callee, args)) = self.call(call, 1) {
-                let ty = Ty::Opaque { callee, index: 0 };
-                let result = self.temp(&format!("{}_val", self.f.callees[callee].name), ty, span);
-                self.emit(
-                    StmtKind::Call {
-                        callee,
-                        args,
-                        outs: vec![result],
-                    },
-                    span,
-                );
+            if let Some(result) = self.lift_call(call, span) {
                 self.emit(
                     StmtKind::Copy {
                         dst: *v,
@@ -688,21 +678,11 @@ impl Parser<'_> {
         }
         let e = strip_parens(e);
         if let syn::Expr::Call(call) = e {
-            if let Some((callee, args)) = self.call(call, n) {
-                let values = (0..n)
-                    .map(|k| {
-                        let t = self.temp("res", Ty::Opaque { callee, index: k }, call.span());
-                        Expr::var(t, Ty::Opaque { callee, index: k }, call.span())
-                    })
-                    .collect::<Vec<_>>();
-                let outs = values
+            if let Some(outs) = self.call_into_temps(call, n, Some("res"), call.span()) {
+                let values = outs
                     .iter()
-                    .map(|v| match v.kind {
-                        ExprKind::Var(id) => id,
-                        _ => unreachable!("temporaries are variables"),
-                    })
+                    .map(|&t| Expr::var(t, self.f.vars[t].ty, call.span()))
                     .collect();
-                self.emit(StmtKind::Call { callee, args, outs }, call.span());
                 self.emit(StmtKind::Return(values), span);
             }
             return;
