@@ -499,7 +499,19 @@ fn sum_over(block: &Block, leaf: &mut impl FnMut(&Stmt) -> Option<Count>) -> Cou
                 let trip = Count::from_bound(end).sub(Count::from_bound(start));
                 trip.mul(sum_over(body, leaf))
             }
-            _ => Count::Lit(0),
+            // No nested statements: only what `leaf` counts (above) adds to the total.
+            StmtKind::Assign { .. }
+            | StmtKind::Call { .. }
+            | StmtKind::Copy { .. }
+            | StmtKind::Accumulate { .. }
+            | StmtKind::Return(_)
+            | StmtKind::Let { .. }
+            | StmtKind::Save(_)
+            | StmtKind::Restore(_)
+            | StmtKind::SaveControl(_)
+            | StmtKind::RestoreControl(_)
+            | StmtKind::CallAdjoint { .. }
+            | StmtKind::Zero(_) => Count::Lit(0),
         };
         total = total.add(c);
     }
