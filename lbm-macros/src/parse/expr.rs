@@ -4,7 +4,9 @@
 //! Takes a `syn::Expr`; returns a typed IR [`Expr`], or `None` after reporting why not.
 //! Parts that are statements in the IR (operator calls, value-producing `if` / `match`,
 //! array literals) are emitted into the innermost open block first, and the expression
-//! reads the temporary they fill.
+//! reads the temporary they fill. Which operands an operator or a cast accepts, and the
+//! conversions between them, are `typing`'s rules; this file reads the syntax and
+//! applies them.
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;

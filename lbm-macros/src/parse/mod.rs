@@ -7,7 +7,9 @@
 //!
 //! One recursive descent over syn's tree, split by construct: `signature` (parameters,
 //! their markers, types), `stmt` (statements), `expr` (expressions), `call` (operator
-//! calls). This file holds the state they share: the function being built, the scopes of
+//! calls and their lifting out of expressions). Typing happens as the descent builds each
+//! node, but its rules live apart in `typing`, which sees IR expressions and no syntax.
+//! This file holds the state the parts share: the function being built, the scopes of
 //! names, and the statement buffers that lifted calls are emitted into.
 
 use std::collections::HashMap;

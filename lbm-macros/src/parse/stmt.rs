@@ -4,7 +4,9 @@
 //! Takes `syn::Stmt` and the statement-like expressions; emits IR statements into the
 //! innermost open block of the parser (after the statements of any calls lifted out of
 //! them) and returns nothing. Array literals and value-producing `if` / `match` become
-//! temporaries filled by statements, so expressions stay scalar.
+//! temporaries filled by statements, so expressions stay scalar. What an assignment
+//! means for the types on both sides (a whole copy or a converted scalar) and the type a
+//! `let` gives its name are `typing`'s rules.
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;
@@ -12,7 +14,8 @@ use syn::spanned::Spanned;
 use crate::ir::*;
 use crate::symbol;
 
-use super::{strip_parens, typing, Parser};
+use super::typing::{self, Store};
+use super::{strip_parens, Parser};
 
 impl Parser<'_> {
     pub(super) fn fn_body(&mut self, block: &syn::Block) {
@@ -165,14 +168,7 @@ impl Parser<'_> {
         let Some(value) = self.value(init, annotated) else {
             return;
         };
-        let ty = match (annotated, value.ty) {
-            (Some(t), _) => t,
-            (None, Ty::Int(IntTy::Literal)) => Ty::Int(IntTy::Literal),
-            (None, Ty::Opaque { .. }) if !matches!(value.kind, ExprKind::Var(_)) => Ty::Real,
-            // A copy of a call result has the result's type.
-            (None, t @ Ty::Opaque { .. }) => t,
-            (None, t) => t,
-        };
+        let ty = typing::binding(annotated, &value);
         let id = self.declare(name, ty, Role::Local, mutable);
         self.assign_value(Place::Var(id), value, init.span());
     }
@@ -236,50 +232,18 @@ impl Parser<'_> {
 
     /// Assigns a value to a place; whole arrays and call results are copied as a whole.
     fn assign_value(&mut self, place: Place, value: Expr, span: Span) {
-        let target_ty = match &place {
+        let target = match &place {
             Place::Var(v) => self.f.vars[*v].ty,
             Place::Elem(..) => Ty::Real,
         };
-        let is_whole = |t: Ty| matches!(t, Ty::Array(_) | Ty::Opaque { .. });
-        if is_whole(target_ty) || is_whole(value.ty) {
-            if let (Place::Var(dst), ExprKind::Var(src)) = (&place, &value.kind) {
-                if let (Ty::Array(a), Ty::Array(b)) = (target_ty, value.ty) {
-                    if a != b {
-                        self.err(span, "array lengths differ");
-                        return;
-                    }
-                }
-                // Only the callees know the shapes of call results: rustc checks them in
-                // the Rust form, and the C form copies the destination's length.
-                if target_ty.is_real_valued() && value.ty.is_real_valued() {
-                    self.emit(
-                        StmtKind::Copy {
-                            dst: *dst,
-                            src: *src,
-                        },
-                        span,
-                    );
-                    return;
-                }
+        match typing::store(self.cx, &place, target, value, span) {
+            Some(Store::Copy(src)) => {
+                let dst = place.var();
+                self.emit(StmtKind::Copy { dst, src }, span);
             }
-            if let Ty::Array(_) = target_ty {
-                self.err(
-                    span,
-                    "an array is assigned an array variable of the same length",
-                );
-                return;
-            }
+            Some(Store::Value(value)) => self.emit(StmtKind::Assign { place, value }, span),
+            None => {}
         }
-        // A scalar assigned to a call result: the result is a scalar too (rustc checks
-        // that against the callee's output type in the Rust form).
-        let target_ty = match target_ty {
-            Ty::Opaque { .. } => Ty::Real,
-            t => t,
-        };
-        let Some(value) = typing::coerce(self.cx, value, target_ty, span) else {
-            return;
-        };
-        self.emit(StmtKind::Assign { place, value }, span);
     }
 
     fn expr_stmt(&mut self, e: &syn::Expr) {

@@ -72,6 +72,61 @@ pub fn same_int_kind(cx: &Ctxt, a: IntTy, b: IntTy, span: Span) -> Option<()> {
     None
 }
 
+/// The type of `let x = value` (with `let x: annotated`): as annotated, else the value's.
+/// A scalar computed from a call result is a `Real`; a copy of a call result keeps the
+/// result's type, whose shape only the callee knows.
+pub fn binding(annotated: Option<Ty>, value: &Expr) -> Ty {
+    match (annotated, value.ty) {
+        (Some(t), _) => t,
+        (None, Ty::Opaque { .. }) if !matches!(value.kind, ExprKind::Var(_)) => Ty::Real,
+        (None, t) => t,
+    }
+}
+
+/// How a value lands in a place.
+pub enum Store {
+    /// Every real of a whole variable is copied: arrays and call results.
+    Copy(VarId),
+    /// The value, converted to the place's type, is assigned.
+    Value(Expr),
+}
+
+/// Assigning `value` to `place`, whose type is `target`: a whole array or call result is
+/// copied from a variable of the same length, anything else is a scalar converted to the
+/// place's type.
+pub fn store(cx: &Ctxt, place: &Place, target: Ty, value: Expr, span: Span) -> Option<Store> {
+    let is_whole = |t: Ty| matches!(t, Ty::Array(_) | Ty::Opaque { .. });
+    if is_whole(target) || is_whole(value.ty) {
+        if let (Place::Var(_), ExprKind::Var(src)) = (place, &value.kind) {
+            if let (Ty::Array(a), Ty::Array(b)) = (target, value.ty) {
+                if a != b {
+                    cx.error(span, "array lengths differ");
+                    return None;
+                }
+            }
+            // Only the callees know the shapes of call results: rustc checks them in
+            // the Rust form, and the C form copies the destination's length.
+            if target.is_real_valued() && value.ty.is_real_valued() {
+                return Some(Store::Copy(*src));
+            }
+        }
+        if let Ty::Array(_) = target {
+            cx.error(
+                span,
+                "an array is assigned an array variable of the same length",
+            );
+            return None;
+        }
+    }
+    // A scalar assigned to a call result: the result is a scalar too (rustc checks
+    // that against the callee's output type in the Rust form).
+    let target = match target {
+        Ty::Opaque { .. } => Ty::Real,
+        t => t,
+    };
+    coerce(cx, value, target, span).map(Store::Value)
+}
+
 /// A binary operator on `a` and `b`: logical operators take bools, comparisons two reals
 /// or two values of one kind, the rest is [`arith`]. A conversion of one side is reported
 /// at that side's span (`left`, `right`), a mismatch between the sides at `span`.
