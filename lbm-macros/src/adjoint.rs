@@ -334,6 +334,8 @@ impl Transformer<'_> {
             return;
         }
         let span = e.span;
+        // A seed that is cheap to repeat, or used once, stays inline; any other is bound
+        // once to a local (always correct, whatever the kinds: only the text differs).
         let seed = match (&e.kind, &seed.kind) {
             (ExprKind::Var(_) | ExprKind::Index(..), _)
             | (_, ExprKind::Var(_) | ExprKind::RealLit(_)) => seed,
