@@ -334,6 +334,8 @@ impl Transformer<'_> {
             return;
         }
         let span = e.span;
+        // A seed that is cheap to repeat, or used once, stays inline; any other is bound
+        // once to a local (always correct, whatever the kinds: only the text differs).
         let seed = match (&e.kind, &seed.kind) {
             (ExprKind::Var(_) | ExprKind::Index(..), _)
             | (_, ExprKind::Var(_) | ExprKind::RealLit(_)) => seed,
@@ -499,7 +501,19 @@ fn sum_over(block: &Block, leaf: &mut impl FnMut(&Stmt) -> Option<Count>) -> Cou
                 let trip = Count::from_bound(end).sub(Count::from_bound(start));
                 trip.mul(sum_over(body, leaf))
             }
-            _ => Count::Lit(0),
+            // No nested statements: only what `leaf` counts (above) adds to the total.
+            StmtKind::Assign { .. }
+            | StmtKind::Call { .. }
+            | StmtKind::Copy { .. }
+            | StmtKind::Accumulate { .. }
+            | StmtKind::Return(_)
+            | StmtKind::Let { .. }
+            | StmtKind::Save(_)
+            | StmtKind::Restore(_)
+            | StmtKind::SaveControl(_)
+            | StmtKind::RestoreControl(_)
+            | StmtKind::CallAdjoint { .. }
+            | StmtKind::Zero(_) => Count::Lit(0),
         };
         total = total.add(c);
     }

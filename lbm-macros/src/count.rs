@@ -30,7 +30,7 @@ impl Count {
             Ty::Array(Len::D) => Count::D,
             Ty::Array(Len::Lit(n)) => Count::Lit(n),
             Ty::Opaque { callee, index } => Count::Out(callee, index),
-            _ => Count::Lit(1),
+            Ty::Real | Ty::Int(_) | Ty::Bool => Count::Lit(1),
         }
     }
 
@@ -45,10 +45,12 @@ impl Count {
                 match op {
                     BinOp::Add => a.add(b),
                     BinOp::Sub => a.sub(b),
-                    _ => a.mul(b),
+                    BinOp::Mul => a.mul(b),
+                    _ => unreachable!("loop bounds add, subtract and multiply only"),
                 }
             }
-            _ => Count::Lit(0),
+            // A silent zero here would size the tape too small: fail loudly instead.
+            _ => unreachable!("loop bounds are integer literals, `Q`, `D` and `+ - *` of them"),
         }
     }
 

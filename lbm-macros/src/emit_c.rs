@@ -6,6 +6,11 @@
 //! address (see `lbm_runtime::operator` for the calling convention). Names the printer
 //! invents start with `lbm_`, which the language reserves, so they never clash with the
 //! operator's own variables.
+//!
+//! Every statement and expression kind has its own arm, so a new kind does not compile
+//! until it is printed. Matches on a variable's type keep a catch-all where the printer
+//! only asks "a scalar `real`, or an array of reals?": arrays and call results (whatever
+//! their shape) print alike, and listing them would repeat that at every site.
 
 use std::collections::HashSet;
 use std::fmt::Write;
@@ -54,7 +59,7 @@ fn type_len(f: &Function, ty: Ty) -> String {
         Ty::Array(Len::D) => "D".into(),
         Ty::Array(Len::Lit(n)) => n.to_string(),
         Ty::Opaque { callee, index } => len_macro(&f.callees[callee].name, index),
-        _ => "1".into(),
+        Ty::Real | Ty::Int(_) | Ty::Bool => "1".into(),
     }
 }
 
@@ -138,7 +143,9 @@ impl<'a> Printer<'a> {
                         "for (int lbm_k = 0; lbm_k < {n}; ++lbm_k) {name}[lbm_k] = {ptr}[lbm_k];"
                     ));
                 }
-                _ => {}
+                // Arrays the body only reads are read through the pointer; integers and
+                // flags arrive by value; parameters are never call results.
+                Ty::Array(_) | Ty::Int(_) | Ty::Bool | Ty::Opaque { .. } => {}
             }
         }
     }
@@ -293,7 +300,8 @@ impl<'a> Printer<'a> {
         }
     }
 
-    /// A real-valued variable passed by address.
+    /// A real-valued variable passed by address: a scalar's address, or an array, which C
+    /// passes as a pointer already (a call result is an array, even of one real).
     fn by_address(&self, v: VarId) -> String {
         match self.ty(v) {
             Ty::Real => format!("&{}", self.name(v)),
@@ -301,11 +309,17 @@ impl<'a> Printer<'a> {
         }
     }
 
+    /// Integers and flags by value, real-valued arguments by address.
     fn call_args(&self, args: &[Expr]) -> Vec<String> {
         args.iter()
-            .map(|a| match (&a.kind, a.ty.is_real_valued()) {
-                (ExprKind::Var(v), true) => self.by_address(*v),
-                _ => self.expr(a),
+            .map(|a| {
+                if !a.ty.is_real_valued() {
+                    return self.expr(a);
+                }
+                let ExprKind::Var(v) = a.kind else {
+                    unreachable!("the parser binds real arguments to variables")
+                };
+                self.by_address(v)
             })
             .collect()
     }

@@ -4,6 +4,10 @@
 //! Tokens carry the spans of the source they come from, so a type error in the generated
 //! code points into the operator. Invented names start with `lbm_`, which the language
 //! reserves.
+//!
+//! Every statement and expression kind has its own arm, so a new kind does not compile
+//! until it is printed; matches on types keep a catch-all only where one case is singled
+//! out and the rest print alike.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -101,7 +105,7 @@ impl Printer<'_> {
         match ty {
             Ty::Int(_) => quote!(0),
             Ty::Bool => quote!(false),
-            _ => {
+            Ty::Real | Ty::Array(_) | Ty::Opaque { .. } => {
                 let t = self.rust_type(ty);
                 quote!(<#t as ::lbm_runtime::tape::Value<R>>::zero())
             }
@@ -288,7 +292,7 @@ impl Printer<'_> {
                     int_index += 1;
                     quote!(let #name: #ty = ints[#k] as #ty;)
                 }
-                _ => quote!(let #name: #ty = <#ty as ::lbm_runtime::tape::Value<R>>::read_flat(reals, &mut lbm_at);),
+                Ty::Real | Ty::Array(_) | Ty::Opaque { .. } => quote!(let #name: #ty = <#ty as ::lbm_runtime::tape::Value<R>>::read_flat(reals, &mut lbm_at);),
             });
             names.push(name);
         }
@@ -432,6 +436,9 @@ impl Printer<'_> {
         }
     }
 
+    /// A variable by the name it was declared with; any other argument (an integer or a
+    /// flag: the parser binds real ones to variables) as the expression printer writes it,
+    /// so this arm needs no case of its own for a new kind of expression.
     fn call_args(&self, args: &[Expr]) -> Vec<TokenStream> {
         args.iter()
             .map(|a| match &a.kind {
@@ -609,6 +616,7 @@ impl Printer<'_> {
                     Ty::Int(IntTy::U32) => proc_macro2::Literal::u32_suffixed(*v as u32),
                     Ty::Int(IntTy::I64) => proc_macro2::Literal::i64_suffixed(*v),
                     Ty::Int(IntTy::Usize) => proc_macro2::Literal::usize_suffixed(*v as usize),
+                    // `IntTy::Literal`: rustc types it from its use.
                     _ => proc_macro2::Literal::i64_unsuffixed(*v),
                 };
                 quote_spanned!(span=> #lit)

@@ -326,6 +326,35 @@ impl Expr {
             | ExprKind::PopControl => {}
         }
     }
+
+    /// Calls `f` on this expression and on every expression inside it, each before its
+    /// operands, operands left to right.
+    pub fn for_each_expr(&self, f: &mut impl FnMut(&Expr)) {
+        f(self);
+        match &self.kind {
+            ExprKind::Index(_, a)
+            | ExprKind::LatW(a)
+            | ExprKind::LatOpp(a)
+            | ExprKind::Unary(_, a)
+            | ExprKind::Cast(a) => a.for_each_expr(f),
+            ExprKind::LatC(a, b) | ExprKind::Binary(_, a, b) => {
+                a.for_each_expr(f);
+                b.for_each_expr(f);
+            }
+            ExprKind::Intrinsic(_, args) => args.iter().for_each(|a| a.for_each_expr(f)),
+            ExprKind::Select(c, a, b) => {
+                c.for_each_expr(f);
+                a.for_each_expr(f);
+                b.for_each_expr(f);
+            }
+            ExprKind::RealLit(_)
+            | ExprKind::IntLit(_)
+            | ExprKind::BoolLit(_)
+            | ExprKind::Var(_)
+            | ExprKind::Lat(_)
+            | ExprKind::PopControl => {}
+        }
+    }
 }
 
 /// Where an assignment writes.
@@ -339,6 +368,14 @@ impl Place {
     pub fn var(&self) -> VarId {
         match self {
             Place::Var(v) | Place::Elem(v, _) => *v,
+        }
+    }
+
+    /// The index of an element; `None` for a whole variable.
+    pub fn index(&self) -> Option<&Expr> {
+        match self {
+            Place::Var(_) => None,
+            Place::Elem(_, i) => Some(i),
         }
     }
 
@@ -548,6 +585,29 @@ impl Stmt {
             | StmtKind::SaveControl(_)
             | StmtKind::RestoreControl(_)
             | StmtKind::CallAdjoint { .. }
+            | StmtKind::Zero(_) => Vec::new(),
+        }
+    }
+
+    /// The expressions this statement itself reads (not those of the statements nested in
+    /// it), in source order: an element's index before the value assigned to it, a loop's
+    /// bounds, a branch's condition.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        match &self.kind {
+            StmtKind::Assign { place, value } => place.index().into_iter().chain([value]).collect(),
+            StmtKind::Call { args, .. } | StmtKind::CallAdjoint { args, .. } => {
+                args.iter().collect()
+            }
+            StmtKind::If { cond, .. } => vec![cond],
+            StmtKind::Match { scrutinee, .. } => vec![scrutinee],
+            StmtKind::For { start, end, .. } => vec![start, end],
+            StmtKind::Return(values) => values.iter().collect(),
+            StmtKind::Let { value, .. } => vec![value],
+            StmtKind::SaveControl(e) => vec![e],
+            StmtKind::Save(place) | StmtKind::Restore(place) => place.index().into_iter().collect(),
+            StmtKind::Copy { .. }
+            | StmtKind::Accumulate { .. }
+            | StmtKind::RestoreControl(_)
             | StmtKind::Zero(_) => Vec::new(),
         }
     }

@@ -1,10 +1,11 @@
 //! `#[operator]`: per-cell lattice Boltzmann operators, written once in a restricted subset
 //! of Rust, compiled to forward and reverse-mode adjoint code in CUDA C and in Rust.
 //!
-//! The stages, one module each: `parse` (syn -> typed IR), `check` (checks spanning
-//! several statements), `lower` (single exit), `activity` (what carries derivatives),
-//! `adjoint` (forward and reverse sweeps), `emit_c` and `emit_rust` (printers).
-//! `expand` runs them and assembles the generated module.
+//! The stages, one module each: `parse` (syn -> typed IR; a folder split by construct,
+//! with the typing rules in `parse/typing.rs`), `check` (checks spanning several
+//! statements), `lower` (single exit), `activity` (what carries derivatives), `adjoint`
+//! (forward and reverse sweeps), `emit_c` and `emit_rust` (printers). `expand` runs them
+//! and assembles the generated module.
 
 // Statement visitors match on the statement kind first and test conditions inside the
 // arm; folding the tests into match guards would make the kinds harder to scan.

@@ -47,24 +47,27 @@ fn needs_done_flag(block: &Block, tail: bool) -> bool {
                 ..
             } => needs_done_flag(then_branch, is_tail) || needs_done_flag(else_branch, is_tail),
             StmtKind::Match { arms, .. } => arms.iter().any(|a| needs_done_flag(&a.body, is_tail)),
+            // A return in a loop skips the iterations after it.
             StmtKind::For { body, .. } => contains_return(body),
-            _ => false,
+            StmtKind::Assign { .. } | StmtKind::Call { .. } | StmtKind::Copy { .. } => false,
+            StmtKind::Accumulate { .. }
+            | StmtKind::Let { .. }
+            | StmtKind::Save(_)
+            | StmtKind::Restore(_)
+            | StmtKind::SaveControl(_)
+            | StmtKind::RestoreControl(_)
+            | StmtKind::CallAdjoint { .. }
+            | StmtKind::Zero(_) => unreachable!("only the adjoint creates these"),
         }
     })
 }
 
-pub fn contains_return(block: &Block) -> bool {
-    block.iter().any(|s| match &s.kind {
-        StmtKind::Return(_) => true,
-        StmtKind::If {
-            then_branch,
-            else_branch,
-            ..
-        } => contains_return(then_branch) || contains_return(else_branch),
-        StmtKind::Match { arms, .. } => arms.iter().any(|a| contains_return(&a.body)),
-        StmtKind::For { body, .. } => contains_return(body),
-        _ => false,
-    })
+fn contains_return(block: &Block) -> bool {
+    let mut found = false;
+    walk(block, false, &mut |s, _| {
+        found |= matches!(s.kind, StmtKind::Return(_));
+    });
+    found
 }
 
 struct Lowering<'a> {
@@ -182,7 +185,17 @@ impl Lowering<'_> {
                 };
                 (vec![Stmt::new(s, span)], returns)
             }
-            kind => (vec![Stmt::new(kind, span)], false),
+            kind @ (StmtKind::Assign { .. } | StmtKind::Call { .. } | StmtKind::Copy { .. }) => {
+                (vec![Stmt::new(kind, span)], false)
+            }
+            StmtKind::Accumulate { .. }
+            | StmtKind::Let { .. }
+            | StmtKind::Save(_)
+            | StmtKind::Restore(_)
+            | StmtKind::SaveControl(_)
+            | StmtKind::RestoreControl(_)
+            | StmtKind::CallAdjoint { .. }
+            | StmtKind::Zero(_) => unreachable!("only the adjoint creates these"),
         }
     }
 
