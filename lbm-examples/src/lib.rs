@@ -10,7 +10,15 @@ use lbm_runtime::ops::{density_velocity, equilibrium};
 /// BGK whose relaxation rate falls with the local speed, a toy shear-thinning fluid:
 /// `omega_eff = omega / (1 + k |u|^2)`.
 #[operator]
-pub fn shear_thinning_bgk(f: [Real; Q], #[param] omega: Real, #[param] k: Real) -> [Real; Q] {
+pub fn shear_thinning_bgk(
+    #[populations] f: [Real; Q],
+    #[param]
+    #[range("(0, 2)")]
+    omega: Real,
+    #[param]
+    #[range("[0, inf)")]
+    k: Real,
+) -> [Real; Q] {
     let (rho, u) = density_velocity(f);
     let feq = equilibrium(rho, u);
     let mut usq = 0.0;

@@ -30,6 +30,7 @@ pub fn expand(attr: TokenStream, item: syn::ItemFn) -> syn::Result<TokenStream> 
     check::check_casts(&f, &act, &cx);
     cx.check()?;
     let into_data = differentiated_arguments(&f, &act);
+    let forwarded = forwarded_params(&f);
     let adj = adjoint::transform(&mut f, &act);
     let c = emit_c::emit(&f, &adj);
     let rust = emit_rust::emit(&f, &adj);
@@ -40,7 +41,7 @@ pub fn expand(attr: TokenStream, item: syn::ItemFn) -> syn::Result<TokenStream> 
         eprintln!("==== reverse sweep ====\n{:#?}", adj.reverse);
         eprintln!("==== C ====\n{}{}\n{}", c.shapes, c.forward, c.adjoint);
     }
-    Ok(module(&f, &c, &rust, &reference, &into_data))
+    Ok(module(&f, &c, &rust, &reference, &into_data, &forwarded))
 }
 
 fn parse_args(attr: TokenStream) -> syn::Result<bool> {
@@ -116,6 +117,33 @@ fn differentiated_arguments(f: &Function, act: &Activity) -> TokenStream {
     }
 }
 
+/// Every parameter passed unchanged (never assigned) as an argument of a call, with the
+/// callee and its parameter: the runtime narrows the parameter's range by the callee's.
+fn forwarded_params(f: &Function) -> Vec<TokenStream> {
+    let mut written = std::collections::HashSet::new();
+    walk(&f.body, false, &mut |s, _| written.extend(s.writes()));
+    let mut out = Vec::new();
+    walk(&f.body, false, &mut |s, _| {
+        if let StmtKind::Call { callee, args, .. } = &s.kind {
+            let path = path_from_module(&f.callees[*callee].path);
+            for (k, a) in args.iter().enumerate() {
+                let ExprKind::Var(v) = a.kind else { continue };
+                let Some(param) = f.params.iter().position(|&p| p == v) else {
+                    continue;
+                };
+                if !written.contains(&v) {
+                    out.push(quote!(::lbm_runtime::operator::Forwarded {
+                        param: #param,
+                        callee: &#path::INFO,
+                        callee_param: #k,
+                    }));
+                }
+            }
+        }
+    });
+    out
+}
+
 /// One type per parameter, `Arg<k>`, named after the parameter and marked
 /// `Differentiated` when it takes a derivative, for the checks of callers.
 fn argument_types(f: &Function) -> TokenStream {
@@ -147,6 +175,7 @@ fn module(
     rust: &emit_rust::RustForms,
     reference: &TokenStream,
     into_data: &TokenStream,
+    forwarded: &[TokenStream],
 ) -> TokenStream {
     let name = &f.name;
     let vis = &f.vis;
@@ -158,7 +187,8 @@ fn module(
         .params
         .iter()
         .zip(&f.param_names)
-        .map(|(&p, pname)| {
+        .zip(&f.param_decls)
+        .map(|((&p, pname), decl)| {
             let var = &f.vars[p];
             let kind = match f.param_kind(p).expect("parameters have kinds") {
                 ParamKind::Field => quote!(Field),
@@ -168,7 +198,33 @@ fn module(
                 ParamKind::Bool => quote!(Bool),
             };
             let shape = shape_tokens(var.ty);
-            quote!(::lbm_runtime::ParamInfo { name: #pname, kind: ::lbm_runtime::ParamKind::#kind, shape: #shape })
+            let role = match decl.role {
+                BindRole::Named => quote!(Named),
+                BindRole::Populations => quote!(Populations),
+                BindRole::Local => quote!(Local),
+                BindRole::Far => quote!(Far),
+                BindRole::Links => quote!(Links),
+            };
+            let range = match decl.range {
+                None => quote!(None),
+                Some(Interval { lo, lo_open, hi, hi_open }) => {
+                    let end = |v: f64| if v.is_infinite() {
+                        if v > 0.0 { quote!(f64::INFINITY) } else { quote!(f64::NEG_INFINITY) }
+                    } else {
+                        let v = proc_macro2::Literal::f64_suffixed(v);
+                        quote!(#v)
+                    };
+                    let (lo, hi) = (end(lo), end(hi));
+                    quote!(Some(::lbm_runtime::Range { lo: #lo, lo_open: #lo_open, hi: #hi, hi_open: #hi_open }))
+                }
+            };
+            quote!(::lbm_runtime::ParamInfo {
+                name: #pname,
+                kind: ::lbm_runtime::ParamKind::#kind,
+                shape: #shape,
+                role: ::lbm_runtime::ParamRole::#role,
+                range: #range,
+            })
         })
         .collect();
     let outputs: Vec<TokenStream> = f.outputs.iter().map(|t| shape_tokens(*t)).collect();
@@ -251,6 +307,7 @@ fn module(
                 rust_forward: #rust_forward,
                 rust_adjoint: #rust_adjoint,
                 callees: &[#(#callees),*],
+                forwarded: &[#(#forwarded),*],
                 cpu: ::lbm_runtime::operator::CpuForms {
                     f32: #f32_forms,
                     f64: #f64_forms,

@@ -94,6 +94,35 @@ impl ParamKind {
     }
 }
 
+/// What the runtime binds a parameter to by itself (mirrors `lbm_runtime::ParamRole`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BindRole {
+    /// Bound by name by the user.
+    #[default]
+    Named,
+    Populations,
+    Local,
+    Far,
+    Links,
+}
+
+/// A closed or open interval of reals (mirrors `lbm_runtime::Range`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Interval {
+    pub lo: f64,
+    pub lo_open: bool,
+    pub hi: f64,
+    pub hi_open: bool,
+}
+
+/// A parameter's declarations: `#[populations]`, `#[local]`, `#[far]`, `#[links]`,
+/// `#[range("(0, 2)")]`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ParamDecl {
+    pub role: BindRole,
+    pub range: Option<Interval>,
+}
+
 /// What a variable is for; decides how printers declare it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -501,6 +530,8 @@ pub struct Function {
     pub params: Vec<VarId>,
     /// Parameter names as written (variables may be renamed for C; metadata keeps these).
     pub param_names: Vec<String>,
+    /// What each parameter declares beyond its type: its role and its range.
+    pub param_decls: Vec<ParamDecl>,
     /// Declared output types (one, or a tuple's elements).
     pub outputs: Vec<Ty>,
     /// Whether the source returns a tuple (the Rust forms keep that shape).

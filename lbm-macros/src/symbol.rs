@@ -4,6 +4,17 @@
 pub const PARAM: &str = "param";
 /// Parameter attribute: a real value that is not differentiated.
 pub const DATA: &str = "data";
+/// Parameter attribute: the populations the operator acts on (streamed ones in a step,
+/// the cell's state in an objective).
+pub const POPULATIONS: &str = "populations";
+/// Parameter attribute: the cell's own populations before streaming.
+pub const LOCAL: &str = "local";
+/// Parameter attribute: the far neighbour's populations.
+pub const FAR: &str = "far";
+/// Parameter attribute: the mask of directions with a solid upstream cell.
+pub const LINKS: &str = "links";
+/// Parameter attribute: the interval of values a real parameter accepts.
+pub const RANGE: &str = "range";
 /// Macro argument: print the IR, the adjoint and the C at compile time.
 pub const DEBUG: &str = "debug";
 

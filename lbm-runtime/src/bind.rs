@@ -2,14 +2,14 @@
 //! parameters, per-cell fields, cell tags. A [`Step`] binds the per-cell step operator, an
 //! [`Objective`] the operator whose sum over cells (and chosen steps) is the loss.
 //!
-//! Parameters named `f`, `f_local`, `f_far` and `links` bind themselves (to the gathered
-//! populations, the cell's own populations, the far-neighbour gather of interpolated
-//! bounce-back, and the mask of solid upstream cells); every other parameter is bound by
-//! name, and binding checks shapes, finiteness and relaxation rates up front.
+//! Parameters whose signature declares a role (`#[populations]`, `#[local]`, `#[far]`,
+//! `#[links]`: see [`ParamRole`]) bind themselves; every other parameter is bound by name.
+//! Binding checks shapes, finiteness and the ranges operators declare
+//! ([`OperatorInfo::range_of`]) up front.
 
 use crate::error::{check_finite, LbmError, Result};
 use crate::grid::Grid;
-use crate::operator::{OperatorInfo, ParamKind, Shape};
+use crate::operator::{OperatorInfo, ParamInfo, ParamKind, ParamRole, Range, Shape};
 
 /// Where a parameter's value comes from, for each cell.
 #[derive(Clone, Debug, PartialEq)]
@@ -138,24 +138,29 @@ impl Bindings {
             }
         }
         let mut sources = Vec::new();
-        for p in op.params {
+        for (index, p) in op.params.iter().enumerate() {
             let given = self
                 .given
                 .iter()
                 .find(|(n, _)| n == p.name)
                 .map(|(_, s)| s.clone());
-            let source = match (given, p.name) {
+            let source = match (given, p.role) {
                 (Some(s), _) => s,
-                (None, "f") => default_f.clone(),
-                (None, "f_local") => Source::Local,
-                (None, "f_far") => Source::Far,
-                (None, "links") => Source::Links,
-                (None, _) => {
+                (None, ParamRole::Populations) => default_f.clone(),
+                (None, ParamRole::Local) => Source::Local,
+                (None, ParamRole::Far) => Source::Far,
+                (None, ParamRole::Links) => Source::Links,
+                (None, ParamRole::Named) => {
                     let hint = match p.kind {
                         ParamKind::Int | ParamKind::Bool => {
                             format!(".int(\"{}\", value) or .int_field(...)", p.name)
                         }
                         ParamKind::Param => format!(".uniform(\"{}\", value)", p.name),
+                        _ if p.shape == Shape::Q => format!(
+                            ".field(\"{0}\", ...) or .source(\"{0}\", ...), or declare its \
+                             role in the operator (`#[populations]`, `#[local]`, `#[far]`)",
+                            p.name
+                        ),
                         _ => format!(".uniform(\"{0}\", ...) or .field(\"{0}\", ...)", p.name),
                     };
                     return Err(LbmError::Unbound {
@@ -165,7 +170,7 @@ impl Bindings {
                     });
                 }
             };
-            check_source(op, p.name, p.kind, p.shape, &source, grid)?;
+            check_source(op, p, op.range_of(index), &source, grid)?;
             sources.push(source);
         }
         Ok(Bound { op, sources })
@@ -174,12 +179,12 @@ impl Bindings {
 
 fn check_source(
     op: &'static OperatorInfo,
-    name: &str,
-    kind: ParamKind,
-    shape: Shape,
+    param: &ParamInfo,
+    range: Option<Range>,
     source: &Source,
     grid: &Grid,
 ) -> Result<()> {
+    let (name, kind, shape) = (param.name, param.kind, param.shape);
     let lattice = grid.lattice();
     let len = shape.len(lattice);
     let bad = |why: String| LbmError::BadBinding {
@@ -202,16 +207,19 @@ fn check_source(
             })
         }
     };
-    let omega = |values: &[f64]| -> Result<()> {
-        if name.starts_with("omega") {
-            if let Some(&v) = values.iter().find(|v| !(**v > 0.0 && **v < 2.0)) {
-                return Err(LbmError::OmegaOutOfRange {
-                    name: name.to_string(),
-                    value: v,
-                });
-            }
+    let in_range = |values: &[f64]| -> Result<()> {
+        let Some(range) = range else {
+            return Ok(());
+        };
+        match values.iter().find(|v| !range.contains(**v)) {
+            Some(&value) => Err(LbmError::OutOfRange {
+                op: op.name,
+                name: name.to_string(),
+                value,
+                range,
+            }),
+            None => Ok(()),
         }
-        Ok(())
     };
     let what = format!("{}.{name}", op.name);
     match source {
@@ -249,7 +257,7 @@ fn check_source(
             for (what, v, expected, why) in values {
                 length(what.clone(), v.len(), expected, why)?;
                 check_finite(&what, v)?;
-                omega(v)?;
+                in_range(v)?;
             }
         }
     }

@@ -193,7 +193,7 @@ pub fn c_unit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operator::{CpuForms, FlatForms, ParamInfo, ParamKind, Shape};
+    use crate::operator::{CpuForms, FlatForms, ParamInfo, ParamKind, ParamRole, Shape};
     use std::io::Write as _;
     use std::process::{Command, Stdio};
 
@@ -217,6 +217,8 @@ mod tests {
         name: "f",
         kind: ParamKind::Field,
         shape: Shape::Q,
+        role: ParamRole::Named,
+        range: None,
     }];
 
     static DENSITY: OperatorInfo = OperatorInfo {
@@ -237,6 +239,7 @@ mod tests {
         rust_forward: "",
         rust_adjoint: "",
         callees: &[],
+        forwarded: &[],
         cpu: CPU,
     };
 
@@ -258,6 +261,7 @@ mod tests {
         rust_forward: "",
         rust_adjoint: "",
         callees: &[&DENSITY],
+        forwarded: &[],
         cpu: CPU,
     };
 
@@ -274,6 +278,7 @@ mod tests {
         rust_forward: "",
         rust_adjoint: "",
         callees: &[],
+        forwarded: &[],
         cpu: CPU,
     };
 

@@ -19,13 +19,21 @@ pub enum LbmError {
         /// How the required length comes about.
         why: String,
     },
-    /// A relaxation rate outside the stable range.
-    #[error("`{name}` = {value} is outside (0, 2): BGK-type relaxation is unstable there")]
-    OmegaOutOfRange {
+    /// A value outside the range its parameter declares (or the range of a callee
+    /// parameter it is passed to), such as a relaxation rate outside (0, 2).
+    #[error(
+        "`{op}.{name}` = {value} is outside {range}, the range the operator declares for it \
+         (or for a callee parameter it is passed to)"
+    )]
+    OutOfRange {
+        /// The operator.
+        op: &'static str,
         /// The parameter's name.
         name: String,
-        /// The value given.
+        /// The first value outside.
         value: f64,
+        /// The range the operator declares (narrowed by its callees').
+        range: crate::operator::Range,
     },
     /// A NaN or an infinity in an input.
     #[error("`{what}` holds a non-finite value ({value}) at index {index}")]

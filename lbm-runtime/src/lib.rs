@@ -33,7 +33,7 @@ pub use gradients::{GradValue, Gradients, ParamGradient, RunReport};
 pub use grid::Grid;
 pub use lattice::{Lattice, LatticeKind, D2Q9, D3Q19, D3Q27};
 pub use lbm_macros::operator;
-pub use operator::{OperatorInfo, ParamInfo, ParamKind, Shape};
+pub use operator::{OperatorInfo, ParamInfo, ParamKind, ParamRole, Range, Shape};
 pub use real::{Precision, Real};
 pub use simulation::{
     equilibrium_gradient, equilibrium_state, AdjointPrecision, Backend, Simulation,

@@ -91,6 +91,113 @@ pub struct ParamInfo {
     pub kind: ParamKind,
     /// Its shape; `Shape::Scalar` for integers and booleans.
     pub shape: Shape,
+    /// What the runtime binds it to when the user does not (declared in the signature).
+    pub role: ParamRole,
+    /// The values it accepts, declared with `#[range("(0, 2)")]`; binding checks them (and
+    /// the ranges of the callee parameters it is passed to, see [`OperatorInfo::range_of`]).
+    pub range: Option<Range>,
+}
+
+/// What the runtime binds a parameter to by itself, declared by an attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ParamRole {
+    /// Nothing: the user binds it by name (`.uniform`, `.field`, `.int`, ...).
+    Named,
+    /// `#[populations]`: the populations the operator acts on, the streamed (pulled) ones in
+    /// a step, the cell's state in an objective.
+    Populations,
+    /// `#[local]`: the cell's own populations before streaming.
+    Local,
+    /// `#[far]`: the populations of the far neighbour (interpolated bounce-back).
+    Far,
+    /// `#[links]`: the mask of directions whose upstream cell is solid.
+    Links,
+}
+
+/// An interval of reals; each end open or closed, possibly infinite.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Range {
+    /// Lower end (`f64::NEG_INFINITY` for none).
+    pub lo: f64,
+    /// Whether `lo` itself is excluded.
+    pub lo_open: bool,
+    /// Upper end (`f64::INFINITY` for none).
+    pub hi: f64,
+    /// Whether `hi` itself is excluded.
+    pub hi_open: bool,
+}
+
+impl Range {
+    /// Whether `v` lies in the interval (a NaN never does).
+    pub fn contains(&self, v: f64) -> bool {
+        let above = if self.lo_open {
+            v > self.lo
+        } else {
+            v >= self.lo
+        };
+        let below = if self.hi_open {
+            v < self.hi
+        } else {
+            v <= self.hi
+        };
+        above && below
+    }
+
+    /// The values in both intervals.
+    pub fn intersect(self, other: Range) -> Range {
+        let (lo, lo_open) = match self.lo.partial_cmp(&other.lo) {
+            Some(std::cmp::Ordering::Greater) => (self.lo, self.lo_open),
+            Some(std::cmp::Ordering::Less) => (other.lo, other.lo_open),
+            _ => (self.lo, self.lo_open || other.lo_open),
+        };
+        let (hi, hi_open) = match self.hi.partial_cmp(&other.hi) {
+            Some(std::cmp::Ordering::Less) => (self.hi, self.hi_open),
+            Some(std::cmp::Ordering::Greater) => (other.hi, other.hi_open),
+            _ => (self.hi, self.hi_open || other.hi_open),
+        };
+        Range {
+            lo,
+            lo_open,
+            hi,
+            hi_open,
+        }
+    }
+}
+
+impl std::fmt::Display for Range {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let end = |v: f64| {
+            if v.is_infinite() {
+                if v > 0.0 {
+                    "inf".to_string()
+                } else {
+                    "-inf".to_string()
+                }
+            } else {
+                format!("{v}")
+            }
+        };
+        write!(
+            f,
+            "{}{}, {}{}",
+            if self.lo_open { '(' } else { '[' },
+            end(self.lo),
+            end(self.hi),
+            if self.hi_open { ')' } else { ']' }
+        )
+    }
+}
+
+/// A parameter an operator passes unchanged to a parameter of an operator it calls, so
+/// the callee's declared range constrains it too.
+#[derive(Debug)]
+pub struct Forwarded {
+    /// Index of the caller's parameter.
+    pub param: usize,
+    /// The callee.
+    pub callee: &'static OperatorInfo,
+    /// Index of the callee's parameter.
+    pub callee_param: usize,
 }
 
 /// Forward Rust form with flat buffers (see the module docs for the layout).
@@ -167,6 +274,8 @@ pub struct OperatorInfo {
     pub rust_adjoint: &'static str,
     /// Operators this one calls, directly.
     pub callees: &'static [&'static OperatorInfo],
+    /// Parameters passed unchanged to callees (for [`OperatorInfo::range_of`]).
+    pub forwarded: &'static [Forwarded],
     /// The flat Rust forms for every lattice and precision.
     pub cpu: CpuForms,
 }
@@ -181,7 +290,19 @@ impl OperatorInfo {
             .sum()
     }
 
-    /// Number of integer and boolean parameters.
+    /// The values parameter `param` accepts: its declared range, narrowed by the declared
+    /// ranges of every callee parameter it is passed to unchanged (a step's `omega` handed
+    /// to `bgk` must lie in `bgk`'s `(0, 2)`), or `None` when nothing is declared.
+    pub fn range_of(&self, param: usize) -> Option<Range> {
+        let own = self.params[param].range;
+        self.forwarded
+            .iter()
+            .filter(|f| f.param == param)
+            .filter_map(|f| f.callee.range_of(f.callee_param))
+            .fold(own, |acc, r| Some(acc.map_or(r, |a| a.intersect(r))))
+    }
+
+    /// Number of integer and boolean parameters (the flat `ints` buffer).
     pub fn int_inputs_len(&self) -> usize {
         self.params.iter().filter(|p| !p.kind.is_real()).count()
     }

@@ -34,11 +34,11 @@ fn gpu(test: &str) -> bool {
 /// mode and solid cells that keep their populations.
 #[operator]
 fn step_all(
-    f: [Real; Q],
-    f_local: [Real; Q],
-    f_far: [Real; Q],
+    #[populations] f: [Real; Q],
+    #[local] f_local: [Real; Q],
+    #[far] f_far: [Real; Q],
     f_east: [Real; Q],
-    links: i64,
+    #[links] links: i64,
     mode: i32,
     solid: i32,
     #[param] omega: Real,
@@ -61,7 +61,7 @@ fn step_all(
 
 /// `scale * sum_i w_i f_i`: an objective with a uniform and a per-cell parameter.
 #[operator]
-fn weighted(f: [Real; Q], w: [Real; Q], #[param] scale: Real) -> Real {
+fn weighted(#[populations] f: [Real; Q], w: [Real; Q], #[param] scale: Real) -> Real {
     let mut s = 0.0;
     for i in 0..Q {
         s += w[i] * f[i];
@@ -71,7 +71,12 @@ fn weighted(f: [Real; Q], w: [Real; Q], #[param] scale: Real) -> Real {
 
 /// BGK whose tagged cells divide by a per-step value: a zero there makes them infinite.
 #[operator]
-fn step_fragile(f: [Real; Q], tag: i32, #[param] omega: Real, #[param] divisor: Real) -> [Real; Q] {
+fn step_fragile(
+    #[populations] f: [Real; Q],
+    tag: i32,
+    #[param] omega: Real,
+    #[param] divisor: Real,
+) -> [Real; Q] {
     let g = bgk(f, omega);
     let mut out = [0.0; Q];
     for i in 0..Q {

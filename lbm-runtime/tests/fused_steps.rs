@@ -19,7 +19,7 @@ use lbm_runtime::{
 
 /// `sum_i w_i f_i`: with `w` a per-cell field, the adjoint of a step applied to `w`.
 #[operator]
-fn weighted(f: [Real; Q], #[data] w: [Real; Q]) -> Real {
+fn weighted(#[populations] f: [Real; Q], #[data] w: [Real; Q]) -> Real {
     let mut s = 0.0;
     for i in 0..Q {
         s += w[i] * f[i];
@@ -30,9 +30,9 @@ fn weighted(f: [Real; Q], #[data] w: [Real; Q]) -> Real {
 /// Solid cells keep their populations; fluid cells bounce back from solid links, collide.
 #[operator]
 fn step_halfway(
-    f: [Real; Q],
-    f_local: [Real; Q],
-    links: i64,
+    #[populations] f: [Real; Q],
+    #[local] f_local: [Real; Q],
+    #[links] links: i64,
     solid: i32,
     #[param] omega: Real,
 ) -> [Real; Q] {
@@ -45,9 +45,9 @@ fn step_halfway(
 /// A lid: links to solid cells see a wall moving at `u_wall`.
 #[operator]
 fn step_moving_wall(
-    f: [Real; Q],
-    f_local: [Real; Q],
-    links: i64,
+    #[populations] f: [Real; Q],
+    #[local] f_local: [Real; Q],
+    #[links] links: i64,
     solid: i32,
     #[param] omega: Real,
     #[param] u_wall: [Real; D],
@@ -61,7 +61,7 @@ fn step_moving_wall(
 /// Tag 1: equilibrium at the prescribed density and velocity; tag 0: BGK.
 #[operator]
 fn step_equilibrium(
-    f: [Real; Q],
+    #[populations] f: [Real; Q],
     tag: i32,
     #[param] omega: Real,
     #[param] rho_b: Real,
@@ -75,7 +75,12 @@ fn step_equilibrium(
 
 /// Tag 1: outflow facing -x, extrapolated from the cell at x - 1.
 #[operator]
-fn step_outflow(f: [Real; Q], f_west: [Real; Q], tag: i32, #[param] omega: Real) -> [Real; Q] {
+fn step_outflow(
+    #[populations] f: [Real; Q],
+    f_west: [Real; Q],
+    tag: i32,
+    #[param] omega: Real,
+) -> [Real; Q] {
     if tag == 1 {
         return bgk(extrapolation_outflow(f, f_west, 0, -1), omega);
     }
@@ -84,7 +89,7 @@ fn step_outflow(f: [Real; Q], f_west: [Real; Q], tag: i32, #[param] omega: Real)
 
 /// Gray LBM: a differentiable solid fraction per cell.
 #[operator]
-fn step_gray(f: [Real; Q], solid_fraction: Real, #[param] omega: Real) -> [Real; Q] {
+fn step_gray(#[populations] f: [Real; Q], solid_fraction: Real, #[param] omega: Real) -> [Real; Q] {
     partial_bounce_back(f, bgk(f, omega), solid_fraction)
 }
 

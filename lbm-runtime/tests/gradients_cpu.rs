@@ -196,6 +196,59 @@ fn bad_inputs_are_typed_errors() {
     assert!(Simulation::new(grid, &wrong, Precision::F64, Backend::Cpu).is_err());
 }
 
+/// Passes its rate to `bgk` unchanged: it inherits `bgk`'s declared range.
+#[lbm_runtime::operator]
+fn wrapped_bgk(#[populations] f: [Real; Q], #[param] omega: Real) -> [Real; Q] {
+    lbm_runtime::ops::bgk(f, omega)
+}
+
+/// Its populations carry no role: the runtime cannot know what to bind them to.
+#[lbm_runtime::operator]
+fn roleless_bgk(f: [Real; Q], #[param] omega: Real) -> [Real; Q] {
+    lbm_runtime::ops::bgk(f, omega)
+}
+
+#[test]
+fn declared_ranges_and_roles_decide_binding() {
+    let grid = Grid::new_2d(LatticeKind::D2Q9, 4, 4).unwrap();
+    let new = |step: &Step| Simulation::new(grid.clone(), step, Precision::F64, Backend::Cpu);
+    // A range declared by the operator itself, not inferred from a name.
+    let magic = Step::new(&ops::trt::INFO)
+        .uniform("omega", [1.0])
+        .uniform("magic", [-5.0]);
+    let err = new(&magic).err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("`trt.magic` = -5 is outside (0, inf)"),
+        "{err}"
+    );
+    let good = Step::new(&ops::trt::INFO)
+        .uniform("omega", [1.0])
+        .uniform("magic", [0.25]);
+    assert!(new(&good).is_ok());
+    // A range inherited from the callee the parameter is passed to.
+    let wrapped = Step::new(&wrapped_bgk::INFO).uniform("omega", [2.5]);
+    let err = new(&wrapped).err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("`wrapped_bgk.omega` = 2.5 is outside (0, 2)"),
+        "{err}"
+    );
+    assert!(new(&Step::new(&wrapped_bgk::INFO).uniform("omega", [1.9])).is_ok());
+    // A per-cell field is checked cell by cell.
+    let fraction = vec![0.5; 15].into_iter().chain([1.5]).collect::<Vec<_>>();
+    let gray = Step::new(&ops::partial_bounce_back::INFO)
+        .field("solid", fraction)
+        .source("f_pre", lbm_runtime::Source::Pulled)
+        .source("f_post", lbm_runtime::Source::Pulled);
+    let err = new(&gray).err().unwrap();
+    assert!(err.to_string().contains("outside [0, 1]"), "{err}");
+    // Populations without a declared role are not guessed from the name `f`.
+    let roleless = Step::new(&roleless_bgk::INFO).uniform("omega", [1.0]);
+    let err = new(&roleless).err().unwrap();
+    assert!(err.to_string().contains("#[populations]"), "{err}");
+}
+
 #[test]
 fn divergence_reports_the_step() {
     let grid = Grid::new_2d(LatticeKind::D2Q9, 8, 8).unwrap();

@@ -9,7 +9,12 @@ use lbm_tests::gradcheck::{adjoint, directional_error, sample_inputs, Inputs, Rn
 
 /// The seed's failure: solid cells return early, a tag selects the collision.
 #[operator]
-fn masked_step(f: [Real; Q], #[param] omega: Real, mask: i32, tag: i32) -> [Real; Q] {
+fn masked_step(
+    #[populations] f: [Real; Q],
+    #[param] omega: Real,
+    mask: i32,
+    tag: i32,
+) -> [Real; Q] {
     if mask == 0 {
         return f;
     }
@@ -28,7 +33,7 @@ fn masked_step(f: [Real; Q], #[param] omega: Real, mask: i32, tag: i32) -> [Real
 
 /// A loop that overwrites the values its own derivative needs, plus match and intrinsics.
 #[operator]
-fn overwrite_loop(f: [Real; Q], #[param] s: Real, kind: i32) -> Real {
+fn overwrite_loop(#[populations] f: [Real; Q], #[param] s: Real, kind: i32) -> Real {
     let mut x = density(f);
     for i in 0..Q {
         x = x * (1.0 + s * f[i]);
@@ -57,7 +62,7 @@ fn overwrite_loop(f: [Real; Q], #[param] s: Real, kind: i32) -> Real {
 
 /// Early return from inside a loop.
 #[operator]
-fn first_above(f: [Real; Q], #[param] threshold: Real) -> Real {
+fn first_above(#[populations] f: [Real; Q], #[param] threshold: Real) -> Real {
     let mut total = 0.0;
     for i in 0..Q {
         total += f[i];

@@ -19,10 +19,10 @@ fn square(x: Real) -> Real {
 /// cleared afterwards as if `g` were only the output.
 #[operator]
 fn bounce_then_collide(
-    f: [Real; Q],
-    f_local: [Real; Q],
+    #[populations] f: [Real; Q],
+    #[local] f_local: [Real; Q],
     #[param] omega: Real,
-    links: i64,
+    #[links] links: i64,
 ) -> [Real; Q] {
     let mut g = halfway_bounce_back(f, f_local, links);
     g = bgk(g, omega);
@@ -31,7 +31,7 @@ fn bounce_then_collide(
 
 /// `r = square(r)` on a scalar.
 #[operator]
-fn repeated_square(f: [Real; Q], #[param] s: Real) -> Real {
+fn repeated_square(#[populations] f: [Real; Q], #[param] s: Real) -> Real {
     let mut r = f[0] * s + f[1];
     r = square(r);
     r = square(r);
@@ -40,7 +40,7 @@ fn repeated_square(f: [Real; Q], #[param] s: Real) -> Real {
 
 /// The same variable as two arguments and as the result.
 #[operator]
-fn self_partial_bounce(f: [Real; Q], #[param] solid: Real) -> [Real; Q] {
+fn self_partial_bounce(#[populations] f: [Real; Q], #[param] solid: Real) -> [Real; Q] {
     let mut g = bgk(f, 1.2);
     g = partial_bounce_back(g, g, solid);
     g
@@ -49,7 +49,7 @@ fn self_partial_bounce(f: [Real; Q], #[param] solid: Real) -> [Real; Q] {
 /// BGK sub-cycled: a two-output call whose outputs are both overwritten on the next
 /// iteration, so both are saved and must be restored in the reverse order.
 #[operator]
-fn subcycled_bgk(f: [Real; Q], #[param] omega: Real) -> [Real; Q] {
+fn subcycled_bgk(#[populations] f: [Real; Q], #[param] omega: Real) -> [Real; Q] {
     let mut g = f;
     for _k in 0..2 {
         let (rho, u) = density_velocity(g);

@@ -490,7 +490,7 @@ for n in "${failed[@]}"; do echo "FAIL $n"; done
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lbm_runtime::operator::{CpuForms, FlatForms, ParamInfo, Shape};
+    use lbm_runtime::operator::{CpuForms, FlatForms, ParamInfo, ParamRole, Shape};
 
     fn fwd<R>(_: &[R], _: &[i64], _: &mut [R]) {}
     fn adj<R>(_: &[R], _: &[i64], _: &[R], _: &mut [R]) {}
@@ -511,11 +511,15 @@ mod tests {
                 name: "x",
                 kind: ParamKind::Field,
                 shape: Shape::Scalar,
+                role: ParamRole::Named,
+                range: None,
             },
             ParamInfo {
                 name: "tag",
                 kind: ParamKind::Int,
                 shape: Shape::Scalar,
+                role: ParamRole::Named,
+                range: None,
             },
         ],
         outputs: &[Shape::Scalar, Shape::Q],
@@ -525,6 +529,7 @@ mod tests {
         rust_forward: "pub fn forward < R : Real > (x : R) -> R { x * x }",
         rust_adjoint: "pub fn adjoint(x: R) -> ( R , ) { not rust (",
         callees: &[],
+        forwarded: &[],
         cpu: CpuForms {
             f32: [forms(), forms(), forms()],
             f64: [forms(), forms(), forms()],

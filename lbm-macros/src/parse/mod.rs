@@ -34,6 +34,7 @@ pub fn parse(item: &syn::ItemFn, cx: &Ctxt) -> Option<Function> {
             attrs: item.attrs.clone(),
             params: Vec::new(),
             param_names: Vec::new(),
+            param_decls: Vec::new(),
             outputs: Vec::new(),
             returns_tuple: false,
             body: Vec::new(),

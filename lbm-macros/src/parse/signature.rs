@@ -93,8 +93,17 @@ impl Parser<'_> {
             }
         };
         let mut marker = None;
+        let mut decl = ParamDecl::default();
         for attr in &pt.attrs {
             let path = attr.path();
+            let role = [
+                (symbol::POPULATIONS, BindRole::Populations),
+                (symbol::LOCAL, BindRole::Local),
+                (symbol::FAR, BindRole::Far),
+                (symbol::LINKS, BindRole::Links),
+            ]
+            .into_iter()
+            .find(|(name, _)| path.is_ident(name));
             if path.is_ident(symbol::PARAM) || path.is_ident(symbol::DATA) {
                 if marker.is_some() {
                     self.err_at(
@@ -103,11 +112,20 @@ impl Parser<'_> {
                     );
                 }
                 marker = Some(path.is_ident(symbol::PARAM));
+            } else if let Some((_, role)) = role {
+                if decl.role != BindRole::Named {
+                    self.err_at(&attr, "a parameter has one role");
+                }
+                decl.role = role;
+            } else if path.is_ident(symbol::RANGE) {
+                decl.range = self.range(attr);
             } else {
                 self.err_at(
                     &attr,
                     "unknown parameter attribute: use `#[param]` for a differentiable parameter \
-                     uniform over the grid or `#[data]` for a real that is not differentiated",
+                     uniform over the grid, `#[data]` for a real that is not differentiated, \
+                     `#[range(\"(0, 2)\")]` for the values it accepts, or a role the runtime \
+                     binds: `#[populations]`, `#[local]`, `#[far]`, `#[links]`",
                 );
             }
         }
@@ -131,9 +149,86 @@ impl Parser<'_> {
             (_, Some(false)) => ParamKind::Data,
             (_, None) => ParamKind::Field,
         };
+        self.check_decl(pt, ty, kind, &decl);
         let id = self.declare(&name, ty, Role::Param(kind), mutable);
         self.f.params.push(id);
         self.f.param_names.push(name.to_string());
+        self.f.param_decls.push(decl);
+    }
+
+    /// A role fits one type: populations `[Real; Q]` that take a derivative, a link mask
+    /// an integer; a range fits reals.
+    fn check_decl(&mut self, pt: &syn::PatType, ty: Ty, kind: ParamKind, decl: &ParamDecl) {
+        match decl.role {
+            BindRole::Populations | BindRole::Local | BindRole::Far => {
+                if ty != Ty::Array(Len::Q) || kind != ParamKind::Field {
+                    self.err_at(
+                        &pt,
+                        "populations are `[Real; Q]` without `#[param]` or `#[data]`",
+                    );
+                }
+            }
+            BindRole::Links => {
+                if !ty.is_int() {
+                    self.err_at(&pt, "a link mask is an integer, such as `links: i64`");
+                }
+            }
+            BindRole::Named => {}
+        }
+        if decl.range.is_some() && !ty.is_real_valued() {
+            self.err_at(&pt, "`#[range]` bounds real values; integers take none");
+        }
+    }
+
+    /// `#[range("(0, 2)")]`: an interval in the usual notation, `(` or `[` at each end,
+    /// ends that are numbers or `inf`.
+    fn range(&mut self, attr: &syn::Attribute) -> Option<Interval> {
+        const FORM: &str = "write the interval as a string: `#[range(\"(0, 2)\")]`, \
+                            `#[range(\"[0, 1]\")]`, `#[range(\"(0, inf)\")]`";
+        let Ok(lit) = attr.parse_args::<syn::LitStr>() else {
+            self.err_at(attr, FORM);
+            return None;
+        };
+        let text = lit.value();
+        let text = text.trim();
+        let parsed = (|| {
+            let lo_open = match text.chars().next()? {
+                '(' => true,
+                '[' => false,
+                _ => return None,
+            };
+            let hi_open = match text.chars().last()? {
+                ')' => true,
+                ']' => false,
+                _ => return None,
+            };
+            let (lo, hi) = text.get(1..text.len() - 1)?.split_once(',')?;
+            let end = |s: &str| match s.trim() {
+                "inf" | "+inf" => Some(f64::INFINITY),
+                "-inf" => Some(f64::NEG_INFINITY),
+                v => v.parse::<f64>().ok().filter(|v| v.is_finite()),
+            };
+            Some(Interval {
+                lo: end(lo)?,
+                lo_open,
+                hi: end(hi)?,
+                hi_open,
+            })
+        })();
+        match parsed {
+            Some(r) if r.lo < r.hi => Some(r),
+            Some(_) => {
+                self.err_at(
+                    &lit,
+                    "the interval is empty: its lower end must be below its upper end",
+                );
+                None
+            }
+            None => {
+                self.err_at(&lit, FORM);
+                None
+            }
+        }
     }
 
     pub(super) fn parse_type(&mut self, ty: &syn::Type) -> Option<Ty> {

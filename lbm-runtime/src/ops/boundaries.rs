@@ -17,7 +17,11 @@ use crate::ops::{density, equilibrium};
 /// Halfway bounce-back on resting walls: `f_i = f_local[OPP[i]]` on links whose upstream
 /// neighbour is solid (bit `i` of `links`), `f_i` elsewhere.
 #[operator]
-pub fn halfway_bounce_back(f: [Real; Q], f_local: [Real; Q], links: i64) -> [Real; Q] {
+pub fn halfway_bounce_back(
+    #[populations] f: [Real; Q],
+    #[local] f_local: [Real; Q],
+    #[links] links: i64,
+) -> [Real; Q] {
     let mut out = [0.0; Q];
     for i in 0..Q {
         if (links >> (i as i64)) & 1 == 1 {
@@ -34,9 +38,9 @@ pub fn halfway_bounce_back(f: [Real; Q], f_local: [Real; Q], links: i64) -> [Rea
 /// `f_local`; other links keep `f_i`.
 #[operator]
 pub fn moving_wall_bounce_back(
-    f: [Real; Q],
-    f_local: [Real; Q],
-    links: i64,
+    #[populations] f: [Real; Q],
+    #[local] f_local: [Real; Q],
+    #[links] links: i64,
     u_wall: [Real; D],
 ) -> [Real; Q] {
     let rho = density(f_local);
@@ -73,7 +77,12 @@ pub fn equilibrium_boundary(rho_b: Real, u_b: [Real; D]) -> [Real; Q] {
 /// sum_{c.n>0} c_t^2` (D2Q9 and D3Q19: `N_t = 1/2 sum_{c.n=0} f c_t - rho u_bt / 3`).
 /// The result's density is `rho` and its velocity `u_b`, exactly.
 #[operator]
-pub fn zou_he_velocity(f: [Real; Q], u_b: [Real; D], axis: i32, side: i32) -> [Real; Q] {
+pub fn zou_he_velocity(
+    #[populations] f: [Real; Q],
+    u_b: [Real; D],
+    axis: i32,
+    side: i32,
+) -> [Real; Q] {
     let sn = side as Real;
     let un = u_b[axis] * sn;
     // Density from the known populations.
@@ -138,7 +147,12 @@ pub fn zou_he_velocity(f: [Real; Q], u_b: [Real; D], axis: i32, side: i32) -> [R
 /// `u.n = 1 - (sum_{c.n=0} f + 2 sum_{c.n<0} f) / rho_b`; the unknowns then follow
 /// `zou_he_velocity`.
 #[operator]
-pub fn zou_he_pressure(f: [Real; Q], rho_b: Real, axis: i32, side: i32) -> [Real; Q] {
+pub fn zou_he_pressure(
+    #[populations] f: [Real; Q],
+    rho_b: Real,
+    axis: i32,
+    side: i32,
+) -> [Real; Q] {
     let sn = side as Real;
     let mut tangent = 0.0;
     let mut incoming = 0.0;
@@ -162,7 +176,7 @@ pub fn zou_he_pressure(f: [Real; Q], rho_b: Real, axis: i32, side: i32) -> [Real
 /// (the cell at `x + n`); the known ones are kept.
 #[operator]
 pub fn extrapolation_outflow(
-    f: [Real; Q],
+    #[populations] f: [Real; Q],
     f_neighbor: [Real; Q],
     axis: i32,
     side: i32,
@@ -184,7 +198,11 @@ pub fn extrapolation_outflow(
 /// before collision and `f_post` after; `solid` in `[0, 1]` is a differentiable solid
 /// fraction, which makes shapes differentiable.
 #[operator]
-pub fn partial_bounce_back(f_pre: [Real; Q], f_post: [Real; Q], solid: Real) -> [Real; Q] {
+pub fn partial_bounce_back(
+    f_pre: [Real; Q],
+    f_post: [Real; Q],
+    #[range("[0, 1]")] solid: Real,
+) -> [Real; Q] {
     let mut out = [0.0; Q];
     for i in 0..Q {
         out[i] = (1.0 - solid) * f_post[i] + solid * f_pre[OPP[i]];
@@ -205,11 +223,11 @@ pub fn partial_bounce_back(f_pre: [Real; Q], f_post: [Real; Q], solid: Real) -> 
 /// `f_i`.
 #[operator]
 pub fn bouzidi(
-    f: [Real; Q],
-    f_local: [Real; Q],
-    f_far: [Real; Q],
-    q: [Real; Q],
-    links: i64,
+    #[populations] f: [Real; Q],
+    #[local] f_local: [Real; Q],
+    #[far] f_far: [Real; Q],
+    #[range("[0, 1]")] q: [Real; Q],
+    #[links] links: i64,
 ) -> [Real; Q] {
     let mut out = [0.0; Q];
     for i in 0..Q {

@@ -8,7 +8,12 @@ use crate::ops::{
 
 /// BGK collision: relax every population towards equilibrium at rate `omega`.
 #[operator]
-pub fn bgk(f: [Real; Q], #[param] omega: Real) -> [Real; Q] {
+pub fn bgk(
+    #[populations] f: [Real; Q],
+    #[param]
+    #[range("(0, 2)")]
+    omega: Real,
+) -> [Real; Q] {
     let (rho, u) = density_velocity(f);
     let feq = equilibrium(rho, u);
     let mut out = [0.0; Q];
@@ -26,7 +31,15 @@ pub fn bgk(f: [Real; Q], #[param] omega: Real) -> [Real; Q] {
 /// `omega_minus` solves `magic = (1/omega - 1/2) (1/omega_minus - 1/2)`. `magic = 1/4`
 /// puts bounce-back walls halfway between nodes; `magic = (1/omega - 1/2)^2` gives BGK.
 #[operator]
-pub fn trt(f: [Real; Q], #[param] omega: Real, #[param] magic: Real) -> [Real; Q] {
+pub fn trt(
+    #[populations] f: [Real; Q],
+    #[param]
+    #[range("(0, 2)")]
+    omega: Real,
+    #[param]
+    #[range("(0, inf)")]
+    magic: Real,
+) -> [Real; Q] {
     let (rho, u) = density_velocity(f);
     let feq = equilibrium(rho, u);
     let omega_minus = 1.0 / (0.5 + magic / (1.0 / omega - 0.5));
@@ -48,7 +61,12 @@ pub fn trt(f: [Real; Q], #[param] omega: Real, #[param] magic: Real) -> [Real; Q
 /// `f - feq` is dropped, which damps it at every `omega`. At `omega = 1` the result is
 /// the equilibrium.
 #[operator]
-pub fn regularized_bgk(f: [Real; Q], #[param] omega: Real) -> [Real; Q] {
+pub fn regularized_bgk(
+    #[populations] f: [Real; Q],
+    #[param]
+    #[range("(0, 2)")]
+    omega: Real,
+) -> [Real; Q] {
     let (rho, feq, fneq) = equilibrium_split(f);
     let pi_neq = momentum_flux(fneq);
     let g = stress_projection(pi_neq);
@@ -78,10 +96,16 @@ pub fn regularized_bgk(f: [Real; Q], #[param] omega: Real) -> [Real; Q] {
 /// omega`, `omega_ghost = 1` is the regularized BGK.
 #[operator]
 pub fn mrt(
-    f: [Real; Q],
-    #[param] omega: Real,
-    #[param] omega_bulk: Real,
-    #[param] omega_ghost: Real,
+    #[populations] f: [Real; Q],
+    #[param]
+    #[range("(0, 2)")]
+    omega: Real,
+    #[param]
+    #[range("(0, 2)")]
+    omega_bulk: Real,
+    #[param]
+    #[range("(0, 2)")]
+    omega_ghost: Real,
 ) -> [Real; Q] {
     let (rho, feq, fneq) = equilibrium_split(f);
     let pi_neq = momentum_flux(fneq);
@@ -111,7 +135,12 @@ pub fn mrt(
 /// `gamma = 1/beta - (2 - 1/beta) <ds|dh> / <dh|dh>`, where `<x|y> = sum_i x_i y_i / feq_i`
 /// is the entropic scalar product. `<dh|dh> == 0` falls back to `gamma = 2` (BGK).
 #[operator]
-pub fn kbc(f: [Real; Q], #[param] omega: Real) -> [Real; Q] {
+pub fn kbc(
+    #[populations] f: [Real; Q],
+    #[param]
+    #[range("(0, 2)")]
+    omega: Real,
+) -> [Real; Q] {
     let (rho, feq, fneq) = equilibrium_split(f);
     let ds = stress_projection(deviatoric_stress(momentum_flux(fneq)));
     let mut dh = [0.0; Q];
@@ -142,7 +171,15 @@ pub fn kbc(f: [Real; Q], #[param] omega: Real) -> [Real; Q] {
 /// units, filter width one cell); then `f' = f - (f - feq) / tau_eff`. `c_smag = 0` is
 /// BGK. The norm's derivative is taken as zero where the stress vanishes exactly.
 #[operator]
-pub fn smagorinsky_bgk(f: [Real; Q], #[param] omega: Real, #[param] c_smag: Real) -> [Real; Q] {
+pub fn smagorinsky_bgk(
+    #[populations] f: [Real; Q],
+    #[param]
+    #[range("(0, 2)")]
+    omega: Real,
+    #[param]
+    #[range("[0, inf)")]
+    c_smag: Real,
+) -> [Real; Q] {
     let (rho, feq, fneq) = equilibrium_split(f);
     let p = momentum_flux(fneq);
     let norm2 =
@@ -170,7 +207,13 @@ pub fn smagorinsky_bgk(f: [Real; Q], #[param] omega: Real, #[param] c_smag: Real
 /// `f_i' = f_i - omega (f_i - feq_i) + S_i`. Mass is conserved and the momentum grows by
 /// `force`; the velocity of the step is the shifted `u` (Guo, Zheng and Shi 2002).
 #[operator]
-pub fn guo_forcing(f: [Real; Q], #[param] omega: Real, force: [Real; D]) -> [Real; Q] {
+pub fn guo_forcing(
+    #[populations] f: [Real; Q],
+    #[param]
+    #[range("(0, 2)")]
+    omega: Real,
+    force: [Real; D],
+) -> [Real; Q] {
     let rho = density(f);
     let j = momentum(f);
     let mut u = [0.0; D];

@@ -64,7 +64,7 @@ pub fn equilibrium_third_order(rho: Real, u: [Real; D]) -> [Real; Q] {
 /// A state's equilibrium and non-equilibrium parts: `(rho, feq, f - feq)`, the common
 /// start of the collisions that treat the non-equilibrium part moment by moment.
 #[operator]
-pub fn equilibrium_split(f: [Real; Q]) -> (Real, [Real; Q], [Real; Q]) {
+pub fn equilibrium_split(#[populations] f: [Real; Q]) -> (Real, [Real; Q], [Real; Q]) {
     let (rho, u) = density_velocity(f);
     let feq = equilibrium(rho, u);
     let mut fneq = [0.0; Q];

@@ -4,7 +4,7 @@ use crate::operator;
 
 /// Density: the zeroth moment, `rho = sum_i f_i`.
 #[operator]
-pub fn density(f: [Real; Q]) -> Real {
+pub fn density(#[populations] f: [Real; Q]) -> Real {
     let mut rho = 0.0;
     for i in 0..Q {
         rho += f[i];
@@ -14,7 +14,7 @@ pub fn density(f: [Real; Q]) -> Real {
 
 /// Momentum density: the first moment, `j_a = sum_i f_i c_ia`.
 #[operator]
-pub fn momentum(f: [Real; Q]) -> [Real; D] {
+pub fn momentum(#[populations] f: [Real; Q]) -> [Real; D] {
     let mut j = [0.0; D];
     for a in 0..D {
         for i in 0..Q {
@@ -26,7 +26,7 @@ pub fn momentum(f: [Real; Q]) -> [Real; D] {
 
 /// Density and velocity `u = j / rho` in one pass.
 #[operator]
-pub fn density_velocity(f: [Real; Q]) -> (Real, [Real; D]) {
+pub fn density_velocity(#[populations] f: [Real; Q]) -> (Real, [Real; D]) {
     let rho = density(f);
     let j = momentum(f);
     let mut u = [0.0; D];
@@ -42,7 +42,7 @@ pub fn density_velocity(f: [Real; Q]) -> (Real, [Real; D]) {
 /// diagonal `Pi_aa` and the off-diagonal `Pi_ab` (`a < b`) sits at `a + b + 2`. On a 2D
 /// lattice the entries naming `z` (`zz`, `xz`, `yz`) are zero.
 #[operator]
-pub fn momentum_flux(f: [Real; Q]) -> [Real; 6] {
+pub fn momentum_flux(#[populations] f: [Real; Q]) -> [Real; 6] {
     let mut pi = [0.0; 6];
     for a in 0..D {
         for b in 0..D {

@@ -5,14 +5,14 @@ use crate::ops::{density, density_velocity};
 
 /// Squared density, `rho^2`.
 #[operator]
-pub fn rho_squared(f: [Real; Q]) -> Real {
+pub fn rho_squared(#[populations] f: [Real; Q]) -> Real {
     let rho = density(f);
     rho * rho
 }
 
 /// Kinetic energy density, `rho |u|^2 / 2`.
 #[operator]
-pub fn kinetic_energy(f: [Real; Q]) -> Real {
+pub fn kinetic_energy(#[populations] f: [Real; Q]) -> Real {
     let (rho, u) = density_velocity(f);
     let mut usq = 0.0;
     for a in 0..D {
@@ -23,14 +23,14 @@ pub fn kinetic_energy(f: [Real; Q]) -> Real {
 
 /// Squared first velocity component, `u_x^2`.
 #[operator]
-pub fn ux_squared(f: [Real; Q]) -> Real {
+pub fn ux_squared(#[populations] f: [Real; Q]) -> Real {
     let (rho, u) = density_velocity(f);
     u[0] * u[0]
 }
 
 /// Squared distance of the velocity to a target, `|u - target|^2`.
 #[operator]
-pub fn velocity_mismatch(f: [Real; Q], #[data] target: [Real; D]) -> Real {
+pub fn velocity_mismatch(#[populations] f: [Real; Q], #[data] target: [Real; D]) -> Real {
     let (rho, u) = density_velocity(f);
     let mut err = 0.0;
     for a in 0..D {
@@ -50,7 +50,7 @@ pub fn velocity_mismatch(f: [Real; Q], #[data] target: [Real; D]) -> Real {
 /// the fluid into the wall (a fluid at rest pushes the wall away from itself). Lattice
 /// units, per time step.
 #[operator]
-pub fn momentum_exchange_force(f_local: [Real; Q], links: i64) -> [Real; D] {
+pub fn momentum_exchange_force(#[local] f_local: [Real; Q], #[links] links: i64) -> [Real; D] {
     let mut force = [0.0; D];
     for i in 0..Q {
         if (links >> (i as i64)) & 1 == 1 {

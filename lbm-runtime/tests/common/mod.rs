@@ -9,7 +9,7 @@ use lbm_runtime::{operator, Grid};
 /// Tag 1: velocity inlet facing +x; tag 2: pressure outlet facing -x; tag 0: BGK.
 #[operator]
 pub fn step_zou_he(
-    f: [Real; Q],
+    #[populations] f: [Real; Q],
     tag: i32,
     #[param] omega: Real,
     #[param] u_in: [Real; D],
@@ -25,11 +25,11 @@ pub fn step_zou_he(
 /// Interpolated bounce-back with a differentiable wall distance per link.
 #[operator]
 pub fn step_bouzidi(
-    f: [Real; Q],
-    f_local: [Real; Q],
-    f_far: [Real; Q],
+    #[populations] f: [Real; Q],
+    #[local] f_local: [Real; Q],
+    #[far] f_far: [Real; Q],
     q_wall: [Real; Q],
-    links: i64,
+    #[links] links: i64,
     solid: i32,
     #[param] omega: Real,
 ) -> [Real; Q] {
