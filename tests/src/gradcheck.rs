@@ -94,15 +94,39 @@ pub fn sample_param(
     }
 }
 
-/// Integer parameters: directions range over the lattice, tags over a few kinds.
-pub fn sample_int(name: &str, lattice: LatticeKind, rng: &mut Rng) -> i64 {
+/// The meaningful values of an integer parameter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IntRange {
+    /// One of these values.
+    Values(Vec<i64>),
+    /// A bit mask over this many bits, every combination meaningful.
+    Mask(u32),
+}
+
+/// Tags select among the arms of a `match` or an `if` chain: 0 to 3 reach the explicit
+/// arms of the library's and the tests' step operators, -1 and 4 their default arms.
+const TAGS: std::ops::RangeInclusive<i64> = -1..=4;
+
+/// The whole meaningful range of an integer parameter, by the library's naming: directions
+/// over the lattice, axes over its dimensions, the sides of a wall, the link mask over every
+/// direction, tags over every arm.
+pub fn int_range(name: &str, lattice: LatticeKind) -> IntRange {
     match name {
-        "i" | "dir" | "direction" => int_in(rng, 0, lattice.q() as i64),
-        "axis" => int_in(rng, 0, lattice.d() as i64),
-        "side" | "sign" => [-1, 1][rng.below(2) as usize],
-        // A bit per direction: which upstream neighbours are walls.
-        "links" => rng.below(1u64 << lattice.q()) as i64 & !1,
-        _ => int_in(rng, 0, 3),
+        "i" | "dir" | "direction" => IntRange::Values((0..lattice.q() as i64).collect()),
+        "axis" => IntRange::Values((0..lattice.d() as i64).collect()),
+        "side" | "sign" => IntRange::Values(vec![-1, 1]),
+        // A bit per direction: which upstream neighbours are walls (bit 0, the rest
+        // direction, is the cell itself).
+        "links" => IntRange::Mask(lattice.q() as u32),
+        _ => IntRange::Values(TAGS.collect()),
+    }
+}
+
+/// A random integer parameter over its whole meaningful range (see [`int_range`]).
+pub fn sample_int(name: &str, lattice: LatticeKind, rng: &mut Rng) -> i64 {
+    match int_range(name, lattice) {
+        IntRange::Values(v) => v[rng.below(v.len() as u64) as usize],
+        IntRange::Mask(bits) => rng.below(1u64 << bits) as i64,
     }
 }
 
