@@ -1,7 +1,7 @@
 //! Every collision of the library through whole runs with boundaries: a channel with a
 //! Zou-He velocity inlet, a Zou-He pressure outlet, halfway bounce-back on solid walls and
-//! an obstacle, on D2Q9 and D3Q19, for tens of steps. The directional derivative of the
-//! loss with respect to the initial populations and to every differentiable parameter
+//! an obstacle, on D2Q9, D3Q19 and D3Q27, for tens of steps. The directional derivative of
+//! the loss with respect to the initial populations and to every differentiable parameter
 //! (relaxation rates, the Smagorinsky constant, the force, the boundary values) must agree
 //! with a fourth-order central difference. All in f64 on the CPU backend.
 //!
@@ -342,11 +342,12 @@ fn assert_agrees(what: &str, ad: f64, fd: f64) {
     );
 }
 
-/// The channels: D2Q9 and D3Q19.
+/// The channels: D2Q9, D3Q19 and D3Q27.
 fn channels() -> Vec<(Grid, Vec<i64>)> {
     vec![
         channel(Grid::new_2d(LatticeKind::D2Q9, 12, 8).unwrap()),
         channel(Grid::new_3d(LatticeKind::D3Q19, 8, 6, 4).unwrap()),
+        channel(Grid::new_3d(LatticeKind::D3Q27, 7, 6, 4).unwrap()),
     ]
 }
 
