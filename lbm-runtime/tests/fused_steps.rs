@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{dot, end_tags, initial, noise, obstacle, solid_ints, step_bouzidi, step_zou_he};
+use common::{dot, end_tags, fd4, initial, noise, obstacle, solid_ints, step_bouzidi, step_zou_he};
 use lbm_runtime::ops::{
     bgk, equilibrium_boundary, extrapolation_outflow, halfway_bounce_back, moving_wall_bounce_back,
     partial_bounce_back,
@@ -224,11 +224,6 @@ fn dot_product_test_for_every_boundary_kind() {
             dot_product_test(&format!("{name} on {}", grid.lattice()), grid, &step);
         }
     }
-}
-
-/// Fourth-order central difference of `loss` along a scalar parameter.
-fn fd4(loss: &dyn Fn(f64) -> f64, h: f64) -> f64 {
-    (8.0 * (loss(h) - loss(-h)) - (loss(2.0 * h) - loss(-2.0 * h))) / (12.0 * h)
 }
 
 fn check(name: &str, ad: f64, fd: f64, tol: f64) {

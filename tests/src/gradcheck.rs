@@ -9,6 +9,12 @@ pub const FD_TOLERANCE: f64 = 1e-7;
 /// The generated forward performs the source's operations in the source's order, so only
 /// a contraction or reassociation by the optimiser could separate them.
 pub const FORWARD_TOLERANCE: f64 = 1e-13;
+/// Relative error allowed between an f32 adjoint and central differences of the f64
+/// forward: f32 rounding (~6e-8) amplified by the cancellations of `f - feq`, with a wide
+/// margin; a wrong f32 form is off by far more.
+pub const F32_TOLERANCE: f64 = 1e-3;
+/// Relative error allowed between the f32 and the f64 forward (see [`F32Errors`]).
+pub const F32_FORWARD_TOLERANCE: f64 = 1e-5;
 /// Step of the fourth-order central difference: truncation ~h^4, rounding ~1e-16/h, and
 /// small enough that a random input rarely sits within a step of a branch switch.
 const STEP: f64 = 1e-4;
@@ -98,15 +104,39 @@ pub fn sample_param(
     }
 }
 
-/// Integer parameters: directions range over the lattice, tags over a few kinds.
-pub fn sample_int(name: &str, lattice: LatticeKind, rng: &mut Rng) -> i64 {
+/// The meaningful values of an integer parameter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IntRange {
+    /// One of these values.
+    Values(Vec<i64>),
+    /// A bit mask over this many bits, every combination meaningful.
+    Mask(u32),
+}
+
+/// Tags select among the arms of a `match` or an `if` chain: 0 to 3 reach the explicit
+/// arms of the library's and the tests' step operators, -1 and 4 their default arms.
+const TAGS: std::ops::RangeInclusive<i64> = -1..=4;
+
+/// The whole meaningful range of an integer parameter, by the library's naming: directions
+/// over the lattice, axes over its dimensions, the sides of a wall, the link mask over every
+/// direction, tags over every arm.
+pub fn int_range(name: &str, lattice: LatticeKind) -> IntRange {
     match name {
-        "i" | "dir" | "direction" => int_in(rng, 0, lattice.q() as i64),
-        "axis" => int_in(rng, 0, lattice.d() as i64),
-        "side" | "sign" => [-1, 1][rng.below(2) as usize],
-        // A bit per direction: which upstream neighbours are walls.
-        "links" => rng.below(1u64 << lattice.q()) as i64 & !1,
-        _ => int_in(rng, 0, 3),
+        "i" | "dir" | "direction" => IntRange::Values((0..lattice.q() as i64).collect()),
+        "axis" => IntRange::Values((0..lattice.d() as i64).collect()),
+        "side" | "sign" => IntRange::Values(vec![-1, 1]),
+        // A bit per direction: which upstream neighbours are walls (bit 0, the rest
+        // direction, is the cell itself).
+        "links" => IntRange::Mask(lattice.q() as u32),
+        _ => IntRange::Values(TAGS.collect()),
+    }
+}
+
+/// A random integer parameter over its whole meaningful range (see [`int_range`]).
+pub fn sample_int(name: &str, lattice: LatticeKind, rng: &mut Rng) -> i64 {
+    match int_range(name, lattice) {
+        IntRange::Values(v) => v[rng.below(v.len() as u64) as usize],
+        IntRange::Mask(bits) => rng.below(1u64 << bits) as i64,
     }
 }
 
@@ -169,11 +199,117 @@ pub fn adjoint(op: &OperatorInfo, lattice: LatticeKind, x: &Inputs, out_bar: &[f
     bar
 }
 
+/// Forward form on flat buffers, f32: the inputs are rounded to f32, the outputs widened.
+pub fn forward_f32(op: &OperatorInfo, lattice: LatticeKind, x: &Inputs) -> Vec<f64> {
+    let reals: Vec<f32> = x.reals.iter().map(|&v| v as f32).collect();
+    let mut out = vec![0.0f32; op.outputs_len(lattice)];
+    (op.cpu.f32(lattice).forward)(&reals, &x.ints, &mut out);
+    out.into_iter().map(f64::from).collect()
+}
+
+/// Adjoint form on flat buffers, f32: inputs and output adjoints rounded to f32, the input
+/// adjoints widened.
+pub fn adjoint_f32(
+    op: &OperatorInfo,
+    lattice: LatticeKind,
+    x: &Inputs,
+    out_bar: &[f64],
+) -> Vec<f64> {
+    let reals: Vec<f32> = x.reals.iter().map(|&v| v as f32).collect();
+    let out_bar: Vec<f32> = out_bar.iter().map(|&v| v as f32).collect();
+    let mut bar = vec![0.0f32; reals.len()];
+    (op.cpu.f32(lattice).adjoint)(&reals, &x.ints, &out_bar, &mut bar);
+    bar.into_iter().map(f64::from).collect()
+}
+
+/// The inputs with every real rounded to the nearest f32, so that an f32 form and the f64
+/// reference see the same values.
+pub fn rounded_to_f32(x: &Inputs) -> Inputs {
+    Inputs {
+        reals: x.reals.iter().map(|&v| f64::from(v as f32)).collect(),
+        ints: x.ints.clone(),
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// A random direction `v` over the differentiable inputs and random output weights `w`.
+fn random_direction(
+    op: &OperatorInfo,
+    lattice: LatticeKind,
+    rng: &mut Rng,
+) -> (Vec<f64>, Vec<f64>) {
+    let v = differentiable_mask(op, lattice)
+        .iter()
+        .map(|&m| if m { rng.uniform(-1.0, 1.0) } else { 0.0 })
+        .collect();
+    let w = (0..op.outputs_len(lattice))
+        .map(|_| rng.uniform(-1.0, 1.0))
+        .collect();
+    (v, w)
+}
+
+/// `<w, J v>` by a fourth-order central difference of the reference form with step `h`.
+fn central_difference(
+    op: &OperatorInfo,
+    lattice: LatticeKind,
+    x: &Inputs,
+    (v, w): (&[f64], &[f64]),
+    h: f64,
+) -> f64 {
+    let along = |k: f64| {
+        let moved = Inputs {
+            reals: x.reals.iter().zip(v).map(|(a, d)| a + k * h * d).collect(),
+            ints: x.ints.clone(),
+        };
+        // Differences of the reference, not of the generated forward: a compiler bug
+        // shared by the generated forward and adjoint must not cancel out.
+        dot(&reference(op, lattice, &moved), w)
+    };
+    (8.0 * (along(1.0) - along(-1.0)) - (along(2.0) - along(-2.0))) / (12.0 * h)
+}
+
+/// The relative error of the adjoint's `ad = <J^T w, v>` against central differences of the
+/// f64 forward, the best over a few steps.
+///
+/// Operators that depend on the direction of `f - feq` (an entropic stabilizer, a stress
+/// norm) vary on the scale of the non-equilibrium part, ~1e-4 for the smallest D3Q27
+/// weights: comparable to STEP. Smaller steps resolve them where rounding would spoil
+/// smooth operators, so the best of a few steps is compared; a wrong adjoint is off at
+/// every step.
+fn error_against_differences(
+    op: &OperatorInfo,
+    lattice: LatticeKind,
+    x: &Inputs,
+    (v, w): (&[f64], &[f64]),
+    ad: f64,
+    tolerance: f64,
+) -> Result<f64, String> {
+    let fd = central_difference(op, lattice, x, (v, w), STEP);
+    if !fd.is_finite() || !ad.is_finite() {
+        return Err(format!("non-finite: fd = {fd}, adjoint = {ad}"));
+    }
+    let rel = |fd: f64| (fd - ad).abs() / fd.abs().max(ad.abs()).max(1e-6);
+    let mut err = rel(fd);
+    for h in [STEP / 10.0, STEP / 100.0] {
+        if err <= tolerance {
+            break;
+        }
+        let fd = central_difference(op, lattice, x, (v, w), h);
+        if fd.is_finite() {
+            err = err.min(rel(fd));
+        }
+    }
+    Ok(err)
+}
+
 /// Compares `<w, J v>` by central differences of the reference form with `<J^T w, v>` by
 /// the generated adjoint, for a random direction `v` over the differentiable inputs and
-/// random output weights `w`.
-/// Returns the relative error, or a description of the failure (also when the generated
-/// forward differs from the reference by more than [`FORWARD_TOLERANCE`]).
+/// random output weights `w`. Returns the relative error, or a description of the failure
+/// (also when the generated forward differs from the reference by more than
+/// [`FORWARD_TOLERANCE`]).
 pub fn directional_error(
     op: &OperatorInfo,
     lattice: LatticeKind,
@@ -186,51 +322,44 @@ pub fn directional_error(
             "the generated forward differs from the reference form by {forward_err:.3e}"
         ));
     }
-    let mask = differentiable_mask(op, lattice);
-    let v: Vec<f64> = mask
+    let (v, w) = random_direction(op, lattice, rng);
+    let ad = dot(&adjoint(op, lattice, x, &w), &v);
+    error_against_differences(op, lattice, x, (&v, &w), ad, FD_TOLERANCE)
+}
+
+/// How far an operator's f32 forms are from the f64 reference on one input.
+#[derive(Clone, Copy, Debug)]
+pub struct F32Errors {
+    /// The largest difference between the f32 and the f64 forward's outputs, relative to
+    /// the largest output.
+    pub forward: f64,
+    /// The f32 adjoint's `<J^T w, v>` against central differences of the f64 forward,
+    /// relative (as [`directional_error`]).
+    pub adjoint: f64,
+}
+
+/// Checks the f32 forms of `op` against the f64 forward on `x` rounded to f32: the forward
+/// directly, the adjoint against central differences along a random direction.
+pub fn f32_errors(
+    op: &OperatorInfo,
+    lattice: LatticeKind,
+    x: &Inputs,
+    rng: &mut Rng,
+) -> Result<F32Errors, String> {
+    let x = rounded_to_f32(x);
+    let reference = reference(op, lattice, &x);
+    let single = forward_f32(op, lattice, &x);
+    let scale = reference.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
+    let forward = reference
         .iter()
-        .map(|&m| if m { rng.uniform(-1.0, 1.0) } else { 0.0 })
-        .collect();
-    let w: Vec<f64> = (0..op.outputs_len(lattice))
-        .map(|_| rng.uniform(-1.0, 1.0))
-        .collect();
-    let shifted = |sign: f64, step: f64| Inputs {
-        reals: x
-            .reals
-            .iter()
-            .zip(&v)
-            .map(|(a, d)| a + sign * step * d)
-            .collect(),
-        ints: x.ints.clone(),
-    };
-    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
-    // Differences of the reference, not of the generated forward: a compiler bug shared
-    // by the generated forward and adjoint must not cancel out.
-    let along = |k: f64, step: f64| dot(&reference(op, lattice, &shifted(k, step)), &w);
-    let fd_at = |h: f64| {
-        (8.0 * (along(1.0, h) - along(-1.0, h)) - (along(2.0, h) - along(-2.0, h))) / (12.0 * h)
-    };
-    let fd = fd_at(STEP);
-    let bar = adjoint(op, lattice, x, &w);
-    let ad = dot(&bar, &v);
-    if !fd.is_finite() || !ad.is_finite() {
-        return Err(format!("non-finite: fd = {fd}, adjoint = {ad}"));
+        .zip(&single)
+        .map(|(a, b)| (a - b).abs() / scale)
+        .fold(0.0, f64::max);
+    if !forward.is_finite() {
+        return Err(format!("non-finite f32 forward: {single:?}"));
     }
-    let rel = |fd: f64| (fd - ad).abs() / fd.abs().max(ad.abs()).max(1e-6);
-    // Operators that depend on the direction of `f - feq` (an entropic stabilizer, a stress
-    // norm) vary on the scale of the non-equilibrium part, ~1e-4 for the smallest D3Q27
-    // weights: comparable to STEP. Smaller steps resolve them where rounding would spoil
-    // smooth operators, so the best of a few steps is compared; a wrong adjoint is off at
-    // every step.
-    let mut err = rel(fd);
-    for h in [STEP / 10.0, STEP / 100.0] {
-        if err <= FD_TOLERANCE {
-            break;
-        }
-        let fd = fd_at(h);
-        if fd.is_finite() {
-            err = err.min(rel(fd));
-        }
-    }
-    Ok(err)
+    let (v, w) = random_direction(op, lattice, rng);
+    let ad = dot(&adjoint_f32(op, lattice, &x, &w), &v);
+    let adjoint = error_against_differences(op, lattice, &x, (&v, &w), ad, F32_TOLERANCE)?;
+    Ok(F32Errors { forward, adjoint })
 }

@@ -1,16 +1,21 @@
 //! The C printer against the Rust printer: for every lattice, one C unit of every library
 //! operator plus flat wrappers is compiled by the system C compiler into a shared library,
 //! and every operator's C forward and adjoint must agree with its Rust flat forms
-//! (`op.cpu.f64(lattice)`) on random inputs, to 1e-12 relative.
+//! (`op.cpu.f64(lattice)`) to 1e-12 relative, on physical real inputs and integer inputs
+//! over their whole range: both sides of a wall, every axis, every bit of a link mask (see
+//! [`case_inputs`]).
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use lbm_runtime::{codegen, nvrtc::number_lines, ops, LatticeKind, OperatorInfo, Precision, Shape};
+use lbm_runtime::{
+    codegen, nvrtc::number_lines, ops, LatticeKind, OperatorInfo, ParamInfo, ParamKind, Precision,
+};
+use lbm_tests::gradcheck::{int_range, sample_param, IntRange};
 use lbm_tests::{flat_wrappers_c, SplitMix64};
 
-/// Random inputs per operator and lattice.
+/// Cases per operator and lattice, at least (see [`cases_for`]).
 const CASES: usize = 8;
 /// Relative tolerance, against `max(|a|, |b|, 1)`.
 const TOL: f64 = 1e-12;
@@ -108,30 +113,63 @@ fn compile(src: &str, dir: &Path, lattice: LatticeKind) -> std::path::PathBuf {
     so
 }
 
-/// Random reals and ints for `op` on `lattice` (see the module docs for the ranges).
-fn random_inputs(
+/// Cases for `op`: at least [`CASES`], and enough for every combination of the values of
+/// its integer parameters that take a few values (axis and side of a wall, tags).
+fn cases_for(op: &OperatorInfo, lattice: LatticeKind) -> usize {
+    let combinations: usize = op
+        .params
+        .iter()
+        .filter(|p| !p.kind.is_real())
+        .map(|p| match int_values(p, lattice) {
+            IntRange::Values(v) => v.len(),
+            IntRange::Mask(_) => 1,
+        })
+        .product();
+    CASES.max(combinations)
+}
+
+fn int_values(p: &ParamInfo, lattice: LatticeKind) -> IntRange {
+    if p.kind == ParamKind::Bool {
+        IntRange::Values(vec![0, 1])
+    } else {
+        int_range(p.name, lattice)
+    }
+}
+
+/// Inputs of case `case` of `op` on `lattice`.
+///
+/// Reals as the gradient checks draw them (`gradcheck::sample_param`): populations near
+/// equilibrium, wall distances on both sides of 1/2, relaxation rates in (0.6, 1.9), small
+/// velocities. Integers over their whole range (`gradcheck::int_range`): parameters with a
+/// few values (axis, side, tags) are enumerated, so that every combination comes up within
+/// [`cases_for`] cases; link masks have every bit set in case 0, none in case 1, and random
+/// bits after that.
+fn case_inputs(
     op: &OperatorInfo,
     lattice: LatticeKind,
+    case: usize,
     rng: &mut SplitMix64,
 ) -> (Vec<f64>, Vec<i64>) {
     let (mut reals, mut ints) = (Vec::new(), Vec::new());
+    // The case number in a mixed radix over the enumerated parameters.
+    let mut digits = case;
     for p in op.params {
         if p.kind.is_real() {
-            let (lo, hi) = match p.shape {
-                Shape::D => (-0.1, 0.1),
-                _ => (0.5, 1.5),
-            };
-            for _ in 0..p.shape.len(lattice) {
-                reals.push(rng.uniform(lo, hi));
-            }
-        } else {
-            let n = if matches!(p.name, "dir" | "i") {
-                lattice.q() as u64
-            } else {
-                2
-            };
-            ints.push(rng.below(n) as i64);
+            reals.extend(sample_param(p.name, p.kind, p.shape, lattice, rng));
+            continue;
         }
+        ints.push(match int_values(p, lattice) {
+            IntRange::Values(v) => {
+                let value = v[digits % v.len()];
+                digits /= v.len();
+                value
+            }
+            IntRange::Mask(bits) => match case {
+                0 => (1i64 << bits) - 1,
+                1 => 0,
+                _ => rng.below(1u64 << bits) as i64,
+            },
+        });
     }
     (reals, ints)
 }
@@ -177,8 +215,8 @@ fn c_forward_and_adjoint_match_rust_flat_forms() {
             let n_real = op.real_inputs_len(lattice);
             let seed = 0xC0FF_EE00 ^ ((n as u64) << 8) ^ lattice.q() as u64;
             let mut rng = SplitMix64::new(seed);
-            for case in 0..CASES {
-                let (reals, ints) = random_inputs(op, lattice, &mut rng);
+            for case in 0..cases_for(op, lattice) {
+                let (reals, ints) = case_inputs(op, lattice, case, &mut rng);
                 assert_eq!(reals.len(), n_real);
                 assert_eq!(ints.len(), op.int_inputs_len());
                 let out_bar: Vec<f64> = (0..n_out).map(|_| rng.uniform(-1.0, 1.0)).collect();
@@ -235,7 +273,7 @@ fn c_forward_and_adjoint_match_rust_flat_forms() {
         failures.join("\n")
     );
     eprintln!(
-        "c_matches_rust: {} operators x {} lattices x {CASES} cases agree",
+        "c_matches_rust: {} operators x {} lattices, {checks} checks agree",
         ops::ALL.len(),
         LatticeKind::ALL.len()
     );

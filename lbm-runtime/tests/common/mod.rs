@@ -104,3 +104,9 @@ pub fn end_tags(grid: &Grid) -> Vec<i64> {
 pub fn solid_ints(mask: &[bool]) -> Vec<i64> {
     mask.iter().map(|&s| s as i64).collect()
 }
+
+/// Fourth-order central difference of `loss` at zero: `loss(e)` is the loss moved `e` along
+/// a direction, `h` the step.
+pub fn fd4(loss: &dyn Fn(f64) -> f64, h: f64) -> f64 {
+    (8.0 * (loss(h) - loss(-h)) - (loss(2.0 * h) - loss(-2.0 * h))) / (12.0 * h)
+}
