@@ -299,8 +299,9 @@ impl Printer<'_> {
         (out, names)
     }
 
-    fn forward_flat(&self) -> TokenStream {
-        let (generics, allow) = (generics(), allow());
+    /// Reads the parameters from flat buffers, calls `call(params)` and writes its results
+    /// to `out`: the body of `forward_flat` and `reference_flat`.
+    fn flat_call(&self, call: TokenStream) -> TokenStream {
         let (read, names) = self.read_flat_params();
         let outs: Vec<syn::Ident> = (0..self.f.outputs.len())
             .map(|k| format_ident!("lbm_res{}", k))
@@ -312,14 +313,22 @@ impl Printer<'_> {
         };
         let types: Vec<TokenStream> = self.f.outputs.iter().map(|t| self.rust_type(*t)).collect();
         quote! {
+            let mut lbm_at = 0usize;
+            #read
+            let #bind = #call(#(#names),*);
+            let mut lbm_at = 0usize;
+            #(<#types as ::lbm_runtime::tape::Value<R>>::write_flat(&#outs, out, &mut lbm_at);)*
+        }
+    }
+
+    fn forward_flat(&self) -> TokenStream {
+        let (generics, allow) = (generics(), allow());
+        let body = self.flat_call(quote!(forward::<R, L, D, Q>));
+        quote! {
             /// The forward form on flat buffers (see `lbm_runtime::operator`).
             #allow
             pub fn forward_flat #generics (reals: &[R], ints: &[i64], out: &mut [R]) {
-                let mut lbm_at = 0usize;
-                #read
-                let #bind = forward::<R, L, D, Q>(#(#names),*);
-                let mut lbm_at = 0usize;
-                #(<#types as ::lbm_runtime::tape::Value<R>>::write_flat(&#outs, out, &mut lbm_at);)*
+                #body
             }
         }
     }
@@ -328,16 +337,7 @@ impl Printer<'_> {
     /// the real type fixed to `f64`.
     fn reference_flat(&self) -> TokenStream {
         let allow = allow();
-        let (read, names) = self.read_flat_params();
-        let outs: Vec<syn::Ident> = (0..self.f.outputs.len())
-            .map(|k| format_ident!("lbm_res{}", k))
-            .collect();
-        let bind = if self.f.returns_tuple {
-            quote!((#(#outs),*))
-        } else {
-            quote!(#(#outs)*)
-        };
-        let types: Vec<TokenStream> = self.f.outputs.iter().map(|t| self.rust_type(*t)).collect();
+        let body = self.flat_call(quote!(reference::<L, D, Q>));
         quote! {
             /// The reference form on flat buffers (see `lbm_runtime::operator`).
             #allow
@@ -348,11 +348,7 @@ impl Printer<'_> {
             ) {
                 // The types the printer writes name `R`: here it is `f64`.
                 type R = f64;
-                let mut lbm_at = 0usize;
-                #read
-                let #bind = reference::<L, D, Q>(#(#names),*);
-                let mut lbm_at = 0usize;
-                #(<#types as ::lbm_runtime::tape::Value<R>>::write_flat(&#outs, out, &mut lbm_at);)*
+                #body
             }
         }
     }

@@ -363,3 +363,22 @@ pub fn f32_errors(
     let adjoint = error_against_differences(op, lattice, &x, (&v, &w), ad, F32_TOLERANCE)?;
     Ok(F32Errors { forward, adjoint })
 }
+
+/// Checks `op` on every lattice at `cases` random inputs drawn from `seed`: the generated
+/// forward against the reference form, the adjoint against finite differences of it
+/// (within [`FD_TOLERANCE`]). Panics with the operator, lattice and inputs of a failure.
+pub fn assert_operator_gradients(op: &OperatorInfo, cases: usize, seed: u64) {
+    let mut rng = Rng::new(seed);
+    for lattice in LatticeKind::ALL {
+        for _ in 0..cases {
+            let x = sample_inputs(op, lattice, &mut rng);
+            let err = directional_error(op, lattice, &x, &mut rng)
+                .unwrap_or_else(|e| panic!("{} on {lattice}: {e} at {x:?}", op.name));
+            assert!(
+                err <= FD_TOLERANCE,
+                "{} on {lattice}: relative error {err:.3e} at {x:?}",
+                op.name
+            );
+        }
+    }
+}

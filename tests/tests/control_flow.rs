@@ -5,7 +5,9 @@
 
 use lbm_runtime::ops::{density, density_velocity, equilibrium};
 use lbm_runtime::{operator, LatticeKind, OperatorInfo};
-use lbm_tests::gradcheck::{adjoint, directional_error, sample_inputs, Inputs, Rng, FD_TOLERANCE};
+use lbm_tests::gradcheck::{
+    adjoint, assert_operator_gradients, directional_error, sample_inputs, Inputs, Rng, FD_TOLERANCE,
+};
 
 /// The seed's failure: solid cells return early, a tag selects the collision.
 #[operator]
@@ -74,18 +76,7 @@ fn first_above(#[populations] f: [Real; Q], #[param] threshold: Real) -> Real {
 }
 
 fn check_all(op: &OperatorInfo, cases: usize) {
-    let mut rng = Rng::new(42);
-    for lattice in LatticeKind::ALL {
-        for _ in 0..cases {
-            let x = sample_inputs(op, lattice, &mut rng);
-            let err = directional_error(op, lattice, &x, &mut rng).unwrap();
-            assert!(
-                err <= FD_TOLERANCE,
-                "{} on {lattice}: {err:.3e} at {x:?}",
-                op.name
-            );
-        }
-    }
+    assert_operator_gradients(op, cases, 42);
 }
 
 #[test]

@@ -6,8 +6,8 @@
 use lbm_runtime::ops::{
     bgk, density_velocity, equilibrium, halfway_bounce_back, partial_bounce_back,
 };
-use lbm_runtime::{operator, LatticeKind, OperatorInfo};
-use lbm_tests::gradcheck::{directional_error, sample_inputs, Rng, FD_TOLERANCE};
+use lbm_runtime::{operator, OperatorInfo};
+use lbm_tests::gradcheck::assert_operator_gradients;
 
 /// A local scalar helper, called with its result assigned to its own argument.
 #[operator]
@@ -62,18 +62,7 @@ fn subcycled_bgk(#[populations] f: [Real; Q], #[param] omega: Real) -> [Real; Q]
 }
 
 fn check(op: &OperatorInfo, cases: usize) {
-    let mut rng = Rng::new(0x7e57);
-    for lattice in LatticeKind::ALL {
-        for _ in 0..cases {
-            let x = sample_inputs(op, lattice, &mut rng);
-            let err = directional_error(op, lattice, &x, &mut rng).unwrap();
-            assert!(
-                err <= FD_TOLERANCE,
-                "{} on {lattice}: relative error {err:.3e} at {x:?}",
-                op.name
-            );
-        }
-    }
+    assert_operator_gradients(op, cases, 0x7e57);
 }
 
 #[test]
