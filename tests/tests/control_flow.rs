@@ -75,6 +75,19 @@ fn first_above(#[populations] f: [Real; Q], #[param] threshold: Real) -> Real {
     total
 }
 
+/// A dependency carried backwards through a loop: `a` reads `b` before the statement that
+/// makes `b` depend on `s`, so activity needs a second pass over the body to see it.
+#[operator]
+fn loop_carried(#[data] g: [Real; Q], #[param] s: Real) -> Real {
+    let mut a = 0.0;
+    let mut b = 0.0;
+    for i in 0..Q {
+        a = a + b * g[i];
+        b = s * g[i];
+    }
+    a
+}
+
 fn check_all(op: &OperatorInfo, cases: usize) {
     assert_operator_gradients(op, cases, 42);
 }
@@ -151,4 +164,9 @@ fn early_return_inside_a_loop_is_exact() {
         }
     }
     check_all(&first_above::INFO, 8);
+}
+
+#[test]
+fn dependencies_carried_backwards_through_loops_are_active() {
+    check_all(&loop_carried::INFO, 8);
 }
