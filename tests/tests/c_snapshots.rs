@@ -206,3 +206,88 @@ fn density_rust_forward() {
     "#]]
     .assert_eq(&format_rust(density::INFO.rust_forward));
 }
+
+/// Inactive values beside active ones: arithmetic on a `#[data]` value, a comparison, a
+/// flag. The adjoint must carry no code for them (no `c_bar`, no saves): activity that
+/// over-approximates still gives right gradients, so only the generated text shows it.
+#[lbm_runtime::operator]
+fn activity_precision(#[populations] f: [Real; Q], #[data] k: Real, #[param] s: Real) -> Real {
+    let c = 2.0 * k + k * k;
+    let big = k > 0.5;
+    let mut acc = 0.0;
+    for i in 0..Q {
+        acc += f[i] * c;
+    }
+    if big {
+        acc = acc * s;
+    }
+    acc
+}
+
+#[test]
+fn inactive_values_get_no_adjoint_code() {
+    expect![[r#"
+        /* operator `activity_precision`: adjoint (forward sweep, then reverse sweep) */
+        __device__ __forceinline__ void lbm_activity_precision_adj(const real* f, const real* k_in, const real* s_in, const real* lbm_out0_bar, real* lbm_f_bar, real* lbm_k_bar, real* lbm_s_bar)
+        {
+            real k = *k_in;
+            real s = *s_in;
+            real c = 0;
+            int big = 0;
+            real acc = 0;
+            real ret = 0;
+            real ret_bar = 0;
+            real acc_bar = 0;
+            real s_bar = 0;
+            real f_bar[Q] = {0};
+            real k_bar = 0;
+            real lbm_tape[((1 + Q) + 1)];
+            int lbm_tp = 0;
+            int lbm_ctl[1];
+            int lbm_cp = 0;
+            /* forward sweep */
+            c = (real)2.0 * k + k * k;
+            big = k > (real)0.5;
+            lbm_tape[lbm_tp++] = acc;
+            acc = (real)0.0;
+            #pragma unroll
+            for (int i = 0; i < Q; ++i) {
+                lbm_tape[lbm_tp++] = acc;
+                acc += f[i] * c;
+            }
+            if (big) {
+                lbm_tape[lbm_tp++] = acc;
+                acc *= s;
+                lbm_ctl[lbm_cp++] = (int)(1);
+            } else {
+                lbm_ctl[lbm_cp++] = (int)(0);
+            }
+            ret = acc;
+            /* reverse sweep */
+            ret_bar = *lbm_out0_bar;
+            const real d_2 = ret_bar;
+            ret_bar = (real)0.0;
+            acc_bar += d_2;
+            const int branch = lbm_ctl[--lbm_cp];
+            if (branch != 0) {
+                acc = lbm_tape[--lbm_tp];
+                const real d_1 = acc_bar;
+                acc_bar = (real)0.0;
+                acc_bar += d_1 * s;
+                s_bar += d_1 * acc;
+            }
+            #pragma unroll
+            for (int i = Q - 1; i >= 0; --i) {
+                acc = lbm_tape[--lbm_tp];
+                const real d = acc_bar;
+                acc_bar = (real)0.0;
+                acc_bar += d;
+                f_bar[i] += d * c;
+            }
+            acc = lbm_tape[--lbm_tp];
+            acc_bar = (real)0.0;
+            for (int lbm_k = 0; lbm_k < Q; ++lbm_k) lbm_f_bar[lbm_k] += f_bar[lbm_k];
+            *lbm_s_bar += s_bar;
+        }
+    "#]].assert_eq(activity_precision::INFO.c_adjoint);
+}
