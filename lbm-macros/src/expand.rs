@@ -4,13 +4,13 @@
 //! holding the Rust forms, the output types and `INFO`, or every error found.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::quote;
 
 use crate::activity::Activity;
 use crate::ctxt::Ctxt;
 use crate::emit_rust::path_from_module;
 use crate::ir::*;
-use crate::{adjoint, check, emit_c, emit_reference, emit_rust, lower, parse, symbol};
+use crate::{adjoint, check, contract, emit_c, emit_reference, emit_rust, lower, parse, symbol};
 
 pub fn expand(attr: TokenStream, item: syn::ItemFn) -> syn::Result<TokenStream> {
     let debug = parse_args(attr)?;
@@ -29,8 +29,8 @@ pub fn expand(attr: TokenStream, item: syn::ItemFn) -> syn::Result<TokenStream> 
     let act = Activity::analyse(&f);
     check::check_casts(&f, &act, &cx);
     cx.check()?;
-    let into_data = differentiated_arguments(&f, &act);
-    let forwarded = forwarded_params(&f);
+    let into_data = contract::differentiated_arguments(&f, &act);
+    let forwarded = contract::forwarded_params(&f);
     let adj = adjoint::transform(&mut f, &act);
     let c = emit_c::emit(&f, &adj);
     let rust = emit_rust::emit(&f, &adj);
@@ -87,86 +87,6 @@ fn summary(attrs: &[syn::Attribute]) -> String {
         .take_while(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// For every argument that carries a derivative into a call, a compile-time requirement
-/// that the callee differentiates that parameter (see `lbm_runtime::operator::Differentiated`):
-/// the macro cannot see the callee's signature, rustc can.
-fn differentiated_arguments(f: &Function, act: &Activity) -> TokenStream {
-    let mut checks = Vec::new();
-    walk(&f.body, false, &mut |s, _| {
-        if let StmtKind::Call { callee, args, .. } = &s.kind {
-            let path = path_from_module(&f.callees[*callee].path);
-            for (k, a) in args.iter().enumerate() {
-                if a.ty.is_real_valued() && act.expr_active(a) {
-                    // Every token carries the argument's span, so rustc points there.
-                    let span = a.span;
-                    let arg = format_ident!("Arg{}", k, span = span);
-                    checks.push(quote_spanned!(span=>
-                        ::lbm_runtime::operator::require_differentiated::<#path::#arg>();
-                    ));
-                }
-            }
-        }
-    });
-    quote! {
-        #[allow(dead_code)]
-        fn lbm_differentiated_arguments() {
-            #(#checks)*
-        }
-    }
-}
-
-/// Every parameter passed unchanged (never assigned) as an argument of a call, with the
-/// callee and its parameter: the runtime narrows the parameter's range by the callee's.
-fn forwarded_params(f: &Function) -> Vec<TokenStream> {
-    let mut written = std::collections::HashSet::new();
-    walk(&f.body, false, &mut |s, _| written.extend(s.writes()));
-    let mut out = Vec::new();
-    walk(&f.body, false, &mut |s, _| {
-        if let StmtKind::Call { callee, args, .. } = &s.kind {
-            let path = path_from_module(&f.callees[*callee].path);
-            for (k, a) in args.iter().enumerate() {
-                let ExprKind::Var(v) = a.kind else { continue };
-                let Some(param) = f.params.iter().position(|&p| p == v) else {
-                    continue;
-                };
-                if !written.contains(&v) {
-                    out.push(quote!(::lbm_runtime::operator::Forwarded {
-                        param: #param,
-                        callee: &#path::INFO,
-                        callee_param: #k,
-                    }));
-                }
-            }
-        }
-    });
-    out
-}
-
-/// One type per parameter, `Arg<k>`, named after the parameter and marked
-/// `Differentiated` when it takes a derivative, for the checks of callers.
-fn argument_types(f: &Function) -> TokenStream {
-    let mut aliases = Vec::new();
-    let mut markers = Vec::new();
-    for (k, (&p, pname)) in f.params.iter().zip(&f.param_names).enumerate() {
-        let name = syn::Ident::new(pname, f.vars[p].span);
-        let alias = format_ident!("Arg{}", k);
-        aliases.push(quote!(#[doc(hidden)] pub type #alias = parameters::#name;));
-        let differentiated = f
-            .param_kind(p)
-            .is_some_and(ParamKind::is_differentiable)
-            .then(|| quote!(impl ::lbm_runtime::operator::Differentiated for #name {}));
-        markers.push(quote!(pub struct #name; #differentiated));
-    }
-    quote! {
-        #(#aliases)*
-        /// The parameters as types, for the checks of calling operators.
-        #[doc(hidden)]
-        pub mod parameters {
-            #(#markers)*
-        }
-    }
 }
 
 fn module(
@@ -269,7 +189,7 @@ fn module(
         reference_flat::<::lbm_runtime::D3Q19, 3, 19>,
         reference_flat::<::lbm_runtime::D3Q27, 3, 27>,
     ]);
-    let argument_types = argument_types(f);
+    let argument_types = contract::argument_types(f);
     let arity = f.params.len();
     let n_outputs = f.outputs.len();
     let info_doc = format!("Metadata and generated code of the operator `{name_str}`.");

@@ -14,6 +14,7 @@
 mod activity;
 mod adjoint;
 mod check;
+mod contract;
 mod count;
 mod ctxt;
 mod emit_c;

@@ -462,7 +462,7 @@ impl<'r> Generator<'r> {
             self.expr(loops, 2),
         );
         let line = if self.rng.chance(0.5) {
-            format!("let mut {name} = if {c} > 0.1 {{ {t} }} else {{ {e} }};")
+            format!("let mut {name}: Real = if {c} > 0.1 {{ {t} }} else {{ {e} }};")
         } else {
             format!("let mut {name}: Real = match tag {{ 0 => {t}, 1 => {e}, _ => {c} }};")
         };
