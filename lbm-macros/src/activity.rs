@@ -1,17 +1,24 @@
-//! Activity analysis: which variables carry derivatives, which values the reverse sweep
-//! reads, and which of those an assignment overwrites (so the forward sweep must save
-//! them).
+//! Activity analysis: which variables carry derivatives to the outputs, which values the
+//! reverse sweep reads, and which of those an assignment overwrites (so the forward sweep
+//! must save them).
 //!
-//! Takes the lowered function; returns per-variable facts. The analysis is flow-insensitive
-//! (a variable is active if any assignment to it is), which is exact enough for per-cell
-//! code and never misses a dependency.
+//! Takes the lowered function; returns per-variable facts. A variable is active when it
+//! is both *varied* (depends on a differentiable parameter) and *useful* (an output
+//! depends on it). Usefulness matters for more than speed: the reverse sweep of a value
+//! no output reads would send a zero adjoint through its partials, and a partial that
+//! overflowed in the forward run (`exp` of a large dead value) turns `0 * inf` into a NaN
+//! gradient. Both analyses are flow-insensitive (a variable is varied if any assignment
+//! to it is, useful if any read of it is), which is exact enough for per-cell code and
+//! never misses a dependency.
 
 use crate::ir::*;
 
 /// What the adjoint needs to know about each variable.
 pub struct Activity {
-    /// Depends on a differentiable parameter: has an adjoint worth propagating.
+    /// Depends on a differentiable parameter (varied).
     active: Vec<bool>,
+    /// Some output depends on it.
+    useful: Vec<bool>,
     /// Read by the reverse sweep (operands of nonlinear operations, call arguments,
     /// indices): must hold, at each reversed statement, its value from the forward run.
     needed: Vec<bool>,
@@ -31,6 +38,7 @@ impl Activity {
         }
         let mut act = Activity {
             active,
+            useful: vec![false; n],
             needed: vec![false; n],
             overwritten: vec![false; n],
         };
@@ -39,6 +47,17 @@ impl Activity {
             let before = act.active.iter().filter(|a| **a).count();
             act.propagate(&f.body);
             if act.active.iter().filter(|a| **a).count() == before {
+                break;
+            }
+        }
+        for &r in &f.ret_vars {
+            act.useful[r] = true;
+        }
+        // Backwards from the outputs until nothing changes, as above.
+        loop {
+            let before = act.useful.iter().filter(|u| **u).count();
+            act.propagate_useful(&f.body);
+            if act.useful.iter().filter(|u| **u).count() == before {
                 break;
             }
         }
@@ -56,8 +75,9 @@ impl Activity {
         act
     }
 
+    /// Varied and useful: the variable's adjoint is worth computing.
     pub fn is_active(&self, v: VarId) -> bool {
-        self.active[v]
+        self.active[v] && self.useful[v]
     }
 
     /// Whether an assignment to `v` must save the old value for the reverse sweep.
@@ -130,6 +150,39 @@ impl Activity {
         });
     }
 
+    /// Marks as useful everything a useful variable is computed from.
+    fn propagate_useful(&mut self, block: &Block) {
+        walk(block, false, &mut |s, _| match &s.kind {
+            StmtKind::Assign { place, value } => {
+                if self.useful[place.var()] {
+                    value.for_each_var(&mut |v| self.useful[v] = true);
+                }
+            }
+            StmtKind::Call { args, outs, .. } => {
+                if outs.iter().any(|o| self.useful[*o]) {
+                    args.iter()
+                        .for_each(|a| a.for_each_var(&mut |v| self.useful[v] = true));
+                }
+            }
+            StmtKind::Copy { dst, src } => {
+                if self.useful[*dst] {
+                    self.useful[*src] = true;
+                }
+            }
+            // Conditions and bounds are integers and flags: they carry no adjoint.
+            StmtKind::If { .. } | StmtKind::Match { .. } | StmtKind::For { .. } => {}
+            StmtKind::Return(_) => unreachable!("returns are lowered before the analysis"),
+            StmtKind::Accumulate { .. }
+            | StmtKind::Let { .. }
+            | StmtKind::Save(_)
+            | StmtKind::Restore(_)
+            | StmtKind::SaveControl(_)
+            | StmtKind::RestoreControl(_)
+            | StmtKind::CallAdjoint { .. }
+            | StmtKind::Zero(_) => unreachable!("only the adjoint creates these"),
+        });
+    }
+
     /// Counts, per variable, the assignments that may run: a site in a loop counts twice.
     fn count_sites(block: &Block, sites: &mut [usize]) {
         walk(block, false, &mut |s, in_loop| {
@@ -156,7 +209,7 @@ impl Activity {
     fn mark_needed(&mut self, block: &Block, f: &Function) {
         walk(block, false, &mut |s, _| match &s.kind {
             StmtKind::Assign { place, value } => {
-                if self.active[place.var()] && f.vars[place.var()].ty.is_real_valued() {
+                if self.is_active(place.var()) && f.vars[place.var()].ty.is_real_valued() {
                     if let Place::Elem(_, i) = place {
                         self.mark_all(i);
                     }
@@ -164,7 +217,7 @@ impl Activity {
                 }
             }
             StmtKind::Call { args, outs, .. } => {
-                if outs.iter().any(|o| self.active[*o]) {
+                if outs.iter().any(|o| self.is_active(*o)) {
                     args.iter().for_each(|a| self.mark_all(a));
                 }
             }

@@ -207,12 +207,17 @@ fn density_rust_forward() {
     .assert_eq(&format_rust(density::INFO.rust_forward));
 }
 
-/// Inactive values beside active ones: arithmetic on a `#[data]` value, a comparison, a
-/// flag. The adjoint must carry no code for them (no `c_bar`, no saves): activity that
+/// Inactive values beside active ones: arithmetic, an intrinsic and a cast on values that
+/// carry no derivative, a comparison, a flag. The adjoint must carry no code for them (no `c_bar`, no saves): activity that
 /// over-approximates still gives right gradients, so only the generated text shows it.
 #[lbm_runtime::operator]
-fn activity_precision(#[populations] f: [Real; Q], #[data] k: Real, #[param] s: Real) -> Real {
-    let c = 2.0 * k + k * k;
+fn activity_precision(
+    #[populations] f: [Real; Q],
+    #[data] k: Real,
+    #[param] s: Real,
+    tag: i32,
+) -> Real {
+    let c = 2.0 * k + k * k + k.sqrt() + tag as Real;
     let big = k > 0.5;
     let mut acc = 0.0;
     for i in 0..Q {
@@ -228,7 +233,7 @@ fn activity_precision(#[populations] f: [Real; Q], #[data] k: Real, #[param] s: 
 fn inactive_values_get_no_adjoint_code() {
     expect![[r#"
         /* operator `activity_precision`: adjoint (forward sweep, then reverse sweep) */
-        __device__ __forceinline__ void lbm_activity_precision_adj(const real* f, const real* k_in, const real* s_in, const real* lbm_out0_bar, real* lbm_f_bar, real* lbm_k_bar, real* lbm_s_bar)
+        __device__ __forceinline__ void lbm_activity_precision_adj(const real* f, const real* k_in, const real* s_in, int tag, const real* lbm_out0_bar, real* lbm_f_bar, real* lbm_k_bar, real* lbm_s_bar)
         {
             real k = *k_in;
             real s = *s_in;
@@ -246,7 +251,7 @@ fn inactive_values_get_no_adjoint_code() {
             int lbm_ctl[1];
             int lbm_cp = 0;
             /* forward sweep */
-            c = (real)2.0 * k + k * k;
+            c = (real)2.0 * k + k * k + lbm_sqrt(k) + (real)tag;
             big = k > (real)0.5;
             lbm_tape[lbm_tp++] = acc;
             acc = (real)0.0;

@@ -65,6 +65,18 @@ fn check(op: &OperatorInfo, cases: usize) {
     assert_operator_gradients(op, cases, 0x7e57);
 }
 
+/// A value no output reads overflows in the forward run; its reverse sweep must not send
+/// `0 * inf = NaN` into the gradient (`cargo xtask fuzz --seed 0x77` found it in a random
+/// program whose dead `exp` overflowed).
+#[operator]
+fn dead_overflow(#[populations] f: [Real; Q], #[param] s: Real) -> Real {
+    let big = (1000.0 * s).exp();
+    let unused = big * f[0];
+    let (rho, u) = density_velocity(f);
+    let wasted = unused * rho * u[0];
+    f[1] * s
+}
+
 #[test]
 fn call_assigned_to_its_own_argument() {
     check(&bounce_then_collide::INFO, 8);
@@ -79,4 +91,9 @@ fn same_variable_as_two_arguments_and_the_result() {
 #[test]
 fn several_saved_call_results_restore_in_reverse_order() {
     check(&subcycled_bgk::INFO, 8);
+}
+
+#[test]
+fn values_no_output_reads_leave_the_gradient_finite() {
+    check(&dead_overflow::INFO, 8);
 }
