@@ -207,9 +207,10 @@ fn density_rust_forward() {
     .assert_eq(&format_rust(density::INFO.rust_forward));
 }
 
-/// Inactive values beside active ones: arithmetic, an intrinsic and a cast on values that
-/// carry no derivative, a comparison, a flag. The adjoint must carry no code for them (no `c_bar`, no saves): activity that
-/// over-approximates still gives right gradients, so only the generated text shows it.
+/// Inactive values beside active ones: arithmetic, an intrinsic, a cast and an operator
+/// call on values that carry no derivative, a comparison, a flag. The adjoint must carry
+/// no code for them (no `c_bar`, no `e_bar`, no saves): activity that over-approximates
+/// still gives right gradients, so only the generated text shows it.
 #[lbm_runtime::operator]
 fn activity_precision(
     #[populations] f: [Real; Q],
@@ -219,9 +220,11 @@ fn activity_precision(
 ) -> Real {
     let c = 2.0 * k + k * k + k.sqrt() + tag as Real;
     let big = k > 0.5;
+    let still = [0.0; D];
+    let e = lbm_runtime::ops::equilibrium(k, still);
     let mut acc = 0.0;
     for i in 0..Q {
-        acc += f[i] * c;
+        acc += f[i] * c * e[i];
     }
     if big {
         acc = acc * s;
@@ -239,6 +242,8 @@ fn inactive_values_get_no_adjoint_code() {
             real s = *s_in;
             real c = 0;
             int big = 0;
+            real still[D] = {0};
+            real e[LBM_LEN_equilibrium_0] = {0};
             real acc = 0;
             real ret = 0;
             real ret_bar = 0;
@@ -253,12 +258,17 @@ fn inactive_values_get_no_adjoint_code() {
             /* forward sweep */
             c = (real)2.0 * k + k * k + lbm_sqrt(k) + (real)tag;
             big = k > (real)0.5;
+            #pragma unroll
+            for (int k_1 = 0; k_1 < D; ++k_1) {
+                still[k_1] = (real)0.0;
+            }
+            lbm_equilibrium(&k, still, e);
             lbm_tape[lbm_tp++] = acc;
             acc = (real)0.0;
             #pragma unroll
             for (int i = 0; i < Q; ++i) {
                 lbm_tape[lbm_tp++] = acc;
-                acc += f[i] * c;
+                acc += f[i] * c * e[i];
             }
             if (big) {
                 lbm_tape[lbm_tp++] = acc;
@@ -270,16 +280,16 @@ fn inactive_values_get_no_adjoint_code() {
             ret = acc;
             /* reverse sweep */
             ret_bar = *lbm_out0_bar;
-            const real d_2 = ret_bar;
+            const real d_3 = ret_bar;
             ret_bar = (real)0.0;
-            acc_bar += d_2;
+            acc_bar += d_3;
             const int branch = lbm_ctl[--lbm_cp];
             if (branch != 0) {
                 acc = lbm_tape[--lbm_tp];
-                const real d_1 = acc_bar;
+                const real d_2 = acc_bar;
                 acc_bar = (real)0.0;
-                acc_bar += d_1 * s;
-                s_bar += d_1 * acc;
+                acc_bar += d_2 * s;
+                s_bar += d_2 * acc;
             }
             #pragma unroll
             for (int i = Q - 1; i >= 0; --i) {
@@ -287,7 +297,8 @@ fn inactive_values_get_no_adjoint_code() {
                 const real d = acc_bar;
                 acc_bar = (real)0.0;
                 acc_bar += d;
-                f_bar[i] += d * c;
+                const real d_1 = d * e[i];
+                f_bar[i] += d_1 * c;
             }
             acc = lbm_tape[--lbm_tp];
             acc_bar = (real)0.0;
