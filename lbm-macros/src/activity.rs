@@ -117,13 +117,13 @@ impl Activity {
     }
 
     fn propagate(&mut self, block: &Block) {
-        walk(block, false, &mut |s, _| match &s.kind {
-            StmtKind::Assign { place, value } => {
+        walk(block, false, &mut |s, _| match s.flow() {
+            Flow::Assign { place, value } => {
                 if self.expr_active(value) {
                     self.active[place.var()] = true;
                 }
             }
-            StmtKind::Call { args, outs, .. } => {
+            Flow::Call { args, outs } => {
                 let any = args
                     .iter()
                     .any(|a| a.ty.is_real_valued() && self.expr_active(a));
@@ -131,55 +131,35 @@ impl Activity {
                     outs.iter().for_each(|o| self.active[*o] = true);
                 }
             }
-            StmtKind::Copy { dst, src } => {
-                if self.active[*src] {
-                    self.active[*dst] = true;
+            Flow::Copy { dst, src } => {
+                if self.active[src] {
+                    self.active[dst] = true;
                 }
             }
-            // Control flow: its nested statements are visited on their own.
-            StmtKind::If { .. } | StmtKind::Match { .. } | StmtKind::For { .. } => {}
-            StmtKind::Return(_) => unreachable!("returns are lowered before the analysis"),
-            StmtKind::Accumulate { .. }
-            | StmtKind::Let { .. }
-            | StmtKind::Save(_)
-            | StmtKind::Restore(_)
-            | StmtKind::SaveControl(_)
-            | StmtKind::RestoreControl(_)
-            | StmtKind::CallAdjoint { .. }
-            | StmtKind::Zero(_) => unreachable!("only the adjoint creates these"),
+            Flow::Control => {}
         });
     }
 
     /// Marks as useful everything a useful variable is computed from.
     fn propagate_useful(&mut self, block: &Block) {
-        walk(block, false, &mut |s, _| match &s.kind {
-            StmtKind::Assign { place, value } => {
+        walk(block, false, &mut |s, _| match s.flow() {
+            Flow::Assign { place, value } => {
                 if self.useful[place.var()] {
                     value.for_each_var(&mut |v| self.useful[v] = true);
                 }
             }
-            StmtKind::Call { args, outs, .. } => {
+            Flow::Call { args, outs } => {
                 if outs.iter().any(|o| self.useful[*o]) {
                     args.iter()
                         .for_each(|a| a.for_each_var(&mut |v| self.useful[v] = true));
                 }
             }
-            StmtKind::Copy { dst, src } => {
-                if self.useful[*dst] {
-                    self.useful[*src] = true;
+            Flow::Copy { dst, src } => {
+                if self.useful[dst] {
+                    self.useful[src] = true;
                 }
             }
-            // Conditions and bounds are integers and flags: they carry no adjoint.
-            StmtKind::If { .. } | StmtKind::Match { .. } | StmtKind::For { .. } => {}
-            StmtKind::Return(_) => unreachable!("returns are lowered before the analysis"),
-            StmtKind::Accumulate { .. }
-            | StmtKind::Let { .. }
-            | StmtKind::Save(_)
-            | StmtKind::Restore(_)
-            | StmtKind::SaveControl(_)
-            | StmtKind::RestoreControl(_)
-            | StmtKind::CallAdjoint { .. }
-            | StmtKind::Zero(_) => unreachable!("only the adjoint creates these"),
+            Flow::Control => {}
         });
     }
 
@@ -187,28 +167,18 @@ impl Activity {
     fn count_sites(block: &Block, sites: &mut [usize]) {
         walk(block, false, &mut |s, in_loop| {
             let weight = if in_loop { 2 } else { 1 };
-            match &s.kind {
-                StmtKind::Assign { .. } | StmtKind::Call { .. } | StmtKind::Copy { .. } => {
+            match s.flow() {
+                Flow::Assign { .. } | Flow::Call { .. } | Flow::Copy { .. } => {
                     s.writes().into_iter().for_each(|v| sites[v] += weight)
                 }
-                // A loop counter is never saved: the reverse loop recomputes it.
-                StmtKind::If { .. } | StmtKind::Match { .. } | StmtKind::For { .. } => {}
-                StmtKind::Return(_) => unreachable!("returns are lowered before the analysis"),
-                StmtKind::Accumulate { .. }
-                | StmtKind::Let { .. }
-                | StmtKind::Save(_)
-                | StmtKind::Restore(_)
-                | StmtKind::SaveControl(_)
-                | StmtKind::RestoreControl(_)
-                | StmtKind::CallAdjoint { .. }
-                | StmtKind::Zero(_) => unreachable!("only the adjoint creates these"),
+                Flow::Control => {}
             }
         });
     }
 
     fn mark_needed(&mut self, block: &Block, f: &Function) {
-        walk(block, false, &mut |s, _| match &s.kind {
-            StmtKind::Assign { place, value } => {
+        walk(block, false, &mut |s, _| match s.flow() {
+            Flow::Assign { place, value } => {
                 if self.is_active(place.var()) && f.vars[place.var()].ty.is_real_valued() {
                     if let Place::Elem(_, i) = place {
                         self.mark_all(i);
@@ -216,25 +186,16 @@ impl Activity {
                     self.mark_partials(value);
                 }
             }
-            StmtKind::Call { args, outs, .. } => {
+            Flow::Call { args, outs } => {
                 if outs.iter().any(|o| self.is_active(*o)) {
                     args.iter().for_each(|a| self.mark_all(a));
                 }
             }
             // A copy is linear: its reverse reads no values.
-            StmtKind::Copy { .. } => {}
+            Flow::Copy { .. } => {}
             // Branch conditions and loop bounds are replayed from the control tape or
             // constants, not re-evaluated.
-            StmtKind::If { .. } | StmtKind::Match { .. } | StmtKind::For { .. } => {}
-            StmtKind::Return(_) => unreachable!("returns are lowered before the analysis"),
-            StmtKind::Accumulate { .. }
-            | StmtKind::Let { .. }
-            | StmtKind::Save(_)
-            | StmtKind::Restore(_)
-            | StmtKind::SaveControl(_)
-            | StmtKind::RestoreControl(_)
-            | StmtKind::CallAdjoint { .. }
-            | StmtKind::Zero(_) => unreachable!("only the adjoint creates these"),
+            Flow::Control => {}
         });
     }
 

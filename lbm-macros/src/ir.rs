@@ -678,3 +678,48 @@ pub fn walk(block: &Block, in_loop: bool, visit: &mut impl FnMut(&Stmt, bool)) {
         }
     }
 }
+
+/// What a statement of lowered operator code does to values, as the analyses see it. The
+/// adjoint's own statements and `return` (gone after lowering) never reach them, so this
+/// view is where that is said, once.
+pub enum Flow<'a> {
+    Assign {
+        place: &'a Place,
+        value: &'a Expr,
+    },
+    Call {
+        args: &'a [Expr],
+        outs: &'a [VarId],
+    },
+    Copy {
+        dst: VarId,
+        src: VarId,
+    },
+    /// `if`, `match`, `for`: conditions and bounds are integers and flags; the nested
+    /// statements are visited on their own.
+    Control,
+}
+
+impl Stmt {
+    /// This statement of lowered code as a [`Flow`].
+    pub fn flow(&self) -> Flow<'_> {
+        match &self.kind {
+            StmtKind::Assign { place, value } => Flow::Assign { place, value },
+            StmtKind::Call { args, outs, .. } => Flow::Call { args, outs },
+            StmtKind::Copy { dst, src } => Flow::Copy {
+                dst: *dst,
+                src: *src,
+            },
+            StmtKind::If { .. } | StmtKind::Match { .. } | StmtKind::For { .. } => Flow::Control,
+            StmtKind::Return(_) => unreachable!("returns are lowered before the analyses"),
+            StmtKind::Accumulate { .. }
+            | StmtKind::Let { .. }
+            | StmtKind::Save(_)
+            | StmtKind::Restore(_)
+            | StmtKind::SaveControl(_)
+            | StmtKind::RestoreControl(_)
+            | StmtKind::CallAdjoint { .. }
+            | StmtKind::Zero(_) => unreachable!("only the adjoint creates these"),
+        }
+    }
+}
