@@ -117,6 +117,14 @@ impl Bindings {
         self.given.push((name.to_string(), source));
     }
 
+    /// Binds `name` to `source`, replacing an earlier binding of it.
+    fn replace(&mut self, name: &str, source: Source) {
+        match self.given.iter_mut().find(|(n, _)| n == name) {
+            Some((_, s)) => *s = source,
+            None => self.set(name, source),
+        }
+    }
+
     fn bind(&self, grid: &Grid, default_f: Source) -> Result<Bound> {
         let op = self.op;
         for (i, (name, _)) in self.given.iter().enumerate() {
@@ -330,6 +338,14 @@ impl Step {
     }
 
     binding_methods!();
+
+    /// The step with `name` bound to `source`, replacing an earlier binding of it (how a
+    /// simulation updates one parameter).
+    pub fn rebound(&self, name: &str, source: Source) -> Step {
+        let mut step = self.clone();
+        step.bindings.replace(name, source);
+        step
+    }
 
     /// Checks every binding against the grid.
     pub fn bind(&self, grid: &Grid) -> Result<Bound> {

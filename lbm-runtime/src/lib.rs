@@ -9,10 +9,10 @@
 // those paths resolve inside this crate too, where the standard library operators live.
 extern crate self as lbm_runtime;
 
+pub mod backend;
 pub mod bind;
 pub mod checkpoint;
 pub mod codegen;
-mod cpu;
 pub mod cuda;
 pub mod error;
 pub mod gradients;
@@ -26,6 +26,7 @@ pub mod tape;
 
 pub mod ops;
 
+pub use backend::host::{StateLayout, StateReal, Transfers};
 pub use bind::{Objective, Source, Step};
 pub use checkpoint::{Budget, Checkpointing};
 pub use error::{LbmError, Result};

@@ -1,9 +1,15 @@
 //! The user-facing simulation: a grid, a bound step, a precision and a backend; forward
 //! runs and gradients of a loss through every step.
+//!
+//! A simulation is a thin facade over a backend session (`crate::backend`): the state
+//! lives in the backend's memory (the GPU's, with CUDA) from the first `set_populations`
+//! to the last call, and the host sees a copy only when it asks for one.
 
-use crate::bind::{Bound, Objective, Step};
-use crate::checkpoint::{backward, Checkpointing, Stepper};
-use crate::cpu::{first_non_finite, state_from_f64, CpuEngine, CpuReal};
+use crate::backend::cpu::CpuEngine;
+use crate::backend::host::{StateLayout, StateReal, Transfers};
+use crate::backend::{Resident, Session};
+use crate::bind::{Bound, Objective, Source, Step};
+use crate::checkpoint::Checkpointing;
 use crate::error::{LbmError, Result};
 use crate::gradients::Gradients;
 use crate::grid::Grid;
@@ -66,6 +72,11 @@ pub enum AdjointPrecision {
 
 /// A simulation ready to run: populations on a grid advanced by a bound step.
 ///
+/// The populations live in the backend's memory between calls: `run` and `gradient` start
+/// from them without copies, `set_uniform` and its siblings change parameters in place
+/// (kernels are rebuilt only when a parameter changes kind, e.g. uniform to per-cell), and
+/// [`Simulation::populations`] copies the state out when asked.
+///
 /// ```
 /// use lbm_runtime::{ops, Backend, Grid, LatticeKind, Precision, Simulation, Step};
 /// let grid = Grid::new_2d(LatticeKind::D2Q9, 16, 8).unwrap();
@@ -73,47 +84,95 @@ pub enum AdjointPrecision {
 /// let mut sim = Simulation::new(grid, &step, Precision::F64, Backend::Cpu).unwrap();
 /// sim.set_equilibrium(&vec![1.0; 128], &vec![0.0; 256]).unwrap();
 /// sim.run(10).unwrap();
-/// let mass: f64 = sim.populations().iter().sum();
+/// let mass: f64 = sim.populations().unwrap().iter().sum();
 /// assert!((mass - 128.0).abs() < 1e-9);
 /// ```
 pub struct Simulation {
     grid: Grid,
+    /// The step as the caller bound it, so one parameter can be replaced.
+    spec: Step,
     step: Bound,
     precision: Precision,
     backend: Backend,
-    populations: Vec<f64>,
-    time: usize,
     adjoint_precision: AdjointPrecision,
+    session: Box<dyn Session>,
+    time: usize,
+}
+
+/// The backend session for a simulation: the storage precision is the adjoint's (an `f32`
+/// run with an `f64` adjoint keeps `f32` values in `f64`), the forward computes in the
+/// simulation's precision.
+fn open_session(
+    grid: &Grid,
+    step: &Bound,
+    backend: Backend,
+    precision: Precision,
+    adjoint: AdjointPrecision,
+) -> Result<Box<dyn Session>> {
+    let storage = match (precision, adjoint) {
+        (Precision::F32, AdjointPrecision::F64) => Precision::F64,
+        (p, _) => p,
+    };
+    Ok(match (backend, storage) {
+        (Backend::Cpu, Precision::F64) => {
+            Box::new(Resident::new(CpuEngine::<f64>::new(grid, step, precision))?)
+        }
+        (Backend::Cpu, Precision::F32) => {
+            Box::new(Resident::new(CpuEngine::<f32>::new(grid, step, precision))?)
+        }
+        (Backend::Cuda, Precision::F64) => {
+            crate::backend::cuda::session::<f64>(grid, step, precision)?
+        }
+        (Backend::Cuda, Precision::F32) => {
+            crate::backend::cuda::session::<f32>(grid, step, precision)?
+        }
+    })
 }
 
 impl Simulation {
-    /// A simulation of `step` on `grid`, starting from zero populations.
+    /// A simulation of `step` on `grid`, starting from zero populations. With CUDA, this
+    /// builds (or loads from the cache) the forward kernel and allocates the state.
     pub fn new(
         grid: Grid,
         step: &Step,
         precision: Precision,
         backend: Backend,
     ) -> Result<Simulation> {
-        let step = step.bind(&grid)?;
-        if backend == Backend::Cuda {
-            crate::cuda::check_available()?;
-        }
-        let n = grid.cells() * grid.lattice().q();
+        let bound = step.bind(&grid)?;
+        let adjoint_precision = AdjointPrecision::Same;
+        let session = open_session(&grid, &bound, backend, precision, adjoint_precision)?;
         Ok(Simulation {
             grid,
-            step,
+            spec: step.clone(),
+            step: bound,
             precision,
             backend,
-            populations: vec![0.0; n],
+            adjoint_precision,
+            session,
             time: 0,
-            adjoint_precision: AdjointPrecision::Same,
         })
     }
 
-    /// Sets the precision of the backward sweep (see [`AdjointPrecision`]).
-    pub fn with_adjoint_precision(mut self, precision: AdjointPrecision) -> Simulation {
+    /// Sets the precision of the backward sweep (see [`AdjointPrecision`]). An `f32`
+    /// simulation with an `f64` adjoint keeps its (`f32`-valued) states in `f64`, so the
+    /// session is rebuilt and the current populations carried over.
+    pub fn with_adjoint_precision(mut self, precision: AdjointPrecision) -> Result<Simulation> {
+        if precision == self.adjoint_precision {
+            return Ok(self);
+        }
+        let state = self.populations()?;
+        self.session = open_session(
+            &self.grid,
+            &self.step,
+            self.backend,
+            self.precision,
+            precision,
+        )?;
         self.adjoint_precision = precision;
-        self
+        let time = self.time;
+        self.session.set_populations(&state)?;
+        self.time = time;
+        Ok(self)
     }
 
     /// The grid.
@@ -126,21 +185,32 @@ impl Simulation {
         self.backend
     }
 
+    /// The precision of the forward steps.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
     /// Steps run since the populations were last set.
     pub fn time(&self) -> usize {
         self.time
     }
 
-    /// The populations, `[cell * Q + i]`.
-    pub fn populations(&self) -> &[f64] {
-        &self.populations
+    /// A copy of the populations, `[cell * Q + i]`.
+    pub fn populations(&self) -> Result<Vec<f64>> {
+        self.populations_as(StateLayout::CellMajor)
     }
 
-    /// Sets the populations, `[cell * Q + i]`.
+    /// A copy of the populations in the precision and layout asked for; an `f32`
+    /// simulation copies `f32` out without widening.
+    pub fn populations_as<T: StateReal>(&self, layout: StateLayout) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        self.session.populations(T::host_vec(&mut out), layout)?;
+        Ok(out)
+    }
+
+    /// Sets the populations, `[cell * Q + i]`, and the time to zero.
     pub fn set_populations(&mut self, f: &[f64]) -> Result<()> {
-        let expected = self.populations.len();
-        let f: Vec<f64> = state_from_f64("populations", f, expected)?;
-        self.populations = f;
+        self.session.set_populations(f)?;
         self.time = 0;
         Ok(())
     }
@@ -152,38 +222,39 @@ impl Simulation {
         self.set_populations(&f)
     }
 
-    /// Runs `steps` steps; a state that stops being finite is an error naming the step.
+    /// State copies between the host and the backend since the simulation was made: none
+    /// happen between steps, only when populations are set or asked for.
+    pub fn transfers(&self) -> Transfers {
+        self.session.transfers()
+    }
+
+    /// Runs `steps` steps; a state that stops being finite is an error naming the first
+    /// step and cell where it happened (the populations are then those of the last
+    /// step run).
     pub fn run(&mut self, steps: usize) -> Result<()> {
         self.check_steps(steps)?;
-        let f = match (self.backend, self.precision) {
-            (Backend::Cpu, Precision::F64) => {
-                run_cpu::<f64>(&self.grid, &self.step, &self.populations, self.time, steps)?
-            }
-            (Backend::Cpu, Precision::F32) => {
-                run_cpu::<f32>(&self.grid, &self.step, &self.populations, self.time, steps)?
-            }
-            (Backend::Cuda, p) => crate::cuda::run(
-                &self.grid,
-                &self.step,
-                p,
-                &self.populations,
-                self.time,
-                steps,
-            )?,
-        };
-        self.populations = f;
+        self.session.run(self.time, steps)?;
         self.time += steps;
         Ok(())
     }
 
     fn check_steps(&self, steps: usize) -> Result<()> {
+        let end = self
+            .time
+            .checked_add(steps)
+            .ok_or_else(|| LbmError::BadBinding {
+                op: self.step.op.name,
+                message: format!(
+                    "{steps} steps after step {} overflow the step counter",
+                    self.time
+                ),
+            })?;
         if let Some(covered) = self.step.steps_covered() {
-            if self.time + steps > covered {
+            if end > covered {
                 return Err(LbmError::BadBinding {
                     op: self.step.op.name,
                     message: format!(
-                        "a per-step parameter has values for {covered} steps; the run needs {}",
-                        self.time + steps
+                        "a per-step parameter has values for {covered} steps; the run needs {end}"
                     ),
                 });
             }
@@ -191,56 +262,59 @@ impl Simulation {
         Ok(())
     }
 
-    /// The loss `objective` over `steps` steps from the current populations, and its
-    /// gradient with respect to those populations and every bound parameter.
+    /// The loss `objective` over the next `steps` steps from the current populations, and
+    /// its gradient with respect to those populations and every bound parameter. The
+    /// populations and the time are left as they were.
+    ///
+    /// The step's per-step parameters are read at the simulation's time (a gradient after
+    /// `run(100)` starts at row 100); the objective's evaluation steps count from the
+    /// gradient's start.
     pub fn gradient(
-        &self,
+        &mut self,
         objective: &Objective,
         steps: usize,
         checkpointing: Checkpointing,
     ) -> Result<Gradients> {
-        if self.time != 0 {
-            return Err(LbmError::BadBinding {
-                op: self.step.op.name,
-                message: "gradients start from the populations last set; set them again first"
-                    .into(),
-            });
-        }
         self.check_steps(steps)?;
         let objective = objective.bind(&self.grid, steps)?;
-        match (self.backend, self.precision) {
-            (Backend::Cpu, Precision::F64) => {
-                let mut engine = CpuEngine::<f64>::new(&self.grid, &self.step, Some(&objective));
-                gradient_cpu(&mut engine, &self.populations, steps, checkpointing)
-            }
-            (Backend::Cpu, Precision::F32) if self.adjoint_precision == AdjointPrecision::F64 => {
-                let mut engine = MixedCpu::new(&self.grid, &self.step, &objective);
-                gradient_mixed(&mut engine, &self.populations, steps, checkpointing)
-            }
-            (Backend::Cpu, Precision::F32) => {
-                let mut engine = CpuEngine::<f32>::new(&self.grid, &self.step, Some(&objective));
-                gradient_cpu(&mut engine, &self.populations, steps, checkpointing)
-            }
-            (Backend::Cuda, Precision::F32) if self.adjoint_precision == AdjointPrecision::F64 => {
-                crate::cuda::gradient_mixed(
-                    &self.grid,
-                    &self.step,
-                    &objective,
-                    &self.populations,
-                    steps,
-                    checkpointing,
-                )
-            }
-            (Backend::Cuda, p) => crate::cuda::gradient(
-                &self.grid,
-                &self.step,
-                &objective,
-                p,
-                &self.populations,
-                steps,
-                checkpointing,
-            ),
-        }
+        self.session
+            .gradient(self.time, &objective, steps, checkpointing)
+    }
+
+    /// Binds the step's parameter `name` to `source`, replacing its value; checked like
+    /// the original binding, and kept if the check fails.
+    pub fn set_parameter(&mut self, name: &str, source: Source) -> Result<()> {
+        let spec = self.spec.rebound(name, source);
+        let bound = spec.bind(&self.grid)?;
+        self.session.rebind_step(&bound)?;
+        self.spec = spec;
+        self.step = bound;
+        Ok(())
+    }
+
+    /// Sets a real parameter to one value for every cell (see [`Step::uniform`]).
+    pub fn set_uniform(&mut self, name: &str, value: impl Into<Vec<f64>>) -> Result<()> {
+        self.set_parameter(name, Source::Uniform(value.into()))
+    }
+
+    /// Sets a real parameter to a value per step (see [`Step::per_step`]).
+    pub fn set_per_step(&mut self, name: &str, values: Vec<Vec<f64>>) -> Result<()> {
+        self.set_parameter(name, Source::PerStep(values))
+    }
+
+    /// Sets a real parameter to a per-cell field (see [`Step::field`]).
+    pub fn set_field(&mut self, name: &str, values: Vec<f64>) -> Result<()> {
+        self.set_parameter(name, Source::Field(values))
+    }
+
+    /// Sets an integer parameter to one value for every cell (see [`Step::int`]).
+    pub fn set_int(&mut self, name: &str, value: i64) -> Result<()> {
+        self.set_parameter(name, Source::Int(value))
+    }
+
+    /// Sets an integer parameter to a value per cell (see [`Step::int_field`]).
+    pub fn set_int_field(&mut self, name: &str, values: Vec<i64>) -> Result<()> {
+        self.set_parameter(name, Source::IntField(values))
     }
 }
 
@@ -301,213 +375,4 @@ pub fn equilibrium_gradient(
         d_u[cell * d..cell * d + d].copy_from_slice(&bar[1..]);
     }
     Ok((d_rho, d_u))
-}
-
-fn run_cpu<R: CpuReal>(
-    grid: &Grid,
-    step: &Bound,
-    f: &[f64],
-    t0: usize,
-    steps: usize,
-) -> Result<Vec<f64>> {
-    let engine = CpuEngine::<R>::new(grid, step, None);
-    let q = grid.lattice().q();
-    let mut cur: Vec<R> = f.iter().map(|v| R::from_f64(*v)).collect();
-    let mut next = cur.clone();
-    for t in t0..t0 + steps {
-        engine.forward(t, &cur, &mut next);
-        std::mem::swap(&mut cur, &mut next);
-        if let Some(cell) = first_non_finite(&cur, q) {
-            return Err(LbmError::Diverged { step: t + 1, cell });
-        }
-    }
-    Ok(cur.iter().map(|v| v.to_f64()).collect())
-}
-
-impl<R: CpuReal> Stepper for CpuEngine<R> {
-    type State = Vec<R>;
-
-    fn alloc(&mut self) -> Result<Vec<R>> {
-        Ok(vec![R::default(); self.topo.cells * self.topo.q])
-    }
-
-    fn copy(&mut self, src: &Vec<R>, dst: &mut Vec<R>) -> Result<()> {
-        dst.copy_from_slice(src);
-        Ok(())
-    }
-
-    fn forward(&mut self, t: usize, s: &Vec<R>, out: &mut Vec<R>) -> Result<()> {
-        CpuEngine::forward(self, t, s, out);
-        Ok(())
-    }
-
-    fn adjoint(
-        &mut self,
-        t: usize,
-        s: &Vec<R>,
-        lambda_out: &Vec<R>,
-        lambda_in: &mut Vec<R>,
-    ) -> Result<()> {
-        CpuEngine::adjoint(self, t, s, lambda_out, lambda_in);
-        Ok(())
-    }
-
-    fn loss(&mut self, t: usize, s: &Vec<R>) -> Result<f64> {
-        Ok(CpuEngine::loss(self, t, s))
-    }
-
-    fn seed(&mut self, t: usize, s: &Vec<R>, lambda: &mut Vec<R>) -> Result<()> {
-        CpuEngine::seed(self, t, s, lambda);
-        Ok(())
-    }
-
-    fn first_non_finite(&mut self, s: &Vec<R>) -> Result<Option<usize>> {
-        Ok(first_non_finite(s, self.topo.q))
-    }
-
-    fn state_bytes(&self) -> usize {
-        self.topo.cells * self.topo.q * std::mem::size_of::<R>()
-    }
-
-    type Host = Vec<R>;
-
-    fn offload(&mut self, s: &Vec<R>) -> Result<Vec<R>> {
-        Ok(s.clone())
-    }
-
-    fn reload(&mut self, h: &Vec<R>, dst: &mut Vec<R>) -> Result<()> {
-        dst.copy_from_slice(h);
-        Ok(())
-    }
-}
-
-fn gradient_cpu<R: CpuReal>(
-    engine: &mut CpuEngine<R>,
-    initial: &[f64],
-    steps: usize,
-    checkpointing: Checkpointing,
-) -> Result<Gradients> {
-    let initial: Vec<R> = initial.iter().map(|v| R::from_f64(*v)).collect();
-    let (loss, lambda, report) = backward(engine, &initial, steps, checkpointing)?;
-    let params = take_params(engine);
-    Ok(Gradients {
-        loss,
-        initial: lambda.iter().map(|v| v.to_f64()).collect(),
-        params,
-        report,
-    })
-}
-
-/// An `f32` forward with an `f64` adjoint on the CPU. States are kept as `f64` holding
-/// `f32` values, so every forward step sees exactly the `f32` run's state.
-struct MixedCpu {
-    forward: CpuEngine<f32>,
-    adjoint: CpuEngine<f64>,
-    input: Vec<f32>,
-    output: Vec<f32>,
-}
-
-impl MixedCpu {
-    fn new(grid: &Grid, step: &Bound, objective: &crate::bind::BoundObjective) -> MixedCpu {
-        let n = grid.cells() * grid.lattice().q();
-        MixedCpu {
-            forward: CpuEngine::new(grid, step, None),
-            adjoint: CpuEngine::new(grid, step, Some(objective)),
-            input: vec![0.0; n],
-            output: vec![0.0; n],
-        }
-    }
-}
-
-impl Stepper for MixedCpu {
-    type State = Vec<f64>;
-
-    fn alloc(&mut self) -> Result<Vec<f64>> {
-        self.adjoint.alloc()
-    }
-
-    fn copy(&mut self, src: &Vec<f64>, dst: &mut Vec<f64>) -> Result<()> {
-        dst.copy_from_slice(src);
-        Ok(())
-    }
-
-    fn forward(&mut self, t: usize, s: &Vec<f64>, out: &mut Vec<f64>) -> Result<()> {
-        self.input
-            .iter_mut()
-            .zip(s)
-            .for_each(|(a, b)| *a = *b as f32);
-        self.forward.forward(t, &self.input, &mut self.output);
-        out.iter_mut()
-            .zip(&self.output)
-            .for_each(|(a, b)| *a = f64::from(*b));
-        Ok(())
-    }
-
-    fn adjoint(
-        &mut self,
-        t: usize,
-        s: &Vec<f64>,
-        lambda_out: &Vec<f64>,
-        lambda_in: &mut Vec<f64>,
-    ) -> Result<()> {
-        Stepper::adjoint(&mut self.adjoint, t, s, lambda_out, lambda_in)
-    }
-
-    fn loss(&mut self, t: usize, s: &Vec<f64>) -> Result<f64> {
-        Stepper::loss(&mut self.adjoint, t, s)
-    }
-
-    fn seed(&mut self, t: usize, s: &Vec<f64>, lambda: &mut Vec<f64>) -> Result<()> {
-        Stepper::seed(&mut self.adjoint, t, s, lambda)
-    }
-
-    fn first_non_finite(&mut self, s: &Vec<f64>) -> Result<Option<usize>> {
-        Stepper::first_non_finite(&mut self.adjoint, s)
-    }
-
-    fn state_bytes(&self) -> usize {
-        self.adjoint.state_bytes()
-    }
-
-    type Host = Vec<f64>;
-
-    fn offload(&mut self, s: &Vec<f64>) -> Result<Vec<f64>> {
-        Ok(s.clone())
-    }
-
-    fn reload(&mut self, h: &Vec<f64>, dst: &mut Vec<f64>) -> Result<()> {
-        dst.copy_from_slice(h);
-        Ok(())
-    }
-}
-
-fn gradient_mixed(
-    engine: &mut MixedCpu,
-    initial: &[f64],
-    steps: usize,
-    checkpointing: Checkpointing,
-) -> Result<Gradients> {
-    // The initial state is rounded to f32 like every state of the f32 forward.
-    let initial: Vec<f64> = initial.iter().map(|v| f64::from(*v as f32)).collect();
-    let (loss, lambda, report) = backward(engine, &initial, steps, checkpointing)?;
-    let params = take_params(&mut engine.adjoint);
-    Ok(Gradients {
-        loss,
-        initial: lambda,
-        params,
-        report,
-    })
-}
-
-/// The parameter gradients a CPU engine accumulated, step operator first.
-fn take_params<R: CpuReal>(engine: &mut CpuEngine<R>) -> Vec<crate::gradients::ParamGradient> {
-    let empty = crate::gradients::ParamAccumulator {
-        entries: Vec::new(),
-    };
-    let step = std::mem::replace(&mut engine.step_grads, empty);
-    let mut params = step.into_gradients(engine.step.bound.op.name);
-    if let (Some(acc), Some((op, _))) = (engine.objective_grads.take(), &engine.objective) {
-        params.extend(acc.into_gradients(op.bound.op.name));
-    }
-    params
 }

@@ -194,8 +194,8 @@ fn bgk_forward_matches_cpu_on_every_lattice() {
             c.run(20).unwrap();
             assert_close(
                 &format!("bgk {} {p:?}", grid.lattice()),
-                g.populations(),
-                c.populations(),
+                &g.populations().unwrap(),
+                &c.populations().unwrap(),
                 tol,
             );
         }
@@ -244,7 +244,12 @@ fn every_source_kind_matches_cpu_forward_and_backward() {
             g.run(3).unwrap();
             g.run(steps - 3).unwrap();
             c.run(steps).unwrap();
-            assert_close(&what, g.populations(), c.populations(), tol);
+            assert_close(
+                &what,
+                &g.populations().unwrap(),
+                &c.populations().unwrap(),
+                tol,
+            );
 
             let run = |b| {
                 simulation(&grid, &step, p, b, &f0)
@@ -256,6 +261,57 @@ fn every_source_kind_matches_cpu_forward_and_backward() {
             let names: Vec<&str> = gg.params.iter().map(|p| p.name).collect();
             assert_eq!(names, ["omega", "u_wall", "blend", "w", "scale"]);
         }
+    }
+}
+
+#[test]
+fn resident_state_and_parameter_updates_match_cpu() {
+    if !gpu("resident_state_and_parameter_updates_match_cpu") {
+        return;
+    }
+    let steps = 14;
+    for base in grids() {
+        let (grid, step) = all_sources(&base, steps);
+        let (n, q, d) = (grid.cells(), grid.lattice().q(), grid.lattice().d());
+        let f0 = initial(&grid);
+        let objective = |scale: f64, seed: u64| {
+            Objective::new(&weighted::INFO)
+                .field("w", noise(n * q, seed))
+                .uniform("scale", [scale])
+                .at_steps([1, 5])
+        };
+        let what = format!("resident {}", grid.lattice());
+        let mut g = simulation(&grid, &step, Precision::F64, Backend::Cuda, &f0);
+        let mut c = simulation(&grid, &step, Precision::F64, Backend::Cpu, &f0);
+        let mut both = |f: &mut dyn FnMut(&mut Simulation) -> Gradients| (f(&mut g), f(&mut c));
+
+        // A warm start, then new values of every kind of parameter, then two gradients
+        // with objectives whose values differ: each must match the CPU, so no stale
+        // buffer and no accumulator left over from the previous call.
+        let (gg, cg) = both(&mut |s| {
+            s.run(3).unwrap();
+            s.set_field("blend", noise(n, 21).iter().map(|v| 0.03 * v).collect())
+                .unwrap();
+            s.set_uniform("u_wall", vec![-0.02; d]).unwrap();
+            s.set_int("mode", 0).unwrap();
+            s.gradient(&objective(0.7, 13), 6, Checkpointing::StoreAll)
+                .unwrap()
+        });
+        compare_gradients(&format!("{what}: first"), &gg, &cg, 1e-12);
+        let (gg2, cg2) = both(&mut |s| {
+            s.gradient(&objective(-1.3, 17), 6, Checkpointing::StoreAll)
+                .unwrap()
+        });
+        compare_gradients(&format!("{what}: second"), &gg2, &cg2, 1e-12);
+        // A change of kind rebuilds the kernels on the GPU.
+        let (gg3, cg3) = both(&mut |s| {
+            s.set_uniform("blend", [0.01]).unwrap();
+            s.gradient(&objective(0.7, 13), 6, Checkpointing::StoreAll)
+                .unwrap()
+        });
+        compare_gradients(&format!("{what}: rebuilt"), &gg3, &cg3, 1e-12);
+        let t = g.transfers();
+        assert_eq!((t.uploads, t.downloads), (1, 3), "{what}: {t:?}");
     }
 }
 
@@ -301,7 +357,12 @@ fn boundary_steps_match_cpu() {
             let mut c = simulation(grid, &step, Precision::F64, Backend::Cpu, &f0);
             g.run(5).unwrap();
             c.run(5).unwrap();
-            assert_close(&what, g.populations(), c.populations(), 1e-12);
+            assert_close(
+                &what,
+                &g.populations().unwrap(),
+                &c.populations().unwrap(),
+                1e-12,
+            );
             let run = |b| {
                 simulation(grid, &step, Precision::F64, b, &f0)
                     .gradient(&objective, 5, Checkpointing::StoreAll)
@@ -326,7 +387,7 @@ fn revolve_and_store_all_are_bitwise_equal() {
         .uniform("scale", [1.1])
         .at_steps([5, steps, steps]);
     for p in [Precision::F32, Precision::F64] {
-        let sim = simulation(&grid, &step, p, Backend::Cuda, &f0);
+        let mut sim = simulation(&grid, &step, p, Backend::Cuda, &f0);
         let all = sim
             .gradient(&objective, steps, Checkpointing::StoreAll)
             .unwrap();
@@ -443,6 +504,7 @@ fn f64_adjoint_of_an_f32_forward_matches_cpu() {
             Simulation::new(grid.clone(), &step, Precision::F32, b)
                 .unwrap()
                 .with_adjoint_precision(adjoint)
+                .unwrap()
                 .gradient_from(&f0, &objective, steps)
         };
         let what = format!("f64 adjoint of f32 {}", grid.lattice());

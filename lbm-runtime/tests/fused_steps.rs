@@ -119,7 +119,7 @@ fn dot_product_test(name: &str, grid: &Grid, step: &Step) {
         let f: Vec<f64> = f0.iter().zip(&v).map(|(a, d)| a + k * d).collect();
         let mut s = sim(grid, step, &f);
         s.run(1).unwrap();
-        dot(s.populations(), &w)
+        dot(&s.populations().unwrap(), &w)
     };
     let h = 1e-3;
     let w_j_v = (8.0 * (after(h) - after(-h)) - (after(2.0 * h) - after(-2.0 * h))) / (12.0 * h);

@@ -98,7 +98,7 @@ fn loss_by_hand(
     let mut loss = 0.0;
     for t in times {
         sim.run(t - sim.time()).unwrap();
-        for (cell, f) in sim.populations().chunks(q).enumerate() {
+        for (cell, f) in sim.populations().unwrap().chunks(q).enumerate() {
             loss += dot(&outputs(cell, f), weights);
         }
     }

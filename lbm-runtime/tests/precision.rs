@@ -27,7 +27,8 @@ fn f32_gradients_at_omega_1_95() {
     let run = |precision, adjoint| {
         let mut sim = Simulation::new(grid.clone(), &step, precision, Backend::Cpu)
             .unwrap()
-            .with_adjoint_precision(adjoint);
+            .with_adjoint_precision(adjoint)
+            .unwrap();
         sim.set_populations(&f0).unwrap();
         sim.gradient(&objective, steps, Checkpointing::StoreAll)
             .unwrap()

@@ -95,7 +95,7 @@ fn loss_by_hand(grid: &Grid, step: &Step) -> f64 {
     for t in AT {
         sim.run(t - sim.time()).unwrap();
         let mut out = [0.0];
-        for cell in sim.populations().chunks(q) {
+        for cell in sim.populations().unwrap().chunks(q) {
             energy(cell, &[], &mut out);
             loss += SCALE * out[0];
         }

@@ -40,6 +40,14 @@ enum Task {
     /// Check random operator programs (forward against the source as written, adjoint
     /// against finite differences, C against Rust, f32 against f64) from any seed.
     Fuzz(FuzzArgs),
+    /// Run the benchmark (`lbm-examples`' `bench` binary): kernel-level and user-level
+    /// MLUPS, per-call overheads and peak memory, as a table and JSON. Arguments after
+    /// `bench` go to it (`--quick`, `--json PATH`, `--steps N`, `--sweep`).
+    Bench {
+        /// Passed to the bench binary.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -106,6 +114,7 @@ fn main() -> ExitCode {
         Task::Codegen(args) => codegen(&args, lbm_runtime::ops::ALL).map(|text| print!("{text}")),
         Task::GpuBundle { dir } => gpu_bundle(&dir),
         Task::Fuzz(args) => fuzz(&args),
+        Task::Bench { args } => bench(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -162,6 +171,29 @@ fn fuzz(args: &FuzzArgs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// Runs the bench binary in release mode with `args`.
+fn bench(args: &[String]) -> Result<(), Failure> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(project_root())
+        .args([
+            "run",
+            "--release",
+            "-p",
+            "lbm-examples",
+            "--bin",
+            "bench",
+            "--",
+        ])
+        .args(args)
+        .status()
+        .map_err(|e| Failure::new(2, format!("cannot run cargo: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Failure::new(1, "the benchmark failed"))
+    }
 }
 
 /// The text `cargo xtask codegen` prints for `args`, with `ops` as the library.
@@ -600,6 +632,11 @@ mod tests {
         assert_eq!(a.lattice, LatticeKind::D3Q27);
         assert!(Cli::try_parse_from(["xtask", "codegen"]).is_err());
         assert!(Cli::try_parse_from(["xtask", "codegen", "x", "--lattice", "d1q3"]).is_err());
+        let cli = Cli::try_parse_from(["xtask", "bench", "--quick", "--json", "b.json"]).unwrap();
+        let Task::Bench { args } = cli.task else {
+            panic!()
+        };
+        assert_eq!(args, ["--quick", "--json", "b.json"]);
     }
 
     #[test]

@@ -88,7 +88,8 @@ pub(crate) fn function(m: &Arc<CudaModule>, name: &str) -> Result<CudaFunction> 
         .map_err(|e| LbmError::Cuda(format!("kernel `{name}` not found: {e}")))
 }
 
-/// The device inputs and gradient accumulators of one bound operator.
+/// The device inputs of one bound operator and, once gradients are asked for, its
+/// gradient accumulators.
 pub(crate) struct OpBuffers<R> {
     pub bound: Bound,
     pub layout: Layout,
@@ -97,44 +98,144 @@ pub(crate) struct OpBuffers<R> {
     pub ints: CudaSlice<i32>,
     pub fields: CudaSlice<R>,
     pub ifields: CudaSlice<i32>,
+    pub grads: Option<GradBuffers>,
+}
+
+/// The gradient accumulators of one bound operator.
+pub(crate) struct GradBuffers {
     /// Per-cell field gradients, `[row * cells + cell]`.
     pub gfields: CudaSlice<f64>,
     /// Per-block partial sums of the reduced gradients, `[block * U + j]`.
     pub part: CudaSlice<f64>,
     /// Uniform gradients, then one row of per-step gradients per step.
     pub acc: CudaSlice<f64>,
-    /// The kernel summing `part` into `acc` (absent without gradients).
-    pub reduce: Option<CudaFunction>,
+    /// The kernel summing `part` into `acc`.
+    pub reduce: CudaFunction,
 }
 
-impl<R: GpuReal> OpBuffers<R> {
-    /// Uploads the inputs of `bound`; with `reduce`, also allocates its gradients.
-    pub fn new(
-        stream: &Arc<CudaStream>,
-        bound: &Bound,
-        grid: &Grid,
-        reduce: Option<CudaFunction>,
-    ) -> Result<Self> {
-        let layout = Layout::new(bound, grid);
-        let cells = grid.cells();
-        // Without gradients, one-element stand-ins.
-        let sized = |n: usize| if reduce.is_some() { n } else { 0 };
+/// The host values of a binding, converted to what the kernels read.
+struct DeviceValues<R> {
+    uni: Vec<R>,
+    steps: Vec<R>,
+    ints: Vec<i32>,
+    fields: Vec<R>,
+    ifields: Vec<i32>,
+}
+
+impl<R: GpuReal> DeviceValues<R> {
+    fn new(bound: &Bound, layout: &Layout, cells: usize) -> Result<Self> {
         let values = layout.values(bound, cells);
         let reals = |v: &[f64]| v.iter().map(|x| R::from_f64(*x)).collect::<Vec<R>>();
         let what = format!("integer parameters of `{}`", bound.op.name);
-        let blocks = launch_config(cells).grid_dim.0 as usize;
+        Ok(DeviceValues {
+            uni: reals(&values.uni),
+            steps: reals(&values.steps),
+            ints: to_i32(&what, &values.ints)?,
+            fields: reals(&values.fields),
+            ifields: to_i32(&what, &values.ifields)?,
+        })
+    }
+}
+
+/// Writes `data` into `buf`, reallocating only when the length changed.
+fn refill<T: DeviceRepr + ValidAsZeroBits>(
+    stream: &Arc<CudaStream>,
+    buf: &mut CudaSlice<T>,
+    data: &[T],
+) -> Result<()> {
+    if data.len() == buf.len() {
+        stream
+            .memcpy_htod(data, buf)
+            .map_err(cuda_err("updating parameters on the GPU"))
+    } else if data.is_empty() {
+        Ok(())
+    } else {
+        *buf = upload(stream, data)?;
+        Ok(())
+    }
+}
+
+impl<R: GpuReal> OpBuffers<R> {
+    /// Uploads the inputs of `bound`.
+    pub fn new(stream: &Arc<CudaStream>, bound: &Bound, grid: &Grid) -> Result<Self> {
+        let layout = Layout::new(bound, grid);
+        let v = DeviceValues::<R>::new(bound, &layout, grid.cells())?;
         Ok(OpBuffers {
-            uni: upload(stream, &reals(&values.uni))?,
-            steps: upload(stream, &reals(&values.steps))?,
-            ints: upload(stream, &to_i32(&what, &values.ints)?)?,
-            fields: upload(stream, &reals(&values.fields))?,
-            ifields: upload(stream, &to_i32(&what, &values.ifields)?)?,
-            gfields: zeros(stream, sized(layout.grad_field_rows * cells))?,
-            part: zeros(stream, sized(blocks * layout.grad_reduced()))?,
-            acc: zeros(stream, sized(layout.acc_len()))?,
+            uni: upload(stream, &v.uni)?,
+            steps: upload(stream, &v.steps)?,
+            ints: upload(stream, &v.ints)?,
+            fields: upload(stream, &v.fields)?,
+            ifields: upload(stream, &v.ifields)?,
+            grads: None,
             bound: bound.clone(),
             layout,
+        })
+    }
+
+    /// New values for the same layout of parameters (the caller checks the layout): the
+    /// kernels stay, the buffers are overwritten. Gradient accumulators are resized for
+    /// a new number of per-step rows.
+    pub fn set_values(
+        &mut self,
+        stream: &Arc<CudaStream>,
+        bound: &Bound,
+        grid: &Grid,
+    ) -> Result<()> {
+        let layout = Layout::new(bound, grid);
+        let v = DeviceValues::<R>::new(bound, &layout, grid.cells())?;
+        refill(stream, &mut self.uni, &v.uni)?;
+        refill(stream, &mut self.steps, &v.steps)?;
+        refill(stream, &mut self.ints, &v.ints)?;
+        refill(stream, &mut self.fields, &v.fields)?;
+        refill(stream, &mut self.ifields, &v.ifields)?;
+        let rows_changed = layout.acc_len() != self.layout.acc_len();
+        self.bound = bound.clone();
+        self.layout = layout;
+        if rows_changed {
+            if let Some(g) = self.grads.take() {
+                self.enable_gradients(stream, grid, g.reduce)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Allocates zeroed gradient accumulators, summed by `reduce`.
+    pub fn enable_gradients(
+        &mut self,
+        stream: &Arc<CudaStream>,
+        grid: &Grid,
+        reduce: CudaFunction,
+    ) -> Result<()> {
+        let cells = grid.cells();
+        let blocks = launch_config(cells).grid_dim.0 as usize;
+        let l = &self.layout;
+        self.grads = Some(GradBuffers {
+            gfields: zeros(stream, l.grad_field_rows * cells)?,
+            part: zeros(stream, blocks * l.grad_reduced())?,
+            acc: zeros(stream, l.acc_len())?,
             reduce,
+        });
+        Ok(())
+    }
+
+    /// Sets the gradient accumulators to zero.
+    pub fn zero_gradients(&mut self, stream: &Arc<CudaStream>) -> Result<()> {
+        let Some(g) = &mut self.grads else {
+            return Ok(());
+        };
+        stream
+            .memset_zeros(&mut g.gfields)
+            .and_then(|()| stream.memset_zeros(&mut g.acc))
+            .map_err(cuda_err("clearing gradients on the GPU"))
+    }
+
+    /// The gradient buffers, which the adjoint and seed kernels need.
+    pub fn gradient_buffers(&self) -> Result<&GradBuffers> {
+        self.grads.as_ref().ok_or_else(|| {
+            LbmError::Cuda(format!(
+                "the gradient buffers of `{}` were not allocated",
+                self.bound.op.name
+            ))
         })
     }
 
@@ -150,14 +251,14 @@ impl<R: GpuReal> OpBuffers<R> {
 
     /// Sums this step's block partials into the accumulators.
     pub fn reduce(&self, stream: &CudaStream, blocks: u32, t: i32) -> Result<()> {
-        let Some(reduce) = &self.reduce else {
+        let Some(g) = &self.grads else {
             return Ok(());
         };
         if self.layout.grad_reduced() == 0 {
             return Ok(());
         }
-        let mut b = stream.launch_builder(reduce);
-        b.arg(&self.part).arg(&blocks).arg(&self.acc).arg(&t);
+        let mut b = stream.launch_builder(&g.reduce);
+        b.arg(&g.part).arg(&blocks).arg(&g.acc).arg(&t);
         let cfg = LaunchConfig {
             grid_dim: (1, 1, 1),
             block_dim: (BLOCK, 1, 1),
@@ -175,10 +276,11 @@ impl<R: GpuReal> OpBuffers<R> {
         if acc.entries.is_empty() {
             return Ok(Vec::new());
         }
+        let g = self.gradient_buffers()?;
         let l = &self.layout;
-        let sums = download(stream, &self.acc)?;
+        let sums = download(stream, &g.acc)?;
         let fields = if l.grad_field_rows > 0 {
-            download(stream, &self.gfields)?
+            download(stream, &g.gfields)?
         } else {
             Vec::new()
         };

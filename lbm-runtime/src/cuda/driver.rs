@@ -59,6 +59,26 @@ pub(crate) fn cuda_err(what: &str) -> impl Fn(DriverError) -> LbmError + '_ {
     move |e| LbmError::Cuda(format!("{what}: {e}"))
 }
 
+/// Lets the device's stream-ordered memory pool keep what is freed instead of returning
+/// it to the driver at every synchronisation: a backward run frees and allocates states
+/// of the same size on every call, which is then a pool hit rather than a new mapping.
+/// Best effort: without a pool (or on failure) allocations are only slower.
+fn keep_freed_memory(ctx: &CudaContext) {
+    use cudarc::driver::{result, sys};
+    let mut threshold = u64::MAX;
+    // SAFETY: the device comes from a live context; the release threshold attribute takes
+    // a `cuuint64_t`, which `threshold` is.
+    unsafe {
+        if let Ok(pool) = result::device::get_default_mem_pool(ctx.cu_device()) {
+            let _ = result::mem_pool::set_attribute(
+                pool,
+                sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                (&mut threshold as *mut u64).cast(),
+            );
+        }
+    }
+}
+
 fn init() -> std::result::Result<Device, String> {
     if !driver_present() {
         let mut names = cudarc::get_lib_name_candidates("cuda");
@@ -92,6 +112,7 @@ fn init() -> std::result::Result<Device, String> {
         // SAFETY: this backend submits all work to the context's default stream, so no
         // buffer is ever used on two streams and cudarc's per-buffer events are not needed.
         unsafe { ctx.disable_event_tracking() };
+        keep_freed_memory(&ctx);
         let arch = ctx
             .compute_capability()
             .map_err(|e| format!("could not query the device: {e}"))?;

@@ -1,9 +1,15 @@
-//! One simulation on the GPU: its kernels, their launches, and the [`Stepper`] the
-//! backward driver runs on.
+//! One simulation on the GPU: its kernels, device buffers and launches.
+//!
+//! Kernels are built when first needed: the forward step with the engine, the adjoint with
+//! the first gradient, an objective's kernels with the first gradient of that objective
+//! (and kept while later objectives lay their parameters out the same way). New
+//! parameter values overwrite the buffers in place.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
-use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, PushKernelArg};
+use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, PinnedHostSlice, PushKernelArg};
+use rayon::prelude::*;
 
 use super::buffers::{download, function, launch_config, upload, zeros, GpuReal, OpBuffers};
 use super::cache::module;
@@ -11,25 +17,21 @@ use super::driver::{cuda_err, Device};
 use super::layout::{unit_speeds, Layout, Slot};
 use super::skeleton::{adjoint_module, forward_module, names, objective_module};
 use super::tune::{tuned, Kernel, Role};
+use crate::backend::host::{convert, convert_out, HostVec, StateLayout, TransferCounter};
 use crate::bind::{Bound, BoundObjective};
-use crate::checkpoint::Stepper;
 use crate::error::{LbmError, Result};
 use crate::gradients::ParamGradient;
 use crate::grid::Grid;
 use crate::real::Precision;
 
-/// How often (in steps) a forward run reads the divergence flag back; a diverging run is
-/// still reported at the exact first step, since the flag records it.
-pub(crate) const CHECK_EVERY: usize = 32;
-
 /// The flag value meaning "every population is finite so far".
-const FINITE: u64 = u64::MAX;
+pub(crate) const FINITE: u64 = u64::MAX;
 
 /// The step's kernels and buffers.
 struct StepKernels<R> {
     buf: OpBuffers<R>,
     fwd: Kernel,
-    /// The adjoint, when gradients were asked for.
+    /// The adjoint, once gradients were asked for.
     adjoint: Option<AdjointKernels<R>>,
 }
 
@@ -55,47 +57,39 @@ struct ObjectiveKernels<R> {
     part: CudaSlice<f64>,
 }
 
-/// Which kernels an engine builds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// The forward step only.
-    Forward,
-    /// The forward step and its adjoint, in the engine's precision.
-    Gradient,
-    /// An `f32` forward step on the engine's (`f64`) states, which hold `f32` values, and
-    /// the adjoint in the engine's precision.
-    MixedGradient,
-}
-
-/// A simulation on the GPU: a grid, a bound step and optionally an objective.
+/// A simulation on the GPU: a grid, a bound step and, for gradients, an objective.
 pub(crate) struct Engine<R: GpuReal> {
+    dev: &'static Device,
     stream: Arc<CudaStream>,
     grid: Grid,
     dims: [u32; 3],
     cells: usize,
     q: usize,
-    links: CudaSlice<u32>,
+    /// The precision the forward step computes in (`f32` on `f64` storage for an `f32`
+    /// simulation with an `f64` adjoint).
+    compute: Precision,
+    /// The link masks, uploaded once some bound operator reads them.
+    links: Option<CudaSlice<u32>>,
     /// `(step << 32) | cell` of the first non-finite population, or [`FINITE`].
     flag: CudaSlice<u64>,
     /// A one-element buffer standing in for absent optional buffers.
     dummy: CudaSlice<R>,
+    dummy_links: CudaSlice<u32>,
     step: StepKernels<R>,
     objective: Option<ObjectiveKernels<R>>,
-    /// The last forward step run, for the divergence checks of a backward run.
-    last_step: Option<usize>,
-    /// Steps of the backward run (its last forward step is always checked).
-    run_steps: usize,
+    /// Page-locked host memory for state copies, allocated by the first one.
+    staging: RefCell<Option<PinnedHostSlice<R>>>,
+    pub(crate) transfers: TransferCounter,
 }
 
 impl<R: GpuReal> Engine<R> {
-    /// Builds (or loads) the kernels of `step` that `mode` needs and those of `objective`,
-    /// and uploads their inputs.
+    /// Builds (or loads from the cache) the forward kernel of `step`, computing in
+    /// `compute`, and uploads its inputs.
     pub fn new(
         dev: &'static Device,
         grid: &Grid,
         step: &Bound,
-        objective: Option<&BoundObjective>,
-        mode: Mode,
+        compute: Precision,
     ) -> Result<Self> {
         let lattice = grid.lattice();
         if !unit_speeds(lattice) {
@@ -103,154 +97,287 @@ impl<R: GpuReal> Engine<R> {
                 "the CUDA kernels need lattice speeds of at most one cell; {lattice} has more"
             )));
         }
-        let precision = R::PRECISION;
         let stream = dev.stream.clone();
         let [nx, ny, nz] = grid.dims();
-        let cells = grid.cells();
-        let q = lattice.q();
-
-        let layout = Layout::new(step, grid);
-        let compute = match mode {
-            Mode::MixedGradient => Precision::F32,
-            Mode::Forward | Mode::Gradient => precision,
-        };
-        let fwd = tuned(dev, names::STEP_FWD, Role::Forward, |m| {
-            Ok(forward_module(
-                step.op, &layout, lattice, compute, precision, m,
-            )?)
-        })?;
-        let (adjoint, reduce) = if mode != Mode::Forward {
-            let adj = tuned(dev, names::STEP_ADJ, Role::Adjoint, |m| {
-                Ok(adjoint_module(step.op, &layout, lattice, precision, m)?)
-            })?;
-            let sides = layout.side_reads().len();
-            let side = if sides > 0 {
-                Some((
-                    zeros(&stream, sides * q * cells)?,
-                    function(&adj.module, names::STEP_SIDE)?,
-                ))
-            } else {
-                None
-            };
-            let reduce = function(&adj.module, names::REDUCE)?;
-            (Some(AdjointKernels { adj, side }), Some(reduce))
-        } else {
-            (None, None)
-        };
-        let step_kernels = StepKernels {
-            buf: OpBuffers::new(&stream, step, grid, reduce)?,
-            fwd,
-            adjoint,
-        };
-
-        let objective = match objective {
-            None => None,
-            Some(obj) => {
-                let layout = Layout::new(&obj.bound, grid);
-                if layout.step_len > 0 {
-                    if let Some(&t) = obj.at.iter().find(|&&t| t >= layout.step_rows) {
-                        return Err(LbmError::BadBinding {
-                            op: obj.bound.op.name,
-                            message: format!(
-                                "evaluated after step {t}, but a per-step parameter has \
-                                 values for {} steps",
-                                layout.step_rows
-                            ),
-                        });
-                    }
-                }
-                let m = module(
-                    dev,
-                    &objective_module(obj.bound.op, &layout, lattice, precision)?,
-                )?;
-                let outputs = obj.weights.len();
-                Some(ObjectiveKernels {
-                    buf: OpBuffers::new(
-                        &stream,
-                        &obj.bound,
-                        grid,
-                        Some(function(&m, names::REDUCE)?),
-                    )?,
-                    objective: obj.clone(),
-                    loss: function(&m, names::OBJ_LOSS)?,
-                    seed: function(&m, names::OBJ_SEED)?,
-                    weights: upload(&stream, &obj.weights)?,
-                    obar: zeros(&stream, outputs)?,
-                    part: zeros(&stream, launch_config(cells).grid_dim.0 as usize)?,
-                })
-            }
-        };
-
-        let reads_links = step_kernels.buf.layout.reads(&Slot::Links)
-            || objective
-                .as_ref()
-                .is_some_and(|o| o.buf.layout.reads(&Slot::Links));
-        let links: Vec<u32> = if reads_links {
-            (0..cells).map(|c| grid.links(c) as u32).collect()
-        } else {
-            Vec::new()
-        };
-        Ok(Engine {
-            links: upload(&stream, &links)?,
+        let mut engine = Engine {
+            step: Self::step_kernels(dev, grid, step, compute)?,
+            links: None,
             flag: upload(&stream, &[FINITE])?,
             dummy: zeros(&stream, 1)?,
+            dummy_links: zeros(&stream, 1)?,
             dims: [nx as u32, ny as u32, nz as u32],
             grid: grid.clone(),
-            cells,
-            q,
-            step: step_kernels,
-            objective,
+            cells: grid.cells(),
+            q: lattice.q(),
+            compute,
+            objective: None,
+            staging: RefCell::new(None),
+            transfers: TransferCounter::default(),
             stream,
-            last_step: None,
-            run_steps: 0,
+            dev,
+        };
+        engine.ensure_links()?;
+        Ok(engine)
+    }
+
+    fn step_kernels(
+        dev: &'static Device,
+        grid: &Grid,
+        step: &Bound,
+        compute: Precision,
+    ) -> Result<StepKernels<R>> {
+        let layout = Layout::new(step, grid);
+        let fwd = tuned(dev, names::STEP_FWD, Role::Forward, |m| {
+            Ok(forward_module(
+                step.op,
+                &layout,
+                grid.lattice(),
+                compute,
+                R::PRECISION,
+                m,
+            )?)
+        })?;
+        Ok(StepKernels {
+            buf: OpBuffers::new(&dev.stream, step, grid)?,
+            fwd,
+            adjoint: None,
         })
+    }
+
+    /// Builds the step's adjoint kernels and gradient accumulators, once.
+    pub fn ensure_adjoint(&mut self) -> Result<()> {
+        if self.step.adjoint.is_some() {
+            return Ok(());
+        }
+        let (grid, layout) = (&self.grid, &self.step.buf.layout);
+        let op = self.step.buf.bound.op;
+        let adj = tuned(self.dev, names::STEP_ADJ, Role::Adjoint, |m| {
+            Ok(adjoint_module(op, layout, grid.lattice(), R::PRECISION, m)?)
+        })?;
+        let sides = layout.side_reads().len();
+        let side = if sides > 0 {
+            Some((
+                zeros(&self.stream, sides * self.q * self.cells)?,
+                function(&adj.module, names::STEP_SIDE)?,
+            ))
+        } else {
+            None
+        };
+        let reduce = function(&adj.module, names::REDUCE)?;
+        self.step
+            .buf
+            .enable_gradients(&self.stream, &self.grid, reduce)?;
+        self.step.adjoint = Some(AdjointKernels { adj, side });
+        Ok(())
+    }
+
+    /// Uploads the link masks if a bound operator reads them and they are not there yet.
+    fn ensure_links(&mut self) -> Result<()> {
+        let reads = self.step.buf.layout.reads(&Slot::Links)
+            || self
+                .objective
+                .as_ref()
+                .is_some_and(|o| o.buf.layout.reads(&Slot::Links));
+        if reads && self.links.is_none() {
+            let links: Vec<u32> = (0..self.cells)
+                .into_par_iter()
+                .map(|c| self.grid.links(c) as u32)
+                .collect();
+            self.links = Some(upload(&self.stream, &links)?);
+        }
+        Ok(())
+    }
+
+    fn links(&self) -> &CudaSlice<u32> {
+        self.links.as_ref().unwrap_or(&self.dummy_links)
+    }
+
+    /// New parameter values for the step: buffers are overwritten when the layout of the
+    /// parameters is unchanged, kernels rebuilt (or loaded from the cache) otherwise.
+    pub fn rebind_step(&mut self, step: &Bound) -> Result<()> {
+        let layout = Layout::new(step, &self.grid);
+        if layout.same_kernels(&self.step.buf.layout) {
+            self.step.buf.set_values(&self.stream, step, &self.grid)?;
+        } else {
+            let had_adjoint = self.step.adjoint.is_some();
+            self.step = Self::step_kernels(self.dev, &self.grid, step, self.compute)?;
+            if had_adjoint {
+                self.ensure_adjoint()?;
+            }
+        }
+        self.ensure_links()
+    }
+
+    /// Readies the kernels and buffers of a backward run of `objective`.
+    pub fn prepare_gradient(&mut self, objective: &BoundObjective) -> Result<()> {
+        self.ensure_adjoint()?;
+        self.step.buf.zero_gradients(&self.stream)?;
+        self.set_objective(objective)?;
+        self.ensure_links()
+    }
+
+    fn set_objective(&mut self, obj: &BoundObjective) -> Result<()> {
+        let layout = Layout::new(&obj.bound, &self.grid);
+        if layout.step_len > 0 {
+            if let Some(&t) = obj.at.iter().find(|&&t| t >= layout.step_rows) {
+                return Err(LbmError::BadBinding {
+                    op: obj.bound.op.name,
+                    message: format!(
+                        "evaluated after step {t}, but a per-step parameter has values for {} \
+                         steps",
+                        layout.step_rows
+                    ),
+                });
+            }
+        }
+        if let Some(o) = &mut self.objective {
+            let same_op = std::ptr::eq(o.buf.bound.op, obj.bound.op);
+            if same_op && o.buf.layout.same_kernels(&layout) && o.weights.len() == obj.weights.len()
+            {
+                if o.buf.bound.sources != obj.bound.sources {
+                    o.buf.set_values(&self.stream, &obj.bound, &self.grid)?;
+                }
+                if o.objective.weights != obj.weights {
+                    self.stream
+                        .memcpy_htod(&obj.weights, &mut o.weights)
+                        .map_err(cuda_err("uploading the objective's weights"))?;
+                }
+                o.objective = obj.clone();
+                return o.buf.zero_gradients(&self.stream);
+            }
+        }
+        let m = module(
+            self.dev,
+            &objective_module(obj.bound.op, &layout, self.grid.lattice(), R::PRECISION)?,
+        )?;
+        let mut buf = OpBuffers::new(&self.stream, &obj.bound, &self.grid)?;
+        buf.enable_gradients(&self.stream, &self.grid, function(&m, names::REDUCE)?)?;
+        self.objective = Some(ObjectiveKernels {
+            buf,
+            objective: obj.clone(),
+            loss: function(&m, names::OBJ_LOSS)?,
+            seed: function(&m, names::OBJ_SEED)?,
+            weights: upload(&self.stream, &obj.weights)?,
+            obar: zeros(&self.stream, obj.weights.len())?,
+            part: zeros(&self.stream, self.blocks() as usize)?,
+        });
+        Ok(())
     }
 
     fn blocks(&self) -> u32 {
         launch_config(self.cells).grid_dim.0
     }
 
-    /// Uploads a state given cell-major (`[cell * Q + i]`), as the kernels' structure of
-    /// arrays (`[i * cells + cell]`).
-    pub fn upload_state(&self, f: &[f64]) -> Result<CudaSlice<R>> {
-        let (q, n) = (self.q, self.cells);
-        let mut soa = vec![R::default(); q * n];
-        for cell in 0..n {
-            for i in 0..q {
-                soa[i * n + cell] = R::from_f64(f[cell * q + i]);
+    /// Runs `f` on the page-locked staging buffer, allocating it on first use.
+    fn with_staging<T>(&self, f: impl FnOnce(&mut PinnedHostSlice<R>) -> Result<T>) -> Result<T> {
+        let mut staging = self.staging.borrow_mut();
+        if staging.is_none() {
+            // SAFETY: the buffer is only read after a copy into it has completed: every
+            // access goes through `as_slice`/`as_mut_slice`, which wait for the copies
+            // recorded on it. Default flags: it is read back too, which write-combined
+            // memory makes slow.
+            let pinned = unsafe {
+                self.dev
+                    .ctx
+                    .alloc_pinned_with_flags::<R>(self.q * self.cells, 0)
             }
+            .map_err(cuda_err("allocating page-locked host memory"))?;
+            *staging = Some(pinned);
         }
-        upload(&self.stream, &soa)
+        f(staging.as_mut().expect("allocated above"))
     }
 
-    /// Downloads a state, cell-major.
-    pub fn download_state(&self, s: &CudaSlice<R>) -> Result<Vec<f64>> {
+    /// Uploads populations given cell-major into `dst` (structure of arrays), rounded as
+    /// the forward computes.
+    pub fn upload_state(&self, f: &[f64], dst: &mut CudaSlice<R>) -> Result<()> {
         let (q, n) = (self.q, self.cells);
-        let soa = download(&self.stream, s)?;
-        let mut f = vec![0.0; q * n];
-        for cell in 0..n {
-            for i in 0..q {
-                f[cell * q + i] = soa[i * n + cell].to_f64();
+        self.with_staging(|pinned| {
+            let host = pinned
+                .as_mut_slice()
+                .map_err(cuda_err("writing page-locked memory"))?;
+            if self.compute == Precision::F32 && R::PRECISION != Precision::F32 {
+                let narrow: Vec<f32> = f.par_iter().map(|v| *v as f32).collect();
+                convert(
+                    &narrow,
+                    StateLayout::CellMajor,
+                    host,
+                    StateLayout::DirectionMajor,
+                    q,
+                    n,
+                );
+            } else {
+                convert(
+                    f,
+                    StateLayout::CellMajor,
+                    host,
+                    StateLayout::DirectionMajor,
+                    q,
+                    n,
+                );
             }
-        }
-        Ok(f)
+            self.stream
+                .memcpy_htod(&*pinned, dst)
+                .map_err(cuda_err("uploading a state"))
+        })?;
+        self.transfers.upload(self.state_bytes());
+        Ok(())
     }
 
-    /// Sets how many steps the backward run has, so its last forward step is checked.
-    pub fn set_run_steps(&mut self, steps: usize) {
-        self.run_steps = steps;
+    /// Downloads a state into `out`, in `layout`.
+    pub fn download_state(
+        &self,
+        s: &CudaSlice<R>,
+        out: HostVec<'_>,
+        layout: StateLayout,
+    ) -> Result<()> {
+        let (q, n) = (self.q, self.cells);
+        self.with_staging(|pinned| {
+            self.stream
+                .memcpy_dtoh(s, pinned)
+                .map_err(cuda_err("downloading a state"))?;
+            let host = pinned
+                .as_slice()
+                .map_err(cuda_err("reading page-locked memory"))?;
+            convert_out(host, StateLayout::DirectionMajor, out, layout, q, n);
+            Ok(())
+        })?;
+        self.transfers.download(self.state_bytes());
+        Ok(())
+    }
+
+    /// The stream all of this engine's work is ordered on.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// Populations in one state.
+    pub fn state_len(&self) -> usize {
+        self.q * self.cells
+    }
+
+    /// Bytes of one state.
+    pub fn state_bytes(&self) -> usize {
+        self.q * self.cells * std::mem::size_of::<R>()
+    }
+
+    /// A zeroed state.
+    pub fn alloc_state(&self) -> Result<CudaSlice<R>> {
+        self.stream
+            .alloc_zeros::<R>(self.q * self.cells)
+            .map_err(cuda_err("allocating a state on the GPU"))
     }
 
     /// Errors with the first non-finite population recorded by the forward kernel.
     pub fn check_flag(&self) -> Result<()> {
         let flag = download(&self.stream, &self.flag)?[0];
-        if flag == FINITE {
-            return Ok(());
-        }
-        Err(LbmError::Diverged {
-            step: (flag >> 32) as usize,
-            cell: (flag & 0xffff_ffff) as usize,
-        })
+        crate::backend::cpu::diverged_error(flag)
+    }
+
+    /// Forgets a recorded divergence.
+    pub fn reset_flag(&mut self) -> Result<()> {
+        self.stream
+            .memcpy_htod(&[FINITE], &mut self.flag)
+            .map_err(cuda_err("resetting the divergence flag"))
     }
 
     /// One forward step (step index `t`) from `s` into `out`.
@@ -259,7 +386,7 @@ impl<R: GpuReal> Engine<R> {
         let t = step_index(t)?;
         let mut b = self.stream.launch_builder(&self.step.fwd.function);
         b.arg(s).arg(&*out);
-        self.step.buf.push_inputs(&mut b, &self.links);
+        self.step.buf.push_inputs(&mut b, self.links());
         b.arg(&nx).arg(&ny).arg(&nz).arg(&t).arg(&self.flag);
         // SAFETY: the arguments match `lbm_k_step_fwd`'s parameters in order and type;
         // `s` and `out` hold Q * cells reals, and the input buffers were sized by the
@@ -286,12 +413,13 @@ impl<R: GpuReal> Engine<R> {
                 "the engine was built without the adjoint kernels".into(),
             ));
         };
+        let grads = st.buf.gradient_buffers()?;
         let side = adj.side.as_ref().map_or(&self.dummy, |(s, _)| s);
         let mut b = self.stream.launch_builder(&adj.adj.function);
         b.arg(s).arg(lambda_out).arg(&*lambda_in).arg(side);
-        st.buf.push_inputs(&mut b, &self.links);
-        b.arg(&st.buf.gfields)
-            .arg(&st.buf.part)
+        st.buf.push_inputs(&mut b, self.links());
+        b.arg(&grads.gfields)
+            .arg(&grads.part)
             .arg(&nx)
             .arg(&ny)
             .arg(&nz)
@@ -313,7 +441,7 @@ impl<R: GpuReal> Engine<R> {
     }
 
     /// The objective's value on `s`, the state after `t` steps.
-    fn objective_loss(&self, t: usize, s: &CudaSlice<R>) -> Result<f64> {
+    pub fn objective_loss(&self, t: usize, s: &CudaSlice<R>) -> Result<f64> {
         let Some(o) = &self.objective else {
             return Ok(0.0);
         };
@@ -325,7 +453,7 @@ impl<R: GpuReal> Engine<R> {
         let ti = step_index(t)?;
         let mut b = self.stream.launch_builder(&o.loss);
         b.arg(s);
-        o.buf.push_inputs(&mut b, &self.links);
+        o.buf.push_inputs(&mut b, self.links());
         b.arg(&o.weights)
             .arg(&o.part)
             .arg(&nx)
@@ -341,7 +469,12 @@ impl<R: GpuReal> Engine<R> {
     }
 
     /// Adds the objective's adjoint at step `t` (on the state `s`) to `lambda`.
-    fn objective_seed(&mut self, t: usize, s: &CudaSlice<R>, lambda: &CudaSlice<R>) -> Result<()> {
+    pub fn objective_seed(
+        &mut self,
+        t: usize,
+        s: &CudaSlice<R>,
+        lambda: &CudaSlice<R>,
+    ) -> Result<()> {
         let Some(o) = &mut self.objective else {
             return Ok(());
         };
@@ -359,13 +492,14 @@ impl<R: GpuReal> Engine<R> {
             .memcpy_htod(&obar, &mut o.obar)
             .map_err(cuda_err("uploading the objective's weights"))?;
         let o = self.objective.as_ref().expect("checked above");
+        let grads = o.buf.gradient_buffers()?;
         let [nx, ny, nz] = self.dims;
         let ti = step_index(t)?;
         let mut b = self.stream.launch_builder(&o.seed);
         b.arg(s).arg(lambda).arg(&o.obar);
-        o.buf.push_inputs(&mut b, &self.links);
-        b.arg(&o.buf.gfields)
-            .arg(&o.buf.part)
+        o.buf.push_inputs(&mut b, self.links());
+        b.arg(&grads.gfields)
+            .arg(&grads.part)
             .arg(&nx)
             .arg(&ny)
             .arg(&nz)
@@ -410,74 +544,4 @@ fn step_index(t: usize) -> Result<i32> {
         .ok()
         .filter(|t| *t < i32::MAX)
         .ok_or_else(|| LbmError::Cuda(format!("step {t} is beyond the kernels' step counter")))
-}
-
-impl<R: GpuReal> Stepper for Engine<R> {
-    type State = CudaSlice<R>;
-
-    fn alloc(&mut self) -> Result<CudaSlice<R>> {
-        self.stream
-            .alloc_zeros::<R>(self.q * self.cells)
-            .map_err(cuda_err("allocating a state on the GPU"))
-    }
-
-    fn copy(&mut self, src: &CudaSlice<R>, dst: &mut CudaSlice<R>) -> Result<()> {
-        self.stream
-            .memcpy_dtod(src, dst)
-            .map_err(cuda_err("copying a state on the GPU"))
-    }
-
-    fn forward(&mut self, t: usize, s: &CudaSlice<R>, out: &mut CudaSlice<R>) -> Result<()> {
-        self.forward_step(t, s, out)?;
-        self.last_step = Some(t);
-        Ok(())
-    }
-
-    fn adjoint(
-        &mut self,
-        t: usize,
-        s: &CudaSlice<R>,
-        lambda_out: &CudaSlice<R>,
-        lambda_in: &mut CudaSlice<R>,
-    ) -> Result<()> {
-        self.adjoint_step(t, s, lambda_out, lambda_in)
-    }
-
-    fn loss(&mut self, t: usize, s: &CudaSlice<R>) -> Result<f64> {
-        self.objective_loss(t, s)
-    }
-
-    fn seed(&mut self, t: usize, s: &CudaSlice<R>, lambda: &mut CudaSlice<R>) -> Result<()> {
-        self.objective_seed(t, s, lambda)
-    }
-
-    /// The forward kernel records divergence itself; this reads the record every
-    /// [`CHECK_EVERY`] steps and after the run's last step, and reports the exact first
-    /// step and cell as [`LbmError::Diverged`].
-    fn first_non_finite(&mut self, _s: &CudaSlice<R>) -> Result<Option<usize>> {
-        if let Some(t) = self.last_step {
-            if (t + 1) % CHECK_EVERY == 0 || t + 1 >= self.run_steps {
-                self.check_flag()?;
-            }
-        }
-        Ok(None)
-    }
-
-    fn state_bytes(&self) -> usize {
-        self.q * self.cells * std::mem::size_of::<R>()
-    }
-
-    type Host = Vec<R>;
-
-    fn offload(&mut self, s: &CudaSlice<R>) -> Result<Vec<R>> {
-        self.stream
-            .clone_dtoh(s)
-            .map_err(cuda_err("copying a snapshot to host memory"))
-    }
-
-    fn reload(&mut self, h: &Vec<R>, dst: &mut CudaSlice<R>) -> Result<()> {
-        self.stream
-            .memcpy_htod(h, dst)
-            .map_err(cuda_err("copying a snapshot back to the GPU"))
-    }
 }

@@ -37,7 +37,7 @@ pub(crate) enum Slot {
 }
 
 /// The slots of every parameter of a bound operator, and the sizes of the shared buffers.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Layout {
     /// One slot per parameter, in declaration order.
     pub slots: Vec<Slot>,
@@ -169,6 +169,18 @@ impl Layout {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Whether kernels generated for `other` are those generated for this layout.
+    pub fn same_kernels(&self, other: &Layout) -> bool {
+        // The kernel text reads every field but the number of per-step rows.
+        Layout {
+            step_rows: 0,
+            ..self.clone()
+        } == Layout {
+            step_rows: 0,
+            ..other.clone()
+        }
     }
 
     /// Length of the gradient accumulator buffer: the uniform gradients, then one row per

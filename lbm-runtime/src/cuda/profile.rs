@@ -7,9 +7,8 @@ use cudarc::driver::{CudaEvent, CudaSlice};
 
 use super::buffers::GpuReal;
 use super::driver::{cuda_err, device, guard, Device};
-use super::engine::{Engine, Mode};
+use super::engine::Engine;
 use crate::bind::Step;
-use crate::checkpoint::Stepper;
 use crate::error::Result;
 use crate::grid::Grid;
 use crate::real::Precision;
@@ -57,8 +56,16 @@ pub fn kernel_info(grid: &Grid, step: &Step, precision: Precision) -> Result<Vec
         let dev = device()?;
         let step = step.bind(grid)?;
         let kernels = match precision {
-            Precision::F32 => Engine::<f32>::new(dev, grid, &step, None, Mode::Gradient)?.kernels(),
-            Precision::F64 => Engine::<f64>::new(dev, grid, &step, None, Mode::Gradient)?.kernels(),
+            Precision::F32 => {
+                let mut engine = Engine::<f32>::new(dev, grid, &step, precision)?;
+                engine.ensure_adjoint()?;
+                engine.kernels()
+            }
+            Precision::F64 => {
+                let mut engine = Engine::<f64>::new(dev, grid, &step, precision)?;
+                engine.ensure_adjoint()?;
+                engine.kernels()
+            }
         };
         Ok(kernels
             .into_iter()
@@ -121,9 +128,10 @@ fn forward_typed<R: GpuReal>(
     steps: usize,
 ) -> Result<Timing> {
     let dev = device()?;
-    let engine = Engine::<R>::new(dev, grid, &step.bind(grid)?, None, Mode::Forward)?;
-    let mut a = engine.upload_state(initial)?;
-    let mut b = engine.upload_state(initial)?;
+    let engine = Engine::<R>::new(dev, grid, &step.bind(grid)?, R::PRECISION)?;
+    let mut a = engine.alloc_state()?;
+    let mut b = engine.alloc_state()?;
+    engine.upload_state(initial, &mut a)?;
     let run = |n: usize, a: &mut CudaSlice<R>, b: &mut CudaSlice<R>| -> Result<()> {
         for t in 0..n {
             engine.forward_step(t, a, b)?;
@@ -164,10 +172,13 @@ fn adjoint_typed<R: GpuReal>(
     steps: usize,
 ) -> Result<Timing> {
     let dev = device()?;
-    let mut engine = Engine::<R>::new(dev, grid, &step.bind(grid)?, None, Mode::Gradient)?;
-    let s = engine.upload_state(initial)?;
-    let mut lambda = engine.upload_state(initial)?;
-    let mut scratch = engine.alloc()?;
+    let mut engine = Engine::<R>::new(dev, grid, &step.bind(grid)?, R::PRECISION)?;
+    engine.ensure_adjoint()?;
+    let mut s = engine.alloc_state()?;
+    engine.upload_state(initial, &mut s)?;
+    let mut lambda = engine.alloc_state()?;
+    engine.upload_state(initial, &mut lambda)?;
+    let mut scratch = engine.alloc_state()?;
     let run = |n: usize, lambda: &mut CudaSlice<R>, scratch: &mut CudaSlice<R>| {
         for _ in 0..n {
             // Step 0 each time: a per-step binding need not cover the timed steps.
@@ -212,4 +223,53 @@ pub fn copy_bandwidth(bytes: usize, reps: usize) -> Result<f64> {
         let seconds = time(dev, || copy(reps))?;
         Ok(2.0 * bytes as f64 * reps as f64 / seconds / 1e9)
     })
+}
+
+/// The device's default stream-ordered memory pool, from which every state, snapshot and
+/// buffer of this backend is allocated.
+fn memory_pool(dev: &Device) -> Result<cudarc::driver::sys::CUmemoryPool> {
+    // SAFETY: the device comes from a live context.
+    unsafe { cudarc::driver::result::device::get_default_mem_pool(dev.ctx.cu_device()) }
+        .map_err(cuda_err("finding the device's memory pool"))
+}
+
+/// Starts a new measurement of [`peak_memory`].
+pub fn reset_peak_memory() -> Result<()> {
+    super::check_available()?;
+    let dev = device()?;
+    dev.stream
+        .synchronize()
+        .map_err(cuda_err("waiting for the GPU"))?;
+    let mut zero = 0u64;
+    // SAFETY: the high-water mark attribute takes a `cuuint64_t`, and only zero resets it.
+    unsafe {
+        cudarc::driver::result::mem_pool::set_attribute(
+            memory_pool(dev)?,
+            cudarc::driver::sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH,
+            (&mut zero as *mut u64).cast(),
+        )
+    }
+    .map_err(cuda_err("resetting the memory high-water mark"))
+}
+
+/// The most device memory this backend's allocations held at once since the last
+/// [`reset_peak_memory`]: states, snapshots, adjoints and parameter buffers (kernel code
+/// and page-locked host memory are not in it).
+pub fn peak_memory() -> Result<u64> {
+    super::check_available()?;
+    let dev = device()?;
+    dev.stream
+        .synchronize()
+        .map_err(cuda_err("waiting for the GPU"))?;
+    let mut high = 0u64;
+    // SAFETY: the high-water mark attribute is a `cuuint64_t`, which `high` is.
+    unsafe {
+        cudarc::driver::result::mem_pool::get_attribute(
+            memory_pool(dev)?,
+            cudarc::driver::sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH,
+            (&mut high as *mut u64).cast(),
+        )
+    }
+    .map_err(cuda_err("reading the memory high-water mark"))?;
+    Ok(high)
 }

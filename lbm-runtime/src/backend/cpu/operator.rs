@@ -1,23 +1,24 @@
-//! The CPU backend: the flat Rust forms of the same operators, parallel over cells.
+//! One bound operator on the CPU: gathering its inputs from a cell-major state, its
+//! forward over every cell, and the two passes of its adjoint.
 //!
-//! States are cell-major (`[cell * Q + i]`), so each cell's new populations are one
-//! contiguous slice and cells run in parallel without sharing writes. The adjoint of a
-//! step runs in two passes: every cell computes the adjoints of all its inputs (pass A),
-//! then every population slot gathers what its readers sent it (pass B): streaming is a
-//! permutation, so each slot has a fixed set of readers and no write is shared. Sums over
-//! cells use a fixed chunking, so results do not depend on thread scheduling.
+//! The adjoint runs in two passes: every cell computes the adjoints of all its inputs
+//! (pass A), then every population slot gathers what its readers sent it (pass B):
+//! streaming is a permutation, so each slot has a fixed set of readers and no write is
+//! shared. Sums over cells use a fixed chunking, so results do not depend on thread
+//! scheduling.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
-use crate::bind::{Bound, BoundObjective, Source};
-use crate::error::{LbmError, Result};
+use crate::bind::{Bound, Source};
 use crate::gradients::{GradValue, ParamAccumulator};
 use crate::grid::Grid;
 use crate::operator::{CpuForms, FlatForms};
 use crate::real::Real;
 
 /// Cells per chunk of a deterministic parallel sum.
-const CHUNK: usize = 1024;
+pub(crate) const CHUNK: usize = 1024;
 
 /// A real type with flat CPU forms.
 pub trait CpuReal: Real {
@@ -85,6 +86,7 @@ impl Topology {
 /// An operator prepared to run on the CPU: its sources with their flat offsets.
 pub(crate) struct CpuOperator<R: CpuReal> {
     pub bound: Bound,
+    lattice: crate::LatticeKind,
     forms: &'static FlatForms<R>,
     offsets: Vec<Option<usize>>,
     lens: Vec<usize>,
@@ -93,6 +95,9 @@ pub(crate) struct CpuOperator<R: CpuReal> {
     pub outputs_len: usize,
     /// For each `Neighbor` source: the neighbour of every cell, and the reverse map.
     neighbors: Vec<Option<(Vec<u32>, Vec<u32>)>>,
+    /// The `f32` forward form, when this operator computes its forward in `f32` on wider
+    /// storage (an `f32` simulation with an `f64` adjoint).
+    forward_f32: Option<&'static FlatForms<f32>>,
 }
 
 impl<R: CpuReal> CpuOperator<R> {
@@ -110,6 +115,7 @@ impl<R: CpuReal> CpuOperator<R> {
             })
             .collect();
         CpuOperator {
+            lattice,
             neighbors,
             bound: bound.clone(),
             forms: R::forms(&op.cpu, lattice),
@@ -118,7 +124,15 @@ impl<R: CpuReal> CpuOperator<R> {
             reals_len: op.real_inputs_len(lattice),
             ints_len: op.int_inputs_len(),
             outputs_len: op.outputs_len(lattice),
+            forward_f32: None,
         }
+    }
+
+    /// Computes the forward in `f32` (see [`CpuOperator::forward_f32`]).
+    pub fn with_f32_forward(mut self) -> Self {
+        let op = self.bound.op;
+        self.forward_f32 = Some(<f32 as CpuReal>::forms(&op.cpu, self.lattice));
+        self
     }
 
     /// Fills the flat inputs of `cell` at step `t` from the state `f`.
@@ -185,20 +199,71 @@ impl<R: CpuReal> CpuOperator<R> {
 
     /// Runs the forward form on every cell; `out` gets `outputs_len` values per cell.
     pub fn forward_all(&self, topo: &Topology, t: usize, f: &[R], out: &mut [R]) {
-        out.par_chunks_mut(self.outputs_len)
-            .enumerate()
-            .for_each_init(
-                || {
-                    (
-                        vec![R::default(); self.reals_len],
-                        vec![0i64; self.ints_len],
-                    )
-                },
-                |(reals, ints), (cell, out)| {
-                    self.gather(topo, t, cell, f, reals, ints);
-                    (self.forms.forward)(reals, ints, out);
-                },
-            );
+        self.forward_recording(topo, t, f, out, None);
+    }
+
+    /// [`Self::forward_all`], also recording in `record` the first non-finite output as
+    /// `(t + 1) << 32 | cell` (the minimum over cells, so the first in cell order).
+    pub fn forward_recording(
+        &self,
+        topo: &Topology,
+        t: usize,
+        f: &[R],
+        out: &mut [R],
+        record: Option<&AtomicU64>,
+    ) {
+        let flag = |cell: usize, out: &[R]| {
+            if let Some(record) = record {
+                if out.iter().any(|v| !v.is_finite()) {
+                    record.fetch_min(divergence_code(t, cell), Ordering::Relaxed);
+                }
+            }
+        };
+        match self.forward_f32 {
+            None => out
+                .par_chunks_mut(self.outputs_len)
+                .enumerate()
+                .for_each_init(
+                    || {
+                        (
+                            vec![R::default(); self.reals_len],
+                            vec![0i64; self.ints_len],
+                        )
+                    },
+                    |(reals, ints), (cell, out)| {
+                        self.gather(topo, t, cell, f, reals, ints);
+                        (self.forms.forward)(reals, ints, out);
+                        flag(cell, out);
+                    },
+                ),
+            // The storage holds `f32` values in a wider type: round the inputs, compute in
+            // `f32`, widen the results, so every state is the `f32` run's bit for bit.
+            Some(forms) => out
+                .par_chunks_mut(self.outputs_len)
+                .enumerate()
+                .for_each_init(
+                    || {
+                        (
+                            vec![R::default(); self.reals_len],
+                            vec![0i64; self.ints_len],
+                            vec![0f32; self.reals_len],
+                            vec![0f32; self.outputs_len],
+                        )
+                    },
+                    |(reals, ints, narrow, narrow_out), (cell, out)| {
+                        self.gather(topo, t, cell, f, reals, ints);
+                        narrow
+                            .iter_mut()
+                            .zip(reals.iter())
+                            .for_each(|(n, r)| *n = r.to_f64() as f32);
+                        (forms.forward)(narrow, ints, narrow_out);
+                        out.iter_mut()
+                            .zip(narrow_out.iter())
+                            .for_each(|(o, n)| *o = R::from_f64(f64::from(*n)));
+                        flag(cell, out);
+                    },
+                ),
+        }
     }
 
     /// Pass A of the adjoint: every cell's input adjoints, `[cell * reals_len + k]`.
@@ -309,124 +374,11 @@ fn sum_over_cells<R: Real>(bars: &[R], stride: usize, offset: usize, len: usize)
     total
 }
 
-/// One simulation on the CPU: the step, the objective and the grid's tables.
-pub(crate) struct CpuEngine<R: CpuReal> {
-    pub topo: Topology,
-    pub step: CpuOperator<R>,
-    pub objective: Option<(CpuOperator<R>, BoundObjective)>,
-    pub step_grads: ParamAccumulator,
-    pub objective_grads: Option<ParamAccumulator>,
-    bars: Vec<R>,
-}
+/// No divergence recorded.
+pub(crate) const FINITE: u64 = u64::MAX;
 
-impl<R: CpuReal> CpuEngine<R> {
-    pub fn new(grid: &Grid, step: &Bound, objective: Option<&BoundObjective>) -> Self {
-        let topo = Topology::new(grid);
-        let step_op = CpuOperator::new(step, grid, &topo);
-        let bars = vec![R::default(); step_op.reals_len * grid.cells()];
-        CpuEngine {
-            step_grads: ParamAccumulator::new(step, grid),
-            objective_grads: objective.map(|o| ParamAccumulator::new(&o.bound, grid)),
-            objective: objective.map(|o| (CpuOperator::new(&o.bound, grid, &topo), o.clone())),
-            step: step_op,
-            topo,
-            bars,
-        }
-    }
-
-    /// One step: `f_out` from `f_in`.
-    pub fn forward(&self, t: usize, f_in: &[R], f_out: &mut [R]) {
-        self.step.forward_all(&self.topo, t, f_in, f_out);
-    }
-
-    /// The adjoint of one step: `lambda_in` from the state before it and `lambda_out`;
-    /// parameter gradients accumulate.
-    pub fn adjoint(&mut self, t: usize, f_in: &[R], lambda_out: &[R], lambda_in: &mut [R]) {
-        let q = self.topo.q;
-        let out_bar =
-            |cell: usize, ob: &mut [R]| ob.copy_from_slice(&lambda_out[cell * q..cell * q + q]);
-        let mut bars = std::mem::take(&mut self.bars);
-        self.step
-            .adjoint_all(&self.topo, t, f_in, &out_bar, &mut bars);
-        lambda_in.iter_mut().for_each(|l| *l = R::default());
-        self.step.scatter_populations(&self.topo, &bars, lambda_in);
-        self.step.accumulate_params(t, &bars, &mut self.step_grads);
-        self.bars = bars;
-    }
-
-    /// The objective's value on state `f` after step `t` (zero if it is not evaluated there).
-    pub fn loss(&self, t: usize, f: &[R]) -> f64 {
-        let Some((op, obj)) = &self.objective else {
-            return 0.0;
-        };
-        let times = obj.multiplicity(t);
-        if times == 0 {
-            return 0.0;
-        }
-        let mut out = vec![R::default(); op.outputs_len * self.topo.cells];
-        op.forward_all(&self.topo, t, f, &mut out);
-        let m = op.outputs_len;
-        let partials: Vec<f64> = out
-            .par_chunks(m * CHUNK)
-            .map(|chunk| {
-                chunk
-                    .chunks(m)
-                    .map(|o| {
-                        o.iter()
-                            .zip(&obj.weights)
-                            .map(|(v, w)| v.to_f64() * w)
-                            .sum::<f64>()
-                    })
-                    .sum()
-            })
-            .collect();
-        times as f64 * partials.iter().sum::<f64>()
-    }
-
-    /// Adds the objective's adjoint at step `t` to `lambda`.
-    pub fn seed(&mut self, t: usize, f: &[R], lambda: &mut [R]) {
-        let Some((op, obj)) = &self.objective else {
-            return;
-        };
-        let times = obj.multiplicity(t);
-        if times == 0 {
-            return;
-        }
-        let weights: Vec<R> = obj
-            .weights
-            .iter()
-            .map(|w| R::from_f64(w * times as f64))
-            .collect();
-        let out_bar = |_: usize, ob: &mut [R]| ob.copy_from_slice(&weights);
-        let mut bars = vec![R::default(); op.reals_len * self.topo.cells];
-        op.adjoint_all(&self.topo, t, f, &out_bar, &mut bars);
-        op.scatter_populations(&self.topo, &bars, lambda);
-        if let Some(acc) = &mut self.objective_grads {
-            op.accumulate_params(t, &bars, acc);
-        }
-    }
-}
-
-/// The first cell whose populations are not finite.
-pub(crate) fn first_non_finite<R: Real>(f: &[R], q: usize) -> Option<usize> {
-    f.par_chunks(q)
-        .position_first(|c| c.iter().any(|v| !v.is_finite()))
-}
-
-/// Converts a state to the requested real type, checking its length and finiteness.
-pub(crate) fn state_from_f64<R: Real>(
-    what: &str,
-    values: &[f64],
-    expected: usize,
-) -> Result<Vec<R>> {
-    if values.len() != expected {
-        return Err(LbmError::ShapeMismatch {
-            what: what.into(),
-            got: values.len(),
-            expected,
-            why: "Q populations per cell, cell-major".into(),
-        });
-    }
-    crate::error::check_finite(what, values)?;
-    Ok(values.iter().map(|v| R::from_f64(*v)).collect())
+/// The record of a non-finite population written by step `t` at `cell`: the kernels' code,
+/// so that the minimum is the first step, then the first cell.
+fn divergence_code(t: usize, cell: usize) -> u64 {
+    ((t as u64 + 1) << 32) | cell as u64
 }

@@ -1,0 +1,482 @@
+//! The benchmark: kernel-level and user-level throughput in one run, as a table on standard
+//! output and as JSON.
+//!
+//! ```text
+//! cargo xtask bench [--quick] [--json PATH] [--steps N] [--sweep]
+//! ```
+//!
+//! - Kernel level (GPU): forward and adjoint MLUPS of the BGK step from CUDA events around
+//!   the launches alone, beside the copy roofline of a device-to-device copy of one state
+//!   measured in the same run: `roof MLUPS = bandwidth / (2 Q sizeof(real))`.
+//! - User level: what a caller of `Simulation` sees, timed on the wall clock around the
+//!   public calls: the per-call overhead of `run` and `gradient` (wall time minus the
+//!   kernel time of the same steps and minus the one state copy a gradient returns), the
+//!   whole gradient's MLUPS (`cells * steps / seconds`) beside the MLUPS its kernels alone
+//!   would allow (forward steps times the recompute factor plus adjoint steps), and the
+//!   peak device memory (the memory pool's high-water mark).
+//! - An optimisation-style loop: gradient calls with a parameter update between them, and
+//!   the share of the loop's time spent in kernels.
+//!
+//! `--quick` runs small sizes on the CPU (CI runs it so the program never rots); user-level
+//! figures are then wall-clock only.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Parser;
+use lbm_runtime::cuda::profile;
+use lbm_runtime::{
+    ops, Backend, Budget, Checkpointing, Grid, LatticeKind, Objective, Precision, Result,
+    Simulation, Step,
+};
+use serde::Serialize;
+
+#[derive(Parser, Debug)]
+#[command(about = "Kernel-level and user-level benchmark of the BGK step and its gradient")]
+struct Args {
+    /// Small sizes on the CPU, in seconds (what CI runs).
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the results as JSON.
+    #[arg(long, default_value = "target/bench.json")]
+    json: PathBuf,
+    /// Forward steps per kernel timing (half as many adjoint steps).
+    #[arg(long, default_value_t = 200)]
+    steps: usize,
+    /// Also time the step kernels under every forced register cap.
+    #[arg(long)]
+    sweep: bool,
+}
+
+/// Kernel-level figures of one grid.
+#[derive(Serialize, Debug, Clone)]
+struct KernelRow {
+    case: String,
+    precision: &'static str,
+    forward_mlups: f64,
+    adjoint_mlups: f64,
+    copy_gb_per_s: f64,
+    roofline_mlups: f64,
+    forward_of_roofline: f64,
+    adjoint_over_forward_time: f64,
+}
+
+/// User-level figures of one gradient case.
+#[derive(Serialize, Debug)]
+struct UserRow {
+    case: String,
+    steps: usize,
+    checkpointing: String,
+    /// Wall time of `run(1)` minus one forward kernel, milliseconds.
+    run_overhead_ms: Option<f64>,
+    /// Wall time of a one-step `gradient` minus its kernels and its result's copy, ms.
+    gradient_overhead_ms: Option<f64>,
+    /// Wall time of one state copy to the host (f64, cell-major), ms.
+    state_download_ms: f64,
+    gradient_seconds: f64,
+    gradient_mlups: f64,
+    /// The MLUPS the kernels alone allow for this schedule.
+    kernel_bound_mlups: Option<f64>,
+    /// `gradient_mlups / kernel_bound_mlups`.
+    of_kernel_bound: Option<f64>,
+    recompute_factor: f64,
+    /// States held at once by the checkpointing driver, in bytes.
+    state_peak_bytes: usize,
+    /// High-water mark of device memory during the gradient (GPU).
+    device_peak_bytes: Option<u64>,
+}
+
+/// The optimisation-style loop.
+#[derive(Serialize, Debug)]
+struct LoopRow {
+    case: String,
+    iterations: usize,
+    steps: usize,
+    seconds: f64,
+    seconds_per_iteration: f64,
+    gradient_mlups: f64,
+    /// Kernel time over wall time (GPU).
+    in_kernels: Option<f64>,
+}
+
+#[derive(Serialize, Debug)]
+struct Report {
+    device: String,
+    backend: &'static str,
+    quick: bool,
+    kernels: Vec<KernelRow>,
+    user: Vec<UserRow>,
+    optimisation_loop: Option<LoopRow>,
+}
+
+/// An equilibrium with a gentle shear wave.
+fn initial(grid: &Grid) -> Result<Vec<f64>> {
+    let (n, d) = (grid.cells(), grid.lattice().d());
+    let ny = grid.dims()[1] as f64;
+    let rho = vec![1.0; n];
+    let mut u = vec![0.0; n * d];
+    for c in 0..n {
+        let y = grid.coords(c)[1] as f64;
+        u[c * d] = 0.05 * (2.0 * std::f64::consts::PI * y / ny).sin();
+    }
+    lbm_runtime::equilibrium_state(grid, &rho, &u)
+}
+
+fn bgk(omega: f64) -> Step {
+    Step::new(&ops::bgk::INFO).uniform("omega", [omega])
+}
+
+fn bytes_of(p: Precision) -> usize {
+    match p {
+        Precision::F32 => 4,
+        Precision::F64 => 8,
+    }
+}
+
+fn mlups(cells: usize, steps: usize, seconds: f64) -> f64 {
+    cells as f64 * steps as f64 / seconds / 1e6
+}
+
+/// Seconds per step of the forward and adjoint kernels alone.
+#[derive(Clone, Copy, Debug)]
+struct KernelTimes {
+    forward: f64,
+    adjoint: f64,
+}
+
+fn kernel_row(
+    name: &str,
+    grid: &Grid,
+    p: Precision,
+    steps: usize,
+) -> Result<(KernelRow, KernelTimes)> {
+    let f0 = initial(grid)?;
+    let fwd = profile::time_forward(grid, &bgk(1.8), p, &f0, steps)?;
+    let adj = profile::time_adjoint(grid, &bgk(1.8), p, &f0, (steps / 2).max(1))?;
+    let q = grid.lattice().q();
+    let state = grid.cells() * q * bytes_of(p);
+    let bw = profile::copy_bandwidth(state, 20)?;
+    let roof = bw * 1e9 / (2.0 * (q * bytes_of(p)) as f64) / 1e6;
+    let times = KernelTimes {
+        forward: fwd.seconds / fwd.steps as f64,
+        adjoint: adj.seconds / adj.steps as f64,
+    };
+    let row = KernelRow {
+        case: name.to_string(),
+        precision: p.name(),
+        forward_mlups: fwd.mlups(),
+        adjoint_mlups: adj.mlups(),
+        copy_gb_per_s: bw,
+        roofline_mlups: roof,
+        forward_of_roofline: fwd.mlups() / roof,
+        adjoint_over_forward_time: times.adjoint / times.forward,
+    };
+    Ok((row, times))
+}
+
+/// Mean wall seconds of `f` over `reps` calls after one untimed call.
+fn wall(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    let start = Instant::now();
+    for _ in 0..reps {
+        f()?;
+    }
+    Ok(start.elapsed().as_secs_f64() / reps as f64)
+}
+
+/// One user-level case: `gradient` over `steps` steps of BGK on `grid`, f32.
+fn user_row(
+    name: &str,
+    grid: &Grid,
+    backend: Backend,
+    steps: usize,
+    (label, checkpointing): (&str, Checkpointing),
+    kernels: Option<KernelTimes>,
+) -> Result<UserRow> {
+    let mut sim = Simulation::new(grid.clone(), &bgk(1.8), Precision::F32, backend)?;
+    sim.set_populations(&initial(grid)?)?;
+    let objective = Objective::new(&ops::kinetic_energy::INFO);
+    let gpu = backend == Backend::Cuda;
+
+    let state_download = wall(5, || sim.populations().map(drop))?;
+    let run_one = wall(20, || sim.run(1))?;
+    let gradient_one = wall(10, || {
+        sim.gradient(&objective, 1, Checkpointing::StoreAll)
+            .map(drop)
+    })?;
+    if gpu {
+        profile::reset_peak_memory()?;
+    }
+    let start = Instant::now();
+    let g = sim.gradient(&objective, steps, checkpointing)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let device_peak_bytes = if gpu {
+        Some(profile::peak_memory()?)
+    } else {
+        None
+    };
+    let kernel_bound =
+        kernels.map(|k| g.report.forward_steps as f64 * k.forward + steps as f64 * k.adjoint);
+    let gradient_mlups = mlups(grid.cells(), steps, seconds);
+    let kernel_bound_mlups = kernel_bound.map(|s| mlups(grid.cells(), steps, s));
+    Ok(UserRow {
+        case: name.to_string(),
+        steps,
+        checkpointing: label.to_string(),
+        run_overhead_ms: kernels.map(|k| 1e3 * (run_one - k.forward)),
+        gradient_overhead_ms: kernels
+            .map(|k| 1e3 * (gradient_one - k.forward - k.adjoint - state_download)),
+        state_download_ms: 1e3 * state_download,
+        gradient_seconds: seconds,
+        gradient_mlups,
+        kernel_bound_mlups,
+        of_kernel_bound: kernel_bound_mlups.map(|k| gradient_mlups / k),
+        recompute_factor: g.report.recompute_factor(),
+        state_peak_bytes: g.report.peak_bytes(),
+        device_peak_bytes,
+    })
+}
+
+/// `iterations` gradient calls with an update of omega between them.
+fn optimisation_loop(
+    name: &str,
+    grid: &Grid,
+    backend: Backend,
+    steps: usize,
+    iterations: usize,
+    kernels: Option<KernelTimes>,
+) -> Result<LoopRow> {
+    let mut sim = Simulation::new(grid.clone(), &bgk(1.5), Precision::F32, backend)?;
+    sim.set_populations(&initial(grid)?)?;
+    let objective = Objective::new(&ops::kinetic_energy::INFO);
+    let mut omega = 1.5;
+    let mut forward_steps = 0;
+    let start = Instant::now();
+    for _ in 0..iterations {
+        let g = sim.gradient(&objective, steps, Checkpointing::StoreAll)?;
+        forward_steps += g.report.forward_steps;
+        let d = g.param("omega").map_or(0.0, |v| v.flat()[0]);
+        // A small step against the gradient, kept inside (0, 2).
+        omega = (omega - 1e-6 * d.signum()).clamp(0.5, 1.95);
+        sim.set_uniform("omega", [omega])?;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let in_kernels = kernels.map(|k| {
+        (forward_steps as f64 * k.forward + (iterations * steps) as f64 * k.adjoint) / seconds
+    });
+    Ok(LoopRow {
+        case: name.to_string(),
+        iterations,
+        steps,
+        seconds,
+        seconds_per_iteration: seconds / iterations as f64,
+        gradient_mlups: mlups(grid.cells(), steps * iterations, seconds),
+        in_kernels,
+    })
+}
+
+fn fmt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".into(), |v| format!("{v:.digits$}"))
+}
+
+fn print_report(r: &Report) {
+    println!("device: {} ({} backend)", r.device, r.backend);
+    if !r.kernels.is_empty() {
+        println!("\nkernels (BGK, CUDA events around the launches):");
+        println!(
+            "| case         | real | fwd MLUPS | adj MLUPS | copy GB/s | roof MLUPS | fwd/roof | adj/fwd |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+        for k in &r.kernels {
+            println!(
+                "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0}% | {:.2} |",
+                k.case,
+                k.precision,
+                k.forward_mlups,
+                k.adjoint_mlups,
+                k.copy_gb_per_s,
+                k.roofline_mlups,
+                100.0 * k.forward_of_roofline,
+                k.adjoint_over_forward_time
+            );
+        }
+    }
+    println!("\nthrough the API (f32 BGK, kinetic-energy loss, wall clock):");
+    println!(
+        "| case | steps | checkpointing | run ovh ms | grad ovh ms | copy ms | grad s | grad MLUPS | kernel-bound MLUPS | of bound | recompute | state peak GB | device peak GB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for u in &r.user {
+        println!(
+            "| {} | {} | {} | {} | {} | {:.2} | {:.3} | {:.0} | {} | {} | {:.2} | {:.2} | {} |",
+            u.case,
+            u.steps,
+            u.checkpointing,
+            fmt(u.run_overhead_ms, 3),
+            fmt(u.gradient_overhead_ms, 3),
+            u.state_download_ms,
+            u.gradient_seconds,
+            u.gradient_mlups,
+            fmt(u.kernel_bound_mlups, 0),
+            fmt(u.of_kernel_bound.map(|v| 100.0 * v), 0),
+            u.recompute_factor,
+            u.state_peak_bytes as f64 / 1e9,
+            fmt(u.device_peak_bytes.map(|b| b as f64 / 1e9), 2),
+        );
+    }
+    if let Some(l) = &r.optimisation_loop {
+        println!(
+            "\noptimisation loop: {} x gradient over {} steps of {}: {:.2} s ({:.3} s each), {:.0} MLUPS, {} of the time in kernels",
+            l.iterations,
+            l.steps,
+            l.case,
+            l.seconds,
+            l.seconds_per_iteration,
+            l.gradient_mlups,
+            l.in_kernels
+                .map_or("-".into(), |v| format!("{:.0}%", 100.0 * v))
+        );
+    }
+}
+
+/// Forward and adjoint MLUPS with every forced register cap.
+fn sweep_caps(grids: &[(&str, &Grid)], steps: usize) -> Result<()> {
+    println!("\nregister caps (min blocks per multiprocessor), MLUPS:");
+    for (name, grid) in grids {
+        let f0 = initial(grid)?;
+        for p in [Precision::F32, Precision::F64] {
+            for m in 1..=4 {
+                // Single-threaded here: nothing reads the environment concurrently.
+                std::env::set_var(lbm_runtime::cuda::tune::MIN_BLOCKS_ENV, m.to_string());
+                let fwd = profile::time_forward(grid, &bgk(1.8), p, &f0, steps)?;
+                let adj = profile::time_adjoint(grid, &bgk(1.8), p, &f0, (steps / 2).max(1))?;
+                println!(
+                    "  {name} {} min blocks {m}: fwd {:.0}, adj {:.0}",
+                    p.name(),
+                    fwd.mlups(),
+                    adj.mlups()
+                );
+            }
+        }
+    }
+    std::env::remove_var(lbm_runtime::cuda::tune::MIN_BLOCKS_ENV);
+    Ok(())
+}
+
+const GB: usize = 1 << 30;
+
+fn gpu_report(args: &Args, device: String) -> Result<Report> {
+    let d2 = Grid::new_2d(LatticeKind::D2Q9, 1024, 1024)?;
+    let d2_loop = Grid::new_2d(LatticeKind::D2Q9, 512, 512)?;
+    let d3 = Grid::new_3d(LatticeKind::D3Q19, 128, 128, 128)?;
+    let d3_big = Grid::new_3d(LatticeKind::D3Q19, 256, 256, 256)?;
+    let steps = args.steps;
+    let (k2, t2) = kernel_row("D2Q9 1024^2", &d2, Precision::F32, steps)?;
+    let (k2l, t2l) = kernel_row("D2Q9 512^2", &d2_loop, Precision::F32, steps)?;
+    let (k3, t3) = kernel_row("D3Q19 128^3", &d3, Precision::F32, steps)?;
+    let (k3b, t3b) = kernel_row("D3Q19 256^3", &d3_big, Precision::F32, steps)?;
+    let (k2d, _) = kernel_row("D2Q9 1024^2", &d2, Precision::F64, steps)?;
+    let (k3d, _) = kernel_row("D3Q19 128^3", &d3, Precision::F64, steps)?;
+    let budget = |gb: usize| {
+        let label = if gb == 2 {
+            "budget 2 GiB"
+        } else {
+            "budget 16 GiB"
+        };
+        (label, Checkpointing::Budget(Budget::bytes(gb * GB)))
+    };
+    let all = ("store-all", Checkpointing::StoreAll);
+    let user = vec![
+        user_row("D2Q9 1024^2", &d2, Backend::Cuda, 100, all, Some(t2))?,
+        user_row("D3Q19 128^3", &d3, Backend::Cuda, 100, all, Some(t3))?,
+        user_row("D3Q19 128^3", &d3, Backend::Cuda, 100, budget(2), Some(t3))?,
+        user_row(
+            "D3Q19 256^3",
+            &d3_big,
+            Backend::Cuda,
+            1000,
+            budget(16),
+            Some(t3b),
+        )?,
+    ];
+    let optimisation_loop = Some(optimisation_loop(
+        "D2Q9 512^2",
+        &d2_loop,
+        Backend::Cuda,
+        200,
+        50,
+        Some(t2l),
+    )?);
+    if args.sweep {
+        sweep_caps(&[("D2Q9 1024^2", &d2), ("D3Q19 128^3", &d3)], steps)?;
+    }
+    Ok(Report {
+        device,
+        backend: "cuda",
+        quick: false,
+        kernels: vec![k2, k2l, k3, k3b, k2d, k3d],
+        user,
+        optimisation_loop,
+    })
+}
+
+fn cpu_report(quick: bool) -> Result<Report> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let scale = if quick { 1 } else { 2 };
+    let d2 = Grid::new_2d(LatticeKind::D2Q9, 64 * scale, 64 * scale)?;
+    let d3 = Grid::new_3d(LatticeKind::D3Q19, 16 * scale, 16 * scale, 16 * scale)?;
+    let state3 = d3.cells() * 19 * 4;
+    let budget = (
+        "budget 10 states",
+        Checkpointing::Budget(Budget::bytes(10 * state3)),
+    );
+    let all = ("store-all", Checkpointing::StoreAll);
+    let user = vec![
+        user_row("D2Q9", &d2, Backend::Cpu, 20, all, None)?,
+        user_row("D3Q19", &d3, Backend::Cpu, 20, all, None)?,
+        user_row("D3Q19", &d3, Backend::Cpu, 40, budget, None)?,
+    ];
+    let optimisation_loop = Some(optimisation_loop("D2Q9", &d2, Backend::Cpu, 20, 5, None)?);
+    Ok(Report {
+        device: format!("CPU, {threads} threads"),
+        backend: "cpu",
+        quick,
+        kernels: Vec::new(),
+        user,
+        optimisation_loop,
+    })
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let report = match (args.quick, profile::device_name()) {
+        (false, Ok(device)) => gpu_report(&args, device),
+        (quick, device) => {
+            if let (false, Err(why)) = (quick, device) {
+                eprintln!("note: no GPU ({why}); the CPU backend at small sizes");
+            }
+            cpu_report(quick)
+        }
+    };
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    print_report(&report);
+    let json = serde_json::to_string_pretty(&report).expect("the report serialises");
+    if let Some(dir) = args.json.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("bench: could not create {}: {e}", dir.display());
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+    if let Err(e) = std::fs::write(&args.json, json) {
+        eprintln!("bench: could not write {}: {e}", args.json.display());
+        return std::process::ExitCode::FAILURE;
+    }
+    println!("\nwrote {}", args.json.display());
+    std::process::ExitCode::SUCCESS
+}

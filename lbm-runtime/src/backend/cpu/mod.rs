@@ -1,0 +1,302 @@
+//! The CPU backend: the flat Rust forms of the same operators, parallel over cells.
+//!
+//! States are cell-major (`[cell * Q + i]`), so each cell's new populations are one
+//! contiguous slice and cells run in parallel without sharing writes. `operator` gathers,
+//! runs and differentiates one bound operator; this module holds a whole simulation (the
+//! step, the objective, their gradients) and implements the backend interface.
+
+mod operator;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rayon::prelude::*;
+
+use super::host::{convert, convert_out, HostVec, StateLayout, TransferCounter, Transfers};
+use super::Engine;
+use crate::bind::{Bound, BoundObjective};
+use crate::checkpoint::Stepper;
+use crate::error::{check_finite, LbmError, Result};
+use crate::gradients::{ParamAccumulator, ParamGradient};
+use crate::grid::Grid;
+use crate::real::Precision;
+pub(crate) use operator::CpuReal;
+use operator::{CpuOperator, Topology, CHUNK, FINITE};
+
+/// One simulation on the CPU: the step, the objective and the grid's tables.
+pub(crate) struct CpuEngine<R: CpuReal> {
+    grid: Grid,
+    topo: Topology,
+    /// The precision the step's forward computes in (`f32` on `f64` storage for an `f32`
+    /// simulation with an `f64` adjoint).
+    compute: Precision,
+    step: CpuOperator<R>,
+    objective: Option<(CpuOperator<R>, BoundObjective)>,
+    step_grads: ParamAccumulator,
+    objective_grads: Option<ParamAccumulator>,
+    /// Pass A's per-cell input adjoints, allocated by the first adjoint step.
+    bars: Vec<R>,
+    /// The first non-finite population written, as `(step << 32) | cell`, or [`FINITE`].
+    diverged: AtomicU64,
+    transfers: TransferCounter,
+}
+
+impl<R: CpuReal> CpuEngine<R> {
+    /// An engine for `step` on `grid` whose forward computes in `compute` (which must be
+    /// `R`'s precision or `f32`).
+    pub fn new(grid: &Grid, step: &Bound, compute: Precision) -> Self {
+        let topo = Topology::new(grid);
+        CpuEngine {
+            step: Self::step_operator(step, grid, &topo, compute),
+            step_grads: ParamAccumulator::new(step, grid),
+            objective: None,
+            objective_grads: None,
+            grid: grid.clone(),
+            topo,
+            compute,
+            bars: Vec::new(),
+            diverged: AtomicU64::new(FINITE),
+            transfers: TransferCounter::default(),
+        }
+    }
+
+    fn step_operator(
+        step: &Bound,
+        grid: &Grid,
+        topo: &Topology,
+        compute: Precision,
+    ) -> CpuOperator<R> {
+        let op = CpuOperator::new(step, grid, topo);
+        if compute == R::PRECISION {
+            op
+        } else {
+            op.with_f32_forward()
+        }
+    }
+
+    /// The adjoint of one step: `lambda_in` from the state before it and `lambda_out`;
+    /// parameter gradients accumulate.
+    fn adjoint_step(&mut self, t: usize, f_in: &[R], lambda_out: &[R], lambda_in: &mut [R]) {
+        let q = self.topo.q;
+        let out_bar =
+            |cell: usize, ob: &mut [R]| ob.copy_from_slice(&lambda_out[cell * q..cell * q + q]);
+        let mut bars = std::mem::take(&mut self.bars);
+        bars.resize(self.step.reals_len * self.topo.cells, R::default());
+        self.step
+            .adjoint_all(&self.topo, t, f_in, &out_bar, &mut bars);
+        lambda_in.iter_mut().for_each(|l| *l = R::default());
+        self.step.scatter_populations(&self.topo, &bars, lambda_in);
+        self.step.accumulate_params(t, &bars, &mut self.step_grads);
+        self.bars = bars;
+    }
+
+    /// The objective's value on state `f` after step `t` (zero if it is not evaluated there).
+    fn objective_loss(&self, t: usize, f: &[R]) -> f64 {
+        let Some((op, obj)) = &self.objective else {
+            return 0.0;
+        };
+        let times = obj.multiplicity(t);
+        if times == 0 {
+            return 0.0;
+        }
+        let mut out = vec![R::default(); op.outputs_len * self.topo.cells];
+        op.forward_all(&self.topo, t, f, &mut out);
+        let m = op.outputs_len;
+        let partials: Vec<f64> = out
+            .par_chunks(m * CHUNK)
+            .map(|chunk| {
+                chunk
+                    .chunks(m)
+                    .map(|o| {
+                        o.iter()
+                            .zip(&obj.weights)
+                            .map(|(v, w)| v.to_f64() * w)
+                            .sum::<f64>()
+                    })
+                    .sum()
+            })
+            .collect();
+        times as f64 * partials.iter().sum::<f64>()
+    }
+
+    /// Adds the objective's adjoint at step `t` to `lambda`.
+    fn objective_seed(&mut self, t: usize, f: &[R], lambda: &mut [R]) {
+        let Some((op, obj)) = &self.objective else {
+            return;
+        };
+        let times = obj.multiplicity(t);
+        if times == 0 {
+            return;
+        }
+        let weights: Vec<R> = obj
+            .weights
+            .iter()
+            .map(|w| R::from_f64(w * times as f64))
+            .collect();
+        let out_bar = |_: usize, ob: &mut [R]| ob.copy_from_slice(&weights);
+        let mut bars = vec![R::default(); op.reals_len * self.topo.cells];
+        op.adjoint_all(&self.topo, t, f, &out_bar, &mut bars);
+        op.scatter_populations(&self.topo, &bars, lambda);
+        if let Some(acc) = &mut self.objective_grads {
+            op.accumulate_params(t, &bars, acc);
+        }
+    }
+
+    fn state_len(&self) -> usize {
+        self.topo.cells * self.topo.q
+    }
+}
+
+impl<R: CpuReal> Stepper for CpuEngine<R> {
+    type State = Vec<R>;
+    type Host = Vec<R>;
+
+    fn alloc(&mut self) -> Result<Vec<R>> {
+        Ok(vec![R::default(); self.state_len()])
+    }
+
+    fn copy(&mut self, src: &Vec<R>, dst: &mut Vec<R>) -> Result<()> {
+        dst.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn forward(&mut self, t: usize, s: &Vec<R>, out: &mut Vec<R>) -> Result<()> {
+        self.step
+            .forward_recording(&self.topo, t, s, out, Some(&self.diverged));
+        Ok(())
+    }
+
+    fn adjoint(
+        &mut self,
+        t: usize,
+        s: &Vec<R>,
+        lambda_out: &Vec<R>,
+        lambda_in: &mut Vec<R>,
+    ) -> Result<()> {
+        self.adjoint_step(t, s, lambda_out, lambda_in);
+        Ok(())
+    }
+
+    fn loss(&mut self, t: usize, s: &Vec<R>) -> Result<f64> {
+        Ok(self.objective_loss(t, s))
+    }
+
+    fn seed(&mut self, t: usize, s: &Vec<R>, lambda: &mut Vec<R>) -> Result<()> {
+        self.objective_seed(t, s, lambda);
+        Ok(())
+    }
+
+    fn check_divergence(&mut self) -> Result<()> {
+        diverged_error(self.diverged.load(Ordering::Relaxed))
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.state_len() * std::mem::size_of::<R>()
+    }
+
+    fn offload(&mut self, s: &Vec<R>) -> Result<Vec<R>> {
+        Ok(s.clone())
+    }
+
+    fn reload(&mut self, h: &Vec<R>, dst: &mut Vec<R>) -> Result<()> {
+        dst.copy_from_slice(h);
+        Ok(())
+    }
+}
+
+/// The divergence record as a result: `Ok` when nothing was recorded.
+pub(crate) fn diverged_error(record: u64) -> Result<()> {
+    if record == FINITE {
+        return Ok(());
+    }
+    Err(LbmError::Diverged {
+        step: (record >> 32) as usize,
+        cell: (record & 0xffff_ffff) as usize,
+    })
+}
+
+impl<R: CpuReal> Engine for CpuEngine<R> {
+    fn upload(&mut self, f: &[f64], dst: &mut Vec<R>) -> Result<()> {
+        check_state(f, self.state_len())?;
+        let (q, cells) = (self.topo.q, self.topo.cells);
+        if self.compute == Precision::F32 {
+            // Round as the f32 forward would have left the state.
+            let narrow: Vec<f32> = f.par_iter().map(|v| *v as f32).collect();
+            convert(
+                &narrow,
+                StateLayout::CellMajor,
+                dst,
+                StateLayout::CellMajor,
+                q,
+                cells,
+            );
+        } else {
+            convert(
+                f,
+                StateLayout::CellMajor,
+                dst,
+                StateLayout::CellMajor,
+                q,
+                cells,
+            );
+        }
+        self.transfers.upload(self.state_bytes());
+        Ok(())
+    }
+
+    fn download(&self, s: &Vec<R>, out: HostVec<'_>, layout: StateLayout) -> Result<()> {
+        let (q, cells) = (self.topo.q, self.topo.cells);
+        convert_out(s, StateLayout::CellMajor, out, layout, q, cells);
+        self.transfers.download(self.state_bytes());
+        Ok(())
+    }
+
+    fn rebind_step(&mut self, step: &Bound) -> Result<()> {
+        self.step = Self::step_operator(step, &self.grid, &self.topo, self.compute);
+        self.step_grads = ParamAccumulator::new(step, &self.grid);
+        Ok(())
+    }
+
+    fn prepare_gradient(&mut self, objective: &BoundObjective) -> Result<()> {
+        self.step_grads = ParamAccumulator::new(&self.step.bound, &self.grid);
+        self.objective_grads = Some(ParamAccumulator::new(&objective.bound, &self.grid));
+        self.objective = Some((
+            CpuOperator::new(&objective.bound, &self.grid, &self.topo),
+            objective.clone(),
+        ));
+        Ok(())
+    }
+
+    fn take_gradients(&mut self) -> Result<Vec<ParamGradient>> {
+        let step = std::mem::replace(
+            &mut self.step_grads,
+            ParamAccumulator::new(&self.step.bound, &self.grid),
+        );
+        let mut params = step.into_gradients(self.step.bound.op.name);
+        if let (Some(acc), Some((op, _))) = (self.objective_grads.take(), &self.objective) {
+            params.extend(acc.into_gradients(op.bound.op.name));
+        }
+        Ok(params)
+    }
+
+    fn reset_divergence(&mut self) -> Result<()> {
+        self.diverged.store(FINITE, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn transfers(&self) -> Transfers {
+        self.transfers.get()
+    }
+}
+
+/// Checks a state given by a caller: its length and that every value is finite.
+pub(crate) fn check_state(values: &[f64], expected: usize) -> Result<()> {
+    if values.len() != expected {
+        return Err(LbmError::ShapeMismatch {
+            what: "populations".into(),
+            got: values.len(),
+            expected,
+            why: "Q populations per cell, cell-major".into(),
+        });
+    }
+    check_finite("populations", values)
+}

@@ -1,0 +1,158 @@
+//! The CUDA engine behind the backend interface: [`Engine`](crate::cuda) of the `cuda`
+//! module seen as a [`super::Engine`], and the sessions that hold one.
+
+use cudarc::driver::CudaSlice;
+
+use super::host::{HostVec, StateLayout, Transfers};
+use super::{Engine, Resident, Session};
+use crate::bind::{Bound, BoundObjective};
+use crate::checkpoint::{Checkpointing, Stepper};
+use crate::cuda::buffers::GpuReal;
+use crate::cuda::driver::{cuda_err, device, guard};
+use crate::cuda::engine::Engine as CudaEngine;
+use crate::error::Result;
+use crate::gradients::{Gradients, ParamGradient};
+use crate::grid::Grid;
+use crate::real::Precision;
+
+/// A session on the GPU with `R` storage whose forward computes in `compute`.
+pub(crate) fn session<R: GpuReal>(
+    grid: &Grid,
+    step: &Bound,
+    compute: Precision,
+) -> Result<Box<dyn Session>> {
+    crate::cuda::check_available()?;
+    guard("setting up a simulation on the GPU", || {
+        let engine = CudaEngine::<R>::new(device()?, grid, step, compute)?;
+        Ok(Box::new(Guarded(Resident::new(engine)?)) as Box<dyn Session>)
+    })
+}
+
+impl<R: GpuReal> Stepper for CudaEngine<R> {
+    type State = CudaSlice<R>;
+    type Host = Vec<R>;
+
+    fn alloc(&mut self) -> Result<CudaSlice<R>> {
+        self.alloc_state()
+    }
+
+    fn copy(&mut self, src: &CudaSlice<R>, dst: &mut CudaSlice<R>) -> Result<()> {
+        self.stream()
+            .memcpy_dtod(src, dst)
+            .map_err(cuda_err("copying a state on the GPU"))
+    }
+
+    fn forward(&mut self, t: usize, s: &CudaSlice<R>, out: &mut CudaSlice<R>) -> Result<()> {
+        self.forward_step(t, s, out)
+    }
+
+    fn adjoint(
+        &mut self,
+        t: usize,
+        s: &CudaSlice<R>,
+        lambda_out: &CudaSlice<R>,
+        lambda_in: &mut CudaSlice<R>,
+    ) -> Result<()> {
+        self.adjoint_step(t, s, lambda_out, lambda_in)
+    }
+
+    fn loss(&mut self, t: usize, s: &CudaSlice<R>) -> Result<f64> {
+        self.objective_loss(t, s)
+    }
+
+    fn seed(&mut self, t: usize, s: &CudaSlice<R>, lambda: &mut CudaSlice<R>) -> Result<()> {
+        self.objective_seed(t, s, lambda)
+    }
+
+    fn check_divergence(&mut self) -> Result<()> {
+        self.check_flag()
+    }
+
+    fn state_bytes(&self) -> usize {
+        CudaEngine::state_bytes(self)
+    }
+
+    fn offload(&mut self, s: &CudaSlice<R>) -> Result<Vec<R>> {
+        self.stream()
+            .clone_dtoh(s)
+            .map_err(cuda_err("copying a snapshot to host memory"))
+    }
+
+    fn reload(&mut self, h: &Vec<R>, dst: &mut CudaSlice<R>) -> Result<()> {
+        self.stream()
+            .memcpy_htod(h, dst)
+            .map_err(cuda_err("copying a snapshot back to the GPU"))
+    }
+}
+
+impl<R: GpuReal> Engine for CudaEngine<R> {
+    fn upload(&mut self, f: &[f64], dst: &mut CudaSlice<R>) -> Result<()> {
+        super::cpu::check_state(f, self.state_len())?;
+        self.upload_state(f, dst)
+    }
+
+    fn download(&self, s: &CudaSlice<R>, out: HostVec<'_>, layout: StateLayout) -> Result<()> {
+        self.download_state(s, out, layout)
+    }
+
+    fn rebind_step(&mut self, step: &Bound) -> Result<()> {
+        CudaEngine::rebind_step(self, step)
+    }
+
+    fn prepare_gradient(&mut self, objective: &BoundObjective) -> Result<()> {
+        CudaEngine::prepare_gradient(self, objective)
+    }
+
+    fn take_gradients(&mut self) -> Result<Vec<ParamGradient>> {
+        self.param_gradients()
+    }
+
+    fn reset_divergence(&mut self) -> Result<()> {
+        self.reset_flag()
+    }
+
+    fn transfers(&self) -> Transfers {
+        self.transfers.get()
+    }
+}
+
+/// A session whose every call turns a panic inside the CUDA library into an error.
+struct Guarded<S>(S);
+
+impl<S: Session> Session for Guarded<S> {
+    fn run(&mut self, t0: usize, steps: usize) -> Result<()> {
+        guard("running on the GPU", || self.0.run(t0, steps))
+    }
+
+    fn gradient(
+        &mut self,
+        t0: usize,
+        objective: &BoundObjective,
+        steps: usize,
+        checkpointing: Checkpointing,
+    ) -> Result<Gradients> {
+        guard("computing gradients on the GPU", || {
+            self.0.gradient(t0, objective, steps, checkpointing)
+        })
+    }
+
+    fn set_populations(&mut self, f: &[f64]) -> Result<()> {
+        guard("uploading populations", || self.0.set_populations(f))
+    }
+
+    fn populations(&self, out: HostVec<'_>, layout: StateLayout) -> Result<()> {
+        guard("downloading populations", || {
+            self.0.populations(out, layout)
+        })
+    }
+
+    fn rebind_step(&mut self, step: &Bound) -> Result<()> {
+        guard("updating parameters on the GPU", || {
+            self.0.rebind_step(step)
+        })
+    }
+
+    fn transfers(&self) -> Transfers {
+        self.0.transfers()
+    }
+}

@@ -1,0 +1,202 @@
+//! The host side of a resident state: the layouts a caller may ask for, conversions
+//! between them (parallel, in the precision asked for), and a count of the state copies
+//! between host and backend.
+
+use std::cell::Cell;
+
+use rayon::prelude::*;
+
+use crate::real::Real;
+
+/// How a whole-grid state is laid out in a flat buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateLayout {
+    /// `[cell * Q + i]`: each cell's populations together (the public default).
+    CellMajor,
+    /// `[i * cells + cell]`: one row per direction (the GPU's structure of arrays).
+    DirectionMajor,
+}
+
+/// A host buffer of either precision, for downloads in the caller's type.
+pub enum HostVec<'a> {
+    /// Single precision.
+    F32(&'a mut Vec<f32>),
+    /// Double precision.
+    F64(&'a mut Vec<f64>),
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// A real type the populations can be copied out in (`f32` or `f64`).
+pub trait StateReal: Real + sealed::Sealed {
+    /// The buffer as a [`HostVec`].
+    fn host_vec(v: &mut Vec<Self>) -> HostVec<'_>;
+}
+
+impl StateReal for f32 {
+    fn host_vec(v: &mut Vec<f32>) -> HostVec<'_> {
+        HostVec::F32(v)
+    }
+}
+
+impl StateReal for f64 {
+    fn host_vec(v: &mut Vec<f64>) -> HostVec<'_> {
+        HostVec::F64(v)
+    }
+}
+
+/// The index of population `i` of `cell` in a layout.
+#[inline]
+fn index(layout: StateLayout, q: usize, cells: usize, cell: usize, i: usize) -> usize {
+    match layout {
+        StateLayout::CellMajor => cell * q + i,
+        StateLayout::DirectionMajor => i * cells + cell,
+    }
+}
+
+/// Rows of `len` values processed per parallel task: large enough that a task's reads and
+/// writes stream, small enough to spread a grid over every core.
+const ROWS_PER_TASK: usize = 4096;
+
+/// Converts `src` (layout `from`) into `dst` (layout `to`), element by element, in
+/// parallel over the destination.
+pub(crate) fn convert<S: Real, D: Real>(
+    src: &[S],
+    from: StateLayout,
+    dst: &mut [D],
+    to: StateLayout,
+    q: usize,
+    cells: usize,
+) {
+    debug_assert_eq!(src.len(), q * cells);
+    debug_assert_eq!(dst.len(), q * cells);
+    if from == to {
+        dst.par_chunks_mut(ROWS_PER_TASK * q)
+            .zip(src.par_chunks(ROWS_PER_TASK * q))
+            .for_each(|(d, s)| {
+                d.iter_mut()
+                    .zip(s)
+                    .for_each(|(d, s)| *d = D::from_f64(s.to_f64()))
+            });
+        return;
+    }
+    // The destination is split into contiguous runs; each element finds its source.
+    let run = match to {
+        StateLayout::CellMajor => q * ROWS_PER_TASK,
+        StateLayout::DirectionMajor => ROWS_PER_TASK,
+    };
+    dst.par_chunks_mut(run).enumerate().for_each(|(k, d)| {
+        let start = k * run;
+        for (j, v) in d.iter_mut().enumerate() {
+            let at = start + j;
+            let (cell, i) = match to {
+                StateLayout::CellMajor => (at / q, at % q),
+                StateLayout::DirectionMajor => (at % cells, at / cells),
+            };
+            *v = D::from_f64(src[index(from, q, cells, cell, i)].to_f64());
+        }
+    });
+}
+
+/// Converts into a caller's buffer of either precision, resizing it.
+pub(crate) fn convert_out<S: Real>(
+    src: &[S],
+    from: StateLayout,
+    out: HostVec<'_>,
+    to: StateLayout,
+    q: usize,
+    cells: usize,
+) {
+    match out {
+        HostVec::F32(v) => {
+            v.resize(q * cells, 0.0);
+            convert(src, from, v, to, q, cells);
+        }
+        HostVec::F64(v) => {
+            v.resize(q * cells, 0.0);
+            convert(src, from, v, to, q, cells);
+        }
+    }
+}
+
+/// Whole-state copies between the host and a backend's memory since a simulation began.
+///
+/// On the CPU backend "the backend's memory" is its own state buffer, so the counts say
+/// the same thing on both backends: how often populations crossed the API boundary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Transfers {
+    /// States copied in (`set_populations`, `set_equilibrium`).
+    pub uploads: usize,
+    /// States copied out (`populations`, the gradient with respect to the initial state).
+    pub downloads: usize,
+    /// Bytes copied in.
+    pub bytes_uploaded: usize,
+    /// Bytes copied out.
+    pub bytes_downloaded: usize,
+}
+
+/// A [`Transfers`] that `&self` methods (downloads) can update.
+#[derive(Debug, Default)]
+pub(crate) struct TransferCounter(Cell<Transfers>);
+
+impl TransferCounter {
+    /// Counts one state copied in.
+    pub fn upload(&self, bytes: usize) {
+        let mut t = self.0.get();
+        t.uploads += 1;
+        t.bytes_uploaded += bytes;
+        self.0.set(t);
+    }
+
+    /// Counts one state copied out.
+    pub fn download(&self, bytes: usize) {
+        let mut t = self.0.get();
+        t.downloads += 1;
+        t.bytes_downloaded += bytes;
+        self.0.set(t);
+    }
+
+    /// The counts so far.
+    pub fn get(&self) -> Transfers {
+        self.0.get()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_convert_both_ways_over_several_tasks() {
+        let (q, cells) = (3, 2 * ROWS_PER_TASK + 5);
+        let cell_major: Vec<f64> = (0..q * cells).map(|k| k as f64).collect();
+        let mut soa = vec![0.0f32; q * cells];
+        convert(
+            &cell_major,
+            StateLayout::CellMajor,
+            &mut soa,
+            StateLayout::DirectionMajor,
+            q,
+            cells,
+        );
+        for cell in [0, 1, ROWS_PER_TASK, cells - 1] {
+            for i in 0..q {
+                assert_eq!(soa[i * cells + cell], (cell * q + i) as f32);
+            }
+        }
+        let mut back = Vec::new();
+        convert_out(
+            &soa,
+            StateLayout::DirectionMajor,
+            HostVec::F64(&mut back),
+            StateLayout::CellMajor,
+            q,
+            cells,
+        );
+        assert_eq!(back, cell_major);
+    }
+}

@@ -1,0 +1,220 @@
+//! Backends behind a [`Simulation`](crate::Simulation): what each must provide, and the
+//! one run loop and one gradient driver that every backend shares.
+//!
+//! - [`Engine`] is the interface a backend implements: its own state type (host vectors
+//!   on the CPU, device buffers on the GPU), upload and download of a state, the forward
+//!   and adjoint steps, the loss and its seed, parameter updates and parameter gradients.
+//!   It extends [`Stepper`], the part that the checkpointing driver needs.
+//! - [`Resident`] holds an engine and its current state for a simulation's whole life, and
+//!   runs the loop, the gradient (over [`checkpoint::backward`](crate::checkpoint)) and the
+//!   divergence policy the same way for every engine. [`Session`] is its object-safe face,
+//!   so the simulation holds any backend at any precision as one boxed value.
+//! - `cpu` and `cuda` are the two engines; `host` the layouts and conversions of states
+//!   on the host.
+//!
+//! Nothing here assumes one device: an engine's state may be split however the engine
+//! likes, as long as upload and download speak whole-grid host layouts.
+
+pub(crate) mod cpu;
+pub(crate) mod cuda;
+pub mod host;
+
+use crate::bind::{Bound, BoundObjective};
+use crate::checkpoint::{backward, Checkpointing, Stepper};
+use crate::error::Result;
+use crate::gradients::{Gradients, ParamGradient};
+use host::{HostVec, StateLayout, Transfers};
+
+/// How often (in steps) a run reads the divergence record back. Engines record the first
+/// non-finite population as they write it, so the step reported is exact whatever this is.
+pub(crate) const CHECK_EVERY: usize = 32;
+
+/// Whether the divergence record is read after `done` of `total` steps.
+pub(crate) fn divergence_check_due(done: usize, total: usize) -> bool {
+    done.is_multiple_of(CHECK_EVERY) || done == total
+}
+
+/// What a backend implements beyond the checkpointing driver's [`Stepper`].
+pub(crate) trait Engine: Stepper {
+    /// Populations `[cell * Q + i]` into `dst`, rounded as the engine's forward computes.
+    fn upload(&mut self, f: &[f64], dst: &mut Self::State) -> Result<()>;
+    /// A state into a host buffer of the caller's precision and layout.
+    fn download(&self, s: &Self::State, out: HostVec<'_>, layout: StateLayout) -> Result<()>;
+    /// The step with new parameter values (same operator); kernels are rebuilt only when
+    /// the new binding changes how parameters are laid out.
+    fn rebind_step(&mut self, step: &Bound) -> Result<()>;
+    /// Readies a backward run of `objective`: adjoint kernels, the objective's inputs,
+    /// parameter gradients set to zero.
+    fn prepare_gradient(&mut self, objective: &BoundObjective) -> Result<()>;
+    /// The parameter gradients accumulated since [`Engine::prepare_gradient`], step
+    /// operator first.
+    fn take_gradients(&mut self) -> Result<Vec<ParamGradient>>;
+    /// Forgets a recorded divergence (a new state was set).
+    fn reset_divergence(&mut self) -> Result<()>;
+    /// State copies between host and engine so far.
+    fn transfers(&self) -> Transfers;
+}
+
+/// A simulation's backend with its state, at any precision: what [`Simulation`] holds.
+///
+/// [`Simulation`]: crate::Simulation
+pub(crate) trait Session: Send {
+    /// Runs `steps` steps, the first being step `t0`.
+    fn run(&mut self, t0: usize, steps: usize) -> Result<()>;
+    /// The loss and gradients of `steps` steps from the current state (whose first step is
+    /// `t0`); the state is left as it was.
+    fn gradient(
+        &mut self,
+        t0: usize,
+        objective: &BoundObjective,
+        steps: usize,
+        checkpointing: Checkpointing,
+    ) -> Result<Gradients>;
+    /// Sets the state from populations `[cell * Q + i]`.
+    fn set_populations(&mut self, f: &[f64]) -> Result<()>;
+    /// Copies the state into `out`.
+    fn populations(&self, out: HostVec<'_>, layout: StateLayout) -> Result<()>;
+    /// See [`Engine::rebind_step`].
+    fn rebind_step(&mut self, step: &Bound) -> Result<()>;
+    /// See [`Engine::transfers`].
+    fn transfers(&self) -> Transfers;
+}
+
+/// An engine, its current state and a scratch state of the same size.
+pub(crate) struct Resident<E: Engine> {
+    engine: E,
+    state: E::State,
+    scratch: E::State,
+}
+
+impl<E: Engine> Resident<E> {
+    /// An engine holding a zero state.
+    pub fn new(mut engine: E) -> Result<Self> {
+        let state = engine.alloc()?;
+        let scratch = engine.alloc()?;
+        Ok(Resident {
+            engine,
+            state,
+            scratch,
+        })
+    }
+}
+
+impl<E: Engine + Send> Session for Resident<E>
+where
+    E::State: Send,
+{
+    fn run(&mut self, t0: usize, steps: usize) -> Result<()> {
+        for k in 0..steps {
+            self.engine
+                .forward(t0 + k, &self.state, &mut self.scratch)?;
+            std::mem::swap(&mut self.state, &mut self.scratch);
+            if divergence_check_due(k + 1, steps) {
+                self.engine.check_divergence()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn gradient(
+        &mut self,
+        t0: usize,
+        objective: &BoundObjective,
+        steps: usize,
+        checkpointing: Checkpointing,
+    ) -> Result<Gradients> {
+        self.engine.prepare_gradient(objective)?;
+        let mut window = Window {
+            engine: &mut self.engine,
+            t0,
+        };
+        let (loss, lambda, report) = backward(&mut window, &self.state, steps, checkpointing)?;
+        let mut initial = Vec::new();
+        self.engine
+            .download(&lambda, HostVec::F64(&mut initial), StateLayout::CellMajor)?;
+        let params = self.engine.take_gradients()?;
+        Ok(Gradients {
+            loss,
+            initial,
+            params,
+            report,
+        })
+    }
+
+    fn set_populations(&mut self, f: &[f64]) -> Result<()> {
+        self.engine.upload(f, &mut self.state)?;
+        self.engine.reset_divergence()
+    }
+
+    fn populations(&self, out: HostVec<'_>, layout: StateLayout) -> Result<()> {
+        self.engine.download(&self.state, out, layout)
+    }
+
+    fn rebind_step(&mut self, step: &Bound) -> Result<()> {
+        self.engine.rebind_step(step)
+    }
+
+    fn transfers(&self) -> Transfers {
+        self.engine.transfers()
+    }
+}
+
+/// An engine seen from a backward run that starts at simulation time `t0`: the step's
+/// indices (per-step parameters, their gradients, divergence records) are the simulation's
+/// times; the objective's (its evaluation steps, its own per-step values) count from the
+/// run's start.
+struct Window<'a, E> {
+    engine: &'a mut E,
+    t0: usize,
+}
+
+impl<E: Engine> Stepper for Window<'_, E> {
+    type State = E::State;
+    type Host = E::Host;
+
+    fn alloc(&mut self) -> Result<E::State> {
+        self.engine.alloc()
+    }
+
+    fn copy(&mut self, src: &E::State, dst: &mut E::State) -> Result<()> {
+        self.engine.copy(src, dst)
+    }
+
+    fn forward(&mut self, t: usize, s: &E::State, out: &mut E::State) -> Result<()> {
+        self.engine.forward(self.t0 + t, s, out)
+    }
+
+    fn adjoint(
+        &mut self,
+        t: usize,
+        s: &E::State,
+        lambda_out: &E::State,
+        lambda_in: &mut E::State,
+    ) -> Result<()> {
+        self.engine.adjoint(self.t0 + t, s, lambda_out, lambda_in)
+    }
+
+    fn loss(&mut self, t: usize, s: &E::State) -> Result<f64> {
+        self.engine.loss(t, s)
+    }
+
+    fn seed(&mut self, t: usize, s: &E::State, lambda: &mut E::State) -> Result<()> {
+        self.engine.seed(t, s, lambda)
+    }
+
+    fn check_divergence(&mut self) -> Result<()> {
+        self.engine.check_divergence()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.engine.state_bytes()
+    }
+
+    fn offload(&mut self, s: &E::State) -> Result<E::Host> {
+        self.engine.offload(s)
+    }
+
+    fn reload(&mut self, h: &E::Host, dst: &mut E::State) -> Result<()> {
+        self.engine.reload(h, dst)
+    }
+}

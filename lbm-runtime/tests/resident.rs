@@ -1,0 +1,213 @@
+//! A simulation keeps its state and parameters in the backend between calls: no copies
+//! between steps, parameter updates equal to a fresh simulation, gradients that start at
+//! the simulation's time, and divergence named at its first step whenever it is read.
+
+mod common;
+
+use common::{initial, noise};
+use lbm_runtime::ops::{bgk, partial_bounce_back};
+use lbm_runtime::{
+    operator, ops, Backend, Checkpointing, GradValue, Gradients, Grid, LatticeKind, LbmError,
+    Objective, Precision, Simulation, StateLayout, Step,
+};
+
+/// Gray BGK: a per-cell solid fraction, then collision.
+#[operator]
+pub fn gray_bgk(
+    #[populations] f: [Real; Q],
+    #[range("[0, 1]")] solid: Real,
+    #[param]
+    #[range("(0, 2)")]
+    omega: Real,
+) -> [Real; Q] {
+    bgk(partial_bounce_back(f, f, solid), omega)
+}
+
+fn grid() -> Grid {
+    Grid::new_2d(LatticeKind::D2Q9, 12, 9).unwrap()
+}
+
+fn solid(grid: &Grid, seed: u64) -> Vec<f64> {
+    noise(grid.cells(), seed)
+        .iter()
+        .map(|v| 0.05 + 0.1 * v.abs())
+        .collect()
+}
+
+fn gradient(sim: &mut Simulation, steps: usize) -> Gradients {
+    sim.gradient(
+        &Objective::new(&ops::kinetic_energy::INFO),
+        steps,
+        Checkpointing::StoreAll,
+    )
+    .unwrap()
+}
+
+fn fresh(step: &Step, f0: &[f64]) -> Simulation {
+    let mut sim = Simulation::new(grid(), step, Precision::F64, Backend::Cpu).unwrap();
+    sim.set_populations(f0).unwrap();
+    sim
+}
+
+#[test]
+fn populations_cross_to_the_host_only_when_asked() {
+    let grid = grid();
+    let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.3]);
+    let mut sim = Simulation::new(grid.clone(), &step, Precision::F32, Backend::Cpu).unwrap();
+    let f0 = initial(&grid);
+    sim.set_populations(&f0).unwrap();
+    sim.run(40).unwrap();
+    sim.run(25).unwrap();
+    sim.set_uniform("omega", [1.4]).unwrap();
+    sim.run(3).unwrap();
+    let state_bytes = grid.cells() * 9 * 4;
+    let t = sim.transfers();
+    assert_eq!((t.uploads, t.downloads), (1, 0), "{t:?}");
+    assert_eq!(t.bytes_uploaded, state_bytes);
+    gradient(&mut sim, 10);
+    // The gradient with respect to the initial state is the one copy a gradient makes.
+    assert_eq!(sim.transfers().downloads, 1);
+    sim.populations().unwrap();
+    let t = sim.transfers();
+    assert_eq!((t.uploads, t.downloads), (1, 2), "{t:?}");
+    assert_eq!(t.bytes_downloaded, 2 * state_bytes);
+}
+
+#[test]
+fn populations_come_out_in_the_layout_and_precision_asked_for() {
+    let grid = grid();
+    let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.3]);
+    let mut sim = Simulation::new(grid.clone(), &step, Precision::F32, Backend::Cpu).unwrap();
+    sim.set_populations(&initial(&grid)).unwrap();
+    sim.run(7).unwrap();
+    let cell_major = sim.populations().unwrap();
+    let soa: Vec<f32> = sim.populations_as(StateLayout::DirectionMajor).unwrap();
+    let n = grid.cells();
+    for cell in 0..n {
+        for i in 0..9 {
+            // An f32 state widened to f64 and back is the same f32.
+            assert_eq!(soa[i * n + cell], cell_major[cell * 9 + i] as f32);
+        }
+    }
+}
+
+#[test]
+fn updated_parameters_give_a_fresh_simulations_gradient() {
+    let grid = grid();
+    let f0 = initial(&grid);
+    let (s1, s2) = (solid(&grid, 1), solid(&grid, 2));
+    let step = |solid: Vec<f64>, omega: f64| {
+        Step::new(&gray_bgk::INFO)
+            .field("solid", solid)
+            .uniform("omega", [omega])
+    };
+    let mut sim = fresh(&step(s1.clone(), 1.2), &f0);
+    let before = gradient(&mut sim, 6);
+
+    // New values of the same kinds: buffers change, kernels stay.
+    sim.set_field("solid", s2.clone()).unwrap();
+    sim.set_uniform("omega", [1.7]).unwrap();
+    assert_eq!(
+        gradient(&mut sim, 6),
+        gradient(&mut fresh(&step(s2, 1.7), &f0), 6)
+    );
+
+    // A change of kind (per-cell to uniform) rebuilds the step.
+    sim.set_uniform("solid", [0.2]).unwrap();
+    let uniform = Step::new(&gray_bgk::INFO)
+        .uniform("solid", [0.2])
+        .uniform("omega", [1.7]);
+    assert_eq!(
+        gradient(&mut sim, 6),
+        gradient(&mut fresh(&uniform, &f0), 6)
+    );
+
+    // And back: the first simulation's gradient again, bit for bit.
+    sim.set_field("solid", s1).unwrap();
+    sim.set_uniform("omega", [1.2]).unwrap();
+    assert_eq!(gradient(&mut sim, 6), before);
+}
+
+#[test]
+fn a_rejected_update_keeps_the_previous_binding() {
+    let grid = grid();
+    let f0 = initial(&grid);
+    let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.2]);
+    let mut sim = fresh(&step, &f0);
+    let before = gradient(&mut sim, 4);
+    let err = sim.set_uniform("omega", [2.5]).unwrap_err();
+    assert!(matches!(err, LbmError::OutOfRange { .. }), "{err}");
+    let err = sim.set_uniform("omega", [1.0, 2.0]).unwrap_err();
+    assert!(err.to_string().contains("omega"), "{err}");
+    assert!(sim.set_uniform("no_such", [1.0]).is_err());
+    assert_eq!(gradient(&mut sim, 4), before);
+}
+
+#[test]
+fn a_gradient_after_a_run_starts_at_the_simulation_time() {
+    let grid = grid();
+    let f0 = initial(&grid);
+    let omegas: Vec<Vec<f64>> = (0..12).map(|t| vec![1.1 + 0.05 * t as f64]).collect();
+    let step = |rows: Vec<Vec<f64>>| Step::new(&ops::bgk::INFO).per_step("omega", rows);
+    let mut warm = fresh(&step(omegas.clone()), &f0);
+    warm.run(4).unwrap();
+    let g = gradient(&mut warm, 5);
+    assert_eq!(warm.time(), 4, "a gradient leaves the time as it was");
+
+    // The same window from a fresh simulation: its state is the warm one's, its per-step
+    // table starts four rows later.
+    let mut cold = fresh(&step(omegas[4..].to_vec()), &warm.populations().unwrap());
+    let c = gradient(&mut cold, 5);
+    assert_eq!((g.loss, &g.initial), (c.loss, &c.initial));
+    let (Some(GradValue::PerStep(gw)), Some(GradValue::PerStep(gc))) =
+        (g.param("omega"), c.param("omega"))
+    else {
+        panic!("per-step gradients expected");
+    };
+    assert!(gw[..4].iter().all(|r| r == &[0.0]), "{gw:?}");
+    assert_eq!(&gw[4..9], &gc[..5]);
+    assert!(gw[4..9].iter().all(|r| r[0] != 0.0));
+
+    // Past the end of the per-step table is an error, not a read out of bounds.
+    let err = warm
+        .gradient(
+            &Objective::new(&ops::kinetic_energy::INFO),
+            9,
+            Checkpointing::StoreAll,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("12 steps"), "{err}");
+}
+
+#[test]
+fn divergence_is_named_at_its_first_step_however_often_it_is_read() {
+    let grid = Grid::new_2d(LatticeKind::D2Q9, 8, 8).unwrap();
+    let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.99]);
+    let mut u = vec![0.0; 128];
+    for (k, v) in u.iter_mut().enumerate() {
+        *v = if k % 3 == 0 { 0.9 } else { -0.9 };
+    }
+    let start = |sim: &mut Simulation| sim.set_equilibrium(&vec![1.0; 64], &u).unwrap();
+    let mut sim = Simulation::new(grid, &step, Precision::F64, Backend::Cpu).unwrap();
+
+    // One step at a time: the record is read after every step.
+    start(&mut sim);
+    let one_by_one = (0..5000)
+        .find_map(|_| sim.run(1).err())
+        .expect("this flow diverges");
+    // In one call: the record is read every few dozen steps.
+    start(&mut sim);
+    let at_once = sim.run(5000).unwrap_err();
+    assert_eq!(one_by_one.to_string(), at_once.to_string());
+    let LbmError::Diverged { step, .. } = at_once else {
+        panic!("{at_once}");
+    };
+    assert!(
+        step % 32 != 0,
+        "the first step, not the step of the check: {step}"
+    );
+
+    // A new state clears the record.
+    start(&mut sim);
+    sim.run(1).unwrap();
+}
