@@ -275,10 +275,32 @@ impl Simulation {
         steps: usize,
         checkpointing: Checkpointing,
     ) -> Result<Gradients> {
+        self.backward(objective, steps, checkpointing, true)
+    }
+
+    /// [`Simulation::gradient`] without the gradient with respect to the populations
+    /// (`Gradients::initial` is empty): what an optimisation of parameters needs, without
+    /// copying a state-sized gradient to the host on every call.
+    pub fn parameter_gradient(
+        &mut self,
+        objective: &Objective,
+        steps: usize,
+        checkpointing: Checkpointing,
+    ) -> Result<Gradients> {
+        self.backward(objective, steps, checkpointing, false)
+    }
+
+    fn backward(
+        &mut self,
+        objective: &Objective,
+        steps: usize,
+        checkpointing: Checkpointing,
+        initial: bool,
+    ) -> Result<Gradients> {
         self.check_steps(steps)?;
         let objective = objective.bind(&self.grid, steps)?;
         self.session
-            .gradient(self.time, &objective, steps, checkpointing)
+            .gradient(self.time, &objective, steps, checkpointing, initial)
     }
 
     /// Binds the step's parameter `name` to `source`, replacing its value; checked like

@@ -71,6 +71,18 @@ fn populations_cross_to_the_host_only_when_asked() {
     let t = sim.transfers();
     assert_eq!((t.uploads, t.downloads), (1, 2), "{t:?}");
     assert_eq!(t.bytes_downloaded, 2 * state_bytes);
+
+    // Parameters only: the same parameter gradients, and no state-sized copy.
+    let objective = Objective::new(&ops::kinetic_energy::INFO);
+    let full = sim
+        .gradient(&objective, 10, Checkpointing::StoreAll)
+        .unwrap();
+    let params = sim
+        .parameter_gradient(&objective, 10, Checkpointing::StoreAll)
+        .unwrap();
+    assert_eq!((params.loss, &params.params), (full.loss, &full.params));
+    assert!(params.initial.is_empty());
+    assert_eq!(sim.transfers().downloads, 3);
 }
 
 #[test]

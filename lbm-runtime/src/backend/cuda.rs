@@ -130,9 +130,11 @@ impl<S: Session> Session for Guarded<S> {
         objective: &BoundObjective,
         steps: usize,
         checkpointing: Checkpointing,
+        initial: bool,
     ) -> Result<Gradients> {
         guard("computing gradients on the GPU", || {
-            self.0.gradient(t0, objective, steps, checkpointing)
+            self.0
+                .gradient(t0, objective, steps, checkpointing, initial)
         })
     }
 

@@ -49,21 +49,13 @@ impl StateReal for f64 {
     }
 }
 
-/// The index of population `i` of `cell` in a layout.
-#[inline]
-fn index(layout: StateLayout, q: usize, cells: usize, cell: usize, i: usize) -> usize {
-    match layout {
-        StateLayout::CellMajor => cell * q + i,
-        StateLayout::DirectionMajor => i * cells + cell,
-    }
-}
-
-/// Rows of `len` values processed per parallel task: large enough that a task's reads and
-/// writes stream, small enough to spread a grid over every core.
-const ROWS_PER_TASK: usize = 4096;
+/// Cells per parallel task: large enough that a task's reads and writes stream, small
+/// enough to spread a grid over every core.
+const CELLS_PER_TASK: usize = 4096;
 
 /// Converts `src` (layout `from`) into `dst` (layout `to`), element by element, in
-/// parallel over the destination.
+/// parallel. Transpositions walk blocks of cells so that one side is read or written in
+/// contiguous runs and no index is divided.
 pub(crate) fn convert<S: Real, D: Real>(
     src: &[S],
     from: StateLayout,
@@ -74,32 +66,48 @@ pub(crate) fn convert<S: Real, D: Real>(
 ) {
     debug_assert_eq!(src.len(), q * cells);
     debug_assert_eq!(dst.len(), q * cells);
-    if from == to {
-        dst.par_chunks_mut(ROWS_PER_TASK * q)
-            .zip(src.par_chunks(ROWS_PER_TASK * q))
-            .for_each(|(d, s)| {
-                d.iter_mut()
-                    .zip(s)
-                    .for_each(|(d, s)| *d = D::from_f64(s.to_f64()))
-            });
-        return;
-    }
-    // The destination is split into contiguous runs; each element finds its source.
-    let run = match to {
-        StateLayout::CellMajor => q * ROWS_PER_TASK,
-        StateLayout::DirectionMajor => ROWS_PER_TASK,
-    };
-    dst.par_chunks_mut(run).enumerate().for_each(|(k, d)| {
-        let start = k * run;
-        for (j, v) in d.iter_mut().enumerate() {
-            let at = start + j;
-            let (cell, i) = match to {
-                StateLayout::CellMajor => (at / q, at % q),
-                StateLayout::DirectionMajor => (at % cells, at / cells),
-            };
-            *v = D::from_f64(src[index(from, q, cells, cell, i)].to_f64());
+    let cast = |v: &S| D::from_f64(v.to_f64());
+    match (from, to) {
+        (StateLayout::CellMajor, StateLayout::CellMajor)
+        | (StateLayout::DirectionMajor, StateLayout::DirectionMajor) => dst
+            .par_chunks_mut(CELLS_PER_TASK * q)
+            .zip(src.par_chunks(CELLS_PER_TASK * q))
+            .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d = cast(s))),
+        (StateLayout::DirectionMajor, StateLayout::CellMajor) => dst
+            .par_chunks_mut(CELLS_PER_TASK * q)
+            .enumerate()
+            .for_each(|(block, d)| {
+                let first = block * CELLS_PER_TASK;
+                let n = d.len() / q;
+                for i in 0..q {
+                    let row = &src[i * cells + first..i * cells + first + n];
+                    for (k, v) in row.iter().enumerate() {
+                        d[k * q + i] = cast(v);
+                    }
+                }
+            }),
+        (StateLayout::CellMajor, StateLayout::DirectionMajor) => {
+            dst.par_chunks_mut(cells).enumerate().for_each(|(i, row)| {
+                row.par_chunks_mut(CELLS_PER_TASK)
+                    .enumerate()
+                    .for_each(|(block, d)| {
+                        let first = block * CELLS_PER_TASK;
+                        for (k, v) in d.iter_mut().enumerate() {
+                            *v = cast(&src[(first + k) * q + i]);
+                        }
+                    })
+            })
         }
-    });
+    }
+}
+
+/// Makes `v` `len` zeros long. A new buffer comes from the allocator already zeroed
+/// (untouched pages), so the parallel conversion that overwrites it also takes its page
+/// faults in parallel, instead of one thread filling it first.
+fn fresh_zeroed<T: Real>(v: &mut Vec<T>, len: usize) {
+    if v.len() != len {
+        *v = vec![T::default(); len];
+    }
 }
 
 /// Converts into a caller's buffer of either precision, resizing it.
@@ -113,11 +121,11 @@ pub(crate) fn convert_out<S: Real>(
 ) {
     match out {
         HostVec::F32(v) => {
-            v.resize(q * cells, 0.0);
+            fresh_zeroed(v, q * cells);
             convert(src, from, v, to, q, cells);
         }
         HostVec::F64(v) => {
-            v.resize(q * cells, 0.0);
+            fresh_zeroed(v, q * cells);
             convert(src, from, v, to, q, cells);
         }
     }
@@ -172,7 +180,7 @@ mod tests {
 
     #[test]
     fn layouts_convert_both_ways_over_several_tasks() {
-        let (q, cells) = (3, 2 * ROWS_PER_TASK + 5);
+        let (q, cells) = (3, 2 * CELLS_PER_TASK + 5);
         let cell_major: Vec<f64> = (0..q * cells).map(|k| k as f64).collect();
         let mut soa = vec![0.0f32; q * cells];
         convert(
@@ -183,7 +191,7 @@ mod tests {
             q,
             cells,
         );
-        for cell in [0, 1, ROWS_PER_TASK, cells - 1] {
+        for cell in [0, 1, CELLS_PER_TASK, cells - 1] {
             for i in 0..q {
                 assert_eq!(soa[i * cells + cell], (cell * q + i) as f32);
             }

@@ -62,13 +62,15 @@ pub(crate) trait Session: Send {
     /// Runs `steps` steps, the first being step `t0`.
     fn run(&mut self, t0: usize, steps: usize) -> Result<()>;
     /// The loss and gradients of `steps` steps from the current state (whose first step is
-    /// `t0`); the state is left as it was.
+    /// `t0`); the state is left as it was. Without `initial`, the gradient with respect to
+    /// the initial state stays in the backend (and `Gradients::initial` is empty).
     fn gradient(
         &mut self,
         t0: usize,
         objective: &BoundObjective,
         steps: usize,
         checkpointing: Checkpointing,
+        initial: bool,
     ) -> Result<Gradients>;
     /// Sets the state from populations `[cell * Q + i]`.
     fn set_populations(&mut self, f: &[f64]) -> Result<()>;
@@ -122,6 +124,7 @@ where
         objective: &BoundObjective,
         steps: usize,
         checkpointing: Checkpointing,
+        with_initial: bool,
     ) -> Result<Gradients> {
         self.engine.prepare_gradient(objective)?;
         let mut window = Window {
@@ -130,8 +133,10 @@ where
         };
         let (loss, lambda, report) = backward(&mut window, &self.state, steps, checkpointing)?;
         let mut initial = Vec::new();
-        self.engine
-            .download(&lambda, HostVec::F64(&mut initial), StateLayout::CellMajor)?;
+        if with_initial {
+            self.engine
+                .download(&lambda, HostVec::F64(&mut initial), StateLayout::CellMajor)?;
+        }
         let params = self.engine.take_gradients()?;
         Ok(Gradients {
             loss,

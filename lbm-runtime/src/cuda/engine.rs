@@ -317,7 +317,10 @@ impl<R: GpuReal> Engine<R> {
             }
             self.stream
                 .memcpy_htod(&*pinned, dst)
-                .map_err(cuda_err("uploading a state"))
+                .map_err(cuda_err("uploading a state"))?;
+            // The staging buffer is reused: the copy must be done before it is written again
+            // (cudarc's own events are off, see `driver`).
+            self.synchronize()
         })?;
         self.transfers.upload(self.state_bytes());
         Ok(())
@@ -335,6 +338,8 @@ impl<R: GpuReal> Engine<R> {
             self.stream
                 .memcpy_dtoh(s, pinned)
                 .map_err(cuda_err("downloading a state"))?;
+            // The copy is asynchronous and cudarc's events are off (see `driver`).
+            self.synchronize()?;
             let host = pinned
                 .as_slice()
                 .map_err(cuda_err("reading page-locked memory"))?;
