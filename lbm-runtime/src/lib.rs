@@ -37,5 +37,6 @@ pub use lbm_macros::operator;
 pub use operator::{OperatorInfo, ParamInfo, ParamKind, ParamRole, Range, Shape};
 pub use real::{Precision, Real};
 pub use simulation::{
-    equilibrium_gradient, equilibrium_state, AdjointPrecision, Backend, Simulation,
+    equilibrium_gradient, equilibrium_state, macroscopic_fields, AdjointPrecision, Backend,
+    Simulation,
 };

@@ -208,6 +208,12 @@ impl Simulation {
         Ok(out)
     }
 
+    /// The density (one per cell) and velocity (`D` per cell) fields of the current state,
+    /// computed on the host from a copy of the populations.
+    pub fn macroscopic(&self) -> Result<(Vec<f64>, Vec<f64>)> {
+        macroscopic_fields(&self.grid, &self.populations()?)
+    }
+
     /// Sets the populations, `[cell * Q + i]`, and the time to zero.
     pub fn set_populations(&mut self, f: &[f64]) -> Result<()> {
         self.session.set_populations(f)?;
@@ -367,6 +373,22 @@ pub fn equilibrium_state(grid: &Grid, rho: &[f64], u: &[f64]) -> Result<Vec<f64>
         forward(&reals, &[], &mut f[cell * q..cell * q + q]);
     }
     Ok(f)
+}
+
+/// The density (one per cell) and velocity (`D` per cell) fields of populations
+/// `[cell * Q + i]`: the moments `rho = sum_i f_i`, `u = sum_i f_i c_i / rho`.
+pub fn macroscopic_fields(grid: &Grid, f: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (n, d, q) = (grid.cells(), grid.lattice().d(), grid.lattice().q());
+    crate::backend::cpu::check_state(f, n * q)?;
+    let forward = ops::density_velocity::INFO.cpu.f64(grid.lattice()).forward;
+    let (mut rho, mut u) = (vec![0.0; n], vec![0.0; n * d]);
+    let mut out = vec![0.0; 1 + d];
+    for cell in 0..n {
+        forward(&f[cell * q..cell * q + q], &[], &mut out);
+        rho[cell] = out[0];
+        u[cell * d..cell * d + d].copy_from_slice(&out[1..]);
+    }
+    Ok((rho, u))
 }
 
 /// Gradients with respect to the density and velocity fields an initial equilibrium was

@@ -223,3 +223,17 @@ fn divergence_is_named_at_its_first_step_however_often_it_is_read() {
     start(&mut sim);
     sim.run(1).unwrap();
 }
+
+#[test]
+fn macroscopic_fields_are_the_moments_of_the_state() {
+    let grid = Grid::new_3d(LatticeKind::D3Q19, 4, 3, 5).unwrap();
+    let n = grid.cells();
+    let rho: Vec<f64> = (0..n).map(|c| 1.0 + 0.01 * (c % 7) as f64).collect();
+    let u: Vec<f64> = (0..3 * n).map(|k| 0.02 * ((k % 5) as f64 - 2.0)).collect();
+    let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.0]);
+    let mut sim = Simulation::new(grid, &step, Precision::F64, Backend::Cpu).unwrap();
+    sim.set_equilibrium(&rho, &u).unwrap();
+    let (r, v) = sim.macroscopic().unwrap();
+    let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-14);
+    assert!(close(&r, &rho) && close(&v, &u));
+}
