@@ -3,6 +3,10 @@
 //! [`shear_thinning_bgk`] shows how a user defines a collision model of their own: an
 //! annotated function in this crate, calling library operators from `lbm-runtime`, gets a
 //! forward and an adjoint on the CPU and in CUDA C like any library operator.
+//!
+//! [`output`] writes what a program shows a person (field images, loss curves, VTK files).
+
+pub mod output;
 
 use lbm_runtime::operator;
 use lbm_runtime::ops::{density_velocity, equilibrium};
