@@ -1,10 +1,4 @@
-//! Adam with projection onto the box after every step.
-//!
-//! Kingma and Ba, "Adam: a method for stochastic optimization", ICLR 2015 (Algorithm 1,
-//! bias-corrected moments), followed by the Euclidean projection onto the bounds: the
-//! projected variant used for box-constrained training. It needs only gradients and no
-//! line search, so each iteration costs one evaluation; on a smooth deterministic objective
-//! such as a simulation's loss, [`Lbfgs`](super::Lbfgs) usually needs far fewer.
+//! Adam with projection onto the box after every step (see [`Adam`]).
 
 use std::ops::ControlFlow;
 
@@ -13,7 +7,14 @@ use super::error::OptimError;
 use super::eval::{distance, finite, norm, setting, start, Counted};
 use super::report::{Iterate, Minimum, Termination};
 
-/// Adam's settings. `Adam::new(lr)` takes the paper's defaults for the rest.
+/// Adam with projection onto the box after every step; `Adam::new(lr)` takes the paper's
+/// defaults for the other settings.
+///
+/// Kingma and Ba, "Adam: a method for stochastic optimization", ICLR 2015 (Algorithm 1,
+/// bias-corrected moments), followed by the Euclidean projection onto the bounds: the
+/// projected variant used for box-constrained training. It needs only gradients and no
+/// line search, so each iteration costs one evaluation; on a smooth deterministic objective
+/// such as a simulation's loss, [`Lbfgs`](super::Lbfgs) usually needs far fewer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Adam {
     learning_rate: f64,

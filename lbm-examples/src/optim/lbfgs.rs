@@ -1,39 +1,4 @@
-//! L-BFGS with bound constraints: a projected quasi-Newton method.
-//!
-//! No well-kept crate offers a bound-constrained L-BFGS in pure Rust (argmin 0.11 has
-//! L-BFGS without bounds), so this is one, small enough to read. It is not the
-//! Byrd-Lu-Nocedal-Zhu L-BFGS-B (generalised Cauchy point and subspace minimisation) but
-//! Bertsekas' projected Newton method with an L-BFGS model of the free variables' Hessian,
-//! as in Kelley's projected BFGS-Armijo method and Kim, Sra and Dhillon's projected
-//! quasi-Newton method:
-//!
-//! 1. The ε-active set of Bertsekas (1982): parameters within
-//!    `ε_k = min(ε, ‖x - P(x - g)‖)` of a bound with the gradient pushing outward. They
-//!    take a steepest-descent step, which the projection stops at the bound.
-//! 2. The free parameters take the L-BFGS direction `-H g`, `H` from the two-loop
-//!    recursion (Nocedal 1980; Nocedal and Wright, Algorithm 7.4) on the free components of
-//!    the stored pairs, scaled by `s·y / y·y` of the newest.
-//! 3. An Armijo backtracking search along the projection arc `x(α) = P(x + α d)`
-//!    (Bertsekas 1976, 1982): accept the first `α` with
-//!    `f(x(α)) <= f(x) + c₁ g·(x(α) - x)`, shrinking `α` by safeguarded quadratic
-//!    interpolation in `[0.1, 0.5]` (by 10 past a NaN or infinite value, which a diverging
-//!    simulation returns). Every accepted step lowers the loss.
-//! 4. A pair `(s, y)` is kept only when `s·y > ε_mach y·y`, the test of L-BFGS-B, and again
-//!    per direction on its free components, so `H` stays positive definite.
-//!
-//! When the quasi-Newton direction finds no decrease, the memory is dropped and the
-//! projected gradient is tried; when that fails too, the run ends with
-//! [`Termination::LineSearchFailed`].
-//!
-//! References: D. P. Bertsekas, "On the Goldstein-Levitin-Polyak gradient projection
-//! method", IEEE Trans. Automat. Control 21 (1976) 174-184; D. P. Bertsekas, "Projected
-//! Newton methods for optimization problems with simple constraints", SIAM J. Control
-//! Optim. 20 (1982) 221-246; C. T. Kelley, "Iterative Methods for Optimization", SIAM
-//! 1999, chapter 5; D. Kim, S. Sra, I. S. Dhillon, "Tackling box-constrained optimization
-//! via a new projected quasi-Newton approach", SIAM J. Sci. Comput. 32 (2010) 3548-3563;
-//! J. Nocedal, "Updating quasi-Newton matrices with limited storage", Math. Comp. 35
-//! (1980) 773-782; J. Nocedal, S. J. Wright, "Numerical Optimization", 2nd ed., Springer
-//! 2006.
+//! L-BFGS with bound constraints: a projected quasi-Newton method (see [`Lbfgs`]).
 
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
@@ -48,7 +13,42 @@ const ARMIJO: f64 = 1e-4;
 /// Largest width `ε` of the ε-active set.
 const ACTIVE_WIDTH: f64 = 1e-3;
 
-/// The bound-constrained L-BFGS's settings; see the [module](self) for the method.
+/// L-BFGS with bound constraints, a projected quasi-Newton method, and its settings.
+///
+/// No well-kept crate offers a bound-constrained L-BFGS in pure Rust (argmin 0.11 has
+/// L-BFGS without bounds), so this is one, small enough to read. It is not the
+/// Byrd-Lu-Nocedal-Zhu L-BFGS-B (generalised Cauchy point and subspace minimisation) but
+/// Bertsekas' projected Newton method with an L-BFGS model of the free variables' Hessian,
+/// as in Kelley's projected BFGS-Armijo method and Kim, Sra and Dhillon's projected
+/// quasi-Newton method:
+///
+/// 1. The ε-active set of Bertsekas (1982): parameters within
+///    `ε_k = min(ε, ‖x - P(x - g)‖)` of a bound with the gradient pushing outward. They
+///    take a steepest-descent step, which the projection stops at the bound.
+/// 2. The free parameters take the L-BFGS direction `-H g`, `H` from the two-loop
+///    recursion (Nocedal 1980; Nocedal and Wright, Algorithm 7.4) on the free components of
+///    the stored pairs, scaled by `s·y / y·y` of the newest.
+/// 3. An Armijo backtracking search along the projection arc `x(α) = P(x + α d)`
+///    (Bertsekas 1976, 1982): accept the first `α` with
+///    `f(x(α)) <= f(x) + c₁ g·(x(α) - x)`, shrinking `α` by safeguarded quadratic
+///    interpolation in `[0.1, 0.5]` (by 10 past a NaN or infinite value, which a diverging
+///    simulation returns). Every accepted step lowers the loss.
+/// 4. A pair `(s, y)` is kept only when `s·y > ε_mach y·y`, the test of L-BFGS-B, and again
+///    per direction on its free components, so `H` stays positive definite.
+///
+/// When the quasi-Newton direction finds no decrease, the memory is dropped and the
+/// projected gradient is tried; when that fails too, the run ends with
+/// [`Termination::LineSearchFailed`].
+///
+/// References: D. P. Bertsekas, "On the Goldstein-Levitin-Polyak gradient projection
+/// method", IEEE Trans. Automat. Control 21 (1976) 174-184; D. P. Bertsekas, "Projected
+/// Newton methods for optimization problems with simple constraints", SIAM J. Control
+/// Optim. 20 (1982) 221-246; C. T. Kelley, "Iterative Methods for Optimization", SIAM
+/// 1999, chapter 5; D. Kim, S. Sra, I. S. Dhillon, "Tackling box-constrained optimization
+/// via a new projected quasi-Newton approach", SIAM J. Sci. Comput. 32 (2010) 3548-3563;
+/// J. Nocedal, "Updating quasi-Newton matrices with limited storage", Math. Comp. 35
+/// (1980) 773-782; J. Nocedal, S. J. Wright, "Numerical Optimization", 2nd ed., Springer
+/// 2006.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Lbfgs {
     memory: usize,

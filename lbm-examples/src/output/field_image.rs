@@ -1,35 +1,5 @@
-//! 2D scalar fields as PNG images: one or several panels side by side, each with a title
-//! and a colour scale bar with tick labels.
-//!
-//! A field is a row-major `&[f64]` of `nx * ny` values, `x` fastest (the runtime's cell
-//! order for a 2D grid), drawn with `y` up: cell `(0, 0)` is the bottom-left corner of the
-//! picture. Each cell is a square of `cell_pixels` pixels, so cells stay crisp and a
-//! pixel's colour is exactly its cell's colour on the map (no smoothing).
-//!
-//! plotters draws the text, tick marks and frames; the field and the bar are written
-//! straight into the pixel buffer afterwards, so that their colours are exact and the
-//! frames never overlap them. The PNG is encoded by the `png` crate and written under a
-//! temporary name, then renamed.
-//!
-//! ```no_run
-//! use lbm_examples::output::{ColorMap, ColorRange, Figure, Panel};
-//! # fn main() -> Result<(), lbm_examples::output::OutputError> {
-//! let (nx, ny) = (64, 32);
-//! let truth = vec![0.0; nx * ny];
-//! let recovered = vec![0.0; nx * ny];
-//! let error: Vec<f64> = truth.iter().zip(&recovered).map(|(a, b)| b - a).collect();
-//! // A shared range, so equal colours mean equal values in the first two panels.
-//! let range = ColorRange::covering(&[&truth, &recovered], ColorMap::Viridis)
-//!     .unwrap_or(ColorRange::Auto);
-//! Figure::new()
-//!     .title("initial |u|")
-//!     .panel(Panel::new("true", &truth, nx, ny).range(range))
-//!     .panel(Panel::new("recovered", &recovered, nx, ny).range(range))
-//!     .panel(Panel::new("error", &error, nx, ny).color_map(ColorMap::Diverging))
-//!     .write_png("fields.png")?;
-//! # Ok(())
-//! # }
-//! ```
+//! 2D scalar fields as PNG images, panels side by side, each with a colour scale bar
+//! (see [`Figure`] and [`Panel`]).
 
 use std::path::Path;
 
@@ -249,7 +219,38 @@ pub struct Rendered {
     pub rgb: Vec<u8>,
 }
 
-/// Several panels side by side in one image, with an optional title over all of them.
+/// 2D scalar fields as a PNG image: one or several [`Panel`]s side by side, each with a
+/// title and a colour scale bar with tick labels, and an optional title over all of them.
+///
+/// A field is a row-major `&[f64]` of `nx * ny` values, `x` fastest (the runtime's cell
+/// order for a 2D grid), drawn with `y` up: cell `(0, 0)` is the bottom-left corner of the
+/// picture. Each cell is a square of `cell_pixels` pixels, so cells stay crisp and a
+/// pixel's colour is exactly its cell's colour on the map (no smoothing).
+///
+/// plotters draws the text, tick marks and frames; the field and the bar are written
+/// straight into the pixel buffer afterwards, so that their colours are exact and the
+/// frames never overlap them. The PNG is encoded by the `png` crate and written under a
+/// temporary name, then renamed.
+///
+/// ```no_run
+/// use lbm_examples::output::{ColorMap, ColorRange, Figure, Panel};
+/// # fn main() -> Result<(), lbm_examples::output::OutputError> {
+/// let (nx, ny) = (64, 32);
+/// let truth = vec![0.0; nx * ny];
+/// let recovered = vec![0.0; nx * ny];
+/// let error: Vec<f64> = truth.iter().zip(&recovered).map(|(a, b)| b - a).collect();
+/// // A shared range, so equal colours mean equal values in the first two panels.
+/// let range = ColorRange::covering(&[&truth, &recovered], ColorMap::Viridis)
+///     .unwrap_or(ColorRange::Auto);
+/// Figure::new()
+///     .title("initial |u|")
+///     .panel(Panel::new("true", &truth, nx, ny).range(range))
+///     .panel(Panel::new("recovered", &recovered, nx, ny).range(range))
+///     .panel(Panel::new("error", &error, nx, ny).color_map(ColorMap::Diverging))
+///     .write_png("fields.png")?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Figure<'a> {
     title: Option<String>,

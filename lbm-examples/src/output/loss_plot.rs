@@ -1,22 +1,4 @@
-//! Loss curves as a PNG: loss on a log axis against the iteration, one line per series.
-//!
-//! A log axis shows what matters in an optimisation, the orders of magnitude gained, and
-//! keeps a curve that falls from 1 to 1e-8 readable. Values that a log axis cannot show
-//! (zero, negative, NaN, infinite) are left out and break the line there; a series with a
-//! single point is drawn as a dot.
-//!
-//! ```no_run
-//! use lbm_examples::output::LossPlot;
-//! # fn main() -> Result<(), lbm_examples::output::OutputError> {
-//! let adam = [1.0, 0.5, 0.2, 0.1];
-//! let lbfgs = [1.0, 0.01, 1e-5];
-//! LossPlot::new("initial-state recovery")
-//!     .series("Adam", &adam)
-//!     .series("L-BFGS", &lbfgs)
-//!     .write_png("loss.png")?;
-//! # Ok(())
-//! # }
-//! ```
+//! Loss curves as a PNG (see [`LossPlot`]).
 
 use std::path::Path;
 
@@ -29,7 +11,26 @@ use super::text::{TextBackend, FAMILY};
 /// Accepted image sides, in pixels: below this plotters has no room for the axes.
 const SIDES: std::ops::RangeInclusive<u32> = 200..=8000;
 
-/// A loss plot being put together: a title, named series, a size.
+/// A loss plot being put together: a title, named series, a size. It draws the loss on a
+/// log axis against the iteration, one line per series, as a PNG.
+///
+/// A log axis shows what matters in an optimisation, the orders of magnitude gained, and
+/// keeps a curve that falls from 1 to 1e-8 readable. Values that a log axis cannot show
+/// (zero, negative, NaN, infinite) are left out and break the line there; a series with a
+/// single point is drawn as a dot.
+///
+/// ```no_run
+/// use lbm_examples::output::LossPlot;
+/// # fn main() -> Result<(), lbm_examples::output::OutputError> {
+/// let adam = [1.0, 0.5, 0.2, 0.1];
+/// let lbfgs = [1.0, 0.01, 1e-5];
+/// LossPlot::new("initial-state recovery")
+///     .series("Adam", &adam)
+///     .series("L-BFGS", &lbfgs)
+///     .write_png("loss.png")?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct LossPlot<'a> {
     title: String,

@@ -1,41 +1,4 @@
-//! Fields on a 2D or 3D grid as a VTK image-data file that ParaView opens.
-//!
-//! The format is VTK's XML image data (`.vti`), written by `vtkio`, with every array in
-//! binary (base64) `Float64`, so values come back bit for bit. Why XML rather than the
-//! legacy `STRUCTURED_POINTS` file: `.vti` is ParaView's own format for image data and
-//! carries cell data; vtkio 0.7's legacy writer puts `CELL_DATA 0` in front of an image's
-//! cell arrays, a file ParaView would misread. Nothing compressed: vtkio's compressors would
-//! bring a C build (liblzma) for files that are written once and opened once.
-//!
-//! A grid of `nx * ny * nz` cells (`nz = 1` for 2D) is indexed `x + nx * (y + ny * z)`, the
-//! runtime's cell order and VTK's, and its values sit either
-//! - on points ([`Centering::Point`]): the image has `nx * ny * nz` points at the lattice
-//!   nodes and ParaView interpolates between them, or
-//! - on cells ([`Centering::Cell`]): the image has one voxel (a pixel in 2D) per lattice
-//!   cell, centred on its node, drawn in flat colours, which shows a solid mask as it is.
-//!
-//! In both, the node of cell `(i, j, k)` is at `origin + (i, j, k) * spacing` (by default
-//! `(i, j, k)`), so files of either kind line up in one ParaView scene. A 2D grid is one
-//! flat image at `z = 0`.
-//!
-//! Vectors are given with 2 or 3 components per cell, interleaved (`u[cell * d + a]`, the
-//! runtime's layout). They are written with 3 components, `z = 0` for 2D, since ParaView's
-//! Glyph and Stream Tracer filters take only 3-component vectors. NaN and infinite values
-//! are written as they are; ParaView draws them in its NaN colour.
-//!
-//! ```no_run
-//! use lbm_examples::output::{Centering, VtkImage};
-//! # fn main() -> Result<(), lbm_examples::output::OutputError> {
-//! let (nx, ny) = (64, 32);
-//! let rho = vec![1.0; nx * ny];
-//! let u = vec![0.0; 2 * nx * ny];
-//! VtkImage::new([nx, ny, 1], Centering::Cell)?
-//!     .scalar("rho", &rho)?
-//!     .vector("u", &u, 2)?
-//!     .write("flow.vti")?;
-//! # Ok(())
-//! # }
-//! ```
+//! Fields on a 2D or 3D grid as a VTK image-data file (see [`VtkImage`]).
 
 use std::path::Path;
 
@@ -56,7 +19,45 @@ pub enum Centering {
     Cell,
 }
 
-/// An image-data file being put together: the grid, its placement and named arrays.
+/// A VTK image-data file that ParaView opens, being put together: the grid, its
+/// placement and named arrays of fields on a 2D or 3D grid.
+///
+/// The format is VTK's XML image data (`.vti`), written by `vtkio`, with every array in
+/// binary (base64) `Float64`, so values come back bit for bit. Why XML rather than the
+/// legacy `STRUCTURED_POINTS` file: `.vti` is ParaView's own format for image data and
+/// carries cell data; vtkio 0.7's legacy writer puts `CELL_DATA 0` in front of an image's
+/// cell arrays, a file ParaView would misread. Nothing compressed: vtkio's compressors would
+/// bring a C build (liblzma) for files that are written once and opened once.
+///
+/// A grid of `nx * ny * nz` cells (`nz = 1` for 2D) is indexed `x + nx * (y + ny * z)`, the
+/// runtime's cell order and VTK's, and its values sit either
+/// - on points ([`Centering::Point`]): the image has `nx * ny * nz` points at the lattice
+///   nodes and ParaView interpolates between them, or
+/// - on cells ([`Centering::Cell`]): the image has one voxel (a pixel in 2D) per lattice
+///   cell, centred on its node, drawn in flat colours, which shows a solid mask as it is.
+///
+/// In both, the node of cell `(i, j, k)` is at `origin + (i, j, k) * spacing` (by default
+/// `(i, j, k)`), so files of either kind line up in one ParaView scene. A 2D grid is one
+/// flat image at `z = 0`.
+///
+/// Vectors are given with 2 or 3 components per cell, interleaved (`u[cell * d + a]`, the
+/// runtime's layout). They are written with 3 components, `z = 0` for 2D, since ParaView's
+/// Glyph and Stream Tracer filters take only 3-component vectors. NaN and infinite values
+/// are written as they are; ParaView draws them in its NaN colour.
+///
+/// ```no_run
+/// use lbm_examples::output::{Centering, VtkImage};
+/// # fn main() -> Result<(), lbm_examples::output::OutputError> {
+/// let (nx, ny) = (64, 32);
+/// let rho = vec![1.0; nx * ny];
+/// let u = vec![0.0; 2 * nx * ny];
+/// VtkImage::new([nx, ny, 1], Centering::Cell)?
+///     .scalar("rho", &rho)?
+///     .vector("u", &u, 2)?
+///     .write("flow.vti")?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct VtkImage {
     dims: [usize; 3],
