@@ -397,3 +397,32 @@ fn starting_points_are_projected_and_half_infinite_boxes_work() {
     assert_eq!(r.x[0], 0.0);
     assert!((r.x[1] - 2.0).abs() < 1e-8);
 }
+
+// Catches Adam without bias correction (its first step would be about 3.2 learning rates
+// long) or with the moments mixed up: on a linear objective the corrected moments give
+// m / sqrt(v) = sign(g), so every step moves each parameter by the learning rate, until the
+// projection stops it at its bound.
+#[test]
+fn adam_steps_by_the_learning_rate_on_a_linear_objective() {
+    let linear = |_: &[f64]| -> Result<(f64, Vec<f64>), Infallible> { Ok((0.0, vec![3.0, -0.5])) };
+    let bounds = Bounds::new(vec![-10.0, -10.0], vec![10.0, 0.25]).unwrap();
+    let mut xs = Vec::new();
+    Adam::new(0.1)
+        .max_iterations(4)
+        .minimize_with(vec![0.0, 0.0], &bounds, linear, |it| {
+            xs.push(it.x.to_vec());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    let expected = [
+        [0.0, 0.0],
+        [-0.1, 0.1],
+        [-0.2, 0.2],
+        [-0.3, 0.25],
+        [-0.4, 0.25],
+    ];
+    assert_eq!(xs.len(), expected.len());
+    for (x, e) in xs.iter().zip(expected) {
+        assert!(max_error(x, &e) < 1e-8, "{xs:?}");
+    }
+}

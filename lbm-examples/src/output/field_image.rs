@@ -683,6 +683,26 @@ mod tests {
         assert_ne!(at(&img, a.cell_center(0, 0)), at(&img, a.cell_center(1, 0)));
     }
 
+    // Catches divisions by an empty range and indexing past a tiny grid: a constant field,
+    // an all-NaN field and a single cell still render, with a bar and ticks.
+    #[test]
+    fn degenerate_fields_still_render() {
+        let constant = [2.0; 6];
+        let nan = [f64::NAN; 6];
+        let one = [5.0];
+        let figure = Figure::new()
+            .panel(Panel::new("constant", &constant, 3, 2))
+            .panel(Panel::new("nan", &nan, 3, 2).color_map(ColorMap::Diverging))
+            .panel(Panel::new("one", &one, 1, 1));
+        let (layout, img) = round_trip(&figure);
+        let [c, n, o] = [0, 1, 2].map(|i| &layout.panels[i]);
+        assert!(c.min < 2.0 && 2.0 < c.max && c.ticks.len() >= 2);
+        assert!(close(at(&img, c.cell_center(1, 1)), [0x21, 0x91, 0x8c], 3));
+        assert_eq!(n.non_finite, 6);
+        assert_eq!(at(&img, n.cell_center(2, 1)), NAN_COLOR);
+        assert_eq!((o.field.width, o.field.height), (400, 400));
+    }
+
     // Catches input errors that panic or write a file: each is a typed error and leaves
     // nothing on disk.
     #[test]
