@@ -426,3 +426,22 @@ fn adam_steps_by_the_learning_rate_on_a_linear_objective() {
         assert!(max_error(x, &e) < 1e-8, "{xs:?}");
     }
 }
+
+// Catches a quasi-Newton direction without the s·y / y·y scaling of its initial Hessian
+// (Nocedal and Wright, eq. 7.20): on a quadratic the scaled unit step is accepted at once
+// nearly every iteration, so evaluations barely exceed iterations; unscaled, about every
+// other step needs backtracking, each trial a full simulation and adjoint in real use.
+#[test]
+fn lbfgs_takes_unit_steps_on_a_quadratic() {
+    let p = &problems()[0];
+    let r = Lbfgs::new()
+        .tolerance(1e-6)
+        .minimize(p.x0.clone(), &p.bounds, p.objective)
+        .unwrap();
+    assert!(
+        r.evaluations <= r.iterations + 3,
+        "{} evaluations for {} iterations",
+        r.evaluations,
+        r.iterations
+    );
+}
