@@ -3,6 +3,13 @@
 //! [`shear_thinning_bgk`] shows how a user defines a collision model of their own: an
 //! annotated function in this crate, calling library operators from `lbm-runtime`, gets a
 //! forward and an adjoint on the CPU and in CUDA C like any library operator.
+//!
+//! [`output`] writes what a program shows a person (field images, loss curves, VTK files);
+//! [`optim`] holds the optimisers of the inverse problems (Adam and a bound-constrained
+//! L-BFGS over a flat parameter vector).
+
+pub mod optim;
+pub mod output;
 
 use lbm_runtime::operator;
 use lbm_runtime::ops::{density_velocity, equilibrium};
