@@ -8,6 +8,7 @@
 //! [`optim`] holds the optimisers of the inverse problems (Adam and a bound-constrained
 //! L-BFGS over a flat parameter vector).
 
+pub mod inverse;
 pub mod optim;
 pub mod output;
 
