@@ -5,6 +5,8 @@
 //! lives in the backend's memory (the GPU's, with CUDA) from the first `set_populations`
 //! to the last call, and the host sees a copy only when it asks for one.
 
+use rayon::prelude::*;
+
 use crate::backend::cpu::CpuEngine;
 use crate::backend::host::{StateLayout, StateReal, Transfers};
 use crate::backend::{Resident, Session};
@@ -349,30 +351,35 @@ impl Simulation {
 /// The equilibrium populations of density and velocity fields, `[cell * Q + i]`.
 pub fn equilibrium_state(grid: &Grid, rho: &[f64], u: &[f64]) -> Result<Vec<f64>> {
     let (n, d, q) = (grid.cells(), grid.lattice().d(), grid.lattice().q());
-    let fields = [
-        ("rho", rho, n, "one per cell"),
-        ("u", u, n * d, "D per cell"),
-    ];
-    for (what, v, expected, why) in fields {
+    check_fields(grid, &[("rho", rho, 1), ("u", u, d)])?;
+    let forward = ops::equilibrium::INFO.cpu.f64(grid.lattice()).forward;
+    let mut f = vec![0.0; n * q];
+    f.par_chunks_mut(q).enumerate().for_each_init(
+        || vec![0.0; 1 + d],
+        |reals, (cell, f)| {
+            reals[0] = rho[cell];
+            reals[1..].copy_from_slice(&u[cell * d..cell * d + d]);
+            forward(reals, &[], f);
+        },
+    );
+    Ok(f)
+}
+
+/// Checks per-cell fields given as `(name, values, values per cell)`: lengths and finiteness.
+fn check_fields(grid: &Grid, fields: &[(&str, &[f64], usize)]) -> Result<()> {
+    for &(what, v, per_cell) in fields {
+        let expected = grid.cells() * per_cell;
         if v.len() != expected {
             return Err(LbmError::ShapeMismatch {
                 what: what.into(),
                 got: v.len(),
                 expected,
-                why: why.into(),
+                why: format!("{per_cell} per cell"),
             });
         }
         crate::error::check_finite(what, v)?;
     }
-    let forward = ops::equilibrium::INFO.cpu.f64(grid.lattice()).forward;
-    let mut f = vec![0.0; n * q];
-    let mut reals = vec![0.0; 1 + d];
-    for cell in 0..n {
-        reals[0] = rho[cell];
-        reals[1..].copy_from_slice(&u[cell * d..cell * d + d]);
-        forward(&reals, &[], &mut f[cell * q..cell * q + q]);
-    }
-    Ok(f)
+    Ok(())
 }
 
 /// The density (one per cell) and velocity (`D` per cell) fields of populations
@@ -400,23 +407,28 @@ pub fn equilibrium_gradient(
     d_populations: &[f64],
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     let (n, d, q) = (grid.cells(), grid.lattice().d(), grid.lattice().q());
-    equilibrium_state(grid, rho, u)?;
+    check_fields(
+        grid,
+        &[
+            ("rho", rho, 1),
+            ("u", u, d),
+            ("d_populations", d_populations, q),
+        ],
+    )?;
     let adjoint = ops::equilibrium::INFO.cpu.f64(grid.lattice()).adjoint;
-    let (mut d_rho, mut d_u) = (vec![0.0; n], vec![0.0; n * d]);
-    let mut reals = vec![0.0; 1 + d];
-    let mut bar = vec![0.0; 1 + d];
-    for cell in 0..n {
-        reals[0] = rho[cell];
-        reals[1..].copy_from_slice(&u[cell * d..cell * d + d]);
-        bar.iter_mut().for_each(|b| *b = 0.0);
-        adjoint(
-            &reals,
-            &[],
-            &d_populations[cell * q..cell * q + q],
-            &mut bar,
-        );
-        d_rho[cell] = bar[0];
-        d_u[cell * d..cell * d + d].copy_from_slice(&bar[1..]);
-    }
+    let mut bars = vec![0.0; n * (1 + d)];
+    bars.par_chunks_mut(1 + d).enumerate().for_each_init(
+        || vec![0.0; 1 + d],
+        |reals, (cell, bar)| {
+            reals[0] = rho[cell];
+            reals[1..].copy_from_slice(&u[cell * d..cell * d + d]);
+            adjoint(reals, &[], &d_populations[cell * q..cell * q + q], bar);
+        },
+    );
+    let d_rho = bars.iter().step_by(1 + d).copied().collect();
+    let d_u = bars
+        .chunks(1 + d)
+        .flat_map(|b| b[1..].iter().copied())
+        .collect();
     Ok((d_rho, d_u))
 }

@@ -237,3 +237,17 @@ fn macroscopic_fields_are_the_moments_of_the_state() {
     let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-14);
     assert!(close(&r, &rho) && close(&v, &u));
 }
+
+#[test]
+fn equilibrium_gradient_checks_every_field() {
+    let grid = grid();
+    let n = grid.cells();
+    let (rho, u) = (vec![1.0; n], vec![0.0; 2 * n]);
+    let short = vec![0.0; 9 * n - 1];
+    let err = lbm_runtime::equilibrium_gradient(&grid, &rho, &u, &short).unwrap_err();
+    assert!(matches!(err, LbmError::ShapeMismatch { .. }), "{err}");
+    let mut nan = vec![0.0; 9 * n];
+    nan[5] = f64::NAN;
+    let err = lbm_runtime::equilibrium_gradient(&grid, &rho, &u, &nan).unwrap_err();
+    assert!(matches!(err, LbmError::NonFinite { .. }), "{err}");
+}

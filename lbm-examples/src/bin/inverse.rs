@@ -67,9 +67,10 @@ struct InitialStateArgs {
     /// Cells along each side (default: 256 on a GPU, 64 on the CPU).
     #[arg(long)]
     size: Option<usize>,
-    /// Steps between the initial state and the observation.
-    #[arg(long, default_value_t = 300)]
-    steps: usize,
+    /// Steps between the initial state and the observation (default: 1,200 on a GPU, 300
+    /// on the CPU).
+    #[arg(long)]
+    steps: Option<usize>,
     /// L-BFGS iterations.
     #[arg(long, default_value_t = 150)]
     iterations: usize,
@@ -110,7 +111,7 @@ fn initial_state(args: &InitialStateArgs) -> Result<(), Failure> {
     let backend = backend(args.common.backend)?;
     let mut problem = InitialStateProblem::for_backend(backend);
     problem.size = args.size.unwrap_or(problem.size);
-    problem.steps = args.steps;
+    problem.steps = args.steps.unwrap_or(problem.steps);
     problem.omega = args.omega;
     problem.seed = args.common.seed;
     problem.precision = args.common.precision;
@@ -166,7 +167,10 @@ fn initial_state(args: &InitialStateArgs) -> Result<(), Failure> {
         .panel(panel("hidden initial", &w_true))
         .panel(panel(&format!("observed, step {}", problem.steps), &w_obs))
         .panel(panel("recovered initial", &w_rec))
-        .panel(panel("recovered - hidden", &w_err))
+        .panel(
+            Panel::new("recovered - hidden (own scale)", &w_err, n, n)
+                .color_map(ColorMap::Diverging),
+        )
         .write_png(&image)?;
     let loss_png = out.join("initial_state_loss.png");
     LossPlot::new("initial-state recovery: loss per L-BFGS iteration")
