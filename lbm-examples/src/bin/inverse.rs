@@ -67,12 +67,12 @@ struct InitialStateArgs {
     /// Cells along each side (default: 256 on a GPU, 64 on the CPU).
     #[arg(long)]
     size: Option<usize>,
-    /// Steps between the initial state and the observation (default: 1,200 on a GPU, 300
+    /// Steps between the initial state and the observation (default: 800 on a GPU, 300
     /// on the CPU).
     #[arg(long)]
     steps: Option<usize>,
     /// L-BFGS iterations.
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, default_value_t = 200)]
     iterations: usize,
     /// BGK relaxation rate, in (0, 2).
     #[arg(long, default_value_t = 1.9)]

@@ -91,12 +91,12 @@ pub enum RecoveryError {
 }
 
 impl InitialStateProblem {
-    /// The default problem for a backend: 256^2 over 1,200 steps on a GPU, 64^2 over 300
+    /// The default problem for a backend: 256^2 over 800 steps on a GPU, 64^2 over 300
     /// on the CPU. Vortex sizes scale with the grid, so the steps scale too: in both, the
     /// vortices move several core radii before the observation.
     pub fn for_backend(backend: Backend) -> Self {
         let (size, steps) = match backend {
-            Backend::Cuda => (256, 1200),
+            Backend::Cuda => (256, 800),
             Backend::Cpu => (64, 300),
         };
         InitialStateProblem {
