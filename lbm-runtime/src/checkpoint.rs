@@ -96,6 +96,9 @@ pub enum Checkpointing {
     },
     /// Store-all if it fits in the budget, otherwise revolve with as many snapshots as fit.
     Budget(Budget),
+    /// A budget of most of the memory the backend has free when the run starts (the
+    /// device's on a GPU), capped by `Simulation::set_memory_limit`.
+    Auto,
 }
 
 /// States a revolve run holds besides its snapshots: the initial state, the state being
@@ -108,7 +111,8 @@ impl Checkpointing {
         match self {
             Checkpointing::Budget(b) => {
                 let fit = b.bytes / state_bytes.max(1);
-                if fit >= steps + 3 {
+                // `steps + 3` states, written so that no step count overflows.
+                if fit >= 3 && fit - 3 >= steps {
                     Ok(Checkpointing::StoreAll)
                 } else if fit >= WORKING_STATES {
                     let host = b.host_bytes / state_bytes.max(1);
@@ -131,32 +135,112 @@ impl Checkpointing {
                     )))
                 }
             }
+            Checkpointing::Auto => Err(LbmError::Checkpoint(
+                "Checkpointing::Auto is resolved against the free memory when a run starts".into(),
+            )),
             other => Ok(other),
         }
     }
 }
 
-/// `binom(s + r, s)`, saturating: how many steps `s` snapshots reverse with `r` repeats.
-fn reach(s: usize, r: usize) -> usize {
-    let mut b: u128 = 1;
-    for k in 1..=s.min(r) as u128 {
-        b = b * (s.max(r) as u128 + k) / k;
-        if b > usize::MAX as u128 {
-            return usize::MAX;
+impl Checkpointing {
+    /// Forward steps a resolved schedule runs over `steps` steps, the first sweep
+    /// included (the `forward_steps` its report will give), computed without running it.
+    /// Saturates at `u128::MAX` rather than overflow.
+    pub fn forward_steps(self, steps: usize) -> u128 {
+        let n = steps as u128;
+        match self {
+            Checkpointing::StoreAll | Checkpointing::Budget(_) | Checkpointing::Auto => n,
+            Checkpointing::Revolve { snapshots } => n.saturating_add(recomputed(steps, snapshots)),
+            Checkpointing::RevolveSpilling { device, host } => {
+                n.saturating_add(recomputed(steps, device.saturating_add(host)))
+            }
         }
     }
-    b as usize
+
+    /// Most states a resolved schedule holds at once over `steps` steps (what its report
+    /// will give as `peak_states`), the caller's initial state included.
+    pub fn peak_states(self, steps: usize) -> usize {
+        match self {
+            // The initial state, every later one, the adjoint and its scratch.
+            Checkpointing::StoreAll | Checkpointing::Budget(_) | Checkpointing::Auto => {
+                steps.saturating_add(3)
+            }
+            Checkpointing::Revolve { snapshots } => {
+                snapshots.min(steps).saturating_add(WORKING_STATES)
+            }
+            Checkpointing::RevolveSpilling { device, .. } => {
+                device.min(steps).saturating_add(WORKING_STATES)
+            }
+        }
+    }
 }
 
-/// Where to put the next snapshot when reversing `n` steps with `s` snapshots: the right
-/// part must be reversible with `s - 1` snapshots and the left with `s` and one repeat
-/// fewer, the binomial recursion's split.
-fn split(n: usize, s: usize) -> usize {
-    let mut r = 0;
-    while reach(s, r) < n {
-        r += 1;
+/// Forward steps that reversing `n` steps with `s` snapshots recomputes under the schedule
+/// `Pool::reverse` runs (the first sweep not included).
+///
+/// In that schedule the state a segment starts from is held anyway, so `s` snapshots act
+/// as the `s + 1` checkpoints of Griewank's binomial analysis: with `r` the fewest repeats
+/// such that `binom(s + 1 + r, s + 1) >= n`, the least number of recomputed steps is
+/// `r n - binom(s + 1 + r, s + 2)` (without snapshots, `n (n - 1) / 2`), and [`split`]
+/// attains it. Closed form, so a schedule is priced before it runs whatever `n` is.
+fn recomputed(n: usize, s: usize) -> u128 {
+    if n <= 1 {
+        return 0;
     }
-    n.saturating_sub(reach(s - 1, r)).max(1)
+    let n128 = n as u128;
+    if s == 0 {
+        return n128 * (n128 - 1) / 2;
+    }
+    let r = repeats(n, s);
+    (r as u128)
+        .saturating_mul(n128)
+        .saturating_sub(binomial(s + 1 + r, s + 2))
+}
+
+/// The fewest repeats `r` with which `s` snapshots reverse `n` steps:
+/// `binom(s + 1 + r, s + 1) >= n`, found by bisection (it is at most `n`).
+fn repeats(n: usize, s: usize) -> usize {
+    let (mut lo, mut hi) = (0usize, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if binomial((s + 1).saturating_add(mid), s + 1) >= n as u128 {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo
+}
+
+/// `binom(n, k)`, saturating at `u128::MAX`.
+fn binomial(n: usize, k: usize) -> u128 {
+    let k = k.min(n.saturating_sub(k));
+    let mut b: u128 = 1;
+    for i in 0..k as u128 {
+        // `b (n - i) / (i + 1)` is exact: it is `binom(n, i + 1)`.
+        match b.checked_mul(n as u128 - i) {
+            Some(p) => b = p / (i + 1),
+            None => return u128::MAX,
+        }
+    }
+    b
+}
+
+/// Where to put the next snapshot when reversing `n` steps with `s` snapshots so that the
+/// whole reversal recomputes the fewest steps ([`recomputed`]): the left part (reversed
+/// again with `s` snapshots) takes at most `binom(s + r, s + 1)` steps and the right part
+/// (reversed with `s - 1`) at most `binom(s + r, s)`, for the `r` of `n` and `s`.
+fn split(n: usize, s: usize) -> usize {
+    let r = repeats(n, s);
+    let n128 = n as u128;
+    let lo = n128.saturating_sub(binomial(s + r, s)).max(1);
+    let hi = if r == 0 {
+        1
+    } else {
+        binomial(s + r, s + 1).min(n128.saturating_sub(binomial(s + r - 1, s)))
+    };
+    hi.min(n128 - 1).max(lo) as usize
 }
 
 /// Counts live states so the report gives the measured peak.
@@ -381,7 +465,7 @@ pub(crate) fn backward<S: Stepper>(
             let s0 = Snapshot::Initial(initial);
             pool.reverse(0, steps, &s0, device + host, &mut lambda, &mut scratch)?;
         }
-        Checkpointing::Budget(_) => unreachable!("resolved above"),
+        Checkpointing::Budget(_) | Checkpointing::Auto => unreachable!("resolved above"),
     }
     finish(pool, loss, lambda, scratch, steps, state_bytes)
 }
@@ -411,8 +495,9 @@ mod tests {
 
     #[test]
     fn binomial_reach_and_split() {
-        assert_eq!(reach(2, 3), 10);
-        assert_eq!(reach(0, 7), 1);
+        assert_eq!(binomial(5, 2), 10);
+        assert_eq!(binomial(7, 0), 1);
+        assert_eq!(binomial(300, 150), u128::MAX);
         for n in 2..200 {
             for s in 1..6 {
                 let m = split(n, s);
@@ -510,6 +595,60 @@ mod tests {
                 r.peak_host_states <= host && r.peak_host_states > 0,
                 "{r:?}"
             );
+        }
+    }
+
+    #[test]
+    fn the_cost_model_counts_what_the_driver_runs() {
+        for n in [1, 2, 3, 7, 37, 100] {
+            let mut strategies = vec![Checkpointing::StoreAll];
+            strategies.extend((0..6).map(|snapshots| Checkpointing::Revolve { snapshots }));
+            strategies.push(Checkpointing::RevolveSpilling { device: 1, host: 2 });
+            for strategy in strategies {
+                let mut toy = Toy {
+                    a: 1.0,
+                    grad_a: 0.0,
+                    steps: n,
+                };
+                let (_, _, report) = backward(&mut toy, &1.0, n, strategy).unwrap();
+                assert_eq!(
+                    strategy.forward_steps(n),
+                    report.forward_steps as u128,
+                    "{strategy:?} over {n} steps"
+                );
+                assert!(
+                    strategy.peak_states(n) >= report.peak_states,
+                    "{strategy:?} {n}"
+                );
+            }
+        }
+        // Large horizons are counted, not run: no overflow, and quadratic without snapshots.
+        let none = Checkpointing::Revolve { snapshots: 0 };
+        assert_eq!(none.forward_steps(2000), 2000 + 2000 * 1999 / 2);
+        for snapshots in [1, 3, 40] {
+            let huge = Checkpointing::Revolve { snapshots }.forward_steps(usize::MAX);
+            assert!(huge > usize::MAX as u128, "{snapshots}: {huge}");
+        }
+        assert_eq!(Checkpointing::StoreAll.peak_states(usize::MAX), usize::MAX);
+    }
+
+    #[test]
+    fn the_schedule_recomputes_the_fewest_steps_possible() {
+        // Every split point tried, by dynamic programming over the same recursion.
+        let (max_n, max_s) = (60, 4);
+        let mut best = vec![vec![0u128; max_n + 1]; max_s + 1];
+        for s in 0..=max_s {
+            for n in 2..=max_n {
+                best[s][n] = if s == 0 {
+                    (n * (n - 1) / 2) as u128
+                } else {
+                    (1..n)
+                        .map(|m| m as u128 + best[s - 1][n - m] + best[s][m])
+                        .min()
+                        .unwrap()
+                };
+                assert_eq!(recomputed(n, s), best[s][n], "{n} steps, {s} snapshots");
+            }
         }
     }
 

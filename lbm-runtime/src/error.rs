@@ -6,6 +6,7 @@ use crate::nvrtc::NvrtcError;
 
 /// An error from building or running a simulation.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LbmError {
     /// An array does not have the length the grid and the lattice require.
     #[error("`{what}` has {got} values, expected {expected} ({why})")]
@@ -77,6 +78,35 @@ pub enum LbmError {
     /// A checkpointing request that cannot be served.
     #[error("{0}")]
     Checkpoint(String),
+    /// More memory than the machine has (or than the stated limit allows).
+    #[error(
+        "{what} needs {} but {}; {hint}",
+        crate::memory::format_bytes(*needed),
+        match available {
+            Some(a) => format!("only {} is available", crate::memory::format_bytes(*a)),
+            None => "the allocation was refused".to_string(),
+        }
+    )]
+    OutOfMemory {
+        /// What would have been allocated.
+        what: String,
+        /// Bytes it needs.
+        needed: usize,
+        /// Bytes available (device or host, or the stated limit), when known.
+        available: Option<usize>,
+        /// What would fit instead.
+        hint: String,
+    },
+    /// A loss or gradient that is NaN or infinite although every state was finite.
+    #[error("{what} is not finite ({value}); {hint}")]
+    NonFiniteResult {
+        /// Which result: the loss, the gradient of a named parameter, ...
+        what: String,
+        /// The first non-finite value.
+        value: f64,
+        /// Where to look.
+        hint: String,
+    },
     /// The requested backend cannot run here.
     #[error("backend unavailable: {0}")]
     BackendUnavailable(String),

@@ -18,6 +18,7 @@ pub mod error;
 pub mod gradients;
 pub mod grid;
 pub mod lattice;
+pub mod memory;
 pub mod nvrtc;
 pub mod operator;
 pub mod real;
@@ -27,6 +28,7 @@ pub mod tape;
 pub mod ops;
 
 pub use backend::host::{StateLayout, StateReal, Transfers};
+pub use backend::plan::Limits;
 pub use bind::{Objective, Source, Step};
 pub use checkpoint::{Budget, Checkpointing};
 pub use error::{LbmError, Result};

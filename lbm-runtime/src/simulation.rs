@@ -9,7 +9,8 @@ use rayon::prelude::*;
 
 use crate::backend::cpu::CpuEngine;
 use crate::backend::host::{StateLayout, StateReal, Transfers};
-use crate::backend::{Resident, Session};
+use crate::backend::plan::Limits;
+use crate::backend::{GradientRequest, Resident, Session};
 use crate::bind::{Bound, Objective, Source, Step};
 use crate::checkpoint::Checkpointing;
 use crate::error::{LbmError, Result};
@@ -99,6 +100,7 @@ pub struct Simulation {
     adjoint_precision: AdjointPrecision,
     session: Box<dyn Session>,
     time: usize,
+    limits: Limits,
 }
 
 /// The backend session for a simulation: the storage precision is the adjoint's (an `f32`
@@ -116,12 +118,12 @@ fn open_session(
         (p, _) => p,
     };
     Ok(match (backend, storage) {
-        (Backend::Cpu, Precision::F64) => {
-            Box::new(Resident::new(CpuEngine::<f64>::new(grid, step, precision))?)
-        }
-        (Backend::Cpu, Precision::F32) => {
-            Box::new(Resident::new(CpuEngine::<f32>::new(grid, step, precision))?)
-        }
+        (Backend::Cpu, Precision::F64) => Box::new(Resident::new(CpuEngine::<f64>::new(
+            grid, step, precision,
+        )?)?),
+        (Backend::Cpu, Precision::F32) => Box::new(Resident::new(CpuEngine::<f32>::new(
+            grid, step, precision,
+        )?)?),
         (Backend::Cuda, Precision::F64) => {
             crate::backend::cuda::session::<f64>(grid, step, precision)?
         }
@@ -152,6 +154,7 @@ impl Simulation {
             adjoint_precision,
             session,
             time: 0,
+            limits: Limits::default(),
         })
     }
 
@@ -307,8 +310,33 @@ impl Simulation {
     ) -> Result<Gradients> {
         self.check_steps(steps)?;
         let objective = objective.bind(&self.grid, steps)?;
-        self.session
-            .gradient(self.time, &objective, steps, checkpointing, initial)
+        self.session.gradient(&GradientRequest {
+            t0: self.time,
+            objective: &objective,
+            steps,
+            checkpointing,
+            initial,
+            limits: self.limits,
+        })
+    }
+
+    /// Caps the memory a gradient may allocate (besides the simulation's own state) at
+    /// `bytes`, below what the backend has free; `None` removes the cap. A schedule that
+    /// does not fit is refused before anything is allocated, naming what would fit.
+    pub fn set_memory_limit(&mut self, bytes: Option<usize>) {
+        self.limits.memory = bytes;
+    }
+
+    /// Refuses schedules that run more than `factor` forward steps per simulated step
+    /// (recomputation included); 10 by default.
+    pub fn set_recompute_limit(&mut self, factor: f64) -> Result<()> {
+        if factor.is_nan() || factor < 1.0 {
+            return Err(LbmError::Checkpoint(format!(
+                "a recompute limit of {factor} is below one forward step per step"
+            )));
+        }
+        self.limits.recompute = factor;
+        Ok(())
     }
 
     /// Binds the step's parameter `name` to `source`, replacing its value; checked like

@@ -80,6 +80,8 @@ fn hundred_steps_directional_derivative_matches_finite_differences() {
     let loss = |f: &[f64]| {
         let mut sim = Simulation::new(grid.clone(), &step, Precision::F64, Backend::Cpu).unwrap();
         sim.set_populations(f).unwrap();
+        // Quadratic recomputation on purpose: the loss of the longest recomputed chains.
+        sim.set_recompute_limit(f64::INFINITY).unwrap();
         sim.gradient(&objective, steps, Checkpointing::Revolve { snapshots: 0 })
             .map(|g| g.loss)
             .unwrap()
@@ -128,6 +130,8 @@ fn revolve_is_bitwise_equal_to_store_all_within_budget() {
     let objective = Objective::new(&ops::kinetic_energy::INFO).at_steps([5, 17, 40]);
     let mut sim = Simulation::new(grid.clone(), &step, Precision::F64, Backend::Cpu).unwrap();
     sim.set_populations(&wavy_state(&grid)).unwrap();
+    // Five states (no snapshots) recompute quadratically, which the default limit refuses.
+    sim.set_recompute_limit(f64::INFINITY).unwrap();
     let all = sim
         .gradient(&objective, 40, Checkpointing::StoreAll)
         .unwrap();

@@ -251,3 +251,84 @@ fn equilibrium_gradient_checks_every_field() {
     let err = lbm_runtime::equilibrium_gradient(&grid, &rho, &u, &nan).unwrap_err();
     assert!(matches!(err, LbmError::NonFinite { .. }), "{err}");
 }
+
+#[test]
+fn a_gradient_that_does_not_fit_is_refused_before_it_allocates() {
+    let grid = grid();
+    let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.2]);
+    let mut sim = fresh(&step, &initial(&grid));
+    let state = grid.cells() * 9 * 8;
+    let all = gradient(&mut sim, 60);
+    // Room for 20 more states: store-all over 60 steps needs 62.
+    sim.set_memory_limit(Some(20 * state));
+    let objective = Objective::new(&ops::kinetic_energy::INFO);
+    let err = sim
+        .gradient(&objective, 60, Checkpointing::StoreAll)
+        .unwrap_err();
+    let LbmError::OutOfMemory {
+        needed, available, ..
+    } = &err
+    else {
+        panic!("{err}");
+    };
+    assert!(
+        *needed >= 62 * state && *available == Some(20 * state),
+        "{err}"
+    );
+    assert!(err.to_string().contains("fits: revolve with"), "{err}");
+    // Automatic checkpointing takes what the limit allows, and gives the same gradient.
+    let auto = sim.gradient(&objective, 60, Checkpointing::Auto).unwrap();
+    assert_eq!((auto.loss, &auto.initial), (all.loss, &all.initial));
+    assert!(auto.report.peak_states <= 21, "{:?}", auto.report);
+    assert!(auto.report.recompute_factor() > 1.0);
+}
+
+#[test]
+fn quadratic_recomputation_is_refused_unless_allowed() {
+    let grid = grid();
+    let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.2]);
+    let mut sim = fresh(&step, &initial(&grid));
+    let objective = Objective::new(&ops::kinetic_energy::INFO);
+    let state = grid.cells() * 9 * 8;
+    let five = Checkpointing::Budget(lbm_runtime::Budget::bytes(5 * state));
+    let err = sim.gradient(&objective, 2000, five).unwrap_err();
+    assert!(
+        err.to_string().contains("1000.5 forward steps per step"),
+        "{err}"
+    );
+    // Steps at the edge of the counter: refused as a plan, not overflowed or run.
+    let err = sim.gradient(&objective, usize::MAX, five).unwrap_err();
+    assert!(matches!(err, LbmError::Checkpoint(_)), "{err}");
+    sim.set_recompute_limit(f64::INFINITY).unwrap();
+    let g = sim.gradient(&objective, 30, five).unwrap();
+    assert_eq!(g.report.forward_steps, 30 + 30 * 29 / 2);
+    assert!(sim.set_recompute_limit(0.5).is_err());
+}
+
+#[test]
+fn a_loss_that_overflows_is_an_error_naming_it() {
+    let grid = grid();
+    let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.2]);
+    let mut sim = fresh(&step, &initial(&grid));
+    let objective = Objective::new(&ops::rho_squared::INFO).weights([1e307]);
+    let err = sim
+        .gradient(&objective, 3, Checkpointing::StoreAll)
+        .unwrap_err();
+    assert!(matches!(err, LbmError::NonFiniteResult { .. }), "{err}");
+    assert!(err.to_string().contains("the loss"), "{err}");
+}
+
+#[test]
+fn a_grid_beyond_memory_is_an_error_not_an_abort() {
+    if lbm_runtime::memory::host_available().is_none() {
+        eprintln!("notice: this system does not report its free memory");
+        return;
+    }
+    // 2^30 cells of D3Q27: hundreds of GB of states and tables.
+    let grid = Grid::new_3d(LatticeKind::D3Q27, 1024, 1024, 1024).unwrap();
+    let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.2]);
+    let err = Simulation::new(grid, &step, Precision::F32, Backend::Cpu)
+        .err()
+        .expect("refused");
+    assert!(matches!(err, LbmError::OutOfMemory { .. }), "{err}");
+}

@@ -4,9 +4,10 @@
 use cudarc::driver::CudaSlice;
 
 use super::host::{HostVec, StateLayout, Transfers};
-use super::{Engine, Resident, Session};
+use super::{Engine, GradientRequest, Resident, Session};
 use crate::bind::{Bound, BoundObjective};
-use crate::checkpoint::{Checkpointing, Stepper};
+
+use crate::checkpoint::Stepper;
 use crate::cuda::buffers::GpuReal;
 use crate::cuda::driver::{cuda_err, device, guard};
 use crate::cuda::engine::Engine as CudaEngine;
@@ -114,6 +115,14 @@ impl<R: GpuReal> Engine for CudaEngine<R> {
     fn transfers(&self) -> Transfers {
         self.transfers.get()
     }
+
+    fn memory_available(&self) -> Result<Option<usize>> {
+        crate::cuda::driver::free_memory(self.device()).map(Some)
+    }
+
+    fn gradient_scratch_bytes(&self) -> usize {
+        self.adjoint_scratch_bytes()
+    }
 }
 
 /// A session whose every call turns a panic inside the CUDA library into an error.
@@ -124,17 +133,9 @@ impl<S: Session> Session for Guarded<S> {
         guard("running on the GPU", || self.0.run(t0, steps))
     }
 
-    fn gradient(
-        &mut self,
-        t0: usize,
-        objective: &BoundObjective,
-        steps: usize,
-        checkpointing: Checkpointing,
-        initial: bool,
-    ) -> Result<Gradients> {
+    fn gradient(&mut self, request: &GradientRequest<'_>) -> Result<Gradients> {
         guard("computing gradients on the GPU", || {
-            self.0
-                .gradient(t0, objective, steps, checkpointing, initial)
+            self.0.gradient(request)
         })
     }
 

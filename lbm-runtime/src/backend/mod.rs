@@ -18,12 +18,31 @@
 pub(crate) mod cpu;
 pub(crate) mod cuda;
 pub mod host;
+pub mod plan;
 
 use crate::bind::{Bound, BoundObjective};
 use crate::checkpoint::{backward, Checkpointing, Stepper};
+use crate::error::LbmError;
 use crate::error::Result;
 use crate::gradients::{Gradients, ParamGradient};
 use host::{HostVec, StateLayout, Transfers};
+use plan::{plan, Limits};
+
+/// What a backward run is asked for.
+pub(crate) struct GradientRequest<'a> {
+    /// The simulation's time at the run's first step.
+    pub t0: usize,
+    /// The loss.
+    pub objective: &'a BoundObjective,
+    /// Steps of the run.
+    pub steps: usize,
+    /// The schedule asked for (resolved against memory by [`plan`]).
+    pub checkpointing: Checkpointing,
+    /// Whether the gradient with respect to the initial state is copied out.
+    pub initial: bool,
+    /// Memory and recomputation limits.
+    pub limits: Limits,
+}
 
 /// How often (in steps) a run reads the divergence record back. Engines record the first
 /// non-finite population as they write it, so the step reported is exact whatever this is.
@@ -53,6 +72,11 @@ pub(crate) trait Engine: Stepper {
     fn reset_divergence(&mut self) -> Result<()>;
     /// State copies between host and engine so far.
     fn transfers(&self) -> Transfers;
+    /// Bytes the engine's memory (the device's, on a GPU) can still give to new states,
+    /// when known.
+    fn memory_available(&self) -> Result<Option<usize>>;
+    /// Bytes a backward run allocates besides its states.
+    fn gradient_scratch_bytes(&self) -> usize;
 }
 
 /// A simulation's backend with its state, at any precision: what [`Simulation`] holds.
@@ -61,17 +85,10 @@ pub(crate) trait Engine: Stepper {
 pub(crate) trait Session: Send {
     /// Runs `steps` steps, the first being step `t0`.
     fn run(&mut self, t0: usize, steps: usize) -> Result<()>;
-    /// The loss and gradients of `steps` steps from the current state (whose first step is
-    /// `t0`); the state is left as it was. Without `initial`, the gradient with respect to
-    /// the initial state stays in the backend (and `Gradients::initial` is empty).
-    fn gradient(
-        &mut self,
-        t0: usize,
-        objective: &BoundObjective,
-        steps: usize,
-        checkpointing: Checkpointing,
-        initial: bool,
-    ) -> Result<Gradients>;
+    /// The loss and gradients of a run from the current state, which is left as it was.
+    /// Without `request.initial`, the gradient with respect to the initial state stays in
+    /// the backend (and `Gradients::initial` is empty).
+    fn gradient(&mut self, request: &GradientRequest<'_>) -> Result<Gradients>;
     /// Sets the state from populations `[cell * Q + i]`.
     fn set_populations(&mut self, f: &[f64]) -> Result<()>;
     /// Copies the state into `out`.
@@ -118,32 +135,35 @@ where
         Ok(())
     }
 
-    fn gradient(
-        &mut self,
-        t0: usize,
-        objective: &BoundObjective,
-        steps: usize,
-        checkpointing: Checkpointing,
-        with_initial: bool,
-    ) -> Result<Gradients> {
-        self.engine.prepare_gradient(objective)?;
+    fn gradient(&mut self, request: &GradientRequest<'_>) -> Result<Gradients> {
+        let steps = request.steps;
+        let strategy = plan(
+            request.checkpointing,
+            steps,
+            self.engine.state_bytes(),
+            self.engine.gradient_scratch_bytes(),
+            self.engine.memory_available()?,
+            request.limits,
+        )?;
+        self.engine.prepare_gradient(request.objective)?;
         let mut window = Window {
             engine: &mut self.engine,
-            t0,
+            t0: request.t0,
         };
-        let (loss, lambda, report) = backward(&mut window, &self.state, steps, checkpointing)?;
+        let (loss, lambda, report) = backward(&mut window, &self.state, steps, strategy)?;
         let mut initial = Vec::new();
-        if with_initial {
+        if request.initial {
             self.engine
                 .download(&lambda, HostVec::F64(&mut initial), StateLayout::CellMajor)?;
         }
-        let params = self.engine.take_gradients()?;
-        Ok(Gradients {
+        let gradients = Gradients {
             loss,
             initial,
-            params,
+            params: self.engine.take_gradients()?,
             report,
-        })
+        };
+        check_results(&gradients)?;
+        Ok(gradients)
     }
 
     fn set_populations(&mut self, f: &[f64]) -> Result<()> {
@@ -222,4 +242,34 @@ impl<E: Engine> Stepper for Window<'_, E> {
     fn reload(&mut self, h: &E::Host, dst: &mut E::State) -> Result<()> {
         self.engine.reload(h, dst)
     }
+}
+
+/// A loss or gradient that is not finite although every state was: an objective weight or
+/// value that overflows, an operator whose derivative is infinite where it was evaluated.
+fn check_results(g: &Gradients) -> Result<()> {
+    let hint = "every state was finite, so look at the objective's weights and values, or at \
+                an operator whose derivative is infinite there (a square root or logarithm at 0)";
+    let bad = |what: String, value: f64| LbmError::NonFiniteResult {
+        what,
+        value,
+        hint: hint.into(),
+    };
+    if !g.loss.is_finite() {
+        return Err(bad("the loss".into(), g.loss));
+    }
+    if let Some(v) = g.initial.iter().find(|v| !v.is_finite()) {
+        return Err(bad(
+            "the gradient with respect to the initial populations".into(),
+            *v,
+        ));
+    }
+    for p in &g.params {
+        if let Some(v) = p.value.flat().into_iter().find(|v| !v.is_finite()) {
+            return Err(bad(
+                format!("the gradient with respect to `{}.{}`", p.op, p.name),
+                v,
+            ));
+        }
+    }
+    Ok(())
 }

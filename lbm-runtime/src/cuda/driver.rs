@@ -79,6 +79,33 @@ fn keep_freed_memory(ctx: &CudaContext) {
     }
 }
 
+/// Bytes the device can still give to new allocations: what the driver has free plus what
+/// the stream-ordered pool holds but no buffer uses (see [`keep_freed_memory`]).
+pub(crate) fn free_memory(dev: &Device) -> Result<usize> {
+    use cudarc::driver::{result, sys};
+    dev.ctx
+        .bind_to_thread()
+        .map_err(cuda_err("binding the CUDA context"))?;
+    let (free, _total) = result::mem_get_info().map_err(cuda_err("reading free memory"))?;
+    let attribute = |attr| -> Option<u64> {
+        let mut v = 0u64;
+        // SAFETY: the device comes from a live context; the pool attributes read here are
+        // `cuuint64_t`, which `v` is.
+        unsafe {
+            let pool = result::device::get_default_mem_pool(dev.ctx.cu_device()).ok()?;
+            result::mem_pool::get_attribute(pool, attr, (&mut v as *mut u64).cast()).ok()?;
+        }
+        Some(v)
+    };
+    let reserved = attribute(sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT);
+    let used = attribute(sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_CURRENT);
+    let idle = match (reserved, used) {
+        (Some(r), Some(u)) => r.saturating_sub(u) as usize,
+        _ => 0,
+    };
+    Ok(free.saturating_add(idle))
+}
+
 fn init() -> std::result::Result<Device, String> {
     if !driver_present() {
         let mut names = cudarc::get_lib_name_candidates("cuda");

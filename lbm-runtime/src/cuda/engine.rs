@@ -350,6 +350,22 @@ impl<R: GpuReal> Engine<R> {
         Ok(())
     }
 
+    /// The device this engine runs on.
+    pub fn device(&self) -> &'static Device {
+        self.dev
+    }
+
+    /// Bytes the adjoint kernels need besides states: the adjoints of local and
+    /// neighbour reads, a state's worth each.
+    pub fn adjoint_scratch_bytes(&self) -> usize {
+        self.step
+            .buf
+            .layout
+            .side_reads()
+            .len()
+            .saturating_mul(self.state_bytes())
+    }
+
     /// The stream all of this engine's work is ordered on.
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream

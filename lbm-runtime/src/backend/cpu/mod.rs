@@ -18,6 +18,7 @@ use crate::checkpoint::Stepper;
 use crate::error::{check_finite, LbmError, Result};
 use crate::gradients::{ParamAccumulator, ParamGradient};
 use crate::grid::Grid;
+use crate::memory::{bytes_of, check_host_fits, try_filled};
 use crate::real::Precision;
 pub(crate) use operator::CpuReal;
 use operator::{CpuOperator, Topology, CHUNK, FINITE};
@@ -43,9 +44,17 @@ pub(crate) struct CpuEngine<R: CpuReal> {
 impl<R: CpuReal> CpuEngine<R> {
     /// An engine for `step` on `grid` whose forward computes in `compute` (which must be
     /// `R`'s precision or `f32`).
-    pub fn new(grid: &Grid, step: &Bound, compute: Precision) -> Self {
-        let topo = Topology::new(grid);
-        CpuEngine {
+    pub fn new(grid: &Grid, step: &Bound, compute: Precision) -> Result<Self> {
+        let (q, cells) = (grid.lattice().q(), grid.cells());
+        // Two states and the two neighbour tables, before any of them is allocated.
+        let state = bytes_of("a state", q * cells, std::mem::size_of::<R>())?;
+        let tables = bytes_of("the neighbour tables", 2 * q * cells, 4)?;
+        check_host_fits(
+            &format!("a simulation of {cells} cells on the CPU"),
+            state.saturating_mul(2).saturating_add(tables),
+        )?;
+        let topo = Topology::new(grid)?;
+        Ok(CpuEngine {
             step: Self::step_operator(step, grid, &topo, compute),
             step_grads: ParamAccumulator::new(step, grid),
             objective: None,
@@ -56,7 +65,7 @@ impl<R: CpuReal> CpuEngine<R> {
             bars: Vec::new(),
             diverged: AtomicU64::new(FINITE),
             transfers: TransferCounter::default(),
-        }
+        })
     }
 
     fn step_operator(
@@ -75,18 +84,32 @@ impl<R: CpuReal> CpuEngine<R> {
 
     /// The adjoint of one step: `lambda_in` from the state before it and `lambda_out`;
     /// parameter gradients accumulate.
-    fn adjoint_step(&mut self, t: usize, f_in: &[R], lambda_out: &[R], lambda_in: &mut [R]) {
+    fn adjoint_step(
+        &mut self,
+        t: usize,
+        f_in: &[R],
+        lambda_out: &[R],
+        lambda_in: &mut [R],
+    ) -> Result<()> {
         let q = self.topo.q;
         let out_bar =
             |cell: usize, ob: &mut [R]| ob.copy_from_slice(&lambda_out[cell * q..cell * q + q]);
         let mut bars = std::mem::take(&mut self.bars);
-        bars.resize(self.step.reals_len * self.topo.cells, R::default());
+        if bars.is_empty() {
+            bars = try_filled("the adjoint's per-cell inputs", self.bars_len())?;
+        }
         self.step
             .adjoint_all(&self.topo, t, f_in, &out_bar, &mut bars);
         lambda_in.iter_mut().for_each(|l| *l = R::default());
         self.step.scatter_populations(&self.topo, &bars, lambda_in);
         self.step.accumulate_params(t, &bars, &mut self.step_grads);
         self.bars = bars;
+        Ok(())
+    }
+
+    /// Length of pass A's buffer of per-cell input adjoints.
+    fn bars_len(&self) -> usize {
+        self.step.reals_len * self.topo.cells
     }
 
     /// The objective's value on state `f` after step `t` (zero if it is not evaluated there).
@@ -151,7 +174,7 @@ impl<R: CpuReal> Stepper for CpuEngine<R> {
     type Host = Vec<R>;
 
     fn alloc(&mut self) -> Result<Vec<R>> {
-        Ok(vec![R::default(); self.state_len()])
+        try_filled("a state", self.state_len())
     }
 
     fn copy(&mut self, src: &Vec<R>, dst: &mut Vec<R>) -> Result<()> {
@@ -172,8 +195,7 @@ impl<R: CpuReal> Stepper for CpuEngine<R> {
         lambda_out: &Vec<R>,
         lambda_in: &mut Vec<R>,
     ) -> Result<()> {
-        self.adjoint_step(t, s, lambda_out, lambda_in);
-        Ok(())
+        self.adjoint_step(t, s, lambda_out, lambda_in)
     }
 
     fn loss(&mut self, t: usize, s: &Vec<R>) -> Result<f64> {
@@ -253,6 +275,8 @@ impl<R: CpuReal> Engine for CpuEngine<R> {
     fn rebind_step(&mut self, step: &Bound) -> Result<()> {
         self.step = Self::step_operator(step, &self.grid, &self.topo, self.compute);
         self.step_grads = ParamAccumulator::new(step, &self.grid);
+        // The number of inputs per cell may have changed.
+        self.bars = Vec::new();
         Ok(())
     }
 
@@ -285,6 +309,16 @@ impl<R: CpuReal> Engine for CpuEngine<R> {
 
     fn transfers(&self) -> Transfers {
         self.transfers.get()
+    }
+
+    fn memory_available(&self) -> Result<Option<usize>> {
+        Ok(crate::memory::host_available())
+    }
+
+    fn gradient_scratch_bytes(&self) -> usize {
+        // Pass A's buffer for the step and, at most, one for the objective.
+        let reals = self.bars_len() + self.step.reals_len.max(1) * self.topo.cells;
+        reals.saturating_mul(std::mem::size_of::<R>())
     }
 }
 

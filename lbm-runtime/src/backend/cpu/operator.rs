@@ -12,8 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rayon::prelude::*;
 
 use crate::bind::{Bound, Source};
+use crate::error::Result;
 use crate::gradients::{GradValue, ParamAccumulator};
 use crate::grid::Grid;
+use crate::memory::try_filled;
 use crate::operator::{CpuForms, FlatForms};
 use crate::real::Real;
 
@@ -61,17 +63,17 @@ impl Topology {
 }
 
 impl Topology {
-    pub fn new(grid: &Grid) -> Self {
+    pub fn new(grid: &Grid) -> Result<Self> {
         let (q, cells) = (grid.lattice().q(), grid.cells());
-        let mut upstream = vec![0u32; q * cells];
-        let mut downstream = vec![0u32; q * cells];
+        let mut upstream: Vec<u32> = try_filled("the upstream table of the grid", q * cells)?;
+        let mut downstream: Vec<u32> = try_filled("the downstream table of the grid", q * cells)?;
         for cell in 0..cells {
             for i in 0..q {
                 upstream[cell * q + i] = grid.upstream(cell, i) as u32;
                 downstream[cell * q + i] = grid.downstream(cell, i) as u32;
             }
         }
-        Topology {
+        Ok(Topology {
             grid: grid.clone(),
             q,
             cells,
@@ -79,7 +81,7 @@ impl Topology {
             downstream,
             opp: (0..q).map(|i| grid.lattice().opp(i)).collect(),
             links: (0..cells).map(|c| grid.links(c)).collect(),
-        }
+        })
     }
 }
 
