@@ -5,8 +5,9 @@
 //! loading it needs no JIT; when NVRTC does not know the architecture, or the driver does
 //! not take the cubin, it falls back to PTX for the newest virtual architecture that fits.
 //! Results are stored under [`cache_dir`], named by a hash of the source, the options, the
-//! architecture and the NVRTC version: a second run loads them without compiling, and
-//! prints nothing either way.
+//! architecture and the NVRTC and driver versions, each in an entry whose header is checked
+//! before the driver sees it (`entry`): a second run loads them without compiling, a
+//! damaged entry is removed and rebuilt, and nothing is printed either way.
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -23,8 +24,8 @@ use crate::nvrtc::{number_lines, nvrtc_available, NvrtcError, INSTALL_HINT};
 /// The environment variable naming the kernel cache directory.
 pub const CACHE_ENV: &str = "LBM_CACHE_DIR";
 
-/// Bumped when the cache's file format or naming changes.
-const FORMAT: &str = "lbm-kernel-cache-v1";
+/// Bumped when the cache's naming changes (the entry format has its own version).
+const FORMAT: &str = "lbm-kernel-cache-v2";
 
 /// The program name NVRTC uses in its diagnostics.
 const PROGRAM_NAME: &str = "lbm_module.cu";
@@ -50,7 +51,7 @@ pub fn cache_dir() -> PathBuf {
 
 /// 128-bit FNV-1a: stable across Rust versions, unlike `DefaultHasher`, so cache names
 /// stay valid between builds.
-fn fnv128(parts: &[&[u8]]) -> u128 {
+pub(crate) fn fnv128(parts: &[&[u8]]) -> u128 {
     const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
     const PRIME: u128 = 0x0000000001000000000000000000013b;
     let mut h = OFFSET;
@@ -176,6 +177,24 @@ unsafe fn cubin(
     Ok(buf)
 }
 
+/// The NVRTC and driver versions, part of every cache key: a cubin from another compiler
+/// or for another driver is another entry, never a stale hit.
+fn toolchain_versions() -> String {
+    static VERSIONS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSIONS
+        .get_or_init(|| {
+            let (mut major, mut minor, mut driver) = (0, 0, 0);
+            if nvrtc_available() {
+                // SAFETY: both pointers are valid for writes during the call.
+                let _ = unsafe { nvrtc_sys::nvrtcVersion(&mut major, &mut minor) };
+            }
+            // SAFETY: `driver` is valid for writes; the driver was loaded to find the device.
+            let _ = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut driver) };
+            format!("nvrtc {major}.{minor}, driver {driver}")
+        })
+        .clone()
+}
+
 /// Modules already loaded in this process, by cache key.
 fn loaded() -> &'static Mutex<HashMap<u128, Arc<CudaModule>>> {
     static LOADED: std::sync::OnceLock<Mutex<HashMap<u128, Arc<CudaModule>>>> =
@@ -217,6 +236,7 @@ pub(crate) fn module(dev: &'static Device, source: &str) -> Result<Arc<CudaModul
                 source.as_bytes(),
                 options.join(" ").as_bytes(),
                 arch.as_bytes(),
+                toolchain_versions().as_bytes(),
             ]);
             // Holding the lock while compiling keeps two threads from compiling the same
             // module at once.
@@ -261,20 +281,21 @@ fn load(
         Output::Cubin => Ptx::from_binary(bytes),
         Output::Ptx => Ptx::from_src(String::from_utf8_lossy(&bytes).into_owned()),
     };
-    if let Ok(bytes) = std::fs::read(&path) {
-        if let Ok(m) = dev.ctx.load_module(image(bytes)) {
-            return Ok(m);
+    if let Some(bytes) = super::entry::read(&path, key) {
+        // A PTX payload becomes a C string for the driver: one with a NUL inside would
+        // pass the hash only if it was stored that way, so it is refused here too.
+        let usable = output == Output::Cubin || !bytes.contains(&0);
+        if usable {
+            if let Ok(m) = dev.ctx.load_module(image(bytes)) {
+                return Ok(m);
+            }
         }
-        // A damaged or stale file: compile again and replace it.
+        // Intact but not loadable (a driver that changed under it): compile again and
+        // replace it.
+        let _ = std::fs::remove_file(&path);
     }
     let bytes = compile(source, options, output)?;
-    // Best effort: a cache that cannot be written only costs a compilation next time.
-    if std::fs::create_dir_all(&dir).is_ok() {
-        let tmp = dir.join(format!("{key:032x}.{ext}.{}.tmp", std::process::id()));
-        if std::fs::write(&tmp, &bytes).is_ok() && std::fs::rename(&tmp, &path).is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-    }
+    super::entry::write(&path, key, &bytes);
     dev.ctx
         .load_module(image(bytes))
         .map_err(|e| LbmError::Cuda(format!("loading a {ext} module: {e}")))

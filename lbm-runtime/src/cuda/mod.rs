@@ -20,6 +20,7 @@ pub(crate) mod buffers;
 pub mod cache;
 pub mod driver;
 pub(crate) mod engine;
+mod entry;
 mod layout;
 pub mod profile;
 mod skeleton;
