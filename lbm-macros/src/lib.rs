@@ -21,6 +21,8 @@ mod emit_c;
 mod emit_reference;
 mod emit_rust;
 mod expand;
+#[cfg(test)]
+mod fuzz_tests;
 mod intrinsic;
 mod ir;
 mod lower;

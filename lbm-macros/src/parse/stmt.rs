@@ -672,7 +672,19 @@ impl Parser<'_> {
                 return;
             };
             let v = match ty {
-                Ty::Array(_) => v,
+                // Arrays are returned as variables holding them (lowering copies them
+                // element by element).
+                Ty::Array(_) => match (&v.kind, v.ty) {
+                    (ExprKind::Var(_), Ty::Array(_) | Ty::Opaque { .. }) => v,
+                    _ => {
+                        self.err_at(
+                            el,
+                            "this output is an array: return a variable holding one, or a \
+                             call's array result",
+                        );
+                        return;
+                    }
+                },
                 _ => match typing::coerce(self.cx, v, ty, el.span()) {
                     Some(v) => v,
                     None => return,
