@@ -11,7 +11,14 @@ use lbm_runtime::{
     Step,
 };
 
+/// A user-defined collision (shear-thinning BGK) run for 200 steps; its parameter
+/// gradients against central finite differences. `LBM_BACKEND=cpu|cuda` picks the backend.
+#[derive(clap::Parser)]
+#[command(name = "custom_collision")]
+struct Args {}
+
 fn main() -> lbm_runtime::Result<()> {
+    <Args as clap::Parser>::parse();
     let backend = Backend::from_env()?;
     let grid = Grid::new_2d(LatticeKind::D2Q9, 32, 32)?;
     let f0 = shear_wave(&grid, 0.08)?;
