@@ -22,6 +22,47 @@ fn periodic(a: f64, b: f64, n: f64) -> f64 {
     d - n * (d / n).round()
 }
 
+/// The velocity field of a sum of vortices on a periodic grid, `D` components per cell.
+///
+/// On a 2D grid, the vortices below. On a 3D grid, the same in every `z` layer, with a
+/// strength modulated along `z` by `1 + cos(2 pi z / nz) / 2` and no `z` component: vortex
+/// tubes that are thicker in the middle of the box than at its ends.
+pub fn vortex_field_nd(grid: &Grid, vortices: &[Vortex]) -> Vec<f64> {
+    let [nx, ny, nz] = grid.dims();
+    let d = grid.lattice().d();
+    if d == 2 {
+        return vortex_field(grid, vortices);
+    }
+    let layer = Grid::new_2d(lbm_runtime::LatticeKind::D2Q9, nx, ny)
+        .expect("a layer of a valid grid is a valid grid");
+    let plane = vortex_field(&layer, vortices);
+    let mut u = vec![0.0; grid.cells() * d];
+    for cell in 0..grid.cells() {
+        let [x, y, z] = grid.coords(cell);
+        let m = 1.0 + 0.5 * (2.0 * std::f64::consts::PI * z as f64 / nz as f64).cos();
+        let p = layer.index([x, y, 0]);
+        u[cell * d] = m * plane[p * 2];
+        u[cell * d + 1] = m * plane[p * 2 + 1];
+    }
+    u
+}
+
+/// The `x` and `y` components of the layer `z` of a field with `D` components per cell,
+/// as a 2D field (`[cell * 2 + a]` over the layer).
+pub fn layer_xy(grid: &Grid, u: &[f64], z: usize) -> Vec<f64> {
+    let [nx, ny, _] = grid.dims();
+    let d = grid.lattice().d();
+    let mut out = Vec::with_capacity(nx * ny * 2);
+    for y in 0..ny {
+        for x in 0..nx {
+            let c = grid.index([x, y, z]);
+            out.push(u[c * d]);
+            out.push(u[c * d + 1]);
+        }
+    }
+    out
+}
+
 /// The velocity field (`[cell * 2 + a]`) of a sum of vortices on a periodic 2D grid.
 ///
 /// Each vortex is a Gaussian (Taylor) vortex, `u_theta = peak (r / r0) exp((1 - r^2 / r0^2)

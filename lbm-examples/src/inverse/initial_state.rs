@@ -1,5 +1,7 @@
-//! Problem 1, initial-state recovery: find the initial velocity field of a decaying 2D
-//! flow from one observation of its velocity `T` steps later.
+//! Problem 1, initial-state recovery: find the initial velocity field of a decaying flow
+//! from one observation of its velocity `T` steps later, in 2D (D2Q9) or 3D (D3Q19, the
+//! same pattern as vortex tubes; problem 4 of the issue, with checkpointing under a memory
+//! budget).
 //!
 //! The hidden initial field is a pattern of Lamb-Oseen vortices ([`super::fields::smiley`],
 //! jittered by a seed) at rest density. It is run `T` steps with BGK on a periodic grid and
@@ -18,17 +20,19 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use lbm_runtime::{
-    equilibrium_gradient, ops, Backend, Checkpointing, Grid, LatticeKind, LbmError, Objective,
-    Precision, Simulation, Step,
+    equilibrium_gradient, ops, Backend, Budget, Checkpointing, Grid, LatticeKind, LbmError,
+    Objective, Precision, Simulation, Step,
 };
 
-use super::fields::{relative_error, smiley, vortex_field, Vortex};
+use super::fields::{relative_error, smiley, vortex_field_nd, Vortex};
 use crate::optim::{Bounds, Iterate, Lbfgs, Minimum};
 
 /// What to recover and how.
 #[derive(Clone, Debug)]
 pub struct InitialStateProblem {
-    /// Cells along each side of the periodic square.
+    /// The lattice: D2Q9 on a square, D3Q19 or D3Q27 on a cube.
+    pub lattice: LatticeKind,
+    /// Cells along each side of the periodic square or cube.
     pub size: usize,
     /// Steps between the initial state and the observation.
     pub steps: usize,
@@ -42,6 +46,8 @@ pub struct InitialStateProblem {
     pub precision: Precision,
     /// Where it runs.
     pub backend: Backend,
+    /// How the gradient's backward sweep keeps its states.
+    pub checkpointing: Checkpointing,
 }
 
 /// The hidden field and its observation.
@@ -49,16 +55,16 @@ pub struct InitialStateProblem {
 pub struct Observation {
     /// The grid.
     pub grid: Grid,
-    /// The hidden initial velocity, `[cell * 2 + a]`.
+    /// The hidden initial velocity, `[cell * D + a]`.
     pub truth: Vec<f64>,
-    /// The velocity after the run, `[cell * 2 + a]`.
+    /// The velocity after the run, `[cell * D + a]`.
     pub observed: Vec<f64>,
 }
 
 /// What the recovery found.
 #[derive(Clone, Debug)]
 pub struct Recovery {
-    /// The recovered initial velocity, `[cell * 2 + a]`.
+    /// The recovered initial velocity, `[cell * D + a]`.
     pub recovered: Vec<f64>,
     /// `||recovered - truth|| / ||truth||`.
     pub relative_error: f64,
@@ -100,6 +106,7 @@ impl InitialStateProblem {
             Backend::Cpu => (64, 300),
         };
         InitialStateProblem {
+            lattice: LatticeKind::D2Q9,
             size,
             steps,
             omega: 1.9,
@@ -107,11 +114,34 @@ impl InitialStateProblem {
             seed: 1,
             precision: Precision::F32,
             backend,
+            checkpointing: Checkpointing::StoreAll,
+        }
+    }
+
+    /// The 3D problem for a backend: D3Q19, 96^3 over 500 steps on a GPU with the states
+    /// of the backward sweep within a 4 GiB budget (binomial checkpointing: store-all
+    /// would take 34 GB), 24^3 over 200 steps on the CPU.
+    pub fn for_backend_3d(backend: Backend) -> Self {
+        let (size, steps, budget) = match backend {
+            Backend::Cuda => (96, 500, 4usize << 30),
+            Backend::Cpu => (24, 200, 256 << 20),
+        };
+        InitialStateProblem {
+            lattice: LatticeKind::D3Q19,
+            size,
+            steps,
+            peak: 0.03,
+            checkpointing: Checkpointing::Budget(Budget::bytes(budget)),
+            ..Self::for_backend(backend)
         }
     }
 
     fn grid(&self) -> lbm_runtime::Result<Grid> {
-        Grid::new_2d(LatticeKind::D2Q9, self.size, self.size)
+        let n = self.size;
+        match self.lattice.d() {
+            2 => Grid::new_2d(self.lattice, n, n),
+            _ => Grid::new_3d(self.lattice, n, n, n),
+        }
     }
 
     fn simulation(&self, grid: &Grid) -> lbm_runtime::Result<Simulation> {
@@ -144,7 +174,7 @@ impl InitialStateProblem {
     /// Runs the hidden initial field and observes its velocity after `steps` steps.
     pub fn observe(&self) -> lbm_runtime::Result<Observation> {
         let grid = self.grid()?;
-        let truth = vortex_field(&grid, &self.vortices(&grid));
+        let truth = vortex_field_nd(&grid, &self.vortices(&grid));
         let mut sim = self.simulation(&grid)?;
         sim.set_equilibrium(&vec![1.0; grid.cells()], &truth)?;
         sim.run(self.steps)?;
@@ -168,6 +198,7 @@ impl InitialStateProblem {
             grid: obs.grid.clone(),
             rho: vec![1.0; n],
             steps: self.steps,
+            checkpointing: self.checkpointing,
         })
     }
 
@@ -202,9 +233,10 @@ impl InitialStateProblem {
             progress(it, mlups(cost.get()));
             ControlFlow::Continue(())
         };
-        let bounds = Bounds::uniform(2 * n, -0.2, 0.2)?;
+        let d = self.lattice.d();
+        let bounds = Bounds::uniform(d * n, -0.2, 0.2)?;
         let minimum = Lbfgs::new().max_iterations(iterations).minimize_with(
-            vec![0.0; 2 * n],
+            vec![0.0; d * n],
             &bounds,
             loss_and_gradient,
             observer,
@@ -231,15 +263,16 @@ pub struct Misfit {
     grid: Grid,
     rho: Vec<f64>,
     steps: usize,
+    checkpointing: Checkpointing,
 }
 
 impl Misfit {
-    /// The loss at the initial velocity `u0` (`[cell * 2 + a]`) and its gradient.
+    /// The loss at the initial velocity `u0` (`[cell * D + a]`) and its gradient.
     pub fn evaluate(&mut self, u0: &[f64]) -> lbm_runtime::Result<(f64, Vec<f64>)> {
         self.sim.set_equilibrium(&self.rho, u0)?;
         let g = self
             .sim
-            .gradient(&self.objective, self.steps, Checkpointing::StoreAll)?;
+            .gradient(&self.objective, self.steps, self.checkpointing)?;
         let (_, d_u) = equilibrium_gradient(&self.grid, &self.rho, u0, &g.initial)?;
         Ok((g.loss, d_u))
     }
