@@ -1,7 +1,7 @@
 //! Problem 3, design, at sizes the CPU runs in seconds: the gradient of its loss against
 //! central differences, and a design that lowers the pressure drop at the target volume.
 
-use lbm_examples::inverse::design::DesignProblem;
+use lbm_examples::inverse::design::{DensityFilter, DesignProblem};
 use lbm_runtime::{Backend, Precision, Simulation};
 
 fn problem(size: usize, steps: usize) -> DesignProblem {
@@ -31,8 +31,9 @@ fn direction(n: usize, seed: u64) -> Vec<f64> {
 fn the_loss_gradient_matches_central_differences_at_the_start() {
     // Catches a solid-fraction gradient read from the wrong cells, a pressure-drop
     // objective whose weights or evaluation steps disagree between the value and the
-    // gradient, and a wrong derivative of the augmented-Lagrangian terms (a nonzero
-    // multiplier and violation make both terms count).
+    // gradient, a wrong derivative of the augmented-Lagrangian terms (a nonzero
+    // multiplier and violation make both terms count) and a filter whose transpose is
+    // not the adjoint of its application.
     let p = problem(12, 80);
     let setup = p.setup().unwrap();
     let s0 = p.initial_design(&setup);
@@ -47,7 +48,11 @@ fn the_loss_gradient_matches_central_differences_at_the_start() {
     sim.set_populations(&setup.channel.poiseuille_state().unwrap())
         .unwrap();
     sim.run(p.warmup).unwrap();
-    let mut loss = p.loss(&setup, sim.populations().unwrap(), -1.5).unwrap();
+    // A filter wider than a cell, so that its transpose is part of the check.
+    let filter = DensityFilter::new(&setup, 2.5);
+    let mut loss = p
+        .loss(&setup, sim.populations().unwrap(), -1.5, filter)
+        .unwrap();
     // Less solid than the target, so the penalty's derivative is not zero either.
     let x0: Vec<f64> = s0.iter().map(|s| 0.9 * s).collect();
     let at = loss.evaluate(&x0).unwrap();

@@ -31,7 +31,7 @@ fn direction(n: usize, seed: u64) -> Vec<f64> {
 #[test]
 fn the_loss_gradient_matches_central_differences_at_the_start() {
     // Catches a relaxation-rate gradient taken from the wrong cells (the fluid list and
-    // the grid disagreeing), a force gradient dropped or not scaled by FORCE_SCALE, and a
+    // the grid disagreeing), a force gradient dropped or not scaled by its unit, and a
     // regulariser whose gradient disagrees with its value: each changes the directional
     // derivative along a direction over all parameters, and the force's own check.
     let p = problem(12, 60);

@@ -96,10 +96,10 @@ struct IdentifyArgs {
     #[command(flatten)]
     common: Common,
     /// Cells across the channel, walls included; the channel is three times as long
-    /// (default: 98 on a GPU, 34 on the CPU).
+    /// (default: 130 on a GPU, 34 on the CPU).
     #[arg(long)]
     size: Option<usize>,
-    /// Steps from the developed flow to the observation (default: 1200 on a GPU, 400 on
+    /// Steps from the developed flow to the observation (default: 2000 on a GPU, 400 on
     /// the CPU).
     #[arg(long)]
     steps: Option<usize>,
@@ -113,10 +113,10 @@ struct DesignArgs {
     #[command(flatten)]
     common: Common,
     /// Cells across the channel, walls included; the channel is three times as long
-    /// (default: 66 on a GPU, 34 on the CPU).
+    /// (default: 98 on a GPU, 34 on the CPU).
     #[arg(long)]
     size: Option<usize>,
-    /// Steps of each gradient run (default: 2400 on a GPU, 600 on the CPU).
+    /// Steps of each gradient run (default: 5000 on a GPU, 600 on the CPU).
     #[arg(long)]
     steps: Option<usize>,
     /// L-BFGS iterations, shared by the rounds of the augmented Lagrangian.
@@ -421,7 +421,12 @@ fn design(args: &DesignArgs) -> Result<(), Failure> {
     let backend = backend(args.common.backend)?;
     let mut problem = DesignProblem::for_backend(backend);
     problem.size = args.size.unwrap_or(problem.size);
-    problem.steps = args.steps.unwrap_or(problem.steps);
+    if let Some(steps) = args.steps {
+        // The rounds' warm-ups develop the flow over the same time scale as the
+        // gradients' runs: they scale together.
+        problem.warmup = problem.warmup * steps / problem.steps.max(1);
+        problem.steps = steps;
+    }
     problem.volume = args.volume;
     problem.rounds = args.rounds;
     problem.seed = args.common.seed;

@@ -38,7 +38,7 @@ use lbm_runtime::{
     Step,
 };
 
-use super::channel::Channel;
+use super::channel::{viscosity, Channel};
 use super::fields::relative_error;
 use crate::optim::{Bounds, Iterate, Lbfgs, Minimum};
 
@@ -108,11 +108,6 @@ pub fn forced_channel_step(
     }
 }
 
-/// The force's unknowns are `F / FORCE_SCALE`, so that they and the relaxation rates are
-/// numbers near one: L-BFGS's first step, a steepest-descent step moving no parameter by
-/// more than `initial_step`, then suits both.
-pub const FORCE_SCALE: f64 = 1e-4;
-
 /// The bounds on the relaxation rate of every cell: inside `(0, 2)` with room to spare,
 /// where BGK stays stable at the speeds of the channel.
 pub const OMEGA_BOUNDS: (f64, f64) = (0.6, 1.9);
@@ -134,7 +129,8 @@ pub struct IdentifyProblem {
     pub omega_thick: f64,
     /// The relaxation rate at the centre of the blob of lower viscosity.
     pub omega_thin: f64,
-    /// The hidden body force (lattice units, per unit volume and step).
+    /// The hidden body force, in units of the pressure gradient that drives the nominal
+    /// fluid's Poiseuille flow, `G = 12 nu0 U / H^2` (see [`IdentifyProblem::force_unit`]).
     pub force: [f64; 2],
     /// Weight `alpha` of the smoothness term `alpha / 2 sum (omega_a - omega_b)^2` over
     /// neighbouring fluid cells (see [`Misfit::regulariser`]); 0 for none.
@@ -157,7 +153,7 @@ pub struct Observation {
     pub channel: Channel,
     /// The hidden relaxation rate, one per cell (the walls hold `omega0`, unused).
     pub omega: Vec<f64>,
-    /// The hidden force.
+    /// The hidden force (lattice units).
     pub force: [f64; 2],
     /// The developed state every run starts from, `[cell * 9 + i]`.
     pub start: Vec<f64>,
@@ -172,7 +168,7 @@ pub struct Observation {
 pub struct Identification {
     /// The recovered relaxation rate, one per cell (the walls hold `omega0`).
     pub omega: Vec<f64>,
-    /// The recovered force.
+    /// The recovered force (lattice units).
     pub force: [f64; 2],
     /// `||omega - omega_true|| / ||omega_true||` over the fluid cells.
     pub omega_error: f64,
@@ -212,12 +208,12 @@ pub enum IdentifyError {
 }
 
 impl IdentifyProblem {
-    /// The default problem for a backend: a channel 96 cells wide over 1200 steps on a GPU,
-    /// 34 cells wide over 400 steps on the CPU. Blobs scale with the channel and the steps
-    /// with the time viscosity needs to cross a blob.
+    /// The default problem for a backend: a channel 130 cells wide over 2000 steps on a
+    /// GPU, 34 cells wide over 400 steps on the CPU. Blobs scale with the channel and the
+    /// steps with the time viscosity needs to cross a blob.
     pub fn for_backend(backend: Backend) -> Self {
         let (size, steps, warmup) = match backend {
-            Backend::Cuda => (98, 1200, 6000),
+            Backend::Cuda => (130, 2000, 10000),
             Backend::Cpu => (34, 400, 1500),
         };
         IdentifyProblem {
@@ -228,7 +224,7 @@ impl IdentifyProblem {
             omega0: 1.2,
             omega_thick: 0.75,
             omega_thin: 1.7,
-            force: [3e-5, -4e-5],
+            force: [0.5, -0.6],
             smoothing: 3e-6,
             prior: 3e-5,
             seed: 1,
@@ -263,6 +259,21 @@ impl IdentifyProblem {
             )));
         }
         Ok(())
+    }
+
+    /// The force unit `G = 12 nu0 U / H^2` (lattice units), the pressure gradient of the
+    /// nominal fluid's Poiseuille flow: a force of one unit is as strong as what drives
+    /// the flow, whatever the channel's size. The unknowns hold the force in this unit, so
+    /// that they and the relaxation rates are numbers near one: L-BFGS's first step, a
+    /// steepest-descent step moving no parameter by more than `initial_step`, suits both.
+    pub fn force_unit(&self, channel: &Channel) -> f64 {
+        let h = channel.width();
+        12.0 * viscosity(self.omega0) * self.mean_speed / (h * h)
+    }
+
+    /// The hidden force in lattice units.
+    pub fn hidden_force(&self, channel: &Channel) -> [f64; 2] {
+        self.force.map(|f| f * self.force_unit(channel))
     }
 
     /// The channel: `3 size` by `size` cells.
@@ -336,14 +347,15 @@ impl IdentifyProblem {
         let (_, start_velocity) = sim.macroscopic()?;
         let omega = self.hidden_omega(&channel);
         sim.set_field("omega", omega.clone())?;
-        sim.set_uniform("force", self.force)?;
+        let force = self.hidden_force(&channel);
+        sim.set_uniform("force", force)?;
         sim.set_populations(&start)?;
         sim.run(self.steps)?;
         let (_, observed) = sim.macroscopic()?;
         Ok(Observation {
             channel,
             omega,
-            force: self.force,
+            force,
             start,
             start_velocity,
             observed,
@@ -371,6 +383,7 @@ impl IdentifyProblem {
             start: obs.start.clone(),
             omega: vec![self.omega0; n],
             edges: neighbour_pairs(channel),
+            force_unit: self.force_unit(channel),
             smoothing: self.smoothing,
             prior: self.prior,
             omega0: self.omega0,
@@ -420,10 +433,10 @@ impl IdentifyProblem {
         let (lo, hi) = OMEGA_BOUNDS;
         let mut lower = vec![lo; fluid.len()];
         let mut upper = vec![hi; fluid.len()];
-        // The force is free; its scaled components stay within a range no channel flow
-        // at these speeds survives, so a wild line-search trial is cut short.
-        lower.extend([-100.0; 2]);
-        upper.extend([100.0; 2]);
+        // The force is free within twenty times the driving pressure gradient, more than a
+        // channel flow at these speeds survives: a wild line-search trial is cut short.
+        lower.extend([-20.0; 2]);
+        upper.extend([20.0; 2]);
         let bounds = Bounds::new(lower, upper)?;
         let start = self.start(obs);
         let minimum = Lbfgs::new()
@@ -463,7 +476,8 @@ fn distance(a: &[f64], b: &[f64]) -> f64 {
 /// one simulation kept for every evaluation, its parameters updated in place.
 ///
 /// The vector holds the relaxation rate of every fluid cell (in the order of
-/// [`Channel::fluid_cells`]) and then the force divided by [`FORCE_SCALE`].
+/// [`Channel::fluid_cells`]) and then the force in units of
+/// [`IdentifyProblem::force_unit`].
 pub struct Misfit {
     sim: Simulation,
     objective: Objective,
@@ -471,6 +485,8 @@ pub struct Misfit {
     /// The whole relaxation-rate field; the walls keep their value.
     omega: Vec<f64>,
     fluid: Vec<usize>,
+    /// The force's unit, lattice units per unit of the parameter.
+    force_unit: f64,
     /// Pairs of neighbouring fluid cells, as indices into the parameter vector.
     edges: Vec<(usize, usize)>,
     smoothing: f64,
@@ -522,8 +538,8 @@ impl Misfit {
         }
         let k = self.fluid.len();
         let force = [
-            p.get(k).copied().unwrap_or(0.0) * FORCE_SCALE,
-            p.get(k + 1).copied().unwrap_or(0.0) * FORCE_SCALE,
+            p.get(k).copied().unwrap_or(0.0) * self.force_unit,
+            p.get(k + 1).copied().unwrap_or(0.0) * self.force_unit,
         ];
         (omega, force)
     }
@@ -558,7 +574,7 @@ impl Misfit {
             return Err(missing("force"));
         };
         let mut grad: Vec<f64> = self.fluid.iter().map(|&c| d_omega[c]).collect();
-        grad.extend(d_force.iter().map(|d| d * FORCE_SCALE));
+        grad.extend(d_force.iter().map(|d| d * self.force_unit));
         Ok((g.loss + self.regulariser(p, &mut grad), grad))
     }
 
