@@ -119,9 +119,10 @@ struct DesignArgs {
     /// Steps of each gradient run (default: 5000 on a GPU, 600 on the CPU).
     #[arg(long)]
     steps: Option<usize>,
-    /// L-BFGS iterations, shared by the rounds of the augmented Lagrangian.
-    #[arg(long, default_value_t = 80)]
-    iterations: usize,
+    /// L-BFGS iterations, shared by the rounds of the augmented Lagrangian (default: 160
+    /// on a GPU, 80 on the CPU).
+    #[arg(long)]
+    iterations: Option<usize>,
     /// Solid volume to place, as a fraction of the design region.
     #[arg(long, default_value_t = 0.2)]
     volume: f64,
@@ -450,8 +451,11 @@ fn design(args: &DesignArgs) -> Result<(), Failure> {
     let setup = problem.setup()?;
     let disc = problem.disc(&setup);
     let (disc_drop, disc_velocity, _) = problem.developed(&setup, &disc)?;
-    let bar = progress_bar(args.iterations);
-    let design = problem.design(args.iterations, |p| {
+    let iterations = args
+        .iterations
+        .unwrap_or(DesignProblem::iterations_for(backend));
+    let bar = progress_bar(iterations);
+    let design = problem.design(iterations, |p| {
         bar.set_position(p.iteration as u64);
         bar.set_message(format!(
             "round {}  loss {:.4e}  drop {:.3}  volume {:.3}  {:.0} MLUPS",
