@@ -501,7 +501,9 @@ impl DesignProblem {
         let mut done = 0;
         for round in 0..self.rounds {
             let budget = per_round.min(iterations - done);
-            if budget == 0 {
+            // The first round runs even with no iterations: it evaluates the start, so
+            // that a run of zero iterations still reports a loss.
+            if budget == 0 && round > 0 {
                 break;
             }
             develop.set_field("solid", self.field(&setup, &solid))?;

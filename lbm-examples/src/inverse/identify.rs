@@ -575,10 +575,12 @@ impl Misfit {
         };
         let mut grad: Vec<f64> = self.fluid.iter().map(|&c| d_omega[c]).collect();
         grad.extend(d_force.iter().map(|d| d * self.force_unit));
-        Ok((g.loss + self.regulariser(p, &mut grad), grad))
+        let r = self.regulariser(p, &mut grad)?;
+        Ok((g.loss + r, grad))
     }
 
-    /// The regulariser at `p`, its gradient added to `grad`:
+    /// The regulariser at `p`, its gradient added to `grad` (both of [`len`](Self::len)
+    /// entries):
     /// `alpha / 2 sum_edges (omega_a - omega_b)^2 + beta / (2 N) sum_cells (omega - omega0)^2`
     /// over the fluid cells (the force is not regularised).
     ///
@@ -594,7 +596,17 @@ impl Misfit {
     ///   `(d_xx - d_yy)(delta_mu u') = data`, a wave equation whose errors run along
     ///   45-degree characteristics. The first term, a penalty on differences between
     ///   neighbours, damps those streaks.
-    pub fn regulariser(&self, p: &[f64], grad: &mut [f64]) -> f64 {
+    pub fn regulariser(&self, p: &[f64], grad: &mut [f64]) -> lbm_runtime::Result<f64> {
+        for (what, got) in [("parameters", p.len()), ("gradient", grad.len())] {
+            if got != self.len() {
+                return Err(LbmError::ShapeMismatch {
+                    what: format!("identification {what}"),
+                    got,
+                    expected: self.len(),
+                    why: "one relaxation rate per fluid cell and two force components".into(),
+                });
+            }
+        }
         let mut edges = 0.0;
         for &(a, b) in &self.edges {
             let d = p[a] - p[b];
@@ -610,7 +622,7 @@ impl Misfit {
             prior += d * d;
             *g += beta * d;
         }
-        0.5 * self.smoothing * edges + 0.5 * beta * prior
+        Ok(0.5 * self.smoothing * edges + 0.5 * beta * prior)
     }
 }
 
