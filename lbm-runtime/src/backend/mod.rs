@@ -20,6 +20,8 @@ pub(crate) mod cuda;
 pub mod host;
 pub mod plan;
 
+use rayon::prelude::*;
+
 use crate::bind::{Bound, BoundObjective};
 use crate::checkpoint::{backward, Checkpointing, Stepper};
 use crate::error::LbmError;
@@ -103,14 +105,16 @@ pub(crate) trait Session: Send {
 pub(crate) struct Resident<E: Engine> {
     engine: E,
     state: E::State,
-    scratch: E::State,
+    /// The state a step writes before the swap; released while a gradient runs, so the
+    /// gradient's budget is all the memory it takes beyond the state.
+    scratch: Option<E::State>,
 }
 
 impl<E: Engine> Resident<E> {
     /// An engine holding a zero state.
     pub fn new(mut engine: E) -> Result<Self> {
         let state = engine.alloc()?;
-        let scratch = engine.alloc()?;
+        let scratch = Some(engine.alloc()?);
         Ok(Resident {
             engine,
             state,
@@ -124,15 +128,26 @@ where
     E::State: Send,
 {
     fn run(&mut self, t0: usize, steps: usize) -> Result<()> {
+        let mut scratch = match self.scratch.take() {
+            Some(s) => s,
+            None => self.engine.alloc()?,
+        };
+        let mut result = Ok(());
         for k in 0..steps {
-            self.engine
-                .forward(t0 + k, &self.state, &mut self.scratch)?;
-            std::mem::swap(&mut self.state, &mut self.scratch);
+            result = self.engine.forward(t0 + k, &self.state, &mut scratch);
+            if result.is_err() {
+                break;
+            }
+            std::mem::swap(&mut self.state, &mut scratch);
             if divergence_check_due(k + 1, steps) {
-                self.engine.check_divergence()?;
+                result = self.engine.check_divergence();
+                if result.is_err() {
+                    break;
+                }
             }
         }
-        Ok(())
+        self.scratch = Some(scratch);
+        result
     }
 
     fn gradient(&mut self, request: &GradientRequest<'_>) -> Result<Gradients> {
@@ -146,6 +161,8 @@ where
             request.limits,
         )?;
         self.engine.prepare_gradient(request.objective)?;
+        // The run's working states replace the scratch state while it lasts.
+        self.scratch = None;
         let mut window = Window {
             engine: &mut self.engine,
             t0: request.t0,
@@ -257,7 +274,8 @@ fn check_results(g: &Gradients) -> Result<()> {
     if !g.loss.is_finite() {
         return Err(bad("the loss".into(), g.loss));
     }
-    if let Some(v) = g.initial.iter().find(|v| !v.is_finite()) {
+    // A state-sized scan: in parallel, so it costs a fraction of the copy before it.
+    if let Some(v) = g.initial.par_iter().find_any(|v| !v.is_finite()) {
         return Err(bad(
             "the gradient with respect to the initial populations".into(),
             *v,
