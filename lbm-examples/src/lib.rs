@@ -11,6 +11,7 @@
 pub mod inverse;
 pub mod optim;
 pub mod output;
+pub mod validation;
 
 use lbm_runtime::operator;
 use lbm_runtime::ops::{density_velocity, equilibrium};
