@@ -100,8 +100,8 @@ pub fn trt_step(
 /// `rho_b / rho_neighbor`; the known ones are kept.
 ///
 /// Why not the library's outlets: on the cylinder at Re 100 and `d = 10`, the Zou-He
-/// pressure outlet diverged once the shed vortices reached it (step 13,937), and so did a
-/// Zou-He outlet taking its tangential velocity from the neighbour; plain extrapolation, which fixes no pressure, let the mean density creep up by 5%
+/// pressure outlet diverged in an outlet cell once the wake had begun to shed (step
+/// 13,937), and so did a Zou-He outlet taking its tangential velocity from the neighbour; plain extrapolation, which fixes no pressure, let the mean density creep up by 5%
 /// over 40,000 steps (the drag with it). Scaling the extrapolated populations pulls the
 /// outlet's density back to `rho_b` every step: the mean density stayed within 1e-3 of 1
 /// and the run stayed stable (measured).
