@@ -13,8 +13,9 @@
 //!
 //! On the lattice, `D = d` cells: the channel is `4.1 d` fluid rows between two solid
 //! rows (halfway bounce-back walls at `y = 1/2` and `4.1 d + 1/2`) and `22 d + 1` columns
-//! from the Zou-He velocity inlet (nodes `x = 0`) to the Zou-He pressure outlet
-//! (`x = 22 d`, density 1, which stands for the free outflow 20 diameters downstream).
+//! from the Zou-He velocity inlet (nodes `x = 0`) to an outflow at `x = 22 d` that holds
+//! the density at 1 ([`super::steps::rescaled_outflow`], which says why not Zou-He), for
+//! the free outflow 20 diameters downstream.
 //! The cylinder is the staircase of cells whose centres lie within `d / 2` of
 //! `(2 d, 2 d + 1/2)`. The peak inflow `u_max` is a lattice velocity (Mach below 0.1), the
 //! mean `U = 2/3 u_max`, `nu = U d / Re`, and TRT collides at `omega = 1 / (3 nu + 1/2)`
@@ -26,12 +27,13 @@
 //! `-2 f_OPP[i](x) c_i` per step (the sum of `ops::momentum_exchange_force` over the
 //! cylinder's neighbours; the channel walls are left out).
 //!
-//! 2D-1 runs until the coefficients stop changing. 2D-2 starts from the parabolic flow
-//! with a transverse kick behind the cylinder (so the shedding does not have to grow from
-//! rounding), samples the forces a few dozen times per period, and stops once the lift's
-//! amplitude repeats from one period to the next; the Strouhal number comes from the mean
-//! period between upward crossings of the lift's mean over the last periods, and the
-//! maxima from those periods.
+//! Both start from rest and raise the inflow as `sin^2` over ten convective times `d / U`.
+//! 2D-1 runs until the coefficients stay within a narrow band over ten convective times.
+//! 2D-2 needs no kick: the cylinder sits off the axis, and its wake starts to shed on its
+//! own within about 30 convective times. It samples the forces about 60 times per period
+//! and stops once the lift's amplitude repeats from one period to the next; the Strouhal
+//! number comes from the mean period between upward crossings of the lift's mean over the
+//! last periods, and the maxima from those periods.
 
 use lbm_runtime::{Backend, Grid, LatticeKind, Precision, Simulation, Source, Step};
 use serde::Serialize;

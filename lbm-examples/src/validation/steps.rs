@@ -23,8 +23,7 @@ pub const INLET: i64 = 2;
 /// [`rescaled_outflow`].
 pub const OUTLET: i64 = 3;
 
-/// Walls at rest and moving, a body force, BGK: the step of Poiseuille, Couette and the
-/// lid-driven cavity.
+/// Walls at rest and moving, a body force, BGK: the step of Poiseuille and Couette flow.
 ///
 /// Every wall link is bounced back halfway; the links in `moving` (a subset of `links`:
 /// those whose solid cell belongs to a wall moving at `u_wall`) then get Ladd's momentum
@@ -43,6 +42,7 @@ pub fn wall_step(
     #[param] force: [Real; D],
     #[param] u_wall: [Real; D],
 ) -> [Real; Q] {
+    // Tag 1 is SOLID.
     if tag == 1 {
         return f_local;
     }
@@ -82,11 +82,13 @@ pub fn trt_step(
     #[param] rho_out: Real,
     f_west: [Real; Q],
 ) -> [Real; Q] {
+    // Tag 1 is SOLID.
     if tag == 1 {
         return f_local;
     }
     let resting = halfway_bounce_back(f, f_local, links);
     let g = moving_wall_bounce_back(resting, f_local, moving, u_wall);
+    // Tags 2 and 3 are INLET and OUTLET.
     match tag {
         2 => trt(zou_he_velocity(g, u_in, 0, 1), omega, magic),
         3 => trt(rescaled_outflow(g, f_west, rho_out, 0, -1), omega, magic),
@@ -100,9 +102,10 @@ pub fn trt_step(
 /// `rho_b / rho_neighbor`; the known ones are kept.
 ///
 /// Why not the library's outlets: on the cylinder at Re 100 and `d = 10`, the Zou-He
-/// pressure outlet diverged once the shed vortices reached it (step 13,937), and so did a
-/// Zou-He outlet taking its tangential velocity from the neighbour; plain extrapolation, which fixes no pressure, let the mean density creep up by 5%
-/// over 40,000 steps (the drag with it). Scaling the extrapolated populations pulls the
+/// pressure outlet diverged in an outlet cell once the wake had begun to shed (step
+/// 13,937), and so did a Zou-He outlet taking its tangential velocity from the neighbour;
+/// plain extrapolation, which fixes no pressure, let the mean density creep up by 5% over
+/// 40,000 steps (the drag with it). Scaling the extrapolated populations pulls the
 /// outlet's density back to `rho_b` every step: the mean density stayed within 1e-3 of 1
 /// and the run stayed stable (measured).
 #[operator]
