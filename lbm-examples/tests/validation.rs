@@ -1,4 +1,4 @@
-//! Physics validation at sizes the CPU runs in CI (about a minute in all, release mode, two
+//! Physics validation at sizes the CPU runs in CI (about 30 s in all, release mode, two
 //! cores): each test runs a case of `lbm_examples::validation` and asserts its measured
 //! quantity against the analytic or published value within a stated tolerance. The
 //! comment on each says which bug it exists to catch; `docs/VALIDATION.md` has the
