@@ -26,7 +26,6 @@
 
 use std::cell::Cell;
 use std::ops::ControlFlow;
-use std::time::Instant;
 
 use lbm_runtime::ops::{
     bgk, density, halfway_bounce_back, partial_bounce_back, zou_he_pressure, zou_he_velocity,
@@ -36,6 +35,7 @@ use lbm_runtime::{
 };
 
 use super::channel::{viscosity, Channel, INLET, OUTLET};
+use super::GradientMeter;
 use crate::optim::{Bounds, Iterate, Lbfgs, Termination};
 
 /// One step of the gray channel: walls keep their populations; fluid cells bounce back
@@ -490,10 +490,7 @@ impl DesignProblem {
 
         let bounds = Bounds::uniform(setup.region.len(), 0.0, 1.0)?;
         let per_round = iterations.div_ceil(self.rounds);
-        let cost = Cell::new((0usize, 0.0f64));
-        let mlups = |(calls, seconds): (usize, f64)| {
-            2.0 * (cells * self.steps * calls) as f64 / seconds.max(1e-9) / 1e6
-        };
+        let meter = GradientMeter::new(cells, self.steps);
         let mut solid = initial.clone();
         let mut lambda = 0.0;
         let (mut history, mut drop_history, mut volume_history) = (vec![], vec![], vec![]);
@@ -513,21 +510,13 @@ impl DesignProblem {
             let mut loss = self.loss(&setup, start, lambda, filter.clone())?;
             // The parts of the last evaluation, for the progress report.
             let last = Cell::new((f64::NAN, f64::NAN));
-            let loss_and_gradient = |p: &[f64]| -> lbm_runtime::Result<(f64, Vec<f64>)> {
-                let started = Instant::now();
-                let result = match loss.evaluate(p) {
-                    Ok(v) => {
+            let loss_and_gradient = |p: &[f64]| {
+                meter.evaluate(p.len(), || {
+                    loss.evaluate(p).map(|v| {
                         last.set((v.drop, v.violation + 1.0));
-                        Ok((v.loss, v.gradient))
-                    }
-                    // A trial design whose flow blows up is infinitely bad, not a failure:
-                    // the line search shortens its step when it sees a non-finite loss.
-                    Err(LbmError::Diverged { .. }) => Ok((f64::NAN, vec![0.0; p.len()])),
-                    Err(e) => Err(e),
-                };
-                let (calls, seconds) = cost.get();
-                cost.set((calls + 1, seconds + started.elapsed().as_secs_f64()));
-                result
+                        (v.loss, v.gradient)
+                    })
+                })
             };
             let observer = |it: &Iterate<'_>| {
                 // The last evaluation is the accepted iterate's: L-BFGS reports a point
@@ -546,7 +535,7 @@ impl DesignProblem {
                     iterate: it,
                     pressure_drop: drop,
                     volume,
-                    mlups: mlups(cost.get()),
+                    mlups: meter.mlups(),
                 });
                 ControlFlow::Continue(())
             };
@@ -564,7 +553,6 @@ impl DesignProblem {
 
         let (final_drop, velocity, density) = self.developed(&setup, &solid)?;
         let gray = solid.iter().filter(|&&v| v > 0.05 && v < 0.95).count();
-        let (gradients, gradient_seconds) = cost.get();
         Ok(Design {
             initial: self.field(&setup, &initial),
             solid: self.field(&setup, &solid),
@@ -579,9 +567,9 @@ impl DesignProblem {
             volume_history,
             terminations,
             multiplier: lambda,
-            gradients,
-            gradient_seconds,
-            mlups: mlups(cost.get()),
+            gradients: meter.calls(),
+            gradient_seconds: meter.seconds(),
+            mlups: meter.mlups(),
             setup,
         })
     }

@@ -27,9 +27,7 @@
 //! channel, cannot balance its cross-channel part by a hydrostatic gradient, which skews
 //! the outflow.
 
-use std::cell::Cell;
 use std::ops::ControlFlow;
-use std::time::Instant;
 
 use lbm_runtime::ops::{density, equilibrium, halfway_bounce_back, momentum};
 use lbm_runtime::ops::{zou_he_pressure, zou_he_velocity};
@@ -40,6 +38,7 @@ use lbm_runtime::{
 
 use super::channel::{viscosity, Channel};
 use super::fields::relative_error;
+use super::GradientMeter;
 use crate::optim::{Bounds, Iterate, Lbfgs, Minimum};
 
 /// BGK collision with Guo's forcing and a relaxation rate per cell.
@@ -409,24 +408,10 @@ impl IdentifyProblem {
     ) -> Result<Identification, IdentifyError> {
         let mut misfit = self.misfit(obs)?;
         let cells = obs.channel.grid().cells();
-        let cost = Cell::new((0usize, 0.0f64));
-        let mlups = |(calls, seconds): (usize, f64)| {
-            2.0 * (cells * self.steps * calls) as f64 / seconds.max(1e-9) / 1e6
-        };
-        let loss_and_gradient = |p: &[f64]| -> lbm_runtime::Result<(f64, Vec<f64>)> {
-            let start = Instant::now();
-            let result = match misfit.evaluate(p) {
-                // A trial point whose flow blows up is infinitely bad, not a failure: the
-                // line search shortens its step when it sees a non-finite loss.
-                Err(LbmError::Diverged { .. }) => Ok((f64::NAN, vec![0.0; p.len()])),
-                other => other,
-            };
-            let (calls, seconds) = cost.get();
-            cost.set((calls + 1, seconds + start.elapsed().as_secs_f64()));
-            result
-        };
+        let meter = GradientMeter::new(cells, self.steps);
+        let loss_and_gradient = |p: &[f64]| meter.evaluate(p.len(), || misfit.evaluate(p));
         let observer = |it: &Iterate<'_>| {
-            progress(it, mlups(cost.get()));
+            progress(it, meter.mlups());
             ControlFlow::Continue(())
         };
         let fluid = obs.channel.fluid_cells();
@@ -447,7 +432,6 @@ impl IdentifyProblem {
         let truth: Vec<f64> = fluid.iter().map(|&c| obs.omega[c]).collect();
         let recovered = &minimum.x[..fluid.len()];
         let guess = &start[..fluid.len()];
-        let (gradients, gradient_seconds) = cost.get();
         Ok(Identification {
             omega_error: relative_error(recovered, &truth),
             omega_error_left: distance(recovered, &truth) / distance(guess, &truth).max(1e-300),
@@ -456,9 +440,9 @@ impl IdentifyProblem {
             omega,
             force,
             minimum,
-            gradients,
-            gradient_seconds,
-            mlups: mlups(cost.get()),
+            gradients: meter.calls(),
+            gradient_seconds: meter.seconds(),
+            mlups: meter.mlups(),
         })
     }
 }

@@ -15,16 +15,15 @@
 //! component within a Mach-safe `|u| <= 0.2`; a trial point whose flow diverges counts
 //! as an infinite loss, which the line search backs off from.
 
-use std::cell::Cell;
 use std::ops::ControlFlow;
-use std::time::Instant;
 
 use lbm_runtime::{
-    equilibrium_gradient, ops, Backend, Budget, Checkpointing, Grid, LatticeKind, LbmError,
-    Objective, Precision, Simulation, Step,
+    equilibrium_gradient, ops, Backend, Budget, Checkpointing, Grid, LatticeKind, Objective,
+    Precision, Simulation, Step,
 };
 
 use super::fields::{relative_error, smiley, vortex_field_nd, Vortex};
+use super::GradientMeter;
 use crate::optim::{Bounds, Iterate, Lbfgs, Minimum};
 
 /// What to recover and how.
@@ -212,25 +211,10 @@ impl InitialStateProblem {
     ) -> Result<Recovery, RecoveryError> {
         let n = obs.grid.cells();
         let mut misfit = self.misfit(obs)?;
-        // Gradient calls and their seconds, read by the progress report between calls.
-        let cost = Cell::new((0usize, 0.0f64));
-        let mlups = |(calls, seconds): (usize, f64)| {
-            2.0 * (n * self.steps * calls) as f64 / seconds.max(1e-9) / 1e6
-        };
-        let loss_and_gradient = |u0: &[f64]| -> lbm_runtime::Result<(f64, Vec<f64>)> {
-            let start = Instant::now();
-            let result = match misfit.evaluate(u0) {
-                // A trial point whose flow blows up is infinitely bad, not a failure: the
-                // line search shortens its step when it sees a non-finite loss.
-                Err(LbmError::Diverged { .. }) => Ok((f64::NAN, vec![0.0; u0.len()])),
-                other => other,
-            };
-            let (calls, seconds) = cost.get();
-            cost.set((calls + 1, seconds + start.elapsed().as_secs_f64()));
-            result
-        };
+        let meter = GradientMeter::new(n, self.steps);
+        let loss_and_gradient = |u0: &[f64]| meter.evaluate(u0.len(), || misfit.evaluate(u0));
         let observer = |it: &Iterate<'_>| {
-            progress(it, mlups(cost.get()));
+            progress(it, meter.mlups());
             ControlFlow::Continue(())
         };
         let d = self.lattice.d();
@@ -242,15 +226,14 @@ impl InitialStateProblem {
             observer,
         )?;
         let recovered = minimum.x.clone();
-        let (gradients, gradient_seconds) = cost.get();
         Ok(Recovery {
             relative_error: relative_error(&recovered, &obs.truth),
             observation_error: relative_error(&obs.observed, &obs.truth),
             recovered,
             minimum,
-            gradients,
-            gradient_seconds,
-            mlups: mlups(cost.get()),
+            gradients: meter.calls(),
+            gradient_seconds: meter.seconds(),
+            mlups: meter.mlups(),
         })
     }
 }

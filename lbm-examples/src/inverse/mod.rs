@@ -14,3 +14,62 @@ pub mod design;
 pub mod fields;
 pub mod identify;
 pub mod initial_state;
+
+use std::cell::Cell;
+use std::time::Instant;
+
+use lbm_runtime::LbmError;
+
+/// The simulation's gradient calls during an optimisation: how many, how long, and the
+/// throughput they reached, readable by a progress report between calls.
+pub(crate) struct GradientMeter {
+    /// Calls so far and the seconds they took.
+    spent: Cell<(usize, f64)>,
+    /// Lattice-cell updates of one call, forward and backward steps counted once each.
+    updates_per_call: f64,
+}
+
+impl GradientMeter {
+    /// A meter for gradients over `steps` steps of `cells` cells.
+    pub fn new(cells: usize, steps: usize) -> Self {
+        GradientMeter {
+            spent: Cell::new((0, 0.0)),
+            updates_per_call: 2.0 * cells as f64 * steps as f64,
+        }
+    }
+
+    /// Runs and times one evaluation of the loss and gradient of `n` parameters. A trial
+    /// point whose flow blows up is infinitely bad, not a failure: it comes back as a NaN
+    /// loss, which the line search answers by shortening its step.
+    pub fn evaluate(
+        &self,
+        n: usize,
+        evaluation: impl FnOnce() -> lbm_runtime::Result<(f64, Vec<f64>)>,
+    ) -> lbm_runtime::Result<(f64, Vec<f64>)> {
+        let start = Instant::now();
+        let result = match evaluation() {
+            Err(LbmError::Diverged { .. }) => Ok((f64::NAN, vec![0.0; n])),
+            other => other,
+        };
+        let (calls, seconds) = self.spent.get();
+        self.spent
+            .set((calls + 1, seconds + start.elapsed().as_secs_f64()));
+        result
+    }
+
+    /// Gradient calls so far.
+    pub fn calls(&self) -> usize {
+        self.spent.get().0
+    }
+
+    /// Seconds spent in them.
+    pub fn seconds(&self) -> f64 {
+        self.spent.get().1
+    }
+
+    /// Their throughput, in millions of lattice-cell updates per second.
+    pub fn mlups(&self) -> f64 {
+        let (calls, seconds) = self.spent.get();
+        self.updates_per_call * calls as f64 / seconds.max(1e-9) / 1e6
+    }
+}
