@@ -414,7 +414,7 @@ fn check_fields(grid: &Grid, fields: &[(&str, &[f64], usize)]) -> Result<()> {
 /// `[cell * Q + i]`: the moments `rho = sum_i f_i`, `u = sum_i f_i c_i / rho`.
 pub fn macroscopic_fields(grid: &Grid, f: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
     let (n, d, q) = (grid.cells(), grid.lattice().d(), grid.lattice().q());
-    crate::backend::cpu::check_state(f, n * q)?;
+    crate::backend::host::check_state(f, n * q)?;
     let forward = ops::density_velocity::INFO.cpu.f64(grid.lattice()).forward;
     let (mut rho, mut u) = (vec![0.0; n], vec![0.0; n * d]);
     let mut out = vec![0.0; 1 + d];

@@ -88,7 +88,7 @@ impl<R: GpuReal> Stepper for CudaEngine<R> {
 
 impl<R: GpuReal> Engine for CudaEngine<R> {
     fn upload(&mut self, f: &[f64], dst: &mut CudaSlice<R>) -> Result<()> {
-        super::cpu::check_state(f, self.state_len())?;
+        super::host::check_state(f, self.state_len())?;
         self.upload_state(f, dst)
     }
 

@@ -6,6 +6,7 @@ use std::cell::Cell;
 
 use rayon::prelude::*;
 
+use crate::error::{check_finite, LbmError, Result};
 use crate::real::Real;
 
 /// How a whole-grid state is laid out in a flat buffer.
@@ -129,6 +130,19 @@ pub(crate) fn convert_out<S: Real>(
             convert(src, from, v, to, q, cells);
         }
     }
+}
+
+/// Checks a state given by a caller: its length and that every value is finite.
+pub(crate) fn check_state(values: &[f64], expected: usize) -> Result<()> {
+    if values.len() != expected {
+        return Err(LbmError::ShapeMismatch {
+            what: "populations".into(),
+            got: values.len(),
+            expected,
+            why: "Q populations per cell, cell-major".into(),
+        });
+    }
+    check_finite("populations", values)
 }
 
 /// Whole-state copies between the host and a backend's memory since a simulation began.

@@ -18,14 +18,12 @@ use super::layout::{unit_speeds, Layout, Slot};
 use super::skeleton::{adjoint_module, forward_module, names, objective_module};
 use super::tune::{tuned, Kernel, Role};
 use crate::backend::host::{convert, convert_out, HostVec, StateLayout, TransferCounter};
+use crate::backend::FINITE;
 use crate::bind::{Bound, BoundObjective};
 use crate::error::{LbmError, Result};
 use crate::gradients::ParamGradient;
 use crate::grid::Grid;
 use crate::real::Precision;
-
-/// The flag value meaning "every population is finite so far".
-pub(crate) const FINITE: u64 = u64::MAX;
 
 /// The step's kernels and buffers.
 struct StepKernels<R> {
@@ -391,7 +389,7 @@ impl<R: GpuReal> Engine<R> {
     /// Errors with the first non-finite population recorded by the forward kernel.
     pub fn check_flag(&self) -> Result<()> {
         let flag = download(&self.stream, &self.flag)?[0];
-        crate::backend::cpu::diverged_error(flag)
+        crate::backend::diverged_error(flag)
     }
 
     /// Forgets a recorded divergence.

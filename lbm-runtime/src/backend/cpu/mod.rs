@@ -11,17 +11,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
-use super::host::{convert, convert_out, HostVec, StateLayout, TransferCounter, Transfers};
-use super::Engine;
+use super::host::{
+    check_state, convert, convert_out, HostVec, StateLayout, TransferCounter, Transfers,
+};
+use super::{diverged_error, Engine, FINITE};
 use crate::bind::{Bound, BoundObjective};
 use crate::checkpoint::Stepper;
-use crate::error::{check_finite, LbmError, Result};
+use crate::error::Result;
 use crate::gradients::{ParamAccumulator, ParamGradient};
 use crate::grid::Grid;
 use crate::memory::{bytes_of, check_host_fits, try_filled};
 use crate::real::Precision;
 pub(crate) use operator::CpuReal;
-use operator::{CpuOperator, Topology, CHUNK, FINITE};
+use operator::{CpuOperator, Topology, CHUNK};
 
 /// One simulation on the CPU: the step, the objective and the grid's tables.
 pub(crate) struct CpuEngine<R: CpuReal> {
@@ -225,17 +227,6 @@ impl<R: CpuReal> Stepper for CpuEngine<R> {
     }
 }
 
-/// The divergence record as a result: `Ok` when nothing was recorded.
-pub(crate) fn diverged_error(record: u64) -> Result<()> {
-    if record == FINITE {
-        return Ok(());
-    }
-    Err(LbmError::Diverged {
-        step: (record >> 32) as usize,
-        cell: (record & 0xffff_ffff) as usize,
-    })
-}
-
 impl<R: CpuReal> Engine for CpuEngine<R> {
     fn upload(&mut self, f: &[f64], dst: &mut Vec<R>) -> Result<()> {
         check_state(f, self.state_len())?;
@@ -320,17 +311,4 @@ impl<R: CpuReal> Engine for CpuEngine<R> {
         let reals = self.bars_len() + self.step.reals_len.max(1) * self.topo.cells;
         reals.saturating_mul(std::mem::size_of::<R>())
     }
-}
-
-/// Checks a state given by a caller: its length and that every value is finite.
-pub(crate) fn check_state(values: &[f64], expected: usize) -> Result<()> {
-    if values.len() != expected {
-        return Err(LbmError::ShapeMismatch {
-            what: "populations".into(),
-            got: values.len(),
-            expected,
-            why: "Q populations per cell, cell-major".into(),
-        });
-    }
-    check_finite("populations", values)
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
+use crate::backend::divergence_code;
 use crate::bind::{Bound, Source};
 use crate::error::Result;
 use crate::gradients::{GradValue, ParamAccumulator};
@@ -374,13 +375,4 @@ fn sum_over_cells<R: Real>(bars: &[R], stride: usize, offset: usize, len: usize)
         add(&mut total, p);
     }
     total
-}
-
-/// No divergence recorded.
-pub(crate) const FINITE: u64 = u64::MAX;
-
-/// The record of a non-finite population written by step `t` at `cell`: the kernels' code,
-/// so that the minimum is the first step, then the first cell.
-fn divergence_code(t: usize, cell: usize) -> u64 {
-    ((t as u64 + 1) << 32) | cell as u64
 }
