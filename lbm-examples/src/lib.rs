@@ -6,11 +6,13 @@
 //!
 //! [`output`] writes what a program shows a person (field images, loss curves, VTK files);
 //! [`optim`] holds the optimisers of the inverse problems (Adam and a bound-constrained
-//! L-BFGS over a flat parameter vector).
+//! L-BFGS over a flat parameter vector); [`progress`] the bars over iterations and over
+//! the steps of long simulation calls.
 
 pub mod inverse;
 pub mod optim;
 pub mod output;
+pub mod progress;
 pub mod validation;
 
 use lbm_runtime::operator;

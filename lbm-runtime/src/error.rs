@@ -107,6 +107,14 @@ pub enum LbmError {
         /// Where to look.
         hint: String,
     },
+    /// A state file that cannot be written, read or used here.
+    #[error("state file {}: {problem}", path.display())]
+    StateFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The requested backend cannot run here.
     #[error("backend unavailable: {0}")]
     BackendUnavailable(String),

@@ -21,8 +21,10 @@ pub mod lattice;
 pub mod memory;
 pub mod nvrtc;
 pub mod operator;
+pub mod progress;
 pub mod real;
 pub mod simulation;
+pub mod state_file;
 pub mod tape;
 
 pub mod ops;
@@ -37,6 +39,7 @@ pub use grid::Grid;
 pub use lattice::{Lattice, LatticeKind, D2Q9, D3Q19, D3Q27};
 pub use lbm_macros::operator;
 pub use operator::{OperatorInfo, ParamInfo, ParamKind, ParamRole, Range, Shape};
+pub use progress::{Progress, ProgressObserver, Sweep};
 pub use real::{Precision, Real};
 pub use simulation::{
     equilibrium_gradient, equilibrium_state, macroscopic_fields, AdjointPrecision, Backend,

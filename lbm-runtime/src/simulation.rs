@@ -5,6 +5,8 @@
 //! lives in the backend's memory (the GPU's, with CUDA) from the first `set_populations`
 //! to the last call, and the host sees a copy only when it asks for one.
 
+use std::path::Path;
+
 use rayon::prelude::*;
 
 use crate::backend::cpu::CpuEngine;
@@ -17,7 +19,9 @@ use crate::error::{LbmError, Result};
 use crate::gradients::Gradients;
 use crate::grid::Grid;
 use crate::ops;
+use crate::progress::ProgressObserver;
 use crate::real::Precision;
+use crate::state_file;
 
 /// Where kernels run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +105,7 @@ pub struct Simulation {
     session: Box<dyn Session>,
     time: usize,
     limits: Limits,
+    progress: Option<ProgressObserver>,
 }
 
 /// The backend session for a simulation: the storage precision is the adjoint's (an `f32`
@@ -155,6 +160,7 @@ impl Simulation {
             session,
             time: 0,
             limits: Limits::default(),
+            progress: None,
         })
     }
 
@@ -244,7 +250,7 @@ impl Simulation {
     /// step run).
     pub fn run(&mut self, steps: usize) -> Result<()> {
         self.check_steps(steps)?;
-        self.session.run(self.time, steps)?;
+        self.session.run(self.time, steps, self.progress.as_ref())?;
         self.time += steps;
         Ok(())
     }
@@ -317,7 +323,40 @@ impl Simulation {
             checkpointing,
             initial,
             limits: self.limits,
+            progress: self.progress.as_ref(),
         })
+    }
+
+    /// Saves the populations and the time to `path` (see [`state_file`](crate::state_file)
+    /// for the format). The file is complete or absent: it is written under a temporary
+    /// name and renamed.
+    pub fn save_state(&self, path: impl AsRef<Path>) -> Result<()> {
+        let populations = self.populations()?;
+        state_file::write(
+            path.as_ref(),
+            &self.grid,
+            self.time,
+            self.precision,
+            &populations,
+        )
+    }
+
+    /// Sets the populations and the time from a file written by [`Simulation::save_state`]
+    /// for a simulation on the same grid (lattice, dimensions and solid cells are checked;
+    /// parameters are the program's). The state is unchanged if the file is refused.
+    pub fn load_state(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let saved = state_file::read(path)?;
+        saved.check_fits(path, &self.grid)?;
+        self.session.set_populations(&saved.populations)?;
+        self.time = saved.header.time;
+        Ok(())
+    }
+
+    /// Installs (or, with `None`, removes) an observer told every few dozen steps how far
+    /// `run` and the gradients have come: what a progress bar over a long sweep needs.
+    pub fn set_progress(&mut self, observer: Option<ProgressObserver>) {
+        self.progress = observer;
     }
 
     /// Caps the memory a gradient may allocate (besides the simulation's own state) at

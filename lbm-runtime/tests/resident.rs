@@ -332,3 +332,82 @@ fn a_grid_beyond_memory_is_an_error_not_an_abort() {
         .expect("refused");
     assert!(matches!(err, LbmError::OutOfMemory { .. }), "{err}");
 }
+
+#[test]
+fn progress_counts_every_step_a_call_runs() {
+    use lbm_runtime::{Progress, ProgressObserver, Sweep};
+    use std::sync::{Arc, Mutex};
+
+    let grid = grid();
+    let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.3]);
+    let mut sim = fresh(&step, &initial(&grid));
+    let seen: Arc<Mutex<Vec<Progress>>> = Arc::default();
+    let sink = seen.clone();
+    let observer: ProgressObserver = Arc::new(move |p: &Progress| sink.lock().unwrap().push(*p));
+    sim.set_progress(Some(observer));
+
+    sim.run(70).unwrap();
+    let runs = std::mem::take(&mut *seen.lock().unwrap());
+    let done: Vec<u64> = runs.iter().map(|p| p.forward_done).collect();
+    assert_eq!(done, [32, 64, 70]);
+    assert!(runs
+        .iter()
+        .all(|p| p.sweep == Sweep::Run && p.forward_total == 70));
+
+    // A revolve schedule recomputes: the totals announced up front are what it runs.
+    let steps = 100;
+    let g = sim
+        .gradient(
+            &Objective::new(&ops::kinetic_energy::INFO),
+            steps,
+            Checkpointing::Revolve { snapshots: 3 },
+        )
+        .unwrap();
+    let reports = seen.lock().unwrap().clone();
+    let last = reports.last().expect("a gradient reports");
+    assert_eq!(last.sweep, Sweep::Gradient);
+    assert_eq!(last.forward_total, g.report.forward_steps as u64);
+    assert_eq!(last.forward_done, last.forward_total);
+    assert_eq!((last.adjoint_done, last.adjoint_total), (100, 100));
+    assert!(g.report.forward_steps > steps, "revolve recomputes");
+    let fractions: Vec<f64> = reports.iter().map(|p| p.fraction(2.0)).collect();
+    assert!(fractions.windows(2).all(|w| w[0] <= w[1]), "{fractions:?}");
+
+    sim.set_progress(None);
+    seen.lock().unwrap().clear();
+    sim.run(40).unwrap();
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_saved_state_resumes_where_it_stopped() {
+    let grid = grid();
+    let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.3]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("half-way.lbmstate");
+
+    let mut whole = fresh(&step, &initial(&grid));
+    whole.run(30).unwrap();
+    whole.save_state(&path).unwrap();
+    whole.run(20).unwrap();
+
+    let mut resumed = Simulation::new(grid.clone(), &step, Precision::F64, Backend::Cpu).unwrap();
+    resumed.load_state(&path).unwrap();
+    assert_eq!(resumed.time(), 30);
+    resumed.run(20).unwrap();
+    assert_eq!(resumed.time(), whole.time());
+    let (a, b) = (whole.populations().unwrap(), resumed.populations().unwrap());
+    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+
+    // A state of another geometry is refused and the simulation keeps its own.
+    let walls = (0..grid.cells()).map(|c| c < grid.dims()[0]).collect();
+    let walled = grid.clone().with_solid(walls).unwrap();
+    let mut other = Simulation::new(walled, &step, Precision::F64, Backend::Cpu).unwrap();
+    other.set_populations(&initial(&grid)).unwrap();
+    other.run(3).unwrap();
+    let before = other.populations().unwrap();
+    let err = other.load_state(&path).unwrap_err();
+    assert!(matches!(err, LbmError::StateFile { .. }), "{err}");
+    assert_eq!(other.populations().unwrap(), before);
+    assert_eq!(other.time(), 3);
+}

@@ -15,13 +15,14 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use lbm_examples::inverse::channel;
 use lbm_examples::inverse::design::DesignProblem;
 use lbm_examples::inverse::fields::{layer_xy, speed, vorticity};
 use lbm_examples::inverse::identify::IdentifyProblem;
-use lbm_examples::inverse::initial_state::InitialStateProblem;
+use lbm_examples::inverse::image_field;
+use lbm_examples::inverse::initial_state::{HiddenPattern, InitialStateProblem};
 use lbm_examples::output::{Centering, ColorMap, ColorRange, Figure, LossPlot, Panel, VtkImage};
+use lbm_examples::progress::OptimisationBars;
 use lbm_runtime::{Backend, Budget, Checkpointing, Grid, LatticeKind, Precision};
 
 #[derive(Parser)]
@@ -98,6 +99,14 @@ struct InitialStateArgs {
     /// BGK relaxation rate, in (0, 2).
     #[arg(long, default_value_t = 1.9)]
     omega: f64,
+    /// A picture (PNG or JPEG) to hide instead of the vortex face: its brightness is the
+    /// hidden flow's stream function, so the flow runs along its outlines.
+    #[arg(long, value_name = "FILE")]
+    hidden_image: Option<PathBuf>,
+    /// Width of the blur that smooths the picture's edges, in cells (default: a 64th of
+    /// the grid, at least 1.5).
+    #[arg(long)]
+    image_blur: Option<f64>,
 }
 
 #[derive(clap::Args)]
@@ -153,16 +162,6 @@ fn backend(arg: BackendArg) -> Result<Backend, Failure> {
     })
 }
 
-fn progress_bar(iterations: usize) -> ProgressBar {
-    let bar = ProgressBar::new(iterations as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} iterations  {msg}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    bar
-}
-
 fn create_dir(dir: &Path) -> Result<(), Failure> {
     std::fs::create_dir_all(dir)
         .map_err(|e| format!("could not create the output folder {}: {e}", dir.display()).into())
@@ -182,6 +181,15 @@ fn initial_state(args: &InitialStateArgs) -> Result<(), Failure> {
     problem.omega = args.omega;
     problem.seed = args.common.seed;
     problem.precision = args.common.precision;
+    if let Some(path) = &args.hidden_image {
+        let n = problem.size;
+        let blur = args.image_blur.unwrap_or((n as f64 / 64.0).max(1.5));
+        if !(blur.is_finite() && blur > 0.0) {
+            return Err(format!("--image-blur {blur}: give a positive width in cells").into());
+        }
+        problem.hidden =
+            HiddenPattern::StreamFunction(image_field::stream_function(path, n, n, blur)?);
+    }
     if let Some(gib) = args.budget_gib {
         if !(gib.is_finite() && gib > 0.0) {
             return Err(format!("--budget-gib {gib}: give a positive number of GiB").into());
@@ -210,7 +218,9 @@ fn initial_state(args: &InitialStateArgs) -> Result<(), Failure> {
 
     let started = Instant::now();
     let obs = problem.observe()?;
-    let bar = progress_bar(args.iterations);
+    let bars = OptimisationBars::new(args.iterations);
+    problem.progress = bars.step_progress();
+    let bar = &bars.iterations;
     let recovery = problem.recover(&obs, args.iterations, |it, mlups| {
         bar.set_position(it.iteration as u64);
         bar.set_message(format!(
@@ -218,7 +228,7 @@ fn initial_state(args: &InitialStateArgs) -> Result<(), Failure> {
             it.loss, it.gradient_norm
         ));
     })?;
-    bar.finish();
+    bars.finish();
     let seconds = started.elapsed().as_secs_f64();
 
     // In 3D, the pictures show the layer z = 0, where the tubes are strongest.
@@ -344,7 +354,9 @@ fn identify(args: &IdentifyArgs) -> Result<(), Failure> {
 
     let started = Instant::now();
     let obs = problem.observe()?;
-    let bar = progress_bar(args.iterations);
+    let bars = OptimisationBars::new(args.iterations);
+    problem.progress = bars.step_progress();
+    let bar = &bars.iterations;
     let found = problem.identify(&obs, args.iterations, |it, mlups| {
         bar.set_position(it.iteration as u64);
         bar.set_message(format!(
@@ -352,7 +364,7 @@ fn identify(args: &IdentifyArgs) -> Result<(), Failure> {
             it.loss, it.gradient_norm
         ));
     })?;
-    bar.finish();
+    bars.finish();
     let seconds = started.elapsed().as_secs_f64();
 
     let ch = &obs.channel;
@@ -502,7 +514,9 @@ fn design(args: &DesignArgs) -> Result<(), Failure> {
     let iterations = args
         .iterations
         .unwrap_or(DesignProblem::iterations_for(backend));
-    let bar = progress_bar(iterations);
+    let bars = OptimisationBars::new(iterations);
+    problem.progress = bars.step_progress();
+    let bar = &bars.iterations;
     let design = problem.design(iterations, |p| {
         bar.set_position(p.iteration as u64);
         bar.set_message(format!(
@@ -514,7 +528,7 @@ fn design(args: &DesignArgs) -> Result<(), Failure> {
             p.mlups
         ));
     })?;
-    bar.finish();
+    bars.finish();
     let seconds = started.elapsed().as_secs_f64();
 
     let ch = &design.setup.channel;

@@ -35,7 +35,7 @@ use lbm_runtime::{
 };
 
 use super::channel::{viscosity, Channel, INLET, OUTLET};
-use super::GradientMeter;
+use super::{GradientMeter, StepProgress};
 use crate::optim::{Bounds, Iterate, Lbfgs, Termination};
 
 /// One step of the gray channel: walls keep their populations; fluid cells bounce back
@@ -103,6 +103,8 @@ pub struct DesignProblem {
     pub precision: Precision,
     /// Where it runs.
     pub backend: Backend,
+    /// Who is told how far each simulation call has come.
+    pub progress: StepProgress,
 }
 
 /// The channel with its design region.
@@ -214,6 +216,7 @@ impl DesignProblem {
             seed: 1,
             precision: Precision::F32,
             backend,
+            progress: StepProgress::default(),
         }
     }
 
@@ -376,6 +379,7 @@ impl DesignProblem {
             self.precision,
             self.backend,
         )?;
+        self.progress.install(&mut sim);
         sim.set_populations(&setup.channel.poiseuille_state()?)?;
         // Twice the rounds' warm-up: a report should not depend on how far a round's
         // flow had come.
@@ -418,12 +422,13 @@ impl DesignProblem {
         setup: &DesignSetup,
         start: Vec<f64>,
     ) -> Result<DropEvaluator, DesignError> {
-        let sim = Simulation::new(
+        let mut sim = Simulation::new(
             setup.channel.grid().clone(),
             &self.step(setup, vec![0.0; setup.channel.grid().cells()]),
             self.precision,
             self.backend,
         )?;
+        self.progress.install(&mut sim);
         Ok(DropEvaluator {
             sim,
             objective: self.objective(setup),
@@ -486,6 +491,7 @@ impl DesignProblem {
             self.precision,
             self.backend,
         )?;
+        self.progress.install(&mut develop);
         develop.set_populations(&setup.channel.poiseuille_state()?)?;
 
         let bounds = Bounds::uniform(setup.region.len(), 0.0, 1.0)?;

@@ -28,19 +28,26 @@ fn periodic(a: f64, b: f64, n: f64) -> f64 {
 /// strength modulated along `z` by `1 + cos(2 pi z / nz) / 2` and no `z` component: vortex
 /// tubes that are thicker in the middle of the box than at its ends.
 pub fn vortex_field_nd(grid: &Grid, vortices: &[Vortex]) -> Vec<f64> {
-    let [nx, ny, nz] = grid.dims();
-    let d = grid.lattice().d();
-    if d == 2 {
-        return vortex_field(grid, vortices);
-    }
+    let [nx, ny, _] = grid.dims();
     let layer = Grid::new_2d(lbm_runtime::LatticeKind::D2Q9, nx, ny)
         .expect("a layer of a valid grid is a valid grid");
-    let plane = vortex_field(&layer, vortices);
+    extrude(grid, &vortex_field(&layer, vortices))
+}
+
+/// A planar field (`[cell * 2 + a]` over an `nx x ny` layer) on a grid of either
+/// dimension: itself in 2D; in 3D, the same in every `z` layer, with a strength modulated
+/// along `z` by `1 + cos(2 pi z / nz) / 2` and no `z` component.
+pub fn extrude(grid: &Grid, plane: &[f64]) -> Vec<f64> {
+    let [nx, _, nz] = grid.dims();
+    let d = grid.lattice().d();
+    if d == 2 {
+        return plane.to_vec();
+    }
     let mut u = vec![0.0; grid.cells() * d];
     for cell in 0..grid.cells() {
         let [x, y, z] = grid.coords(cell);
         let m = 1.0 + 0.5 * (2.0 * std::f64::consts::PI * z as f64 / nz as f64).cos();
-        let p = layer.index([x, y, 0]);
+        let p = x + nx * y;
         u[cell * d] = m * plane[p * 2];
         u[cell * d + 1] = m * plane[p * 2 + 1];
     }

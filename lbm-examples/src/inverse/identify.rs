@@ -38,7 +38,7 @@ use lbm_runtime::{
 
 use super::channel::{viscosity, Channel};
 use super::fields::relative_error;
-use super::GradientMeter;
+use super::{GradientMeter, StepProgress};
 use crate::optim::{Bounds, Iterate, Lbfgs, Minimum};
 
 /// BGK collision with Guo's forcing and a relaxation rate per cell.
@@ -143,6 +143,8 @@ pub struct IdentifyProblem {
     pub precision: Precision,
     /// Where it runs.
     pub backend: Backend,
+    /// Who is told how far each simulation call has come.
+    pub progress: StepProgress,
 }
 
 /// The hidden parameters and their observation.
@@ -229,6 +231,7 @@ impl IdentifyProblem {
             seed: 1,
             precision: Precision::F32,
             backend,
+            progress: StepProgress::default(),
         }
     }
 
@@ -340,6 +343,7 @@ impl IdentifyProblem {
             self.precision,
             self.backend,
         )?;
+        self.progress.install(&mut sim);
         sim.set_populations(&channel.poiseuille_state()?)?;
         sim.run(self.warmup)?;
         let start = sim.populations()?;
@@ -368,12 +372,13 @@ impl IdentifyProblem {
         let n = channel.grid().cells();
         let fluid = channel.fluid_cells();
         let scale = 1.0 / (fluid.len() as f64 * self.mean_speed * self.mean_speed);
-        let sim = Simulation::new(
+        let mut sim = Simulation::new(
             channel.grid().clone(),
             &self.step(channel, vec![self.omega0; n], [0.0; 2]),
             self.precision,
             self.backend,
         )?;
+        self.progress.install(&mut sim);
         Ok(Misfit {
             sim,
             objective: Objective::new(&ops::velocity_mismatch::INFO)

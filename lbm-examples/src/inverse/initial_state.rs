@@ -22,8 +22,8 @@ use lbm_runtime::{
     Precision, Simulation, Step,
 };
 
-use super::fields::{relative_error, smiley, vortex_field_nd, Vortex};
-use super::GradientMeter;
+use super::fields::{extrude, relative_error, smiley, vortex_field_nd, Vortex};
+use super::{image_field, GradientMeter, StepProgress};
 use crate::optim::{Bounds, Iterate, Lbfgs, Minimum};
 
 /// What to recover and how.
@@ -47,6 +47,22 @@ pub struct InitialStateProblem {
     pub backend: Backend,
     /// How the gradient's backward sweep keeps its states.
     pub checkpointing: Checkpointing,
+    /// The pattern of the hidden initial field.
+    pub hidden: HiddenPattern,
+    /// Who is told how far each simulation call has come.
+    pub progress: StepProgress,
+}
+
+/// The pattern the hidden initial field is drawn from.
+#[derive(Clone, Debug, Default)]
+pub enum HiddenPattern {
+    /// A smiling face of vortices, jittered by the problem's seed.
+    #[default]
+    Smiley,
+    /// The flow along the contours of a stream function on the `size x size` plane,
+    /// `[x + size * y]`, scaled to the problem's peak speed (see
+    /// [`super::image_field`]).
+    StreamFunction(Vec<f64>),
 }
 
 /// The hidden field and its observation.
@@ -114,6 +130,8 @@ impl InitialStateProblem {
             precision: Precision::F32,
             backend,
             checkpointing: Checkpointing::StoreAll,
+            hidden: HiddenPattern::Smiley,
+            progress: StepProgress::default(),
         }
     }
 
@@ -145,7 +163,31 @@ impl InitialStateProblem {
 
     fn simulation(&self, grid: &Grid) -> lbm_runtime::Result<Simulation> {
         let step = Step::new(&ops::bgk::INFO).uniform("omega", [self.omega]);
-        Simulation::new(grid.clone(), &step, self.precision, self.backend)
+        let mut sim = Simulation::new(grid.clone(), &step, self.precision, self.backend)?;
+        self.progress.install(&mut sim);
+        Ok(sim)
+    }
+
+    /// The hidden initial velocity on `grid`, `[cell * D + a]`.
+    pub fn hidden_field(&self, grid: &Grid) -> lbm_runtime::Result<Vec<f64>> {
+        match &self.hidden {
+            HiddenPattern::Smiley => Ok(vortex_field_nd(grid, &self.vortices(grid))),
+            HiddenPattern::StreamFunction(psi) => {
+                let [nx, ny, _] = grid.dims();
+                if psi.len() != nx * ny {
+                    return Err(lbm_runtime::LbmError::ShapeMismatch {
+                        what: "hidden stream function".into(),
+                        got: psi.len(),
+                        expected: nx * ny,
+                        why: format!("one per cell of the {nx}x{ny} plane"),
+                    });
+                }
+                Ok(extrude(
+                    grid,
+                    &image_field::velocity(psi, nx, ny, self.peak),
+                ))
+            }
+        }
     }
 
     /// The hidden vortices: the smiley with every centre moved by up to half a core radius
@@ -173,7 +215,7 @@ impl InitialStateProblem {
     /// Runs the hidden initial field and observes its velocity after `steps` steps.
     pub fn observe(&self) -> lbm_runtime::Result<Observation> {
         let grid = self.grid()?;
-        let truth = vortex_field_nd(&grid, &self.vortices(&grid));
+        let truth = self.hidden_field(&grid)?;
         let mut sim = self.simulation(&grid)?;
         sim.set_equilibrium(&vec![1.0; grid.cells()], &truth)?;
         sim.run(self.steps)?;

@@ -6,6 +6,7 @@
 //! - [`initial_state`]: problem 1, the initial velocity of a decaying periodic flow.
 //! - [`identify`]: problem 2, a viscosity field and a body force in a channel.
 //! - [`design`]: problem 3, the shape of an obstacle in a channel of least pressure drop.
+//! - [`image_field`]: a user's picture as the hidden field of problem 1.
 //!
 //! [`channel`] is the channel problems 2 and 3 share.
 
@@ -13,12 +14,35 @@ pub mod channel;
 pub mod design;
 pub mod fields;
 pub mod identify;
+pub mod image_field;
 pub mod initial_state;
 
 use std::cell::Cell;
 use std::time::Instant;
 
-use lbm_runtime::LbmError;
+use lbm_runtime::{LbmError, ProgressObserver, Simulation};
+
+/// An observer of the steps of a problem's simulations, installed on each as it is made:
+/// what a progress bar over long forward and backward sweeps reads. None by default.
+#[derive(Clone, Default)]
+pub struct StepProgress(pub Option<ProgressObserver>);
+
+impl StepProgress {
+    /// Installs the observer on `sim`.
+    pub(crate) fn install(&self, sim: &mut Simulation) {
+        sim.set_progress(self.0.clone());
+    }
+}
+
+impl std::fmt::Debug for StepProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "StepProgress(observed)"
+        } else {
+            "StepProgress(none)"
+        })
+    }
+}
 
 /// The simulation's gradient calls during an optimisation: how many, how long, and the
 /// throughput they reached, readable by a progress report between calls.

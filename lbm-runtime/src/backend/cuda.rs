@@ -14,6 +14,7 @@ use crate::cuda::engine::Engine as CudaEngine;
 use crate::error::Result;
 use crate::gradients::{Gradients, ParamGradient};
 use crate::grid::Grid;
+use crate::progress::ProgressObserver;
 use crate::real::Precision;
 
 /// A session on the GPU with `R` storage whose forward computes in `compute`.
@@ -129,8 +130,8 @@ impl<R: GpuReal> Engine for CudaEngine<R> {
 struct Guarded<S>(S);
 
 impl<S: Session> Session for Guarded<S> {
-    fn run(&mut self, t0: usize, steps: usize) -> Result<()> {
-        guard("running on the GPU", || self.0.run(t0, steps))
+    fn run(&mut self, t0: usize, steps: usize, progress: Option<&ProgressObserver>) -> Result<()> {
+        guard("running on the GPU", || self.0.run(t0, steps, progress))
     }
 
     fn gradient(&mut self, request: &GradientRequest<'_>) -> Result<Gradients> {

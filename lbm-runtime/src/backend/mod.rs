@@ -27,6 +27,7 @@ use crate::checkpoint::{backward, Checkpointing, Stepper};
 use crate::error::LbmError;
 use crate::error::Result;
 use crate::gradients::{Gradients, ParamGradient};
+use crate::progress::{Meter, ProgressObserver, Sweep};
 use host::{HostVec, StateLayout, Transfers};
 use plan::{plan, Limits};
 
@@ -44,6 +45,8 @@ pub(crate) struct GradientRequest<'a> {
     pub initial: bool,
     /// Memory and recomputation limits.
     pub limits: Limits,
+    /// Who is told how far the run has come.
+    pub progress: Option<&'a ProgressObserver>,
 }
 
 /// How often (in steps) a run reads the divergence record back. Engines record the first
@@ -107,8 +110,8 @@ pub(crate) trait Engine: Stepper {
 ///
 /// [`Simulation`]: crate::Simulation
 pub(crate) trait Session: Send {
-    /// Runs `steps` steps, the first being step `t0`.
-    fn run(&mut self, t0: usize, steps: usize) -> Result<()>;
+    /// Runs `steps` steps, the first being step `t0`, telling `progress` as it goes.
+    fn run(&mut self, t0: usize, steps: usize, progress: Option<&ProgressObserver>) -> Result<()>;
     /// The loss and gradients of a run from the current state, which is left as it was.
     /// Without `request.initial`, the gradient with respect to the initial state stays in
     /// the backend (and `Gradients::initial` is empty).
@@ -149,17 +152,19 @@ impl<E: Engine + Send> Session for Resident<E>
 where
     E::State: Send,
 {
-    fn run(&mut self, t0: usize, steps: usize) -> Result<()> {
+    fn run(&mut self, t0: usize, steps: usize, progress: Option<&ProgressObserver>) -> Result<()> {
         let mut scratch = match self.scratch.take() {
             Some(s) => s,
             None => self.engine.alloc()?,
         };
+        let mut meter = Meter::new(progress, Sweep::Run, steps as u64, 0);
         let mut result = Ok(());
         for k in 0..steps {
             result = self.engine.forward(t0 + k, &self.state, &mut scratch);
             if result.is_err() {
                 break;
             }
+            meter.forward();
             std::mem::swap(&mut self.state, &mut scratch);
             if divergence_check_due(k + 1, steps) {
                 result = self.engine.check_divergence();
@@ -182,12 +187,21 @@ where
             self.engine.memory_available()?,
             request.limits,
         )?;
+        let forward_total = strategy
+            .resolve(steps, self.engine.state_bytes())?
+            .forward_steps(steps);
         self.engine.prepare_gradient(request.objective)?;
         // The run's working states replace the scratch state while it lasts.
         self.scratch = None;
         let mut window = Window {
             engine: &mut self.engine,
             t0: request.t0,
+            meter: Meter::new(
+                request.progress,
+                Sweep::Gradient,
+                u64::try_from(forward_total).unwrap_or(u64::MAX),
+                steps as u64,
+            ),
         };
         let (loss, lambda, report) = backward(&mut window, &self.state, steps, strategy)?;
         let mut initial = Vec::new();
@@ -230,6 +244,7 @@ where
 struct Window<'a, E> {
     engine: &'a mut E,
     t0: usize,
+    meter: Meter<'a>,
 }
 
 impl<E: Engine> Stepper for Window<'_, E> {
@@ -245,7 +260,9 @@ impl<E: Engine> Stepper for Window<'_, E> {
     }
 
     fn forward(&mut self, t: usize, s: &E::State, out: &mut E::State) -> Result<()> {
-        self.engine.forward(self.t0 + t, s, out)
+        self.engine.forward(self.t0 + t, s, out)?;
+        self.meter.forward();
+        Ok(())
     }
 
     fn adjoint(
@@ -255,7 +272,9 @@ impl<E: Engine> Stepper for Window<'_, E> {
         lambda_out: &E::State,
         lambda_in: &mut E::State,
     ) -> Result<()> {
-        self.engine.adjoint(self.t0 + t, s, lambda_out, lambda_in)
+        self.engine.adjoint(self.t0 + t, s, lambda_out, lambda_in)?;
+        self.meter.adjoint();
+        Ok(())
     }
 
     fn loss(&mut self, t: usize, s: &E::State) -> Result<f64> {
