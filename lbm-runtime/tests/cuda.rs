@@ -567,3 +567,50 @@ fn missing_gpu_is_an_error_not_a_panic() {
         .expect("no GPU, no CUDA simulation");
     assert!(err.to_string().contains("backend unavailable"), "{err}");
 }
+
+#[test]
+fn a_gpu_state_saved_resumes_on_the_cpu_and_reports_progress() {
+    // Catches a save that copies a stale or reordered device state, and a CUDA session
+    // that drops the progress observer.
+    if !gpu("a_gpu_state_saved_resumes_on_the_cpu_and_reports_progress") {
+        return;
+    }
+    use lbm_runtime::{Progress, ProgressObserver};
+    use std::sync::{Arc, Mutex};
+
+    let grid = Grid::new_3d(LatticeKind::D3Q19, 10, 8, 6).unwrap();
+    let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.4]);
+    let f0 = initial(&grid);
+    let mut on_gpu = simulation(&grid, &step, Precision::F64, Backend::Cuda, &f0);
+    let last: Arc<Mutex<Option<Progress>>> = Arc::default();
+    let sink = last.clone();
+    let observer: ProgressObserver = Arc::new(move |p: &Progress| *sink.lock().unwrap() = Some(*p));
+    on_gpu.set_progress(Some(observer));
+    on_gpu.run(45).unwrap();
+    assert_eq!(last.lock().unwrap().map(|p| p.forward_done), Some(45));
+    let g = on_gpu
+        .gradient(
+            &Objective::new(&ops::kinetic_energy::INFO),
+            40,
+            Checkpointing::Revolve { snapshots: 2 },
+        )
+        .unwrap();
+    let p = last.lock().unwrap().expect("the gradient reported");
+    assert_eq!(p.forward_done, g.report.forward_steps as u64);
+    assert_eq!(p.adjoint_done, 40);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gpu.lbmstate");
+    on_gpu.save_state(&path).unwrap();
+    on_gpu.run(30).unwrap();
+    let mut on_cpu = Simulation::new(grid.clone(), &step, Precision::F64, Backend::Cpu).unwrap();
+    on_cpu.load_state(&path).unwrap();
+    assert_eq!(on_cpu.time(), 45);
+    on_cpu.run(30).unwrap();
+    assert_close(
+        "populations resumed on the CPU",
+        &on_cpu.populations().unwrap(),
+        &on_gpu.populations().unwrap(),
+        1e-13,
+    );
+}
