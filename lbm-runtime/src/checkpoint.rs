@@ -10,13 +10,14 @@
 use crate::backend::divergence_check_due;
 use crate::error::{LbmError, Result};
 use crate::gradients::RunReport;
+use crate::spill::{SpillBytes, SpillFile};
 
 /// What a backend provides to a backward run. States are whole-grid populations.
 pub(crate) trait Stepper {
     /// A state (or an adjoint state) in the backend's memory.
     type State;
-    /// A state copied out to host memory (a spilled snapshot).
-    type Host;
+    /// A state copied out to host memory (a spilled snapshot, which may go on to disk).
+    type Host: SpillBytes;
     /// A new zeroed state.
     fn alloc(&mut self) -> Result<Self::State>;
     /// Copies `src` into `dst`.
@@ -53,6 +54,7 @@ pub(crate) trait Stepper {
 pub struct Budget {
     bytes: usize,
     host_bytes: usize,
+    disk_bytes: usize,
 }
 
 impl Budget {
@@ -62,6 +64,7 @@ impl Budget {
         Budget {
             bytes,
             host_bytes: 0,
+            disk_bytes: 0,
         }
     }
 
@@ -70,6 +73,17 @@ impl Budget {
     pub fn spill_to_host(self, bytes: usize) -> Budget {
         Budget {
             host_bytes: bytes,
+            ..self
+        }
+    }
+
+    /// Also allows `bytes` of disk for snapshots that fit neither backend nor host memory:
+    /// temporary files in the spill folder (`$LBM_SPILL_DIR`, else the system's temporary
+    /// folder), removed when the run ends. Long horizons on large grids then keep their
+    /// recomputation low without device memory.
+    pub fn spill_to_disk(self, bytes: usize) -> Budget {
+        Budget {
+            disk_bytes: bytes,
             ..self
         }
     }
@@ -86,13 +100,16 @@ pub enum Checkpointing {
         /// Snapshots of intermediate states.
         snapshots: usize,
     },
-    /// Revolve with some snapshots in host memory: `device` snapshots stay in the
-    /// backend's memory, up to `host` more are spilled to the host.
+    /// Revolve with some snapshots outside backend memory: `device` snapshots stay in
+    /// the backend's memory, up to `host` more are copied to the host and up to `disk`
+    /// more written to temporary files.
     RevolveSpilling {
         /// Snapshots kept in backend memory.
         device: usize,
         /// Snapshots copied to host memory.
         host: usize,
+        /// Snapshots written to disk.
+        disk: usize,
     },
     /// Store-all if it fits in the budget, otherwise revolve with as many snapshots as fit.
     Budget(Budget),
@@ -116,7 +133,8 @@ impl Checkpointing {
                     Ok(Checkpointing::StoreAll)
                 } else if fit >= WORKING_STATES {
                     let host = b.host_bytes / state_bytes.max(1);
-                    if host == 0 {
+                    let disk = b.disk_bytes / state_bytes.max(1);
+                    if host == 0 && disk == 0 {
                         Ok(Checkpointing::Revolve {
                             snapshots: fit - WORKING_STATES,
                         })
@@ -124,6 +142,7 @@ impl Checkpointing {
                         Ok(Checkpointing::RevolveSpilling {
                             device: fit - WORKING_STATES,
                             host,
+                            disk,
                         })
                     }
                 } else {
@@ -152,9 +171,10 @@ impl Checkpointing {
         match self {
             Checkpointing::StoreAll | Checkpointing::Budget(_) | Checkpointing::Auto => n,
             Checkpointing::Revolve { snapshots } => n.saturating_add(recomputed(steps, snapshots)),
-            Checkpointing::RevolveSpilling { device, host } => {
-                n.saturating_add(recomputed(steps, device.saturating_add(host)))
-            }
+            Checkpointing::RevolveSpilling { device, host, disk } => n.saturating_add(recomputed(
+                steps,
+                device.saturating_add(host).saturating_add(disk),
+            )),
         }
     }
 
@@ -192,9 +212,11 @@ fn recomputed(n: usize, s: usize) -> u128 {
     if s == 0 {
         return n128 * (n128 - 1) / 2;
     }
-    let r = repeats(n, s);
-    (r as u128)
-        .saturating_mul(n128)
+    // Snapshots beyond the steps change nothing: the schedule stores every state.
+    let s = s.min(n);
+    let r = repeats(n, s) as u128;
+    let s = s as u128;
+    r.saturating_mul(n128)
         .saturating_sub(binomial(s + 1 + r, s + 2))
 }
 
@@ -204,7 +226,8 @@ fn repeats(n: usize, s: usize) -> usize {
     let (mut lo, mut hi) = (0usize, n);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if binomial((s + 1).saturating_add(mid), s + 1) >= n as u128 {
+        let (s128, mid128) = (s as u128, mid as u128);
+        if binomial(s128 + 1 + mid128, s128 + 1) >= n as u128 {
             hi = mid;
         } else {
             lo = mid + 1;
@@ -213,13 +236,14 @@ fn repeats(n: usize, s: usize) -> usize {
     lo
 }
 
-/// `binom(n, k)`, saturating at `u128::MAX`.
-fn binomial(n: usize, k: usize) -> u128 {
+/// `binom(n, k)`, saturating at `u128::MAX`. Arguments are sums of step and snapshot
+/// counts, so they are `u128` to be free of overflow.
+fn binomial(n: u128, k: u128) -> u128 {
     let k = k.min(n.saturating_sub(k));
     let mut b: u128 = 1;
-    for i in 0..k as u128 {
+    for i in 0..k {
         // `b (n - i) / (i + 1)` is exact: it is `binom(n, i + 1)`.
-        match b.checked_mul(n as u128 - i) {
+        match b.checked_mul(n - i) {
             Some(p) => b = p / (i + 1),
             None => return u128::MAX,
         }
@@ -232,8 +256,9 @@ fn binomial(n: usize, k: usize) -> u128 {
 /// again with `s` snapshots) takes at most `binom(s + r, s + 1)` steps and the right part
 /// (reversed with `s - 1`) at most `binom(s + r, s)`, for the `r` of `n` and `s`.
 fn split(n: usize, s: usize) -> usize {
-    let r = repeats(n, s);
-    let n128 = n as u128;
+    let s = s.min(n);
+    let r = repeats(n, s) as u128;
+    let (n128, s) = (n as u128, s as u128);
     let lo = n128.saturating_sub(binomial(s + r, s)).max(1);
     let hi = if r == 0 {
         1
@@ -251,15 +276,21 @@ struct Pool<'a, S: Stepper> {
     forward_steps: usize,
     /// Snapshots that may still go to backend memory before spilling starts.
     device_slots: usize,
+    /// Snapshots that may still go to host memory before spilling to disk starts.
+    host_slots: usize,
     host_live: usize,
     host_peak: usize,
+    disk_live: usize,
+    disk_peak: usize,
 }
 
-/// A snapshot: the caller's initial state, one in backend memory, or one spilled to the host.
+/// A snapshot: the caller's initial state, one in backend memory, or one spilled to the
+/// host or to disk.
 enum Snapshot<'a, S: Stepper> {
     Initial(&'a S::State),
     Device(S::State),
     Host(S::Host),
+    Disk(SpillFile),
 }
 
 impl<S: Stepper> Snapshot<'_, S> {
@@ -268,7 +299,7 @@ impl<S: Stepper> Snapshot<'_, S> {
         match self {
             Snapshot::Initial(d) => Some(d),
             Snapshot::Device(d) => Some(d),
-            Snapshot::Host(_) => None,
+            Snapshot::Host(_) | Snapshot::Disk(_) => None,
         }
     }
 }
@@ -286,6 +317,19 @@ impl<S: Stepper> Pool<'_, S> {
         self.live -= 1;
     }
 
+    /// Copies a snapshot into `dst`, wherever it is kept.
+    fn restore(&mut self, s: &Snapshot<'_, S>, dst: &mut S::State) -> Result<()> {
+        match s {
+            Snapshot::Initial(d) => self.stepper.copy(d, dst),
+            Snapshot::Device(d) => self.stepper.copy(d, dst),
+            Snapshot::Host(h) => self.stepper.reload(h, dst),
+            Snapshot::Disk(file) => {
+                let h: S::Host = file.read()?;
+                self.stepper.reload(&h, dst)
+            }
+        }
+    }
+
     fn step(&mut self, t: usize, s: &S::State, out: &mut S::State) -> Result<()> {
         self.forward_steps += 1;
         self.stepper.forward(t, s, out)
@@ -294,11 +338,7 @@ impl<S: Stepper> Pool<'_, S> {
     /// A new state: `s` (the state after `from` steps) advanced to `to` steps.
     fn advance(&mut self, s: &Snapshot<'_, S>, from: usize, to: usize) -> Result<S::State> {
         let mut cur = self.alloc()?;
-        match (s.on_device(), s) {
-            (Some(d), _) => self.stepper.copy(d, &mut cur)?,
-            (None, Snapshot::Host(h)) => self.stepper.reload(h, &mut cur)?,
-            (None, _) => unreachable!("only host snapshots are off the device"),
-        }
+        self.restore(s, &mut cur)?;
         let mut next = self.alloc()?;
         for t in from..to {
             self.step(t, &cur, &mut next)?;
@@ -333,17 +373,14 @@ impl<S: Stepper> Pool<'_, S> {
         scratch: &mut S::State,
     ) -> Result<()> {
         if t1 == t0 + 1 {
-            return match (s0.on_device(), s0) {
-                (Some(d), _) => self.adjoint_step(t0, d, lambda, scratch),
-                (None, Snapshot::Host(h)) => {
-                    let mut d = self.alloc()?;
-                    self.stepper.reload(h, &mut d)?;
-                    self.adjoint_step(t0, &d, lambda, scratch)?;
-                    self.release(d);
-                    Ok(())
-                }
-                (None, _) => unreachable!("only host snapshots are off the device"),
-            };
+            if let Some(d) = s0.on_device() {
+                return self.adjoint_step(t0, d, lambda, scratch);
+            }
+            let mut d = self.alloc()?;
+            self.restore(s0, &mut d)?;
+            self.adjoint_step(t0, &d, lambda, scratch)?;
+            self.release(d);
+            return Ok(());
         }
         if snaps == 0 {
             for t in (t0..t1).rev() {
@@ -361,7 +398,8 @@ impl<S: Stepper> Pool<'_, S> {
         self.reverse(t0, m, s0, snaps, lambda, scratch)
     }
 
-    /// Holds a state as a snapshot: in backend memory while its slots last, then on the host.
+    /// Holds a state as a snapshot: in backend memory while its slots last, then on the
+    /// host while its slots last, then on disk.
     fn keep<'b>(&mut self, state: S::State) -> Result<Snapshot<'b, S>> {
         if self.device_slots > 0 {
             self.device_slots -= 1;
@@ -369,9 +407,16 @@ impl<S: Stepper> Pool<'_, S> {
         }
         let host = self.stepper.offload(&state)?;
         self.release(state);
-        self.host_live += 1;
-        self.host_peak = self.host_peak.max(self.host_live);
-        Ok(Snapshot::Host(host))
+        if self.host_slots > 0 {
+            self.host_slots -= 1;
+            self.host_live += 1;
+            self.host_peak = self.host_peak.max(self.host_live);
+            return Ok(Snapshot::Host(host));
+        }
+        let file = SpillFile::write(&host)?;
+        self.disk_live += 1;
+        self.disk_peak = self.disk_peak.max(self.disk_live);
+        Ok(Snapshot::Disk(file))
     }
 
     fn drop_snapshot(&mut self, s: Snapshot<'_, S>) {
@@ -384,6 +429,11 @@ impl<S: Stepper> Pool<'_, S> {
             Snapshot::Host(h) => {
                 drop(h);
                 self.host_live -= 1;
+                self.host_slots += 1;
+            }
+            Snapshot::Disk(file) => {
+                drop(file);
+                self.disk_live -= 1;
             }
         }
     }
@@ -405,8 +455,11 @@ pub(crate) fn backward<S: Stepper>(
         peak: 1,
         forward_steps: 0,
         device_slots: 0,
+        host_slots: 0,
         host_live: 0,
         host_peak: 0,
+        disk_live: 0,
+        disk_peak: 0,
     };
     let mut loss = pool.stepper.loss(0, initial)?;
     let mut lambda = pool.alloc()?;
@@ -438,12 +491,13 @@ pub(crate) fn backward<S: Stepper>(
             }
         }
         Checkpointing::Revolve { .. } | Checkpointing::RevolveSpilling { .. } => {
-            let (device, host) = match strategy {
-                Checkpointing::Revolve { snapshots } => (snapshots, 0),
-                Checkpointing::RevolveSpilling { device, host } => (device, host),
+            let (device, host, disk) = match strategy {
+                Checkpointing::Revolve { snapshots } => (snapshots, 0, 0),
+                Checkpointing::RevolveSpilling { device, host, disk } => (device, host, disk),
                 _ => unreachable!(),
             };
             pool.device_slots = device;
+            pool.host_slots = host;
             // The forward sweep gives the loss; the backward sweep recomputes from snapshots.
             let mut cur = pool.alloc()?;
             pool.stepper.copy(initial, &mut cur)?;
@@ -463,7 +517,8 @@ pub(crate) fn backward<S: Stepper>(
                 return finish(pool, loss, lambda, scratch, steps, state_bytes);
             }
             let s0 = Snapshot::Initial(initial);
-            pool.reverse(0, steps, &s0, device + host, &mut lambda, &mut scratch)?;
+            let snapshots = device.saturating_add(host).saturating_add(disk);
+            pool.reverse(0, steps, &s0, snapshots, &mut lambda, &mut scratch)?;
         }
         Checkpointing::Budget(_) | Checkpointing::Auto => unreachable!("resolved above"),
     }
@@ -484,6 +539,7 @@ fn finish<S: Stepper>(
         forward_steps: pool.forward_steps,
         peak_states: pool.peak,
         peak_host_states: pool.host_peak,
+        peak_disk_states: pool.disk_peak,
         state_bytes,
     };
     Ok((loss, lambda, report))
@@ -546,12 +602,12 @@ mod tests {
         fn state_bytes(&self) -> usize {
             8
         }
-        type Host = f64;
-        fn offload(&mut self, s: &f64) -> Result<f64> {
-            Ok(*s)
+        type Host = Vec<f64>;
+        fn offload(&mut self, s: &f64) -> Result<Vec<f64>> {
+            Ok(vec![*s])
         }
-        fn reload(&mut self, h: &f64, dst: &mut f64) -> Result<()> {
-            *dst = *h;
+        fn reload(&mut self, h: &Vec<f64>, dst: &mut f64) -> Result<()> {
+            *dst = h[0];
             Ok(())
         }
     }
@@ -583,18 +639,19 @@ mod tests {
             assert!(r.peak_states <= snapshots + WORKING_STATES, "{r:?}");
             assert!(r.recompute_factor() > 1.0);
         }
-        for (device, host) in [(0, 3), (1, 4), (2, 2)] {
-            let (l, g, a, r) = run(Checkpointing::RevolveSpilling { device, host });
+        for (device, host, disk) in [(0, 3, 0), (1, 4, 0), (2, 2, 0), (0, 0, 3), (1, 1, 2)] {
+            let (l, g, a, r) = run(Checkpointing::RevolveSpilling { device, host, disk });
             assert_eq!(
                 (l, g, a),
                 (l0, g0, a0),
-                "bitwise equal with {device} + {host} snapshots"
+                "bitwise equal with {device} + {host} + {disk} snapshots"
             );
             assert!(r.peak_states <= device + WORKING_STATES, "{r:?}");
-            assert!(
-                r.peak_host_states <= host && r.peak_host_states > 0,
-                "{r:?}"
-            );
+            assert!(r.peak_host_states <= host, "{r:?}");
+            assert!(r.peak_disk_states <= disk, "{r:?}");
+            // Each tier is used once the ones before it are full.
+            assert_eq!(r.peak_host_states > 0, host > 0, "{r:?}");
+            assert_eq!(r.peak_disk_states > 0, disk > 0, "{r:?}");
         }
     }
 
@@ -603,7 +660,16 @@ mod tests {
         for n in [1, 2, 3, 7, 37, 100] {
             let mut strategies = vec![Checkpointing::StoreAll];
             strategies.extend((0..6).map(|snapshots| Checkpointing::Revolve { snapshots }));
-            strategies.push(Checkpointing::RevolveSpilling { device: 1, host: 2 });
+            strategies.push(Checkpointing::RevolveSpilling {
+                device: 1,
+                host: 2,
+                disk: 0,
+            });
+            strategies.push(Checkpointing::RevolveSpilling {
+                device: 1,
+                host: 1,
+                disk: 2,
+            });
             for strategy in strategies {
                 let mut toy = Toy {
                     a: 1.0,

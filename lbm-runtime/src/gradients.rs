@@ -47,6 +47,8 @@ pub struct RunReport {
     pub peak_states: usize,
     /// Most snapshots held in host memory at once (spilled by a budget).
     pub peak_host_states: usize,
+    /// Most snapshots held on disk at once (spilled by a budget).
+    pub peak_disk_states: usize,
     /// Bytes of one state.
     pub state_bytes: usize,
 }

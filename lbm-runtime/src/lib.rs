@@ -24,6 +24,7 @@ pub mod operator;
 pub mod progress;
 pub mod real;
 pub mod simulation;
+pub mod spill;
 pub mod state_file;
 pub mod tape;
 

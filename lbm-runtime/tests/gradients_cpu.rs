@@ -163,6 +163,33 @@ fn revolve_is_bitwise_equal_to_store_all_within_budget() {
         "{:?}",
         g.report
     );
+    // And beyond the host budget, to disk: the third tier, still bitwise equal, with
+    // fewer recomputations than the same backend budget alone.
+    let to_disk = Budget::bytes(6 * state)
+        .spill_to_host(state)
+        .spill_to_disk(4 * state);
+    let g = sim
+        .gradient(&objective, 40, Checkpointing::Budget(to_disk))
+        .unwrap();
+    assert_eq!(
+        (&g.initial, &g.params, g.loss),
+        (&all.initial, &all.params, all.loss)
+    );
+    assert!(g.report.peak_bytes() <= 6 * state, "{:?}", g.report);
+    assert_eq!(g.report.peak_host_states, 1, "{:?}", g.report);
+    assert!(
+        (1..=4).contains(&g.report.peak_disk_states),
+        "{:?}",
+        g.report
+    );
+    let device_only = sim
+        .gradient(
+            &objective,
+            40,
+            Checkpointing::Budget(Budget::bytes(6 * state)),
+        )
+        .unwrap();
+    assert!(g.report.forward_steps < device_only.report.forward_steps);
     let err = sim
         .gradient(
             &objective,

@@ -89,7 +89,9 @@ pub(crate) fn plan(
         };
         return Err(LbmError::Checkpoint(format!(
             "{} over {steps} steps would run {factor:.1} forward steps per step, above the \
-             limit of {}x; {hint}, or raise the limit (Simulation::set_recompute_limit)",
+             limit of {}x; {hint}, or spill snapshots to the host or to disk \
+             (Budget::spill_to_host, Budget::spill_to_disk), or raise the limit \
+             (Simulation::set_recompute_limit)",
             describe(strategy),
             limits.recompute
         )));
@@ -102,9 +104,10 @@ fn describe(strategy: Checkpointing) -> String {
     match strategy {
         Checkpointing::StoreAll => "store-all".into(),
         Checkpointing::Revolve { snapshots } => format!("revolve with {snapshots} snapshots"),
-        Checkpointing::RevolveSpilling { device, host } => {
-            format!("revolve with {device} snapshots in backend memory and {host} on the host")
-        }
+        Checkpointing::RevolveSpilling { device, host, disk } => format!(
+            "revolve with {device} snapshots in backend memory, {host} on the host and {disk} \
+             on disk"
+        ),
         other => format!("{other:?}"),
     }
 }

@@ -24,7 +24,7 @@ use crate::real::Real;
 pub(crate) const CHUNK: usize = 1024;
 
 /// A real type with flat CPU forms.
-pub trait CpuReal: Real {
+pub trait CpuReal: Real + bytemuck::Pod {
     /// The forms of an operator for this type.
     fn forms(cpu: &CpuForms, lattice: crate::LatticeKind) -> &FlatForms<Self>;
 }
