@@ -9,6 +9,11 @@
 //! L-BFGS over a flat parameter vector); [`progress`] the bars over iterations and over
 //! the steps of long simulation calls.
 
+/// The README's tour, compiled and run by `cargo test` so that it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeTour;
+
 pub mod inverse;
 pub mod optim;
 pub mod output;
