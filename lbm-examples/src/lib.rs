@@ -7,7 +7,7 @@
 //! [`output`] writes what a program shows a person (field images, loss curves, VTK files);
 //! [`optim`] holds the optimisers of the inverse problems (Adam and a bound-constrained
 //! L-BFGS over a flat parameter vector); [`progress`] the bars over iterations and over
-//! the steps of long simulation calls.
+//! the steps of long simulation calls; [`logging`] shows the runtime's notices.
 
 /// The README's tour, compiled and run by `cargo test` so that it cannot rot.
 #[cfg(doctest)]
@@ -15,6 +15,7 @@
 pub struct ReadmeTour;
 
 pub mod inverse;
+pub mod logging;
 pub mod optim;
 pub mod output;
 pub mod progress;

@@ -4,6 +4,10 @@
 //! the metadata every `#[operator]` exports ([`OperatorInfo`]), the assembly of generated
 //! CUDA C into self-contained compilation units, NVRTC compilation, and the standard
 //! operator library ([`ops`]).
+//!
+//! The CUDA backend and NVRTC come with the `cuda` feature, on by default. Without it the
+//! crate builds without cudarc and runs on the CPU: [`Backend::Cuda`] is then refused with
+//! [`LbmError::BackendUnavailable`], and [`Backend::from_env`] picks the CPU.
 
 // The `#[operator]` macro emits absolute `::lbm_runtime::...` paths; this alias makes
 // those paths resolve inside this crate too, where the standard library operators live.
@@ -13,6 +17,12 @@ pub mod backend;
 pub mod bind;
 pub mod checkpoint;
 pub mod codegen;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+// Without the `cuda` feature (no cudarc), a stand-in keeps `cuda::check_available`, which
+// names the missing feature, so callers that probe for a GPU need no cfg of their own.
+#[cfg(not(feature = "cuda"))]
+#[path = "cuda_stub.rs"]
 pub mod cuda;
 pub mod error;
 pub mod gradients;

@@ -34,7 +34,8 @@ pub enum Backend {
 
 impl Backend {
     /// The backend named by `LBM_BACKEND` (`cpu` or `cuda`), or CUDA when a GPU is usable
-    /// and the CPU otherwise (with a one-line notice on standard error).
+    /// and the CPU otherwise, saying why through the `log` crate at `info` level (a build
+    /// without the `cuda` feature always picks the CPU).
     pub fn from_env() -> Result<Backend> {
         match std::env::var("LBM_BACKEND").ok().as_deref() {
             Some("cpu") => Ok(Backend::Cpu),
@@ -48,7 +49,10 @@ impl Backend {
             None => match crate::cuda::check_available() {
                 Ok(()) => Ok(Backend::Cuda),
                 Err(why) => {
-                    eprintln!("note: running on the CPU ({why})");
+                    // A notice, not a warning: a machine without a GPU (or a CPU-only
+                    // build) is a normal place to run, but the user should learn why
+                    // the GPU they may expect is not used.
+                    log::info!("running on the CPU ({why})");
                     Ok(Backend::Cpu)
                 }
             },
@@ -129,12 +133,7 @@ fn open_session(
         (Backend::Cpu, Precision::F32) => Box::new(Resident::new(CpuEngine::<f32>::new(
             grid, step, precision,
         )?)?),
-        (Backend::Cuda, Precision::F64) => {
-            crate::backend::cuda::session::<f64>(grid, step, precision)?
-        }
-        (Backend::Cuda, Precision::F32) => {
-            crate::backend::cuda::session::<f32>(grid, step, precision)?
-        }
+        (Backend::Cuda, storage) => crate::backend::cuda::session(grid, step, precision, storage)?,
     })
 }
 

@@ -6,6 +6,9 @@
 //! GPU passes; `LBM_REQUIRE_CUDA=1` makes a missing GPU a failure instead (set it on the
 //! GPU machine, so the tests cannot silently skip there).
 
+// The CUDA items tested here exist only with the `cuda` feature.
+#![cfg(feature = "cuda")]
+
 mod common;
 
 use common::{end_tags, initial, noise, obstacle, step_bouzidi, step_zou_he};

@@ -1,6 +1,9 @@
 //! NVRTC accepts the prelude, and kernels written against it, for every lattice and
 //! precision. Skipped with a notice when NVRTC is missing, unless `LBM_REQUIRE_NVRTC=1`.
 
+// The CUDA items tested here exist only with the `cuda` feature.
+#![cfg(feature = "cuda")]
+
 use lbm_runtime::codegen::c_prelude;
 use lbm_runtime::nvrtc::{compile_ptx, nvrtc_for_test, nvrtc_version, NvrtcError};
 use lbm_runtime::{LatticeKind, Precision};

@@ -455,6 +455,7 @@ fn cpu_report(quick: bool) -> Result<Report> {
 }
 
 fn main() -> std::process::ExitCode {
+    lbm_examples::logging::init();
     let args = Args::parse();
     let report = match (args.quick, profile::device_name()) {
         (false, Ok(device)) => gpu_report(&args, device),

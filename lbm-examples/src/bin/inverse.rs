@@ -654,6 +654,7 @@ fn design(args: &DesignArgs) -> Result<(), Failure> {
 }
 
 fn main() -> ExitCode {
+    lbm_examples::logging::init();
     let cli = Cli::parse();
     let result = match &cli.problem {
         Problem::InitialState(args) => initial_state(args),

@@ -20,6 +20,7 @@ use lbm_runtime::{
 struct Args {}
 
 fn main() -> ExitCode {
+    lbm_examples::logging::init();
     Args::parse();
     match run() {
         Ok(()) => ExitCode::SUCCESS,

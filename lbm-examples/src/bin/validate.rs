@@ -130,6 +130,7 @@ struct Summary {
 }
 
 fn main() -> ExitCode {
+    lbm_examples::logging::init();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(true) => ExitCode::SUCCESS,

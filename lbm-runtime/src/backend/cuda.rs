@@ -17,8 +17,21 @@ use crate::grid::Grid;
 use crate::progress::ProgressObserver;
 use crate::real::Precision;
 
+/// A session on the GPU with `storage` values whose forward computes in `compute`.
+pub(crate) fn session(
+    grid: &Grid,
+    step: &Bound,
+    compute: Precision,
+    storage: Precision,
+) -> Result<Box<dyn Session>> {
+    match storage {
+        Precision::F64 => session_of::<f64>(grid, step, compute),
+        Precision::F32 => session_of::<f32>(grid, step, compute),
+    }
+}
+
 /// A session on the GPU with `R` storage whose forward computes in `compute`.
-pub(crate) fn session<R: GpuReal>(
+fn session_of<R: GpuReal>(
     grid: &Grid,
     step: &Bound,
     compute: Precision,

@@ -16,6 +16,11 @@
 //! likes, as long as upload and download speak whole-grid host layouts.
 
 pub(crate) mod cpu;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda;
+// Without the `cuda` feature, a stand-in whose `session` refuses with the reason.
+#[cfg(not(feature = "cuda"))]
+#[path = "cuda_stub.rs"]
 pub(crate) mod cuda;
 pub mod host;
 pub mod plan;

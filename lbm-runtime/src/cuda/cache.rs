@@ -19,7 +19,7 @@ use cudarc::nvrtc::{result as nvrtc_result, sys as nvrtc_sys, Ptx};
 
 use super::driver::{guard, Device};
 use crate::error::{LbmError, Result};
-use crate::nvrtc::{number_lines, nvrtc_available, NvrtcError, INSTALL_HINT};
+use crate::nvrtc::{library_not_found, number_lines, nvrtc_available, NvrtcError};
 
 /// The environment variable naming the kernel cache directory.
 pub const CACHE_ENV: &str = "LBM_CACHE_DIR";
@@ -30,23 +30,20 @@ const FORMAT: &str = "lbm-kernel-cache-v2";
 /// The program name NVRTC uses in its diagnostics.
 const PROGRAM_NAME: &str = "lbm_module.cu";
 
-/// Where compiled modules are kept: `$LBM_CACHE_DIR`, else `$XDG_CACHE_HOME/lbm/kernels`,
-/// else `~/.cache/lbm/kernels`, else a folder in the system's temporary directory.
+/// Where compiled modules are kept: `$LBM_CACHE_DIR`, else `lbm/kernels` in the
+/// platform's cache folder (`dirs::cache_dir`: `$XDG_CACHE_HOME` or `~/.cache` on Linux,
+/// `~/Library/Caches` on macOS, the local application data on Windows), else a folder in
+/// the system's temporary directory.
 pub fn cache_dir() -> PathBuf {
-    let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(dir) = env(CACHE_ENV) {
+    if let Some(dir) = std::env::var_os(CACHE_ENV).filter(|v| !v.is_empty()) {
         return PathBuf::from(dir);
     }
-    if let Some(dir) = env("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("lbm").join("kernels");
+    match dirs::cache_dir() {
+        Some(dir) => dir.join("lbm").join("kernels"),
+        // No home folder to cache in (a service account, a bare container): the cache
+        // then lasts as long as the temporary directory does.
+        None => std::env::temp_dir().join("lbm-kernels"),
     }
-    if let Some(home) = env("HOME") {
-        return PathBuf::from(home)
-            .join(".cache")
-            .join("lbm")
-            .join("kernels");
-    }
-    std::env::temp_dir().join("lbm-kernels")
 }
 
 /// 128-bit FNV-1a: stable across Rust versions, unlike `DefaultHasher`, so cache names
@@ -105,14 +102,7 @@ fn supported_archs() -> Vec<i32> {
 /// Compiles `source` with `options` and returns the cubin or the PTX.
 fn compile(source: &str, options: &[String], output: Output) -> Result<Vec<u8>> {
     if !nvrtc_available() {
-        let mut searched = cudarc::get_lib_name_candidates("nvrtc");
-        let mut seen = std::collections::HashSet::new();
-        searched.retain(|n| seen.insert(n.clone()));
-        return Err(NvrtcError::LibraryNotFound {
-            searched,
-            hint: INSTALL_HINT,
-        }
-        .into());
+        return Err(library_not_found().into());
     }
     let src = CString::new(source).map_err(|e| NvrtcError::NulInSource {
         offset: e.nul_position(),
@@ -316,8 +306,10 @@ mod tests {
         // Only read here: setting variables would race with other tests.
         if let Some(dir) = std::env::var_os(CACHE_ENV).filter(|v| !v.is_empty()) {
             assert_eq!(cache_dir(), PathBuf::from(dir));
+        } else if let Some(platform) = dirs::cache_dir() {
+            assert_eq!(cache_dir(), platform.join("lbm").join("kernels"));
         } else {
-            assert!(cache_dir().ends_with("kernels") || cache_dir().ends_with("lbm-kernels"));
+            assert_eq!(cache_dir(), std::env::temp_dir().join("lbm-kernels"));
         }
     }
 

@@ -1,70 +1,29 @@
-//! NVRTC compilation of generated C units to PTX.
-//!
-//! NVRTC is loaded at run time (cudarc's `dynamic-loading`), so a machine without CUDA can
-//! still build and test everything else. cudarc panics when it cannot find the library;
-//! this module looks for the library first and turns its absence into
-//! [`NvrtcError::LibraryNotFound`], with a hint on how to install it.
+//! Loading NVRTC and compiling a unit with it (the `cuda` feature): the library is looked
+//! for before cudarc touches it, so its absence is an error and not a panic.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
 use cudarc::nvrtc::{CompileError, CompileOptions};
 
+use super::{number_lines, NvrtcError, INSTALL_HINT};
+
 /// Compiled PTX, ready for `cudarc::driver::CudaContext::load_module`.
 pub use cudarc::nvrtc::Ptx;
-
-/// How to get NVRTC without a CUDA toolkit; shown when the library is missing.
-pub const INSTALL_HINT: &str = "install NVRTC with `source .ci/nvrtc-env.sh` from the \
-    repository root (it runs `pip install --target .nvrtc nvidia-cuda-nvrtc==13.0.*` and \
-    exports LD_LIBRARY_PATH), or point LD_LIBRARY_PATH at a CUDA 13 toolkit's lib64";
 
 /// The program name NVRTC uses in its diagnostics (`lbm_unit.cu(12): error: ...`).
 const PROGRAM_NAME: &str = "lbm_unit.cu";
 
-/// An error from [`compile_ptx`].
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum NvrtcError {
-    /// No NVRTC shared library could be loaded.
-    #[error("NVRTC is not available: none of {searched:?} could be loaded; {hint}")]
-    LibraryNotFound {
-        /// The library names tried, in order (found through the dynamic loader's search path).
-        searched: Vec<String>,
-        /// How to make the library available.
-        hint: &'static str,
-    },
-    /// NVRTC rejected the source.
-    #[error(
-        "NVRTC could not compile the unit (options {options:?}):\n{log}\n\
-         --- source ---\n{source_with_line_numbers}"
-    )]
-    Compile {
-        /// NVRTC's compilation log.
-        log: String,
-        /// The options the compilation ran with.
-        options: Vec<String>,
-        /// The source, each line prefixed with its number, to read the log against.
-        source_with_line_numbers: String,
-    },
-    /// The source holds a NUL byte, which NVRTC's C API cannot take.
-    #[error("the source holds a NUL byte at offset {offset}")]
-    NulInSource {
-        /// Byte offset of the first NUL.
-        offset: usize,
-    },
-    /// An NVRTC call other than the compilation itself failed.
-    #[error("NVRTC failed: {0}")]
-    Api(String),
-    /// cudarc panicked inside NVRTC (for example, a symbol missing from an old library).
-    #[error("NVRTC panicked: {0}")]
-    Panicked(String),
-}
-
-/// The library names cudarc tries, in its order, without its repeats.
-fn candidates() -> Vec<String> {
-    let mut names = cudarc::get_lib_name_candidates("nvrtc");
+/// The error for a missing library: the names cudarc tries, in its order, without its
+/// repeats, and how to install one.
+pub(crate) fn library_not_found() -> NvrtcError {
+    let mut searched = cudarc::get_lib_name_candidates("nvrtc");
     let mut seen = std::collections::HashSet::new();
-    names.retain(|n| seen.insert(n.clone()));
-    names
+    searched.retain(|n| seen.insert(n.clone()));
+    NvrtcError::LibraryNotFound {
+        searched,
+        hint: INSTALL_HINT,
+    }
 }
 
 /// Whether the NVRTC library can be loaded. Checked once per process, because the dynamic
@@ -102,25 +61,12 @@ pub fn nvrtc_for_test(test: &str) -> bool {
     if nvrtc_available() {
         return true;
     }
-    let missing = NvrtcError::LibraryNotFound {
-        searched: candidates(),
-        hint: INSTALL_HINT,
-    };
+    let missing = library_not_found();
     if std::env::var(REQUIRE_ENV).as_deref() == Ok("1") {
         panic!("{test}: {REQUIRE_ENV}=1 but {missing}");
     }
     eprintln!("notice: skipping {test}: {missing}");
     false
-}
-
-/// Prefixes every line with its 1-based number, as NVRTC's log counts them.
-pub fn number_lines(source: &str) -> String {
-    let width = source.lines().count().max(1).to_string().len();
-    source
-        .lines()
-        .enumerate()
-        .map(|(i, line)| format!("{:>width$} | {line}\n", i + 1))
-        .collect()
 }
 
 /// Compiles a CUDA C unit to PTX with the given NVRTC `options` (for example
@@ -132,10 +78,7 @@ pub fn compile_ptx(source: &str, options: &[&str]) -> Result<Ptx, NvrtcError> {
         return Err(NvrtcError::NulInSource { offset });
     }
     if !nvrtc_available() {
-        return Err(NvrtcError::LibraryNotFound {
-            searched: candidates(),
-            hint: INSTALL_HINT,
-        });
+        return Err(library_not_found());
     }
     let opts = CompileOptions {
         options: options.iter().map(|s| s.to_string()).collect(),
@@ -169,14 +112,6 @@ pub fn compile_ptx(source: &str, options: &[&str]) -> Result<Ptx, NvrtcError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers_lines_from_one() {
-        assert_eq!(number_lines("a\nb"), "1 | a\n2 | b\n");
-        let ten = "x\n".repeat(10);
-        assert!(number_lines(&ten).starts_with(" 1 | x\n"));
-        assert!(number_lines(&ten).ends_with("10 | x\n"));
-    }
 
     #[test]
     fn nul_is_rejected_before_nvrtc() {

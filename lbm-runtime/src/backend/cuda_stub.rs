@@ -1,0 +1,18 @@
+//! The CUDA sessions' stand-in in a build without the `cuda` feature: asking for one is
+//! refused with the reason, as a machine without a GPU refuses it.
+
+use super::Session;
+use crate::bind::Bound;
+use crate::error::Result;
+use crate::grid::Grid;
+use crate::real::Precision;
+
+/// Never a session: the error names the missing `cuda` feature.
+pub(crate) fn session(
+    _grid: &Grid,
+    _step: &Bound,
+    _compute: Precision,
+    _storage: Precision,
+) -> Result<Box<dyn Session>> {
+    Err(crate::cuda::missing_feature())
+}
