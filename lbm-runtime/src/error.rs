@@ -72,6 +72,14 @@ pub enum LbmError {
         /// What is wrong.
         message: String,
     },
+    /// A number of steps that takes the simulation's time past `usize::MAX`.
+    #[error("{steps} steps after step {time} overflow the simulation's step counter")]
+    StepOverflow {
+        /// The simulation's time.
+        time: usize,
+        /// The steps asked for.
+        steps: usize,
+    },
     /// A grid that cannot hold a simulation.
     #[error("invalid grid: {0}")]
     BadGrid(String),

@@ -10,7 +10,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::backend::cpu::CpuEngine;
-use crate::backend::host::{StateLayout, StateReal, Transfers};
+use crate::backend::host::{check_representable, StateLayout, StateReal, Transfers};
 use crate::backend::plan::Limits;
 use crate::backend::{GradientRequest, Resident, Session};
 use crate::bind::{Bound, Objective, Source, Step};
@@ -226,9 +226,14 @@ impl Simulation {
 
     /// Sets the populations, `[cell * Q + i]`, and the time to zero.
     pub fn set_populations(&mut self, f: &[f64]) -> Result<()> {
-        self.session.set_populations(f)?;
+        self.upload(f)?;
         self.time = 0;
         Ok(())
+    }
+
+    fn upload(&mut self, f: &[f64]) -> Result<()> {
+        check_representable(f, self.precision)?;
+        self.session.set_populations(f)
     }
 
     /// Sets the populations to the equilibrium of a density field `rho` (one per cell) and
@@ -255,16 +260,10 @@ impl Simulation {
     }
 
     fn check_steps(&self, steps: usize) -> Result<()> {
-        let end = self
-            .time
-            .checked_add(steps)
-            .ok_or_else(|| LbmError::BadBinding {
-                op: self.step.op.name,
-                message: format!(
-                    "{steps} steps after step {} overflow the step counter",
-                    self.time
-                ),
-            })?;
+        let end = self.time.checked_add(steps).ok_or(LbmError::StepOverflow {
+            time: self.time,
+            steps,
+        })?;
         if let Some(covered) = self.step.steps_covered() {
             if end > covered {
                 return Err(LbmError::BadBinding {
@@ -347,7 +346,7 @@ impl Simulation {
         let path = path.as_ref();
         let saved = state_file::read(path)?;
         saved.check_fits(path, &self.grid)?;
-        self.session.set_populations(&saved.populations)?;
+        self.upload(&saved.populations)?;
         self.time = saved.header.time;
         Ok(())
     }

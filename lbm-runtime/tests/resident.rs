@@ -299,6 +299,14 @@ fn quadratic_recomputation_is_refused_unless_allowed() {
     // Steps at the edge of the counter: refused as a plan, not overflowed or run.
     let err = sim.gradient(&objective, usize::MAX, five).unwrap_err();
     assert!(matches!(err, LbmError::Checkpoint(_)), "{err}");
+    // After a run, the same request would take the time past the counter: said as such.
+    sim.run(10).unwrap();
+    let err = sim.gradient(&objective, usize::MAX, five).unwrap_err();
+    assert!(
+        matches!(err, LbmError::StepOverflow { time: 10, .. }),
+        "{err}"
+    );
+    sim.set_populations(&initial(&grid)).unwrap();
     sim.set_recompute_limit(f64::INFINITY).unwrap();
     let g = sim.gradient(&objective, 30, five).unwrap();
     assert_eq!(g.report.forward_steps, 30 + 30 * 29 / 2);
@@ -316,6 +324,29 @@ fn a_loss_that_overflows_is_an_error_naming_it() {
         .unwrap_err();
     assert!(matches!(err, LbmError::NonFiniteResult { .. }), "{err}");
     assert!(err.to_string().contains("the loss"), "{err}");
+}
+
+#[test]
+fn populations_beyond_f32_are_refused_at_upload_not_reported_as_divergence() {
+    let grid = grid();
+    let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.2]);
+    let mut f = initial(&grid);
+    f[7] = 1e300;
+    let mut f32_sim = Simulation::new(grid.clone(), &step, Precision::F32, Backend::Cpu).unwrap();
+    let err = f32_sim.set_populations(&f).unwrap_err();
+    assert!(
+        matches!(err, LbmError::NonFinite { index: 7, .. }) && err.to_string().contains("f32"),
+        "{err}"
+    );
+    // The f64 adjoint of an f32 forward stores f64 but computes the forward in f32.
+    let mut mixed = Simulation::new(grid.clone(), &step, Precision::F32, Backend::Cpu)
+        .unwrap()
+        .with_adjoint_precision(lbm_runtime::AdjointPrecision::F64)
+        .unwrap();
+    assert!(mixed.set_populations(&f).is_err());
+    // In f64 the same value is representable: the upload is the user's to make.
+    let mut f64_sim = fresh(&step, &initial(&grid));
+    f64_sim.set_populations(&f).unwrap();
 }
 
 #[test]

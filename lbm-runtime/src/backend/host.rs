@@ -7,7 +7,7 @@ use std::cell::Cell;
 use rayon::prelude::*;
 
 use crate::error::{check_finite, LbmError, Result};
-use crate::real::Real;
+use crate::real::{Precision, Real};
 
 /// How a whole-grid state is laid out in a flat buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,6 +143,23 @@ pub(crate) fn check_state(values: &[f64], expected: usize) -> Result<()> {
         });
     }
     check_finite("populations", values)
+}
+
+/// Checks that populations survive rounding to the precision the forward computes in: a
+/// value beyond `f32`'s range would become infinite on upload and be reported later as
+/// a divergence at step 1, which would send the user looking at the physics.
+pub(crate) fn check_representable(values: &[f64], precision: Precision) -> Result<()> {
+    if precision != Precision::F32 {
+        return Ok(());
+    }
+    match values.iter().position(|v| v.abs() > f32::MAX as f64) {
+        None => Ok(()),
+        Some(index) => Err(LbmError::NonFinite {
+            what: "populations, rounded to f32 (the simulation's precision)".into(),
+            index,
+            value: values[index] as f32 as f64,
+        }),
+    }
 }
 
 /// Whole-state copies between the host and a backend's memory since a simulation began.
