@@ -532,6 +532,18 @@ impl<'a> Printer<'a> {
             ExprKind::LatOpp(i) => (format!("LBM_OPP[{}]", self.expr(i)), 13),
             ExprKind::Unary(UnOp::Neg, a) => (format!("-{}", self.expr_prec(a, 13)), 12),
             ExprKind::Unary(UnOp::Not, a) => (format!("!{}", self.expr_prec(a, 13)), 12),
+            ExprKind::Binary(..) if e.constant_divisor().is_some() => {
+                let (a, k) = e.constant_divisor().expect("checked by the guard");
+                let p = precedence(BinOp::Mul);
+                (
+                    format!(
+                        "{} * ((real)1.0 / {})",
+                        self.expr_prec(a, p),
+                        self.expr_prec(k, p + 1)
+                    ),
+                    p,
+                )
+            }
             ExprKind::Binary(op, a, b) => {
                 let p = precedence(*op);
                 (

@@ -650,6 +650,11 @@ impl Printer<'_> {
                 let a = self.expr(a);
                 quote_spanned!(span=> (!(#a)))
             }
+            ExprKind::Binary(..) if e.constant_divisor().is_some() => {
+                let (a, k) = e.constant_divisor().expect("checked by the guard");
+                let (a, k) = (self.expr(a), self.expr(k));
+                quote_spanned!(span=> (#a * (#real::from_f64(1.0) / #k)))
+            }
             ExprKind::Binary(op, a, b) => {
                 let (a, b) = (self.expr(a), self.expr(b));
                 let op: TokenStream = op.symbol().parse().expect("operators are valid tokens");

@@ -327,6 +327,38 @@ impl Expr {
         Expr::new(ExprKind::Unary(UnOp::Neg, Box::new(a)), ty, span)
     }
 
+    /// Whether this is a real value known when the operator is generated for a lattice:
+    /// literals and `CS2` combined by arithmetic.
+    pub fn is_constant_real(&self) -> bool {
+        if !self.ty.is_scalar_real() {
+            return false;
+        }
+        match &self.kind {
+            ExprKind::RealLit(_) | ExprKind::Lat(LatConst::Cs2) => true,
+            ExprKind::Unary(UnOp::Neg, a) => a.is_constant_real(),
+            ExprKind::Binary(BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div, a, b) => {
+                a.is_constant_real() && b.is_constant_real()
+            }
+            _ => false,
+        }
+    }
+
+    /// The divisor of a real division by a constant (see [`Expr::is_constant_real`]):
+    /// the emitters write `a / k` as `a * (1 / k)`, with `1 / k` folded by the compiler,
+    /// because an IEEE division costs a GPU about ten instructions and a multiplication
+    /// one. Both emitters do it, so the C and Rust forms stay bitwise equal; the result
+    /// may differ from `a / k` in the last bit.
+    pub fn constant_divisor(&self) -> Option<(&Expr, &Expr)> {
+        match &self.kind {
+            ExprKind::Binary(BinOp::Div, a, b)
+                if self.ty.is_scalar_real() && b.is_constant_real() =>
+            {
+                Some((a, b))
+            }
+            _ => None,
+        }
+    }
+
     /// Calls `f` on every variable the expression reads.
     pub fn for_each_var(&self, f: &mut impl FnMut(VarId)) {
         match &self.kind {

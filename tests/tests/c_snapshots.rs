@@ -307,3 +307,21 @@ fn inactive_values_get_no_adjoint_code() {
         }
     "#]].assert_eq(activity_precision::INFO.c_adjoint);
 }
+
+#[test]
+fn divisions_by_constants_become_multiplications_in_both_forms() {
+    // An IEEE division costs a GPU about ten instructions; by a constant it is written as
+    // a multiplication by the folded reciprocal, in C and in Rust alike (so they stay
+    // bitwise equal). A division by a value stays a division.
+    use lbm_runtime::ops::{density_velocity, equilibrium};
+    let (c, rust) = (equilibrium::INFO.c_forward, equilibrium::INFO.rust_forward);
+    assert!(c.contains("cu * ((real)1.0 / LBM_CS2)"), "{c}");
+    assert!(!c.contains("cu / LBM_CS2"), "{c}");
+    let rust: String = rust.split_whitespace().collect();
+    assert!(
+        rust.contains("(cu*(<Ras::lbm_runtime::Real>::from_f64(1.0)/<Ras::lbm_runtime::Real>::from_f64(L::CS2)))"),
+        "{rust}"
+    );
+    let dv = density_velocity::INFO.c_forward;
+    assert!(dv.contains("j[a] / rho[0]"), "{dv}");
+}

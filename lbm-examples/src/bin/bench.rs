@@ -46,6 +46,12 @@ struct Args {
     /// Also time the step kernels under every forced register cap.
     #[arg(long)]
     sweep: bool,
+    /// Only the kernel-level rows (what a profiler run wants).
+    #[arg(long)]
+    kernels_only: bool,
+    /// Only the kernel rows whose case contains this text (e.g. "D3Q19 128").
+    #[arg(long, value_name = "TEXT")]
+    case: Option<String>,
 }
 
 /// Kernel-level figures of one grid.
@@ -378,12 +384,46 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
     let d3 = Grid::new_3d(LatticeKind::D3Q19, 128, 128, 128)?;
     let d3_big = Grid::new_3d(LatticeKind::D3Q19, 256, 256, 256)?;
     let steps = args.steps;
-    let (k2, t2) = kernel_row("D2Q9 1024^2", &d2, Precision::F32, steps)?;
-    let (k2l, t2l) = kernel_row("D2Q9 512^2", &d2_loop, Precision::F32, steps)?;
-    let (k3, t3) = kernel_row("D3Q19 128^3", &d3, Precision::F32, steps)?;
-    let (k3b, t3b) = kernel_row("D3Q19 256^3", &d3_big, Precision::F32, steps)?;
-    let (k2d, _) = kernel_row("D2Q9 1024^2", &d2, Precision::F64, steps)?;
-    let (k3d, _) = kernel_row("D3Q19 128^3", &d3, Precision::F64, steps)?;
+    let cases = [
+        ("D2Q9 1024^2", &d2, Precision::F32),
+        ("D2Q9 512^2", &d2_loop, Precision::F32),
+        ("D3Q19 128^3", &d3, Precision::F32),
+        ("D3Q19 256^3", &d3_big, Precision::F32),
+        ("D2Q9 1024^2", &d2, Precision::F64),
+        ("D3Q19 128^3", &d3, Precision::F64),
+    ];
+    let wanted = |name: &str| args.case.as_deref().is_none_or(|c| name.contains(c));
+    let mut kernels = Vec::new();
+    let mut times = Vec::new();
+    for (name, grid, p) in cases {
+        if wanted(name) {
+            let (row, t) = kernel_row(name, grid, p, steps)?;
+            kernels.push(row);
+            times.push((name, p, t));
+        }
+    }
+    if args.kernels_only || args.case.is_some() {
+        return Ok(Report {
+            device,
+            backend: "cuda",
+            quick: false,
+            kernels,
+            user: Vec::new(),
+            optimisation_loop: None,
+        });
+    }
+    let f32_times = |case: &str| {
+        times
+            .iter()
+            .find(|(n, p, _)| *n == case && *p == Precision::F32)
+            .map(|(_, _, t)| *t)
+    };
+    let (t2, t2l, t3, t3b) = (
+        f32_times("D2Q9 1024^2"),
+        f32_times("D2Q9 512^2"),
+        f32_times("D3Q19 128^3"),
+        f32_times("D3Q19 256^3"),
+    );
     let budget = |gb: usize| {
         let label = if gb == 2 {
             "budget 2 GiB"
@@ -394,17 +434,10 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
     };
     let all = ("store-all", Checkpointing::StoreAll);
     let user = vec![
-        user_row("D2Q9 1024^2", &d2, Backend::Cuda, 100, all, Some(t2))?,
-        user_row("D3Q19 128^3", &d3, Backend::Cuda, 100, all, Some(t3))?,
-        user_row("D3Q19 128^3", &d3, Backend::Cuda, 100, budget(2), Some(t3))?,
-        user_row(
-            "D3Q19 256^3",
-            &d3_big,
-            Backend::Cuda,
-            1000,
-            budget(16),
-            Some(t3b),
-        )?,
+        user_row("D2Q9 1024^2", &d2, Backend::Cuda, 100, all, t2)?,
+        user_row("D3Q19 128^3", &d3, Backend::Cuda, 100, all, t3)?,
+        user_row("D3Q19 128^3", &d3, Backend::Cuda, 100, budget(2), t3)?,
+        user_row("D3Q19 256^3", &d3_big, Backend::Cuda, 1000, budget(16), t3b)?,
     ];
     let optimisation_loop = Some(optimisation_loop(
         "D2Q9 512^2",
@@ -412,7 +445,7 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
         Backend::Cuda,
         200,
         50,
-        Some(t2l),
+        t2l,
     )?);
     if args.sweep {
         sweep_caps(&[("D2Q9 1024^2", &d2), ("D3Q19 128^3", &d3)], steps)?;
@@ -421,7 +454,7 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
         device,
         backend: "cuda",
         quick: false,
-        kernels: vec![k2, k2l, k3, k3b, k2d, k3d],
+        kernels,
         user,
         optimisation_loop,
     })

@@ -61,6 +61,8 @@ pub(crate) struct Layout {
     pub grad_step: usize,
     /// Rows of per-cell gradients of differentiable fields.
     pub grad_field_rows: usize,
+    /// The grid's `[nx, ny, nz]`, compiled into the kernels as constants.
+    pub dims: [u32; 3],
 }
 
 impl Layout {
@@ -79,6 +81,8 @@ impl Layout {
             grad_uniform: 0,
             grad_step: 0,
             grad_field_rows: 0,
+            // Grids have at most 2^32 cells, so each dimension fits.
+            dims: grid.dims().map(|d| d as u32),
         };
         for (p, source) in bound.op.params.iter().zip(&bound.sources) {
             let len = if p.kind.is_real() {

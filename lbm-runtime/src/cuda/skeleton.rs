@@ -118,8 +118,18 @@ const STORED_INPUT_PARAMS: &str = "const lbm_store* __restrict__ uni, \
 /// Cell index, coordinates and the wrapped neighbour coordinates. Defines `n`, `n64`,
 /// `cell`, `active`, and `x?`, `y?`, `z?` (`?` in `m0p`), `y?`/`z?` already scaled to
 /// row and plane offsets.
-fn coords(d: usize) -> String {
-    let mut s = String::from(
+///
+/// The grid's dimensions are compile-time constants (a module is built for one grid):
+/// divisions by them become multiplications and every `i * n` offset a literal. The
+/// launch still passes them (as `lbm_n?`, unused), so the launch code is the same for
+/// every grid.
+fn coords(d: usize, dims: [u32; 3]) -> String {
+    let [nx, ny, nz] = dims;
+    let mut s = format!(
+        "    (void)lbm_nx; (void)lbm_ny; (void)lbm_nz;\n\
+         \x20   const unsigned nx = {nx}u, ny = {ny}u, nz = {nz}u;\n"
+    );
+    s.push_str(
         "    const unsigned n = nx * ny * nz;\n\
          \x20   const lbm_u64 n64 = n;\n\
          \x20   const unsigned cell = blockIdx.x * LBM_BLOCK + threadIdx.x;\n\
@@ -353,10 +363,10 @@ pub(crate) fn forward_module(
         "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK, {min_blocks}) {}(\n\
          \x20   const lbm_store* __restrict__ fin, lbm_store* __restrict__ fout,\n\
          \x20   {STORED_INPUT_PARAMS},\n\
-         \x20   unsigned nx, unsigned ny, unsigned nz, int t, lbm_u64* __restrict__ flag)\n{{\n",
+         \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz, int t, lbm_u64* __restrict__ flag)\n{{\n",
         names::STEP_FWD
     );
-    s.push_str(&coords(d));
+    s.push_str(&coords(d, layout.dims));
     s.push_str("    if (!active) return;\n");
     gather(&mut s, layout, lattice, "fin");
     let _ = writeln!(s, "    real o[{q}];");
@@ -394,10 +404,10 @@ pub(crate) fn adjoint_module(
          \x20   real* __restrict__ lin, real* __restrict__ side,\n\
          \x20   {INPUT_PARAMS},\n\
          \x20   double* __restrict__ gfields, double* __restrict__ part,\n\
-         \x20   unsigned nx, unsigned ny, unsigned nz, int t)\n{{\n",
+         \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz, int t)\n{{\n",
         names::STEP_ADJ
     );
-    s.push_str(&coords(d));
+    s.push_str(&coords(d, layout.dims));
     declare_reduced(&mut s, layout);
     s.push_str("    if (active) {\n");
     let mut body = String::new();
@@ -456,10 +466,10 @@ pub(crate) fn adjoint_module(
         s,
         "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK) {}(\n\
          \x20   real* __restrict__ lin, const real* __restrict__ side,\n\
-         \x20   unsigned nx, unsigned ny, unsigned nz)\n{{\n",
+         \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz)\n{{\n",
         names::STEP_SIDE
     );
-    s.push_str(&coords(d));
+    s.push_str(&coords(d, layout.dims));
     s.push_str("    if (!active) return;\n");
     for (p, (_, o)) in sides.iter().enumerate() {
         let src = if *o == [0, 0, 0] {
@@ -499,10 +509,10 @@ pub(crate) fn objective_module(
         "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK) {}(\n\
          \x20   const real* __restrict__ fin, {INPUT_PARAMS},\n\
          \x20   const double* __restrict__ w, double* __restrict__ part,\n\
-         \x20   unsigned nx, unsigned ny, unsigned nz, int t)\n{{\n",
+         \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz, int t)\n{{\n",
         names::OBJ_LOSS
     );
-    s.push_str(&coords(d));
+    s.push_str(&coords(d, layout.dims));
     s.push_str("    double v = 0.0;\n    if (active) {\n");
     let mut body = String::new();
     gather(&mut body, layout, lattice, "fin");
@@ -540,10 +550,10 @@ pub(crate) fn objective_module(
          \x20   const real* __restrict__ fin, real* __restrict__ lam,\n\
          \x20   const real* __restrict__ obar, {INPUT_PARAMS},\n\
          \x20   double* __restrict__ gfields, double* __restrict__ part,\n\
-         \x20   unsigned nx, unsigned ny, unsigned nz, int t)\n{{\n",
+         \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz, int t)\n{{\n",
         names::OBJ_SEED
     );
-    s.push_str(&coords(d));
+    s.push_str(&coords(d, layout.dims));
     declare_reduced(&mut s, layout);
     s.push_str("    if (active) {\n");
     let mut body = String::new();
