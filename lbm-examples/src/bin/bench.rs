@@ -402,6 +402,9 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
             times.push((name, p, t));
         }
     }
+    if args.sweep {
+        sweep_caps(&[("D2Q9 1024^2", &d2), ("D3Q19 128^3", &d3)], steps)?;
+    }
     if args.kernels_only || args.case.is_some() {
         return Ok(Report {
             device,
@@ -447,9 +450,6 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
         50,
         t2l,
     )?);
-    if args.sweep {
-        sweep_caps(&[("D2Q9 1024^2", &d2), ("D3Q19 128^3", &d3)], steps)?;
-    }
     Ok(Report {
         device,
         backend: "cuda",
