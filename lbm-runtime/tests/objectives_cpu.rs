@@ -197,6 +197,46 @@ fn weighted_wall_force_at_chosen_steps() {
 }
 
 #[test]
+fn sums_cover_every_reduction_chunk() {
+    // More cells than one reduction chunk (1,024) and three outputs per cell, whose
+    // chunks must hold whole cells: catches a loss or parameter gradient summed over part
+    // of the grid, or over chunks that split a cell's outputs from their weights.
+    let (grid, solid) = walled(Grid::new_3d(LatticeKind::D3Q27, 13, 12, 10).unwrap());
+    assert!(grid.cells() > 1024);
+    let weights = vec![1.0, -0.5, 0.25];
+    let at = [5, STEPS];
+    let objective = Objective::new(&ops::momentum_exchange_force::INFO)
+        .weights(weights.clone())
+        .at_steps(at);
+    let f0 = initial(&grid);
+    let params = box_params();
+    let step = box_step(&grid, &solid, &params);
+    let force = ops::momentum_exchange_force::INFO
+        .cpu
+        .f64(grid.lattice())
+        .forward;
+    let by_hand = loss_by_hand(&grid, &step, &f0, &at, &weights, &|cell, f| {
+        let mut out = vec![0.0; 3];
+        force(f, &[grid.links(cell)], &mut out);
+        out
+    });
+    let g = gradient(&grid, &step, &objective, &f0);
+    assert_relative("loss over every chunk", g.loss, by_hand, SUM_TOL);
+    let Some(lbm_runtime::GradValue::Uniform(d)) = g.param("omega") else {
+        panic!("no omega gradient");
+    };
+    let fd = fd4(
+        &|e| {
+            let mut moved = params.clone();
+            moved[0][0] += e;
+            gradient(&grid, &box_step(&grid, &solid, &moved), &objective, &f0).loss
+        },
+        1e-4,
+    );
+    assert_relative("omega over every chunk", d[0], fd, FD_TOL);
+}
+
+#[test]
 fn velocity_mismatch_with_a_negative_weight() {
     for (grid, solid) in grids() {
         let lattice = grid.lattice();
