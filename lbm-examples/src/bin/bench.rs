@@ -383,12 +383,17 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
     let d2_loop = Grid::new_2d(LatticeKind::D2Q9, 512, 512)?;
     let d3 = Grid::new_3d(LatticeKind::D3Q19, 128, 128, 128)?;
     let d3_big = Grid::new_3d(LatticeKind::D3Q19, 256, 256, 256)?;
+    // The sizes of the kernel-speed issue's table, beside XLB's figures.
+    let d2_big = Grid::new_2d(LatticeKind::D2Q9, 4096, 4096)?;
+    let d27 = Grid::new_3d(LatticeKind::D3Q27, 192, 192, 192)?;
     let steps = args.steps;
     let cases = [
         ("D2Q9 1024^2", &d2, Precision::F32),
         ("D2Q9 512^2", &d2_loop, Precision::F32),
+        ("D2Q9 4096^2", &d2_big, Precision::F32),
         ("D3Q19 128^3", &d3, Precision::F32),
         ("D3Q19 256^3", &d3_big, Precision::F32),
+        ("D3Q27 192^3", &d27, Precision::F32),
         ("D2Q9 1024^2", &d2, Precision::F64),
         ("D3Q19 128^3", &d3, Precision::F64),
     ];
