@@ -115,6 +115,74 @@ struct Report {
     kernels: Vec<KernelRow>,
     user: Vec<UserRow>,
     optimisation_loop: Option<LoopRow>,
+    builds: Option<BuildRow>,
+}
+
+/// Seconds to get a simulation's kernels: compiled, loaded from the disk cache, or
+/// already in the process.
+#[derive(Serialize, Debug)]
+struct BuildRow {
+    case: String,
+    /// `Simulation::new` with an empty cache: the forward kernel compiled (twice: once
+    /// unbounded to size its register cap).
+    cold_forward_s: f64,
+    /// The first one-step `parameter_gradient` with an empty cache: the adjoint and the
+    /// objective's kernels compiled.
+    cold_gradient_s: f64,
+    /// The same two from the disk cache, in a process that has not loaded them.
+    disk_forward_s: f64,
+    /// See `disk_forward_s`.
+    disk_gradient_s: f64,
+    /// `Simulation::new` again in the same process.
+    in_process_forward_s: f64,
+}
+
+/// Times the kernel builds of BGK on `grid` against an empty cache folder, then from it.
+fn build_row(name: &str, grid: &Grid) -> Result<BuildRow> {
+    let dir = tempfile::tempdir().map_err(|e| lbm_runtime::LbmError::Cuda(e.to_string()))?;
+    // Single-threaded here: nothing reads the environment concurrently.
+    std::env::set_var("LBM_CACHE_DIR", dir.path());
+    let objective = Objective::new(&ops::kinetic_energy::INFO);
+    let f0 = initial(grid)?;
+    let timed = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
+        let start = Instant::now();
+        f()?;
+        Ok(start.elapsed().as_secs_f64())
+    };
+    let builds = || -> Result<(f64, f64)> {
+        let mut sim = None;
+        let forward = timed(&mut || {
+            sim = Some(Simulation::new(
+                grid.clone(),
+                &bgk(1.8),
+                Precision::F32,
+                Backend::Cuda,
+            )?);
+            Ok(())
+        })?;
+        let mut sim = sim.expect("built above");
+        sim.set_populations(&f0)?;
+        let gradient = timed(&mut || {
+            sim.parameter_gradient(&objective, 1, Checkpointing::StoreAll)
+                .map(|_| ())
+        })?;
+        Ok((forward, gradient))
+    };
+    let (cold_forward_s, cold_gradient_s) = builds()?;
+    lbm_runtime::cuda::cache::forget_loaded_modules();
+    let (disk_forward_s, disk_gradient_s) = builds()?;
+    let in_process_forward_s = timed(&mut || {
+        Simulation::new(grid.clone(), &bgk(1.8), Precision::F32, Backend::Cuda).map(|_| ())
+    })?;
+    std::env::remove_var("LBM_CACHE_DIR");
+    Ok(BuildRow {
+        case: name.to_string(),
+        cold_forward_s,
+        cold_gradient_s,
+        disk_forward_s,
+        disk_gradient_s,
+        in_process_forward_s,
+    })
 }
 
 /// An equilibrium with a gentle shear wave.
@@ -337,6 +405,18 @@ fn print_report(r: &Report) {
             fmt(u.device_peak_bytes.map(|b| b as f64 / 1e9), 2),
         );
     }
+    if let Some(b) = &r.builds {
+        println!(
+            "\nkernel builds, {}: forward {:.2} s cold, {:.3} s from the disk cache, {:.4} s in \
+             process; gradient kernels {:.2} s cold, {:.3} s from the disk cache",
+            b.case,
+            b.cold_forward_s,
+            b.disk_forward_s,
+            b.in_process_forward_s,
+            b.cold_gradient_s,
+            b.disk_gradient_s
+        );
+    }
     if let Some(l) = &r.optimisation_loop {
         println!(
             "\noptimisation loop: {} x gradient over {} steps of {}: {:.2} s ({:.3} s each), {:.0} MLUPS, {} of the time in kernels",
@@ -386,6 +466,10 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
     // The sizes of the kernel-speed issue's table, beside XLB's figures.
     let d2_big = Grid::new_2d(LatticeKind::D2Q9, 4096, 4096)?;
     let d27 = Grid::new_3d(LatticeKind::D3Q27, 192, 192, 192)?;
+    // First, before any kernel of these sizes is in the process.
+    let builds = (!args.kernels_only && args.case.is_none())
+        .then(|| build_row("D3Q19 96^3", &Grid::new_3d(LatticeKind::D3Q19, 96, 96, 96)?))
+        .transpose()?;
     let steps = args.steps;
     let cases = [
         ("D2Q9 1024^2", &d2, Precision::F32),
@@ -418,6 +502,7 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
             kernels,
             user: Vec::new(),
             optimisation_loop: None,
+            builds: None,
         });
     }
     let f32_times = |case: &str| {
@@ -462,6 +547,7 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
         kernels,
         user,
         optimisation_loop,
+        builds,
     })
 }
 
@@ -489,6 +575,7 @@ fn cpu_report(quick: bool) -> Result<Report> {
         kernels: Vec::new(),
         user,
         optimisation_loop,
+        builds: None,
     })
 }
 

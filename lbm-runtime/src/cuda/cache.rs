@@ -192,6 +192,13 @@ fn loaded() -> &'static Mutex<HashMap<u128, Arc<CudaModule>>> {
     LOADED.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
+/// Forgets the modules this process has loaded, so the next build of each reads the disk
+/// cache (or compiles): what a benchmark of cache loads needs. Kernels already handed to
+/// simulations stay loaded.
+pub fn forget_loaded_modules() {
+    loaded().lock().unwrap_or_else(|p| p.into_inner()).clear();
+}
+
 /// How one module is built: the output kind and the NVRTC options.
 fn plans(dev: &Device) -> Vec<(Output, Vec<String>)> {
     let arch = dev.arch.0 * 10 + dev.arch.1;
