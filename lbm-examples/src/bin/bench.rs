@@ -29,6 +29,7 @@ use lbm_runtime::{
     ops, Backend, Budget, Checkpointing, Grid, LatticeKind, Objective, Precision, Result,
     Simulation, Step,
 };
+use rayon::prelude::*;
 use serde::Serialize;
 
 #[derive(Parser, Debug)]
@@ -362,7 +363,14 @@ fn fmt(v: Option<f64>, digits: usize) -> String {
 fn print_report(r: &Report) {
     println!("device: {} ({} backend)", r.device, r.backend);
     if !r.kernels.is_empty() {
-        println!("\nkernels (BGK, CUDA events around the launches):");
+        println!(
+            "\nkernels (BGK, {}):",
+            if r.backend == "cuda" {
+                "CUDA events around the launches"
+            } else {
+                "wall clock of run and store-all gradients; roofline from a parallel host copy"
+            }
+        );
         println!(
             "| case         | real | fwd MLUPS | adj MLUPS | copy GB/s | roof MLUPS | fwd/roof | adj/fwd |"
         );
@@ -551,6 +559,71 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
     })
 }
 
+/// Copy bandwidth of host memory in GB/s with the current rayon pool: a buffer far larger
+/// than the caches copied in parallel chunks, the best of a few runs.
+fn host_copy_bandwidth(bytes: usize) -> f64 {
+    let n = bytes / 8;
+    let src = vec![1.0f64; n];
+    let mut dst = vec![0.0f64; n];
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let start = Instant::now();
+        dst.par_chunks_mut(1 << 16)
+            .zip(src.par_chunks(1 << 16))
+            .for_each(|(d, s)| d.copy_from_slice(s));
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(&dst);
+    // Each element is read once and written once.
+    2.0 * bytes as f64 / best / 1e9
+}
+
+/// Forward and adjoint throughput of the CPU backend on `grid` with the current rayon
+/// pool, against the host's copy bandwidth measured the same way.
+fn cpu_kernel_row(name: &str, grid: &Grid, p: Precision, steps: usize) -> Result<KernelRow> {
+    let f0 = initial(grid)?;
+    let mut sim = Simulation::new(grid.clone(), &bgk(1.8), p, Backend::Cpu)?;
+    sim.set_populations(&f0)?;
+    sim.run(2)?;
+    let start = Instant::now();
+    sim.run(steps)?;
+    let forward = start.elapsed().as_secs_f64() / steps as f64;
+    let objective = Objective::new(&ops::kinetic_energy::INFO);
+    sim.parameter_gradient(&objective, 2, Checkpointing::StoreAll)?;
+    let start = Instant::now();
+    sim.parameter_gradient(&objective, steps, Checkpointing::StoreAll)?;
+    // A store-all gradient runs each step forward once, then its adjoint.
+    let adjoint = (start.elapsed().as_secs_f64() / steps as f64 - forward).max(1e-12);
+    let q = grid.lattice().q();
+    let bw = host_copy_bandwidth(256 << 20);
+    let roof = bw * 1e9 / (2.0 * (q * bytes_of(p)) as f64) / 1e6;
+    let mlups = |seconds: f64| grid.cells() as f64 / seconds / 1e6;
+    Ok(KernelRow {
+        case: name.to_string(),
+        precision: p.name(),
+        forward_mlups: mlups(forward),
+        adjoint_mlups: mlups(adjoint),
+        copy_gb_per_s: bw,
+        roofline_mlups: roof,
+        forward_of_roofline: mlups(forward) / roof,
+        adjoint_over_forward_time: adjoint / forward,
+    })
+}
+
+/// [`cpu_kernel_row`] with one thread and with every thread.
+fn cpu_kernel_rows(name: &str, grid: &Grid, steps: usize, out: &mut Vec<KernelRow>) -> Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for t in [1, threads] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .map_err(|e| lbm_runtime::LbmError::BackendUnavailable(e.to_string()))?;
+        let label = format!("{name}, {t} thread{}", if t == 1 { "" } else { "s" });
+        out.push(pool.install(|| cpu_kernel_row(&label, grid, Precision::F32, steps))?);
+    }
+    Ok(())
+}
+
 fn cpu_report(quick: bool) -> Result<Report> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let scale = if quick { 1 } else { 2 };
@@ -568,11 +641,25 @@ fn cpu_report(quick: bool) -> Result<Report> {
         user_row("D3Q19", &d3, Backend::Cpu, 40, budget, None)?,
     ];
     let optimisation_loop = Some(optimisation_loop("D2Q9", &d2, Backend::Cpu, 20, 5, None)?);
+    let mut kernels = Vec::new();
+    let (k2, k3, steps) = if quick {
+        (d2.clone(), d3.clone(), 5)
+    } else {
+        (
+            Grid::new_2d(LatticeKind::D2Q9, 512, 512)?,
+            Grid::new_3d(LatticeKind::D3Q19, 64, 64, 64)?,
+            20,
+        )
+    };
+    let side2 = k2.dims()[0];
+    let side3 = k3.dims()[0];
+    cpu_kernel_rows(&format!("D2Q9 {side2}^2"), &k2, steps, &mut kernels)?;
+    cpu_kernel_rows(&format!("D3Q19 {side3}^3"), &k3, steps, &mut kernels)?;
     Ok(Report {
         device: format!("CPU, {threads} threads"),
         backend: "cpu",
         quick,
-        kernels: Vec::new(),
+        kernels,
         user,
         optimisation_loop,
         builds: None,
