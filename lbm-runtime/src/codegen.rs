@@ -115,7 +115,10 @@ pub fn c_prelude(lattice: LatticeKind, precision: Precision) -> String {
     let _ = writeln!(s, "#define Q {q}");
     let _ = writeln!(s, "#define LBM_CS2 ((real){})\n", c_literal(lattice.cs2()));
 
-    s.push_str("__constant__ real LBM_C[Q][D] = {\n");
+    // `static const` rather than `__constant__`: the compiler may then fold an element
+    // read at an index it knows (every unrolled lattice loop), so `f[LBM_OPP[i]]` stays in
+    // registers instead of sending `f` to local memory, and weights become immediates.
+    s.push_str("static __device__ const real LBM_C[Q][D] = {\n");
     for i in 0..q {
         let c = lattice.c(i);
         let comps: Vec<String> = c[..d]
@@ -126,14 +129,18 @@ pub fn c_prelude(lattice: LatticeKind, precision: Precision) -> String {
     }
     s.push_str("};\n");
 
-    s.push_str("__constant__ real LBM_W[Q] = {\n");
+    s.push_str("static __device__ const real LBM_W[Q] = {\n");
     for i in 0..q {
         let _ = writeln!(s, "    (real){},", c_literal(lattice.w(i)));
     }
     s.push_str("};\n");
 
     let opp: Vec<String> = (0..q).map(|i| lattice.opp(i).to_string()).collect();
-    let _ = writeln!(s, "__constant__ int LBM_OPP[Q] = {{{}}};\n", opp.join(", "));
+    let _ = writeln!(
+        s,
+        "static __device__ const int LBM_OPP[Q] = {{{}}};\n",
+        opp.join(", ")
+    );
 
     let suffix = match precision {
         Precision::F32 => "f",
@@ -328,7 +335,7 @@ mod tests {
         assert!(p.contains("#define LBM_CS2 ((real)(1.0/3.0))"));
         assert!(p.contains("(real)(4.0/9.0)"));
         assert!(p.contains("(real)(1.0/36.0)"));
-        assert!(p.contains("__constant__ int LBM_OPP[Q] = {0, 2, 1, 4, 3, 6, 5, 8, 7};"));
+        assert!(p.contains("static __device__ const int LBM_OPP[Q] = {0, 2, 1, 4, 3, 6, 5, 8, 7};"));
         assert!(p.contains("{(real)-1.0, (real)1.0}"));
         assert!(p.contains("return sqrt(x);"));
         assert!(p.contains("lattice d2q9, precision f64"));

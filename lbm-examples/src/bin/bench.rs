@@ -227,9 +227,20 @@ fn kernel_row(
     p: Precision,
     steps: usize,
 ) -> Result<(KernelRow, KernelTimes)> {
+    collision_row(name, grid, &bgk(1.8), p, steps)
+}
+
+/// [`kernel_row`] for any periodic step.
+fn collision_row(
+    name: &str,
+    grid: &Grid,
+    step: &Step,
+    p: Precision,
+    steps: usize,
+) -> Result<(KernelRow, KernelTimes)> {
     let f0 = initial(grid)?;
-    let fwd = profile::time_forward(grid, &bgk(1.8), p, &f0, steps)?;
-    let adj = profile::time_adjoint(grid, &bgk(1.8), p, &f0, (steps / 2).max(1))?;
+    let fwd = profile::time_forward(grid, step, p, &f0, steps)?;
+    let adj = profile::time_adjoint(grid, step, p, &f0, (steps / 2).max(1))?;
     let q = grid.lattice().q();
     let state = grid.cells() * q * bytes_of(p);
     let bw = profile::copy_bandwidth(state, 20)?;
@@ -497,6 +508,24 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
             let (row, t) = kernel_row(name, grid, p, steps)?;
             kernels.push(row);
             times.push((name, p, t));
+        }
+    }
+    // Other collisions on the same grid: the targets hold for them too.
+    let others = [
+        (
+            "D3Q19 128^3 TRT",
+            Step::new(&ops::trt::INFO)
+                .uniform("omega", [1.8])
+                .uniform("magic", [0.25]),
+        ),
+        (
+            "D3Q19 128^3 KBC",
+            Step::new(&ops::kbc::INFO).uniform("omega", [1.8]),
+        ),
+    ];
+    for (name, step) in &others {
+        if wanted(name) {
+            kernels.push(collision_row(name, &d3, step, Precision::F32, steps)?.0);
         }
     }
     if args.sweep {
