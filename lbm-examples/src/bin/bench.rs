@@ -24,6 +24,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
+use lbm_examples::inverse::channel::Channel;
+use lbm_examples::inverse::design::gray_channel_step;
 use lbm_runtime::cuda::profile;
 use lbm_runtime::{
     ops, Backend, Budget, Checkpointing, Grid, LatticeKind, Objective, Precision, Result,
@@ -227,20 +229,20 @@ fn kernel_row(
     p: Precision,
     steps: usize,
 ) -> Result<(KernelRow, KernelTimes)> {
-    collision_row(name, grid, &bgk(1.8), p, steps)
+    collision_row(name, grid, &bgk(1.8), p, steps, &initial(grid)?)
 }
 
-/// [`kernel_row`] for any periodic step.
+/// [`kernel_row`] for any step, from the state `f0`.
 fn collision_row(
     name: &str,
     grid: &Grid,
     step: &Step,
     p: Precision,
     steps: usize,
+    f0: &[f64],
 ) -> Result<(KernelRow, KernelTimes)> {
-    let f0 = initial(grid)?;
-    let fwd = profile::time_forward(grid, step, p, &f0, steps)?;
-    let adj = profile::time_adjoint(grid, step, p, &f0, (steps / 2).max(1))?;
+    let fwd = profile::time_forward(grid, step, p, f0, steps)?;
+    let adj = profile::time_adjoint(grid, step, p, f0, (steps / 2).max(1))?;
     let q = grid.lattice().q();
     let state = grid.cells() * q * bytes_of(p);
     let bw = profile::copy_bandwidth(state, 20)?;
@@ -525,8 +527,24 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
     ];
     for (name, step) in &others {
         if wanted(name) {
-            kernels.push(collision_row(name, &d3, step, Precision::F32, steps)?.0);
+            let f0 = initial(&d3)?;
+            kernels.push(collision_row(name, &d3, step, Precision::F32, steps, &f0)?.0);
         }
+    }
+    // A Zou-He channel with walls and a gray (partial bounce-back) solid field: the step
+    // of the design problem, on a large grid.
+    let name = "D2Q9 4096x1024 Zou-He channel";
+    if wanted(name) {
+        let channel = Channel::new(4096, 1024, 0.05)?;
+        let step = Step::new(&gray_channel_step::INFO)
+            .int_field("tag", channel.tags().to_vec())
+            .field("solid", vec![0.0; channel.grid().cells()])
+            .uniform("omega", [1.8])
+            .field("u_in", channel.poiseuille())
+            .uniform("rho_out", [1.0]);
+        let f0 = channel.poiseuille_state()?;
+        let grid = channel.grid();
+        kernels.push(collision_row(name, grid, &step, Precision::F32, steps, &f0)?.0);
     }
     if args.sweep {
         sweep_caps(&[("D2Q9 1024^2", &d2), ("D3Q19 128^3", &d3)], steps)?;
