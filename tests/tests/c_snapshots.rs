@@ -325,3 +325,29 @@ fn divisions_by_constants_become_multiplications_in_both_forms() {
     let dv = density_velocity::INFO.c_forward;
     assert!(dv.contains("inv_rho = (real)1.0 / rho[0];"), "{dv}");
 }
+
+/// A data parameter cast to a real, beside a differentiable input.
+#[lbm_runtime::operator]
+pub fn scaled_by_data(#[populations] f: [Real; Q], x: Real, #[data] w: Real) -> Real {
+    // Data carries no derivative, so even cast twice it may become an integer (the
+    // macro refuses that only for values that carry one).
+    let k = (w as Real) as i32;
+    let s = f[0] * x * (w as Real).sqrt();
+    if k > 1 {
+        return 2.0 * s;
+    }
+    s
+}
+
+#[test]
+fn a_cast_of_data_carries_no_derivative() {
+    // `w` is data: its casts and its square root are constants, so the operator compiles
+    // (an integer cast of a value carrying a derivative would not) and the adjoint uses
+    // `sqrt(w)` once as a factor without differentiating it or accumulating into `w`.
+    let adjoint = scaled_by_data::INFO.c_adjoint;
+    assert!(!adjoint.contains("w_bar +="), "{adjoint}");
+    let reverse = &adjoint[adjoint
+        .find("/* reverse sweep */")
+        .expect("a reverse sweep")..];
+    assert_eq!(reverse.matches("lbm_sqrt").count(), 1, "{adjoint}");
+}
