@@ -192,9 +192,8 @@ where
             self.engine.memory_available()?,
             request.limits,
         )?;
-        let forward_total = strategy
-            .resolve(steps, self.engine.state_bytes())?
-            .forward_steps(steps);
+        // `plan` returns a resolved schedule, so its cost is known without resolving again.
+        let forward_total = strategy.forward_steps(steps);
         self.engine.prepare_gradient(request.objective)?;
         // The run's working states replace the scratch state while it lasts.
         self.scratch = None;
