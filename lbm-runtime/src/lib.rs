@@ -24,6 +24,7 @@ pub mod cuda;
 #[cfg(not(feature = "cuda"))]
 #[path = "cuda_stub.rs"]
 pub mod cuda;
+pub mod devices;
 pub mod error;
 pub mod gradients;
 pub mod grid;
@@ -44,6 +45,7 @@ pub use backend::host::{StateLayout, StateReal, Transfers};
 pub use backend::plan::Limits;
 pub use bind::{Objective, Source, Step};
 pub use checkpoint::{Budget, Checkpointing};
+pub use devices::Devices;
 pub use error::{LbmError, Result};
 pub use gradients::{GradValue, Gradients, ParamGradient, RunReport};
 pub use grid::Grid;

@@ -12,9 +12,11 @@ use rayon::prelude::*;
 use crate::backend::cpu::CpuEngine;
 use crate::backend::host::{check_representable, StateLayout, StateReal, Transfers};
 use crate::backend::plan::Limits;
+use crate::backend::split::SplitEngine;
 use crate::backend::{GradientRequest, Resident, Session};
 use crate::bind::{Bound, Objective, Source, Step};
 use crate::checkpoint::Checkpointing;
+use crate::devices::{Devices, DEVICES_ENV};
 use crate::error::{LbmError, Result};
 use crate::gradients::Gradients;
 use crate::grid::Grid;
@@ -28,32 +30,44 @@ use crate::state_file;
 pub enum Backend {
     /// The Rust forms of the operators, parallel over cells.
     Cpu,
-    /// Generated CUDA C compiled by NVRTC.
+    /// Generated CUDA C compiled by NVRTC, on one GPU.
     Cuda,
+    /// The CPU backend with the grid split into this many slabs ("virtual devices") that
+    /// exchange halos as GPUs of a split simulation do: the multi-GPU code path, on any
+    /// machine. Results equal [`Backend::Cpu`]'s (populations bit for bit).
+    CpuSplit(usize),
+    /// One simulation split over several GPUs of this host, one slab of the grid per
+    /// device (the lowest ordinal holds the lowest layers), exchanging halos through NCCL.
+    MultiGpu(Devices),
 }
+
+/// The environment variable splitting a CPU simulation into virtual devices.
+pub const CPU_PARTS_ENV: &str = "LBM_CPU_PARTS";
 
 impl Backend {
     /// The backend named by `LBM_BACKEND` (`cpu` or `cuda`), or CUDA when a GPU is usable
     /// and the CPU otherwise, saying why through the `log` crate at `info` level (a build
-    /// without the `cuda` feature always picks the CPU).
+    /// without the `cuda` feature always picks the CPU). On the GPU, `LBM_CUDA_DEVICES`
+    /// listing several devices (`0,1`) splits each simulation over them; on the CPU,
+    /// `LBM_CPU_PARTS=n` splits it into `n` virtual devices.
     pub fn from_env() -> Result<Backend> {
         match std::env::var("LBM_BACKEND").ok().as_deref() {
-            Some("cpu") => Ok(Backend::Cpu),
+            Some("cpu") => cpu_from_env(),
             Some("cuda") => {
                 crate::cuda::check_available()?;
-                Ok(Backend::Cuda)
+                cuda_from_env()
             }
             Some(other) => Err(LbmError::BackendUnavailable(format!(
                 "LBM_BACKEND={other} is not a backend: use `cpu` or `cuda`"
             ))),
             None => match crate::cuda::check_available() {
-                Ok(()) => Ok(Backend::Cuda),
+                Ok(()) => cuda_from_env(),
                 Err(why) => {
                     // A notice, not a warning: a machine without a GPU (or a CPU-only
                     // build) is a normal place to run, but the user should learn why
                     // the GPU they may expect is not used.
                     log::info!("running on the CPU ({why})");
-                    Ok(Backend::Cpu)
+                    cpu_from_env()
                 }
             },
         }
@@ -64,8 +78,43 @@ impl Backend {
         match self {
             Backend::Cpu => "cpu",
             Backend::Cuda => "cuda",
+            Backend::CpuSplit(_) => "cpu-split",
+            Backend::MultiGpu(_) => "multi-gpu",
         }
     }
+
+    /// Whether kernels run on GPUs.
+    pub fn is_gpu(self) -> bool {
+        matches!(self, Backend::Cuda | Backend::MultiGpu(_))
+    }
+}
+
+/// The CPU backend, split when `LBM_CPU_PARTS` asks for several parts.
+fn cpu_from_env() -> Result<Backend> {
+    match std::env::var(CPU_PARTS_ENV).ok().as_deref() {
+        None | Some("1") => Ok(Backend::Cpu),
+        Some(text) => match text.trim().parse::<usize>() {
+            Ok(n) if n >= 2 => Ok(Backend::CpuSplit(n)),
+            _ => Err(LbmError::BackendUnavailable(format!(
+                "{CPU_PARTS_ENV}={text} is not a number of parts (1 or more)"
+            ))),
+        },
+    }
+}
+
+/// The CUDA backend, split when `LBM_CUDA_DEVICES` lists several devices.
+fn cuda_from_env() -> Result<Backend> {
+    let Ok(list) = std::env::var(DEVICES_ENV) else {
+        return Ok(Backend::Cuda);
+    };
+    let devices = Devices::parse(&list)?;
+    if devices.len() == 1 {
+        return Err(LbmError::BackendUnavailable(format!(
+            "{DEVICES_ENV}={list} lists one device: choose a single GPU with \
+             LBM_CUDA_DEVICE={list}, and list several to split a simulation over them"
+        )));
+    }
+    Ok(Backend::MultiGpu(devices))
 }
 
 /// Precision of the backward sweep of an `f32` simulation.
@@ -134,6 +183,27 @@ fn open_session(
             grid, step, precision,
         )?)?),
         (Backend::Cuda, storage) => crate::backend::cuda::session(grid, step, precision, storage)?,
+        (Backend::CpuSplit(parts), Precision::F64) => Box::new(Resident::new(split_cpu::<f64>(
+            grid, step, precision, parts,
+        )?)?),
+        (Backend::CpuSplit(parts), Precision::F32) => Box::new(Resident::new(split_cpu::<f32>(
+            grid, step, precision, parts,
+        )?)?),
+        (Backend::MultiGpu(devices), storage) => {
+            crate::backend::cuda::split_session(grid, step, precision, storage, devices)?
+        }
+    })
+}
+
+/// The CPU backend over `parts` virtual devices.
+fn split_cpu<R: crate::backend::cpu::CpuReal>(
+    grid: &Grid,
+    step: &Bound,
+    compute: Precision,
+    parts: usize,
+) -> Result<SplitEngine<CpuEngine<R>>> {
+    SplitEngine::new(grid, step, parts, |_, slab, bound, interior| {
+        CpuEngine::new_part(slab, bound, compute, interior)
     })
 }
 

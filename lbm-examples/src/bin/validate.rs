@@ -161,12 +161,11 @@ fn run(cli: &Cli) -> Result<bool, Failure> {
     } else if cli.full {
         Size::Full
     } else {
-        match backend {
-            Backend::Cuda => Size::Full,
-            Backend::Cpu => {
-                eprintln!("note: quick sizes on the CPU (--full for the published sizes)");
-                Size::Quick
-            }
+        if backend.is_gpu() {
+            Size::Full
+        } else {
+            eprintln!("note: quick sizes on the CPU (--full for the published sizes)");
+            Size::Quick
         }
     };
     std::fs::create_dir_all(&cli.out).map_err(|source| Failure::OutDir {

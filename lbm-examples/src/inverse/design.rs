@@ -199,9 +199,10 @@ impl DesignProblem {
     /// follow the time viscosity needs to cross the obstacle, which grows as its size
     /// squared.
     pub fn for_backend(backend: Backend) -> Self {
-        let (size, steps, warmup) = match backend {
-            Backend::Cuda => (98, 5000, 16000),
-            Backend::Cpu => (34, 600, 2000),
+        let (size, steps, warmup) = if backend.is_gpu() {
+            (98, 5000, 16000)
+        } else {
+            (34, 600, 2000)
         };
         DesignProblem {
             size,
@@ -224,9 +225,10 @@ impl DesignProblem {
     /// CPU. The finer GPU grid has more cells to move from the gray start to a crisp
     /// shape; at 80 its design is still gray inside.
     pub fn iterations_for(backend: Backend) -> usize {
-        match backend {
-            Backend::Cuda => 160,
-            Backend::Cpu => 80,
+        if backend.is_gpu() {
+            160
+        } else {
+            80
         }
     }
 

@@ -213,9 +213,10 @@ impl IdentifyProblem {
     /// GPU, 34 cells wide over 400 steps on the CPU. Blobs scale with the channel and the
     /// steps with the time viscosity needs to cross a blob.
     pub fn for_backend(backend: Backend) -> Self {
-        let (size, steps, warmup) = match backend {
-            Backend::Cuda => (130, 2000, 10000),
-            Backend::Cpu => (34, 400, 1500),
+        let (size, steps, warmup) = if backend.is_gpu() {
+            (130, 2000, 10000)
+        } else {
+            (34, 400, 1500)
         };
         IdentifyProblem {
             size,

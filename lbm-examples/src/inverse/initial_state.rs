@@ -116,9 +116,10 @@ impl InitialStateProblem {
     /// on the CPU. Vortex sizes scale with the grid, so the steps scale too: in both, the
     /// vortices move several core radii before the observation.
     pub fn for_backend(backend: Backend) -> Self {
-        let (size, steps) = match backend {
-            Backend::Cuda => (256, 800),
-            Backend::Cpu => (64, 300),
+        let (size, steps) = if backend.is_gpu() {
+            (256, 800)
+        } else {
+            (64, 300)
         };
         InitialStateProblem {
             lattice: LatticeKind::D2Q9,
@@ -139,9 +140,10 @@ impl InitialStateProblem {
     /// of the backward sweep within a 4 GiB budget (binomial checkpointing: store-all
     /// would take 34 GB), 24^3 over 200 steps on the CPU.
     pub fn for_backend_3d(backend: Backend) -> Self {
-        let (size, steps, budget) = match backend {
-            Backend::Cuda => (96, 500, 4usize << 30),
-            Backend::Cpu => (24, 200, 256 << 20),
+        let (size, steps, budget) = if backend.is_gpu() {
+            (96, 500, 4usize << 30)
+        } else {
+            (24, 200, 256 << 20)
         };
         InitialStateProblem {
             lattice: LatticeKind::D3Q19,

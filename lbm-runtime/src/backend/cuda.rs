@@ -30,6 +30,20 @@ pub(crate) fn session(
     }
 }
 
+/// A session split over several GPUs.
+pub(crate) fn split_session(
+    _grid: &Grid,
+    _step: &Bound,
+    _compute: Precision,
+    _storage: Precision,
+    devices: crate::Devices,
+) -> Result<Box<dyn Session>> {
+    crate::cuda::check_available()?;
+    Err(crate::error::LbmError::BackendUnavailable(format!(
+        "splitting a simulation over GPUs {devices} is not built yet"
+    )))
+}
+
 /// A session on the GPU with `R` storage whose forward computes in `compute`.
 fn session_of<R: GpuReal>(
     grid: &Grid,

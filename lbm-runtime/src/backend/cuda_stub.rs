@@ -16,3 +16,14 @@ pub(crate) fn session(
 ) -> Result<Box<dyn Session>> {
     Err(crate::cuda::missing_feature())
 }
+
+/// Never a session: the error names the missing `cuda` feature.
+pub(crate) fn split_session(
+    _grid: &Grid,
+    _step: &Bound,
+    _compute: Precision,
+    _storage: Precision,
+    _devices: crate::Devices,
+) -> Result<Box<dyn Session>> {
+    Err(crate::cuda::missing_feature())
+}

@@ -24,6 +24,7 @@ pub(crate) mod cuda;
 pub(crate) mod cuda;
 pub mod host;
 pub mod plan;
+pub(crate) mod split;
 
 use rayon::prelude::*;
 

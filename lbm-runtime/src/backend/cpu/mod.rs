@@ -7,6 +7,7 @@
 
 mod operator;
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
@@ -14,6 +15,7 @@ use rayon::prelude::*;
 use super::host::{
     check_state, convert, convert_out, HostVec, StateLayout, TransferCounter, Transfers,
 };
+use super::split::{LayerMove, MoveMode, PartEngine};
 use super::{diverged_error, Engine, FINITE};
 use crate::bind::{Bound, BoundObjective};
 use crate::checkpoint::Stepper;
@@ -47,6 +49,17 @@ impl<R: CpuReal> CpuEngine<R> {
     /// An engine for `step` on `grid` whose forward computes in `compute` (which must be
     /// `R`'s precision or `f32`).
     pub fn new(grid: &Grid, step: &Bound, compute: Precision) -> Result<Self> {
+        Self::new_part(grid, step, compute, 0..grid.cells())
+    }
+
+    /// An engine that steps only the cells `interior` of `grid` (one part of a split
+    /// domain, whose other cells are its halo).
+    pub fn new_part(
+        grid: &Grid,
+        step: &Bound,
+        compute: Precision,
+        interior: Range<usize>,
+    ) -> Result<Self> {
         let (q, cells) = (grid.lattice().q(), grid.cells());
         // Two states and the two neighbour tables, before any of them is allocated.
         let state = bytes_of("a state", q * cells, std::mem::size_of::<R>())?;
@@ -55,7 +68,8 @@ impl<R: CpuReal> CpuEngine<R> {
             &format!("a simulation of {cells} cells on the CPU"),
             state.saturating_mul(2).saturating_add(tables),
         )?;
-        let topo = Topology::new(grid)?;
+        let mut topo = Topology::new(grid)?;
+        topo.interior = interior;
         Ok(CpuEngine {
             step: Self::step_operator(step, grid, &topo, compute),
             step_grads: ParamAccumulator::new(step, grid),
@@ -310,5 +324,45 @@ impl<R: CpuReal> Engine for CpuEngine<R> {
         // Pass A's buffer for the step and, at most, one for the objective.
         let reals = self.bars_len() + self.step.reals_len.max(1) * self.topo.cells;
         reals.saturating_mul(std::mem::size_of::<R>())
+    }
+}
+
+impl<R: CpuReal> PartEngine for CpuEngine<R> {
+    type Elem = R;
+
+    fn exchange(
+        parts: &mut [Self],
+        states: &mut [Vec<R>],
+        layer_cells: usize,
+        moves: &[LayerMove],
+        mode: MoveMode,
+    ) -> Result<()> {
+        let q = parts.first().map_or(0, |p| p.topo.q);
+        let run = layer_cells * q;
+        for m in moves {
+            let (from, to) = (m.from.0, m.to.0);
+            debug_assert_ne!(from, to, "a split has at least two parts");
+            // Two distinct states, borrowed at once.
+            let (src, dst) = if from < to {
+                let (lo, hi) = states.split_at_mut(to);
+                (&lo[from], &mut hi[0])
+            } else {
+                let (lo, hi) = states.split_at_mut(from);
+                (&hi[0], &mut lo[to])
+            };
+            let src = &src[m.from.1 * run..(m.from.1 + m.layers) * run];
+            let dst = &mut dst[m.to.1 * run..(m.to.1 + m.layers) * run];
+            match mode {
+                MoveMode::Replace => dst.copy_from_slice(src),
+                MoveMode::Add => dst.iter_mut().zip(src).for_each(|(d, s)| *d += *s),
+            }
+        }
+        Ok(())
+    }
+
+    fn zero_cells(&mut self, state: &mut Vec<R>, cells: Range<usize>) -> Result<()> {
+        let q = self.topo.q;
+        state[cells.start * q..cells.end * q].fill(R::default());
+        Ok(())
     }
 }

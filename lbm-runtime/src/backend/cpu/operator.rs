@@ -7,6 +7,7 @@
 //! shared. Sums over cells use a fixed chunking, so results do not depend on thread
 //! scheduling.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
@@ -52,6 +53,10 @@ pub(crate) struct Topology {
     pub downstream: Vec<u32>,
     pub opp: Vec<usize>,
     pub links: Vec<i64>,
+    /// The cells this engine updates: all of them, or a part's own cells when the grid is
+    /// a slab of a split domain whose other cells are halo (see `backend::split`). Cells
+    /// outside it are neither stepped nor differentiated, nor counted in an objective.
+    pub interior: Range<usize>,
 }
 
 impl Topology {
@@ -82,6 +87,7 @@ impl Topology {
             downstream,
             opp: (0..q).map(|i| grid.lattice().opp(i)).collect(),
             links: (0..cells).map(|c| grid.links(c)).collect(),
+            interior: 0..cells,
         })
     }
 }
@@ -200,7 +206,8 @@ impl<R: CpuReal> CpuOperator<R> {
         debug_assert_eq!(int_at, self.ints_len);
     }
 
-    /// Runs the forward form on every cell; `out` gets `outputs_len` values per cell.
+    /// Runs the forward form on every interior cell; `out` gets `outputs_len` values per
+    /// cell (those of other cells are left as they were).
     pub fn forward_all(&self, topo: &Topology, t: usize, f: &[R], out: &mut [R]) {
         self.forward_recording(topo, t, f, out, None);
     }
@@ -234,6 +241,9 @@ impl<R: CpuReal> CpuOperator<R> {
                         )
                     },
                     |(reals, ints), (cell, out)| {
+                        if !topo.interior.contains(&cell) {
+                            return;
+                        }
                         self.gather(topo, t, cell, f, reals, ints);
                         (self.forms.forward)(reals, ints, out);
                         flag(cell, out);
@@ -254,6 +264,9 @@ impl<R: CpuReal> CpuOperator<R> {
                         )
                     },
                     |(reals, ints, narrow, narrow_out), (cell, out)| {
+                        if !topo.interior.contains(&cell) {
+                            return;
+                        }
                         self.gather(topo, t, cell, f, reals, ints);
                         narrow
                             .iter_mut()
@@ -269,7 +282,8 @@ impl<R: CpuReal> CpuOperator<R> {
         }
     }
 
-    /// Pass A of the adjoint: every cell's input adjoints, `[cell * reals_len + k]`.
+    /// Pass A of the adjoint: every interior cell's input adjoints, `[cell * reals_len + k]`
+    /// (zero for the other cells, which send nothing in pass B).
     pub fn adjoint_all(
         &self,
         topo: &Topology,
@@ -289,9 +303,12 @@ impl<R: CpuReal> CpuOperator<R> {
                     )
                 },
                 |(reals, ints, ob), (cell, bar)| {
+                    bar.iter_mut().for_each(|b| *b = R::default());
+                    if !topo.interior.contains(&cell) {
+                        return;
+                    }
                     self.gather(topo, t, cell, f, reals, ints);
                     out_bar(cell, ob);
-                    bar.iter_mut().for_each(|b| *b = R::default());
                     (self.forms.adjoint)(reals, ints, ob, bar);
                 },
             );
