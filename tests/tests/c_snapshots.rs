@@ -208,9 +208,10 @@ fn density_rust_forward() {
 }
 
 /// Inactive values beside active ones: arithmetic, an intrinsic, a cast and an operator
-/// call on values that carry no derivative, a comparison, a flag. The adjoint must carry
-/// no code for them (no `c_bar`, no `e_bar`, no saves): activity that over-approximates
-/// still gives right gradients, so only the generated text shows it.
+/// call on values that carry no derivative, an inactive value overwritten, a comparison, a
+/// flag. The adjoint must carry no code for them (no `c_bar`, no `e_bar`, no save of `m`
+/// before it is overwritten): activity that over-approximates still gives right
+/// gradients, so only the generated text shows it.
 #[lbm_runtime::operator]
 fn activity_precision(
     #[populations] f: [Real; Q],
@@ -219,7 +220,9 @@ fn activity_precision(
     tag: i32,
 ) -> Real {
     let c = 2.0 * k + k * k + k.sqrt() + tag as Real;
-    let big = k > 0.5;
+    let mut m = k;
+    m = m * k;
+    let big = m > 0.5;
     let still = [0.0; D];
     let e = lbm_runtime::ops::equilibrium(k, still);
     let mut acc = 0.0;
@@ -241,6 +244,7 @@ fn inactive_values_get_no_adjoint_code() {
             real k = *k_in;
             real s = *s_in;
             real c = 0;
+            real m = 0;
             int big = 0;
             real still[D] = {0};
             real e[LBM_LEN_equilibrium_0] = {0};
@@ -257,7 +261,9 @@ fn inactive_values_get_no_adjoint_code() {
             int lbm_cp = 0;
             /* forward sweep */
             c = (real)2.0 * k + k * k + lbm_sqrt(k) + (real)tag;
-            big = k > (real)0.5;
+            m = k;
+            m *= k;
+            big = m > (real)0.5;
             #pragma unroll
             for (int k_1 = 0; k_1 < D; ++k_1) {
                 still[k_1] = (real)0.0;
