@@ -19,6 +19,7 @@ pub mod logging;
 pub mod optim;
 pub mod output;
 pub mod progress;
+pub mod scaling;
 pub mod validation;
 
 use lbm_runtime::operator;

@@ -42,7 +42,7 @@ enum Task {
     Fuzz(FuzzArgs),
     /// Run the benchmark (`lbm-examples`' `bench` binary): kernel-level and user-level
     /// MLUPS, per-call overheads and peak memory, as a table and JSON. Arguments after
-    /// `bench` go to it (`--quick`, `--json PATH`, `--steps N`, `--sweep`).
+    /// `bench` go to it (`--quick`, `--json PATH`, `--steps N`, `--sweep`, `--gpus N`).
     Bench {
         /// Passed to the bench binary.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo xtask bench [--quick] [--json PATH] [--steps N] [--sweep]
+//! cargo xtask bench --gpus N [--quick]
 //! ```
 //!
 //! - Kernel level (GPU): forward and adjoint MLUPS of the BGK step from CUDA events around
@@ -55,6 +56,11 @@ struct Args {
     /// Only the kernel rows whose case contains this text (e.g. "D3Q19 128").
     #[arg(long, value_name = "TEXT")]
     case: Option<String>,
+    /// Instead of the usual rows, how a simulation split over this many GPUs scales
+    /// against one (weak and strong, forward and gradient); with `--quick` or without a
+    /// GPU, virtual CPU devices at small sizes.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(2..=64))]
+    gpus: Option<u16>,
 }
 
 /// Kernel-level figures of one grid.
@@ -713,9 +719,45 @@ fn cpu_report(quick: bool) -> Result<Report> {
     })
 }
 
+/// Writes `value` as JSON to `path`, creating its folder.
+fn write_json(path: &std::path::Path, value: &impl Serialize) -> std::result::Result<(), String> {
+    let json = serde_json::to_string_pretty(value).expect("the report serialises");
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("could not create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, json).map_err(|e| format!("could not write {}: {e}", path.display()))
+}
+
+/// `--gpus N`: the scaling report.
+fn scaling_main(args: &Args, gpus: usize) -> std::process::ExitCode {
+    let cpu = args.quick || profile::device_name().is_err();
+    if cpu && !args.quick {
+        eprintln!("note: no GPU; virtual CPU devices at small sizes");
+    }
+    match lbm_examples::scaling::scaling(gpus, cpu) {
+        Ok(report) => {
+            lbm_examples::scaling::print(&report);
+            if let Err(e) = write_json(&args.json, &report) {
+                eprintln!("bench: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+            println!("\nwrote {}", args.json.display());
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     lbm_examples::logging::init();
     let args = Args::parse();
+    if let Some(gpus) = args.gpus {
+        return scaling_main(&args, gpus as usize);
+    }
     let report = match (args.quick, profile::device_name()) {
         (false, Ok(device)) => gpu_report(&args, device),
         (quick, device) => {
@@ -733,15 +775,8 @@ fn main() -> std::process::ExitCode {
         }
     };
     print_report(&report);
-    let json = serde_json::to_string_pretty(&report).expect("the report serialises");
-    if let Some(dir) = args.json.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("bench: could not create {}: {e}", dir.display());
-            return std::process::ExitCode::FAILURE;
-        }
-    }
-    if let Err(e) = std::fs::write(&args.json, json) {
-        eprintln!("bench: could not write {}: {e}", args.json.display());
+    if let Err(e) = write_json(&args.json, &report) {
+        eprintln!("bench: {e}");
         return std::process::ExitCode::FAILURE;
     }
     println!("\nwrote {}", args.json.display());

@@ -7,15 +7,20 @@ use super::host::{HostVec, StateLayout, Transfers};
 use super::{Engine, GradientRequest, Resident, Session};
 use crate::bind::{Bound, BoundObjective};
 
+use super::split::{LayerMove, MoveMode, PartEngine, SplitEngine};
 use crate::checkpoint::Stepper;
 use crate::cuda::buffers::GpuReal;
-use crate::cuda::driver::{cuda_err, device, guard};
+use crate::cuda::driver::{cuda_err, device, device_at, guard};
 use crate::cuda::engine::Engine as CudaEngine;
+use crate::cuda::engine::PartComm;
+use crate::error::LbmError;
 use crate::error::Result;
 use crate::gradients::{Gradients, ParamGradient};
 use crate::grid::Grid;
 use crate::progress::ProgressObserver;
 use crate::real::Precision;
+use cudarc::nccl::Comm;
+use std::ops::Range;
 
 /// A session on the GPU with `storage` values whose forward computes in `compute`.
 pub(crate) fn session(
@@ -30,18 +35,71 @@ pub(crate) fn session(
     }
 }
 
-/// A session split over several GPUs.
+/// A session split over several GPUs, one slab each, with `storage` values whose forward
+/// computes in `compute`.
 pub(crate) fn split_session(
-    _grid: &Grid,
-    _step: &Bound,
-    _compute: Precision,
-    _storage: Precision,
+    grid: &Grid,
+    step: &Bound,
+    compute: Precision,
+    storage: Precision,
+    devices: crate::Devices,
+) -> Result<Box<dyn Session>> {
+    match storage {
+        Precision::F64 => split_session_of::<f64>(grid, step, compute, devices),
+        Precision::F32 => split_session_of::<f32>(grid, step, compute, devices),
+    }
+}
+
+/// Whether the NCCL library can be loaded.
+fn nccl_present() -> bool {
+    // SAFETY: as for the driver: only `dlopen`s the candidate names.
+    std::panic::catch_unwind(|| unsafe { cudarc::nccl::sys::is_culib_present() }).unwrap_or(false)
+}
+
+fn split_session_of<R: GpuReal>(
+    grid: &Grid,
+    step: &Bound,
+    compute: Precision,
     devices: crate::Devices,
 ) -> Result<Box<dyn Session>> {
     crate::cuda::check_available()?;
-    Err(crate::error::LbmError::BackendUnavailable(format!(
-        "splitting a simulation over GPUs {devices} is not built yet"
-    )))
+    if !nccl_present() {
+        return Err(LbmError::BackendUnavailable(format!(
+            "splitting a simulation over GPUs {devices} needs NCCL (libnccl.so), which could \
+             not be loaded"
+        )));
+    }
+    guard("setting up a simulation split over GPUs", || {
+        let devs = devices.iter().map(device_at).collect::<Result<Vec<_>>>()?;
+        let mut engine = SplitEngine::new(grid, step, devs.len(), |p, slab, bound, interior| {
+            CudaEngine::<R>::new_part(devs[p], slab, bound, compute, interior)
+        })?;
+        let streams = devs.iter().map(|d| d.stream.clone()).collect();
+        let comms = Comm::from_devices(streams)
+            .map_err(|e| LbmError::Cuda(format!("creating NCCL communicators: {e:?}")))?;
+        for (part, comm) in engine.parts_mut().iter_mut().zip(comms) {
+            part.comm = Some(PartComm(comm));
+        }
+        Ok(Box::new(Guarded(Resident::new(engine)?)) as Box<dyn Session>)
+    })
+}
+
+impl<R: GpuReal> PartEngine for CudaEngine<R> {
+    type Elem = R;
+
+    fn exchange(
+        parts: &mut [Self],
+        states: &mut [CudaSlice<R>],
+        layer_cells: usize,
+        moves: &[LayerMove],
+        mode: MoveMode,
+    ) -> Result<()> {
+        crate::cuda::halo::exchange(parts, states, layer_cells, moves, mode)
+    }
+
+    fn zero_cells(&mut self, state: &mut CudaSlice<R>, cells: Range<usize>) -> Result<()> {
+        crate::cuda::halo::zero_cells(self, state, cells)
+    }
 }
 
 /// A session on the GPU with `R` storage whose forward computes in `compute`.

@@ -18,7 +18,10 @@ use crate::grid::Grid;
 use crate::real::Real;
 
 /// A real type the kernels can be built for.
-pub(crate) trait GpuReal: Real + DeviceRepr + ValidAsZeroBits + bytemuck::Pod {}
+pub(crate) trait GpuReal:
+    Real + DeviceRepr + ValidAsZeroBits + bytemuck::Pod + cudarc::nccl::NcclType
+{
+}
 impl GpuReal for f32 {}
 impl GpuReal for f64 {}
 
@@ -156,9 +159,13 @@ fn refill<T: DeviceRepr + ValidAsZeroBits>(
 }
 
 impl<R: GpuReal> OpBuffers<R> {
-    /// Uploads the inputs of `bound`.
-    pub fn new(stream: &Arc<CudaStream>, bound: &Bound, grid: &Grid) -> Result<Self> {
-        let layout = Layout::new(bound, grid);
+    /// Uploads the inputs of `bound`, laid out as `layout` (its layout on `grid`).
+    pub fn new(
+        stream: &Arc<CudaStream>,
+        bound: &Bound,
+        grid: &Grid,
+        layout: Layout,
+    ) -> Result<Self> {
         let v = DeviceValues::<R>::new(bound, &layout, grid.cells())?;
         Ok(OpBuffers {
             uni: upload(stream, &v.uni)?,
@@ -180,8 +187,8 @@ impl<R: GpuReal> OpBuffers<R> {
         stream: &Arc<CudaStream>,
         bound: &Bound,
         grid: &Grid,
+        layout: Layout,
     ) -> Result<()> {
-        let layout = Layout::new(bound, grid);
         let v = DeviceValues::<R>::new(bound, &layout, grid.cells())?;
         refill(stream, &mut self.uni, &v.uni)?;
         refill(stream, &mut self.steps, &v.steps)?;

@@ -185,10 +185,12 @@ fn toolchain_versions() -> String {
         .clone()
 }
 
-/// Modules already loaded in this process, by cache key.
-fn loaded() -> &'static Mutex<HashMap<u128, Arc<CudaModule>>> {
-    static LOADED: std::sync::OnceLock<Mutex<HashMap<u128, Arc<CudaModule>>>> =
-        std::sync::OnceLock::new();
+/// Modules loaded in this process, by cache key and device ordinal.
+type Loaded = Mutex<HashMap<(u128, usize), Arc<CudaModule>>>;
+
+/// Modules already loaded in this process, by cache key and device ordinal.
+fn loaded() -> &'static Loaded {
+    static LOADED: std::sync::OnceLock<Loaded> = std::sync::OnceLock::new();
     LOADED.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
@@ -238,12 +240,13 @@ pub(crate) fn module(dev: &'static Device, source: &str) -> Result<Arc<CudaModul
             // Holding the lock while compiling keeps two threads from compiling the same
             // module at once.
             let mut map = loaded().lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(m) = map.get(&key) {
+            // A module is loaded into one device's context: the key names the device.
+            if let Some(m) = map.get(&(key, dev.ordinal)) {
                 return Ok(m.clone());
             }
             match load(dev, key, source, &options, output) {
                 Ok(m) => {
-                    map.insert(key, m.clone());
+                    map.insert((key, dev.ordinal), m.clone());
                     return Ok(m);
                 }
                 // A source NVRTC rejects fails the same way for every plan.

@@ -1,4 +1,4 @@
-//! The CUDA device of the process: found once, shared by every simulation.
+//! The CUDA devices of the process: each found once, shared by every simulation on it.
 //!
 //! cudarc loads `libcuda` lazily and panics when it is missing or lacks a symbol, so the
 //! library is looked for first and every driver call that could reach such a panic runs
@@ -16,6 +16,8 @@ pub const DEVICE_ENV: &str = "LBM_CUDA_DEVICE";
 
 /// A CUDA device with its primary context and the stream every kernel runs on.
 pub(crate) struct Device {
+    /// The device's ordinal.
+    pub ordinal: usize,
     /// The primary context.
     pub ctx: Arc<CudaContext>,
     /// The context's default stream: all work of this backend is ordered on it.
@@ -106,7 +108,17 @@ pub(crate) fn free_memory(dev: &Device) -> Result<usize> {
     Ok(free.saturating_add(idle))
 }
 
-fn init() -> std::result::Result<Device, String> {
+/// The ordinal `LBM_CUDA_DEVICE` names (default 0).
+fn ordinal_from_env() -> std::result::Result<usize, String> {
+    match std::env::var(DEVICE_ENV) {
+        Ok(v) => v
+            .parse::<usize>()
+            .map_err(|_| format!("{DEVICE_ENV}={v} is not a device ordinal")),
+        Err(_) => Ok(0),
+    }
+}
+
+fn init(ordinal: usize) -> std::result::Result<Device, String> {
     if !driver_present() {
         let mut names = cudarc::get_lib_name_candidates("cuda");
         let mut seen = std::collections::HashSet::new();
@@ -115,12 +127,6 @@ fn init() -> std::result::Result<Device, String> {
             "no CUDA driver (libcuda.so) found: none of {names:?} could be loaded"
         ));
     }
-    let ordinal = match std::env::var(DEVICE_ENV) {
-        Ok(v) => v
-            .parse::<usize>()
-            .map_err(|_| format!("{DEVICE_ENV}={v} is not a device ordinal"))?,
-        Err(_) => 0,
-    };
     let found = catch_unwind(move || {
         let count = CudaContext::device_count().map_err(|e| match e.0 {
             cudarc::driver::sys::CUresult::CUDA_ERROR_NO_DEVICE => "no CUDA device".to_string(),
@@ -131,7 +137,7 @@ fn init() -> std::result::Result<Device, String> {
         }
         if ordinal >= count as usize {
             return Err(format!(
-                "{DEVICE_ENV}={ordinal}, but there are {count} CUDA devices"
+                "CUDA device {ordinal} was asked for, but there are {count} CUDA devices"
             ));
         }
         let ctx = CudaContext::new(ordinal)
@@ -151,6 +157,7 @@ fn init() -> std::result::Result<Device, String> {
             .map_or(65536, |r| r.max(1) as u32);
         let stream = ctx.default_stream();
         Ok(Device {
+            ordinal,
             ctx,
             stream,
             arch,
@@ -166,11 +173,25 @@ fn init() -> std::result::Result<Device, String> {
     })
 }
 
-/// The process's CUDA device, set up on first use.
+/// Devices a process may open (the ordinals a [`crate::Devices`] set can name).
+const MAX_DEVICES: usize = 64;
+
+/// The process's CUDA device (`LBM_CUDA_DEVICE`, default 0), set up on first use.
 pub(crate) fn device() -> Result<&'static Device> {
-    static DEVICE: OnceLock<std::result::Result<Device, String>> = OnceLock::new();
-    DEVICE
-        .get_or_init(init)
+    let ordinal = ordinal_from_env().map_err(LbmError::BackendUnavailable)?;
+    device_at(ordinal)
+}
+
+/// The CUDA device `ordinal`, set up on first use.
+pub(crate) fn device_at(ordinal: usize) -> Result<&'static Device> {
+    static DEVICES: [OnceLock<std::result::Result<Device, String>>; MAX_DEVICES] =
+        [const { OnceLock::new() }; MAX_DEVICES];
+    let Some(slot) = DEVICES.get(ordinal) else {
+        return Err(LbmError::BackendUnavailable(format!(
+            "CUDA device {ordinal} is beyond the {MAX_DEVICES} this backend can open"
+        )));
+    };
+    slot.get_or_init(|| init(ordinal))
         .as_ref()
         .map_err(|why| LbmError::BackendUnavailable(why.clone()))
 }

@@ -6,9 +6,11 @@
 //! parameter values overwrite the buffers in place.
 
 use std::cell::RefCell;
+use std::ops::Range;
 use std::sync::Arc;
 
 use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, PinnedHostSlice, PushKernelArg};
+use cudarc::nccl::Comm;
 use rayon::prelude::*;
 
 use super::buffers::{download, function, launch_config, upload, zeros, GpuReal, OpBuffers};
@@ -55,6 +57,14 @@ struct ObjectiveKernels<R> {
     part: CudaSlice<f64>,
 }
 
+/// An NCCL communicator owned by one part engine.
+pub(crate) struct PartComm(pub Comm);
+
+// SAFETY: NCCL allows a communicator to be used from any thread, one call at a time. A
+// part engine owns its communicator and every call on it goes through `&mut` access to
+// the split engine holding all parts, so calls never overlap.
+unsafe impl Send for PartComm {}
+
 /// A simulation on the GPU: a grid, a bound step and, for gradients, an objective.
 pub(crate) struct Engine<R: GpuReal> {
     dev: &'static Device,
@@ -75,6 +85,13 @@ pub(crate) struct Engine<R: GpuReal> {
     dummy_links: CudaSlice<u32>,
     step: StepKernels<R>,
     objective: Option<ObjectiveKernels<R>>,
+    /// The cells this engine steps: all, or one part's own cells when the grid is a slab
+    /// of a split domain (see `backend::split`).
+    interior: Range<usize>,
+    /// The communicator of a split domain's parts, rank = part, when this engine is one.
+    pub(crate) comm: Option<PartComm>,
+    /// On one part of a split domain, the kernels and buffers of halo exchanges.
+    pub(crate) halo: Option<super::halo::HaloScratch<R>>,
     /// Page-locked host memory for state copies, allocated by the first one.
     staging: RefCell<Option<PinnedHostSlice<R>>>,
     pub(crate) transfers: TransferCounter,
@@ -89,6 +106,18 @@ impl<R: GpuReal> Engine<R> {
         step: &Bound,
         compute: Precision,
     ) -> Result<Self> {
+        Self::new_part(dev, grid, step, compute, 0..grid.cells())
+    }
+
+    /// An engine that steps only the cells `interior` of `grid`: one part of a split
+    /// domain, whose other cells are its halo.
+    pub fn new_part(
+        dev: &'static Device,
+        grid: &Grid,
+        step: &Bound,
+        compute: Precision,
+        interior: Range<usize>,
+    ) -> Result<Self> {
         let lattice = grid.lattice();
         if !unit_speeds(lattice) {
             return Err(LbmError::BackendUnavailable(format!(
@@ -98,7 +127,14 @@ impl<R: GpuReal> Engine<R> {
         let stream = dev.stream.clone();
         let [nx, ny, nz] = grid.dims();
         let mut engine = Engine {
-            step: Self::step_kernels(dev, grid, step, compute)?,
+            step: Self::step_kernels(dev, grid, step, compute, &interior)?,
+            halo: if interior == (0..grid.cells()) {
+                None
+            } else {
+                Some(super::halo::HaloScratch::new(dev)?)
+            },
+            interior,
+            comm: None,
             links: None,
             flag: upload(&stream, &[FINITE])?,
             dummy: zeros(&stream, 1)?,
@@ -123,8 +159,9 @@ impl<R: GpuReal> Engine<R> {
         grid: &Grid,
         step: &Bound,
         compute: Precision,
+        interior: &Range<usize>,
     ) -> Result<StepKernels<R>> {
-        let layout = Layout::new(step, grid);
+        let layout = Layout::new(step, grid).with_interior(interior);
         let fwd = tuned(dev, names::STEP_FWD, Role::Forward, |m| {
             Ok(forward_module(
                 step.op,
@@ -136,7 +173,7 @@ impl<R: GpuReal> Engine<R> {
             )?)
         })?;
         Ok(StepKernels {
-            buf: OpBuffers::new(&dev.stream, step, grid)?,
+            buf: OpBuffers::new(&dev.stream, step, grid, layout)?,
             fwd,
             adjoint: None,
         })
@@ -193,12 +230,15 @@ impl<R: GpuReal> Engine<R> {
     /// New parameter values for the step: buffers are overwritten when the layout of the
     /// parameters is unchanged, kernels rebuilt (or loaded from the cache) otherwise.
     pub fn rebind_step(&mut self, step: &Bound) -> Result<()> {
-        let layout = Layout::new(step, &self.grid);
+        let layout = self.layout_of(step);
         if layout.same_kernels(&self.step.buf.layout) {
-            self.step.buf.set_values(&self.stream, step, &self.grid)?;
+            self.step
+                .buf
+                .set_values(&self.stream, step, &self.grid, layout)?;
         } else {
             let had_adjoint = self.step.adjoint.is_some();
-            self.step = Self::step_kernels(self.dev, &self.grid, step, self.compute)?;
+            self.step =
+                Self::step_kernels(self.dev, &self.grid, step, self.compute, &self.interior)?;
             if had_adjoint {
                 self.ensure_adjoint()?;
             }
@@ -215,7 +255,7 @@ impl<R: GpuReal> Engine<R> {
     }
 
     fn set_objective(&mut self, obj: &BoundObjective) -> Result<()> {
-        let layout = Layout::new(&obj.bound, &self.grid);
+        let layout = self.layout_of(&obj.bound);
         if layout.step_len > 0 {
             if let Some(&t) = obj.at.iter().find(|&&t| t >= layout.step_rows) {
                 return Err(LbmError::BadBinding {
@@ -233,7 +273,8 @@ impl<R: GpuReal> Engine<R> {
             if same_op && o.buf.layout.same_kernels(&layout) && o.weights.len() == obj.weights.len()
             {
                 if o.buf.bound.sources != obj.bound.sources {
-                    o.buf.set_values(&self.stream, &obj.bound, &self.grid)?;
+                    o.buf
+                        .set_values(&self.stream, &obj.bound, &self.grid, layout)?;
                 }
                 if o.objective.weights != obj.weights {
                     self.stream
@@ -248,7 +289,7 @@ impl<R: GpuReal> Engine<R> {
             self.dev,
             &objective_module(obj.bound.op, &layout, self.grid.lattice(), R::PRECISION)?,
         )?;
-        let mut buf = OpBuffers::new(&self.stream, &obj.bound, &self.grid)?;
+        let mut buf = OpBuffers::new(&self.stream, &obj.bound, &self.grid, layout)?;
         buf.enable_gradients(&self.stream, &self.grid, function(&m, names::REDUCE)?)?;
         self.objective = Some(ObjectiveKernels {
             buf,
@@ -260,6 +301,11 @@ impl<R: GpuReal> Engine<R> {
             part: zeros(&self.stream, self.blocks() as usize)?,
         });
         Ok(())
+    }
+
+    /// The layout of `bound` on this engine's grid and cells.
+    fn layout_of(&self, bound: &Bound) -> Layout {
+        Layout::new(bound, &self.grid).with_interior(&self.interior)
     }
 
     fn blocks(&self) -> u32 {
@@ -369,6 +415,16 @@ impl<R: GpuReal> Engine<R> {
         &self.stream
     }
 
+    /// Directions of the lattice.
+    pub fn q(&self) -> usize {
+        self.q
+    }
+
+    /// Cells of the grid (of the slab, for one part of a split domain).
+    pub fn cells(&self) -> usize {
+        self.cells
+    }
+
     /// Populations in one state.
     pub fn state_len(&self) -> usize {
         self.q * self.cells
@@ -433,6 +489,7 @@ impl<R: GpuReal> Engine<R> {
             ));
         };
         let grads = st.buf.gradient_buffers()?;
+        self.clear_unwritten_adjoints(lambda_in)?;
         let side = adj.side.as_ref().map_or(&self.dummy, |(s, _)| s);
         let mut b = self.stream.launch_builder(&adj.adj.function);
         b.arg(s).arg(lambda_out).arg(&*lambda_in).arg(side);
@@ -457,6 +514,20 @@ impl<R: GpuReal> Engine<R> {
                 .map_err(cuda_err("launching the side adjoint gather"))?;
         }
         st.buf.reduce(&self.stream, self.blocks(), t)
+    }
+
+    /// On one part of a split domain, zeroes the adjoint slots the adjoint kernel will not
+    /// write: the kernel writes each slot from the cell that read it, and halo cells do not
+    /// run, so the halo layers and as many own layers next to them (whose readers may be
+    /// halo cells) would keep stale values. Slots they miss are the other parts' to fill.
+    fn clear_unwritten_adjoints(&self, lambda_in: &mut CudaSlice<R>) -> Result<()> {
+        let (first, end) = (self.interior.start, self.interior.end);
+        if first == 0 && end == self.cells {
+            return Ok(());
+        }
+        let (below, above) = (first, self.cells - end);
+        super::halo::zero_cells(self, lambda_in, 0..2 * below)?;
+        super::halo::zero_cells(self, lambda_in, end - above..self.cells)
     }
 
     /// The objective's value on `s`, the state after `t` steps.

@@ -63,9 +63,19 @@ pub(crate) struct Layout {
     pub grad_field_rows: usize,
     /// The grid's `[nx, ny, nz]`, compiled into the kernels as constants.
     pub dims: [u32; 3],
+    /// The cells `[first, end)` the kernels step and differentiate: every cell, or one
+    /// part's own cells when the grid is a slab of a split domain (compiled in too).
+    pub interior: [u32; 2],
 }
 
 impl Layout {
+    /// The same layout for kernels that step only the cells `interior`.
+    pub fn with_interior(mut self, interior: &std::ops::Range<usize>) -> Layout {
+        // Grids have at most 2^32 cells, so every cell index fits.
+        self.interior = [interior.start as u32, interior.end as u32];
+        self
+    }
+
     /// The layout of `bound` on `grid`.
     pub fn new(bound: &Bound, grid: &Grid) -> Layout {
         let lattice = grid.lattice();
@@ -83,6 +93,7 @@ impl Layout {
             grad_field_rows: 0,
             // Grids have at most 2^32 cells, so each dimension fits.
             dims: grid.dims().map(|d| d as u32),
+            interior: [0, grid.cells() as u32],
         };
         for (p, source) in bound.op.params.iter().zip(&bound.sources) {
             let len = if p.kind.is_real() {

@@ -21,6 +21,7 @@ pub mod cache;
 pub mod driver;
 pub(crate) mod engine;
 mod entry;
+pub(crate) mod halo;
 mod layout;
 pub mod profile;
 mod skeleton;

@@ -117,13 +117,14 @@ const STORED_INPUT_PARAMS: &str = "const lbm_store* __restrict__ uni, \
 
 /// Cell index, coordinates and the wrapped neighbour coordinates. Defines `n`, `n64`,
 /// `cell`, `active`, and `x?`, `y?`, `z?` (`?` in `m0p`), `y?`/`z?` already scaled to
-/// row and plane offsets.
+/// row and plane offsets. `active` holds for the cells in `interior` (`[first, end)`), or
+/// for every cell without it.
 ///
 /// The grid's dimensions are compile-time constants (a module is built for one grid):
 /// divisions by them become multiplications and every `i * n` offset a literal. The
 /// launch still passes them (as `lbm_n?`, unused), so the launch code is the same for
 /// every grid.
-fn coords(d: usize, dims: [u32; 3]) -> String {
+fn coords(d: usize, dims: [u32; 3], interior: Option<[u32; 2]>) -> String {
     let [nx, ny, nz] = dims;
     let mut s = format!(
         "    (void)lbm_nx; (void)lbm_ny; (void)lbm_nz;\n\
@@ -132,9 +133,21 @@ fn coords(d: usize, dims: [u32; 3]) -> String {
     s.push_str(
         "    const unsigned n = nx * ny * nz;\n\
          \x20   const lbm_u64 n64 = n;\n\
-         \x20   const unsigned cell = blockIdx.x * LBM_BLOCK + threadIdx.x;\n\
-         \x20   const bool active = cell < n;\n\
-         \x20   const unsigned x = active ? cell % nx : 0u;\n\
+         \x20   const unsigned cell = blockIdx.x * LBM_BLOCK + threadIdx.x;\n",
+    );
+    let full = [0, nx * ny * nz];
+    match interior.filter(|&r| r != full) {
+        // A part of a split domain: its halo cells are neither stepped nor differentiated.
+        Some([first, end]) => {
+            let _ = writeln!(
+                s,
+                "    const bool active = cell >= {first}u && cell < {end}u;"
+            );
+        }
+        None => s.push_str("    const bool active = cell < n;\n"),
+    }
+    s.push_str(
+        "    const unsigned x = active ? cell % nx : 0u;\n\
          \x20   const unsigned y = active ? (cell / nx) % ny : 0u;\n\
          \x20   const unsigned xm = x == 0u ? nx - 1u : x - 1u, x0 = x, xp = x + 1u == nx ? 0u : x + 1u;\n\
          \x20   const unsigned ym = (y == 0u ? ny - 1u : y - 1u) * nx, y0 = y * nx,\n\
@@ -366,7 +379,7 @@ pub(crate) fn forward_module(
          \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz, int t, lbm_u64* __restrict__ flag)\n{{\n",
         names::STEP_FWD
     );
-    s.push_str(&coords(d, layout.dims));
+    s.push_str(&coords(d, layout.dims, Some(layout.interior)));
     s.push_str("    if (!active) return;\n");
     gather(&mut s, layout, lattice, "fin");
     let _ = writeln!(s, "    real o[{q}];");
@@ -407,7 +420,7 @@ pub(crate) fn adjoint_module(
          \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz, int t)\n{{\n",
         names::STEP_ADJ
     );
-    s.push_str(&coords(d, layout.dims));
+    s.push_str(&coords(d, layout.dims, Some(layout.interior)));
     declare_reduced(&mut s, layout);
     s.push_str("    if (active) {\n");
     let mut body = String::new();
@@ -469,7 +482,7 @@ pub(crate) fn adjoint_module(
          \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz)\n{{\n",
         names::STEP_SIDE
     );
-    s.push_str(&coords(d, layout.dims));
+    s.push_str(&coords(d, layout.dims, None));
     s.push_str("    if (!active) return;\n");
     for (p, (_, o)) in sides.iter().enumerate() {
         let src = if *o == [0, 0, 0] {
@@ -512,7 +525,7 @@ pub(crate) fn objective_module(
          \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz, int t)\n{{\n",
         names::OBJ_LOSS
     );
-    s.push_str(&coords(d, layout.dims));
+    s.push_str(&coords(d, layout.dims, Some(layout.interior)));
     s.push_str("    double v = 0.0;\n    if (active) {\n");
     let mut body = String::new();
     gather(&mut body, layout, lattice, "fin");
@@ -553,7 +566,7 @@ pub(crate) fn objective_module(
          \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz, int t)\n{{\n",
         names::OBJ_SEED
     );
-    s.push_str(&coords(d, layout.dims));
+    s.push_str(&coords(d, layout.dims, Some(layout.interior)));
     declare_reduced(&mut s, layout);
     s.push_str("    if (active) {\n");
     let mut body = String::new();

@@ -352,9 +352,15 @@ impl<R: CpuReal> PartEngine for CpuEngine<R> {
             };
             let src = &src[m.from.1 * run..(m.from.1 + m.layers) * run];
             let dst = &mut dst[m.to.1 * run..(m.to.1 + m.layers) * run];
-            match mode {
-                MoveMode::Replace => dst.copy_from_slice(src),
-                MoveMode::Add => dst.iter_mut().zip(src).for_each(|(d, s)| *d += *s),
+            // Only the directions moved: what the GPUs move, so these tests see the same
+            // choice of directions.
+            for (d, s) in dst.chunks_mut(q).zip(src.chunks(q)) {
+                for &i in &m.directions {
+                    match mode {
+                        MoveMode::Replace => d[i] = s[i],
+                        MoveMode::Add => d[i] += s[i],
+                    }
+                }
             }
         }
         Ok(())

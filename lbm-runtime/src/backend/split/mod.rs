@@ -24,7 +24,7 @@ use std::ops::Range;
 
 use super::host::{convert_out, HostVec, StateLayout, TransferCounter, Transfers};
 use super::Engine;
-use crate::bind::{Bound, BoundObjective};
+use crate::bind::{Bound, BoundObjective, Source};
 use crate::checkpoint::Stepper;
 use crate::error::{LbmError, Result};
 use crate::gradients::{GradValue, ParamGradient};
@@ -65,6 +65,9 @@ pub(crate) struct SplitEngine<E: PartEngine> {
     slabs: Slabs,
     parts: Vec<E>,
     lattice: LatticeKind,
+    /// Whether the step reads whole neighbouring cells (`Source::Neighbor`), so halos
+    /// carry every direction rather than only what streams across a cut.
+    reads_whole_cells: bool,
     /// Cells and directions of the whole grid.
     cells: usize,
     q: usize,
@@ -96,15 +99,21 @@ impl<E: PartEngine> SplitEngine<E> {
             slabs,
             parts,
             lattice: grid.lattice(),
+            reads_whole_cells: reads_whole_cells(step),
             cells: grid.cells(),
             q: grid.lattice().q(),
             transfers: TransferCounter::default(),
         })
     }
 
+    /// The part engines, in slab order.
+    pub fn parts_mut(&mut self) -> &mut [E] {
+        &mut self.parts
+    }
+
     /// Fills every halo of `states` from its owner.
     fn fill_halos(&mut self, states: &mut [E::State]) -> Result<()> {
-        let moves = self.slabs.halo_fills();
+        let moves = self.slabs.halo_fills(self.lattice, self.reads_whole_cells);
         E::exchange(
             &mut self.parts,
             states,
@@ -117,7 +126,9 @@ impl<E: PartEngine> SplitEngine<E> {
     /// Adds what every halo of the adjoint `states` gathered to its owner's cells, then
     /// zeroes the halos.
     fn return_halos(&mut self, states: &mut [E::State]) -> Result<()> {
-        let moves = self.slabs.halo_returns();
+        let moves = self
+            .slabs
+            .halo_returns(self.lattice, self.reads_whole_cells);
         E::exchange(
             &mut self.parts,
             states,
@@ -340,6 +351,7 @@ impl<E: PartEngine> Engine for SplitEngine<E> {
         for (p, part) in self.parts.iter_mut().enumerate() {
             part.rebind_step(&self.slabs.bound(p, step, self.cells))?;
         }
+        self.reads_whole_cells = reads_whole_cells(step);
         Ok(())
     }
 
@@ -386,6 +398,13 @@ impl<E: PartEngine> Engine for SplitEngine<E> {
     fn gradient_scratch_bytes(&self) -> usize {
         self.parts.iter().map(|p| p.gradient_scratch_bytes()).sum()
     }
+}
+
+/// Whether `step` reads the populations of whole neighbouring cells.
+fn reads_whole_cells(step: &Bound) -> bool {
+    step.sources
+        .iter()
+        .any(|s| matches!(s, Source::Neighbor(_)))
 }
 
 /// An operator reading farther than the split's halo.

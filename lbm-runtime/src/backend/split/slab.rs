@@ -183,37 +183,51 @@ impl Slabs {
     /// Which layers move after a forward step so that every halo holds its owner's values:
     /// each slab's lowest own layers fill the halo above the slab below it, and its highest
     /// own layers the halo below the slab above it (the ends wrap periodically).
-    pub fn halo_fills(&self) -> Vec<LayerMove> {
+    ///
+    /// A move carries the populations its receiver's own cells read: those streaming
+    /// across the cut into them (pulled, and far reads, which reach the same slots), or
+    /// every direction when `every_direction` (a step reading whole neighbouring cells).
+    pub fn halo_fills(&self, lattice: LatticeKind, every_direction: bool) -> Vec<LayerMove> {
+        let axis = slow_axis(lattice.d());
+        let crossing = |sign: i32| -> Vec<usize> {
+            (0..lattice.q())
+                .filter(|&i| every_direction || lattice.c(i)[axis].signum() == sign)
+                .collect()
+        };
+        let (rising, falling) = (crossing(1), crossing(-1));
         let n = self.parts.len();
         let h = self.halo;
         let mut moves = Vec::with_capacity(2 * n);
         for p in 0..n {
             let (below, above) = ((p + n - 1) % n, (p + 1) % n);
-            // The part below's highest own layers into this slab's lower halo.
+            // The part below's highest own layers into this slab's lower halo: what
+            // streams up into this slab.
             moves.push(LayerMove {
                 from: (below, self.parts[below].layers),
                 to: (p, 0),
                 layers: h,
+                directions: rising.clone(),
             });
             // The part above's lowest own layers into this slab's upper halo.
             moves.push(LayerMove {
                 from: (above, h),
                 to: (p, h + self.parts[p].layers),
                 layers: h,
+                directions: falling.clone(),
             });
         }
         moves
     }
 
     /// The reverse of [`Slabs::halo_fills`] for adjoints: what each halo gathered goes
-    /// back to the layers it was filled from (to be added there).
-    pub fn halo_returns(&self) -> Vec<LayerMove> {
-        self.halo_fills()
+    /// back to the layers it was filled from (to be added there), in the same directions.
+    pub fn halo_returns(&self, lattice: LatticeKind, every_direction: bool) -> Vec<LayerMove> {
+        self.halo_fills(lattice, every_direction)
             .into_iter()
             .map(|m| LayerMove {
                 from: m.to,
                 to: m.from,
-                layers: m.layers,
+                ..m
             })
             .collect()
     }
@@ -226,8 +240,9 @@ impl Slabs {
     }
 }
 
-/// Whole layers moving from one part's slab to another's: `(part, first layer)` each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Layers moving from one part's slab to another's: `(part, first layer)` each, and the
+/// directions of the populations moved.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct LayerMove {
     /// The sending part and its first layer sent.
     pub from: (usize, usize),
@@ -235,6 +250,8 @@ pub(crate) struct LayerMove {
     pub to: (usize, usize),
     /// Layers moved.
     pub layers: usize,
+    /// The directions moved, in increasing order.
+    pub directions: Vec<usize>,
 }
 
 #[cfg(test)]
@@ -290,7 +307,7 @@ mod tests {
         for (layers, parts, halo) in [(7, 3, 1), (8, 2, 2), (9, 4, 2)] {
             let (_, s) = slabs(layers, parts, halo);
             let mut filled = std::collections::HashSet::new();
-            for m in s.halo_fills() {
+            for m in s.halo_fills(LatticeKind::D3Q19, true) {
                 for k in 0..m.layers {
                     // The layer sent is the very layer of the grid the halo stands for.
                     assert_eq!(
@@ -310,6 +327,27 @@ mod tests {
                     assert_eq!(filled.contains(&(p, l)), halo_layer, "part {p} layer {l}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn halos_carry_what_streams_across_the_cut() {
+        let (_, s) = slabs(8, 2, 1);
+        for m in s.halo_fills(LatticeKind::D3Q19, false) {
+            // Into a lower halo (layer 0) go the five directions rising along z.
+            let sign = if m.to.1 == 0 { 1 } else { -1 };
+            assert_eq!(m.directions.len(), 5, "{m:?}");
+            for &i in &m.directions {
+                assert_eq!(LatticeKind::D3Q19.c(i)[2], sign, "{m:?}");
+            }
+        }
+        assert!(s
+            .halo_fills(LatticeKind::D3Q19, true)
+            .iter()
+            .all(|m| m.directions.len() == 19));
+        let returns = s.halo_returns(LatticeKind::D3Q19, false);
+        for (f, r) in s.halo_fills(LatticeKind::D3Q19, false).iter().zip(&returns) {
+            assert_eq!((r.from, r.to, &r.directions), (f.to, f.from, &f.directions));
         }
     }
 

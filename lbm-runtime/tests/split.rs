@@ -1,7 +1,8 @@
-//! A simulation split into slabs ("virtual devices", `Backend::CpuSplit`) against the same
-//! simulation in one piece on the CPU: the multi-GPU code path (the cut, the halos, their
-//! exchange after every step, the scatter-add of halo adjoints, the sums across parts),
-//! tested without GPUs.
+//! A simulation split into slabs against the same simulation in one piece: on the CPU as
+//! "virtual devices" (`Backend::CpuSplit`), which tests the multi-GPU code path (the cut,
+//! the halos, their exchange after every step, the scatter-add of halo adjoints, the sums
+//! across parts) without GPUs; and over the GPUs of the host through NCCL
+//! (`Backend::MultiGpu`) against one GPU, where two are present.
 //!
 //! The cases are channels with a Zou-He inlet and outlet, bounce-back walls and an obstacle
 //! that the cuts go through, on D2Q9, D3Q19 and D3Q27; the cuts run along the slowest axis,
@@ -14,7 +15,7 @@ mod common;
 use common::{dot, fd4, initial, noise};
 use lbm_runtime::ops::{guo_forcing, halfway_bounce_back, zou_he_pressure, zou_he_velocity};
 use lbm_runtime::{
-    operator, ops, Backend, Budget, Checkpointing, Gradients, Grid, LatticeKind, LbmError,
+    operator, ops, Backend, Budget, Checkpointing, Devices, Gradients, Grid, LatticeKind, LbmError,
     Objective, Precision, Simulation, Source, Step,
 };
 
@@ -84,10 +85,13 @@ fn channels() -> Vec<(Grid, Vec<i64>)> {
     ]
 }
 
-/// The neighbour `layers` below along the slowest axis.
+/// The neighbour `layers` below along the slowest axis; the cell itself for 0 (a step
+/// reading no other cell's own populations, whose halos carry only what streams across
+/// the cuts).
 fn below(grid: &Grid, layers: i32) -> Source {
-    match grid.lattice().d() {
-        2 => Source::Neighbor([0, -layers, 0]),
+    match (layers, grid.lattice().d()) {
+        (0, _) => Source::Local,
+        (_, 2) => Source::Neighbor([0, -layers, 0]),
         _ => Source::Neighbor([0, 0, -layers]),
     }
 }
@@ -126,8 +130,11 @@ fn simulation(grid: &Grid, step: &Step, precision: Precision, backend: Backend) 
 
 #[test]
 fn split_populations_equal_the_whole_run_bit_for_bit() {
-    for (grid, tags) in channels() {
-        let step = step(&grid, &tags, 1.7, &force_field(&grid), 1);
+    for ((grid, tags), reach) in channels()
+        .into_iter()
+        .flat_map(|c| [(c.clone(), 0), (c, 1)])
+    {
+        let step = step(&grid, &tags, 1.7, &force_field(&grid), reach);
         for precision in [Precision::F64, Precision::F32] {
             let mut whole = simulation(&grid, &step, precision, Backend::Cpu);
             whole.run(STEPS).unwrap();
@@ -143,7 +150,7 @@ fn split_populations_equal_the_whole_run_bit_for_bit() {
                 assert_eq!(
                     first_difference,
                     None,
-                    "{} {precision:?} in {parts} parts",
+                    "{} {precision:?} in {parts} parts, reach {reach}",
                     grid.lattice()
                 );
             }
@@ -192,8 +199,11 @@ fn relative_difference(got: &[f64], expected: &[f64]) -> f64 {
 
 #[test]
 fn split_gradients_equal_the_whole_run_to_rounding() {
-    for (grid, tags) in channels() {
-        let step = step(&grid, &tags, 1.7, &force_field(&grid), 1);
+    for ((grid, tags), reach) in channels()
+        .into_iter()
+        .flat_map(|c| [(c.clone(), 0), (c, 1)])
+    {
+        let step = step(&grid, &tags, 1.7, &force_field(&grid), reach);
         for objective in objectives(&grid) {
             let mut whole = simulation(&grid, &step, Precision::F64, Backend::Cpu);
             let expected = gradient(&mut whole, &objective, Checkpointing::StoreAll);
@@ -208,7 +218,7 @@ fn split_gradients_equal_the_whole_run_to_rounding() {
             for (parts, checkpointing) in [(2, schedules[0]), (3, schedules[1])] {
                 let mut split = simulation(&grid, &step, Precision::F64, Backend::CpuSplit(parts));
                 let g = gradient(&mut split, &objective, checkpointing);
-                let what = format!("{} in {parts} parts", grid.lattice());
+                let what = format!("{} in {parts} parts, reach {reach}", grid.lattice());
                 assert!(
                     (g.loss - expected.loss).abs() <= 1e-13 * expected.loss.abs(),
                     "{what}: loss {} vs {}",
@@ -353,4 +363,99 @@ fn parameters_set_after_the_split_reach_every_part() {
         .set_parameter("f_below", below(&grid, 2))
         .expect_err("a read beyond the halo");
     assert!(err.to_string().contains("halo of 1"), "{err}");
+}
+
+/// Whether the host has two GPUs to split over; prints why not (or fails under
+/// `LBM_REQUIRE_MULTI_GPU=1`, set on a two-GPU machine so the tests cannot silently skip).
+fn two_gpus(test: &str) -> bool {
+    let why = match lbm_runtime::cuda::check_available() {
+        Err(why) => why.to_string(),
+        Ok(()) => match Simulation::new(
+            Grid::new_2d(LatticeKind::D2Q9, 4, 4).unwrap(),
+            &Step::new(&ops::bgk::INFO).uniform("omega", [1.0]),
+            Precision::F32,
+            Backend::MultiGpu(Devices::first(2).unwrap()),
+        ) {
+            Ok(_) => return true,
+            Err(e) => e.to_string(),
+        },
+    };
+    if std::env::var("LBM_REQUIRE_MULTI_GPU").as_deref() == Ok("1") {
+        panic!("{test}: LBM_REQUIRE_MULTI_GPU=1 but {why}");
+    }
+    eprintln!("notice: skipping {test}: {why}");
+    false
+}
+
+#[test]
+fn two_gpus_give_one_gpus_populations_bit_for_bit() {
+    if !two_gpus("two_gpus_give_one_gpus_populations_bit_for_bit") {
+        return;
+    }
+    let two = Backend::MultiGpu(Devices::first(2).unwrap());
+    for ((grid, tags), reach) in channels()
+        .into_iter()
+        .flat_map(|c| [(c.clone(), 0), (c, 1)])
+    {
+        let step = step(&grid, &tags, 1.7, &force_field(&grid), reach);
+        for precision in [Precision::F64, Precision::F32] {
+            let mut one = simulation(&grid, &step, precision, Backend::Cuda);
+            let mut split = simulation(&grid, &step, precision, two);
+            one.run(STEPS).unwrap();
+            split.run(STEPS).unwrap();
+            let (a, b) = (split.populations().unwrap(), one.populations().unwrap());
+            let first_difference = a
+                .iter()
+                .zip(&b)
+                .position(|(a, b)| a.to_bits() != b.to_bits());
+            assert_eq!(
+                first_difference,
+                None,
+                "{} {precision:?}, reach {reach}",
+                grid.lattice()
+            );
+        }
+    }
+}
+
+#[test]
+fn two_gpus_give_one_gpus_gradients_to_rounding() {
+    if !two_gpus("two_gpus_give_one_gpus_gradients_to_rounding") {
+        return;
+    }
+    let two = Backend::MultiGpu(Devices::first(2).unwrap());
+    for ((grid, tags), reach) in channels()
+        .into_iter()
+        .flat_map(|c| [(c.clone(), 0), (c, 1)])
+    {
+        let step = step(&grid, &tags, 1.7, &force_field(&grid), reach);
+        let whole_state = grid.cells() * grid.lattice().q() * 8;
+        for objective in objectives(&grid) {
+            let mut one = simulation(&grid, &step, Precision::F64, Backend::Cuda);
+            let expected = gradient(&mut one, &objective, Checkpointing::StoreAll);
+            for checkpointing in [
+                Checkpointing::StoreAll,
+                Checkpointing::Budget(Budget::bytes(12 * whole_state).spill_to_host(1 << 30)),
+            ] {
+                let mut split = simulation(&grid, &step, Precision::F64, two);
+                let g = gradient(&mut split, &objective, checkpointing);
+                let what = format!(
+                    "{} on two GPUs, reach {reach}, {checkpointing:?}",
+                    grid.lattice()
+                );
+                assert!(
+                    (g.loss - expected.loss).abs() <= 1e-12 * expected.loss.abs(),
+                    "{what}: loss {} vs {}",
+                    g.loss,
+                    expected.loss
+                );
+                let initial = relative_difference(&g.initial, &expected.initial);
+                assert!(initial <= 1e-12, "{what}: initial state off by {initial:e}");
+                for (p, e) in g.params.iter().zip(&expected.params) {
+                    let off = relative_difference(&p.value.flat(), &e.value.flat());
+                    assert!(off <= 1e-11, "{what}: `{}` off by {off:e}", p.name);
+                }
+            }
+        }
+    }
 }
