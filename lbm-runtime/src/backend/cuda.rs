@@ -13,6 +13,7 @@ use crate::cuda::buffers::GpuReal;
 use crate::cuda::driver::{cuda_err, device, device_at, guard};
 use crate::cuda::engine::Engine as CudaEngine;
 use crate::cuda::engine::PartComm;
+use crate::cuda::halo::PartSync;
 use crate::error::LbmError;
 use crate::error::Result;
 use crate::gradients::{Gradients, ParamGradient};
@@ -74,11 +75,17 @@ fn split_session_of<R: GpuReal>(
         let mut engine = SplitEngine::new(grid, step, devs.len(), |p, slab, bound, interior| {
             CudaEngine::<R>::new_part(devs[p], slab, bound, compute, interior)
         })?;
-        let streams = devs.iter().map(|d| d.stream.clone()).collect();
+        // Each part exchanges on a stream of its own, so exchanges overlap its kernels.
+        let syncs = devs
+            .iter()
+            .map(|&d| PartSync::new(d))
+            .collect::<Result<Vec<_>>>()?;
+        let streams = syncs.iter().map(|s| s.comm_stream.clone()).collect();
         let comms = Comm::from_devices(streams)
             .map_err(|e| LbmError::Cuda(format!("creating NCCL communicators: {e:?}")))?;
-        for (part, comm) in engine.parts_mut().iter_mut().zip(comms) {
+        for ((part, comm), sync) in engine.parts_mut().iter_mut().zip(comms).zip(syncs) {
             part.comm = Some(PartComm(comm));
+            part.sync = Some(sync);
         }
         Ok(Box::new(Guarded(Resident::new(engine)?)) as Box<dyn Session>)
     })

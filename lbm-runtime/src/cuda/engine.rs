@@ -92,6 +92,8 @@ pub(crate) struct Engine<R: GpuReal> {
     pub(crate) comm: Option<PartComm>,
     /// On one part of a split domain, the kernels and buffers of halo exchanges.
     pub(crate) halo: Option<super::halo::HaloScratch<R>>,
+    /// On one part of a split domain, the stream and events of its exchanges.
+    pub(crate) sync: Option<super::halo::PartSync>,
     /// Page-locked host memory for state copies, allocated by the first one.
     staging: RefCell<Option<PinnedHostSlice<R>>>,
     pub(crate) transfers: TransferCounter,
@@ -135,6 +137,7 @@ impl<R: GpuReal> Engine<R> {
             },
             interior,
             comm: None,
+            sync: None,
             links: None,
             flag: upload(&stream, &[FINITE])?,
             dummy: zeros(&stream, 1)?,
@@ -456,17 +459,60 @@ impl<R: GpuReal> Engine<R> {
     }
 
     /// One forward step (step index `t`) from `s` into `out`.
+    ///
+    /// On one part of a split domain exchanging on its own stream, the layers next to the
+    /// halos go first and are marked ready, so that the exchange of the layers they send
+    /// runs while the rest of the part steps.
     pub fn forward_step(&self, t: usize, s: &CudaSlice<R>, out: &mut CudaSlice<R>) -> Result<()> {
+        match (&self.sync, self.edges_and_inner()) {
+            (Some(sync), Some([low, high, inner])) => {
+                self.launch_forward(t, s, out, low)?;
+                self.launch_forward(t, s, out, high)?;
+                sync.mark_ready(&self.stream)?;
+                self.launch_forward(t, s, out, inner)
+            }
+            _ => self.launch_forward(t, s, out, self.interior.clone()),
+        }
+    }
+
+    /// A part's own cells split into the layers next to each halo (as deep as the halo)
+    /// and the rest; `None` when the part is too thin to have a rest.
+    fn edges_and_inner(&self) -> Option<[Range<usize>; 3]> {
+        let d = self.grid.lattice().d();
+        let layer = self.cells / self.grid.dims()[d - 1];
+        let depth = self.interior.start;
+        let (first, end) = (self.interior.start, self.interior.end);
+        (depth > 0 && end - first > 2 * depth).then(|| {
+            debug_assert_eq!(depth % layer, 0, "halos are whole layers");
+            [
+                first..first + depth,
+                end - depth..end,
+                first + depth..end - depth,
+            ]
+        })
+    }
+
+    /// Launches the forward kernel on the cells `cells`.
+    fn launch_forward(
+        &self,
+        t: usize,
+        s: &CudaSlice<R>,
+        out: &CudaSlice<R>,
+        cells: Range<usize>,
+    ) -> Result<()> {
         let [nx, ny, nz] = self.dims;
         let t = step_index(t)?;
+        // Grids have at most 2^32 cells.
+        let (first, end) = (cells.start as u32, cells.end as u32);
         let mut b = self.stream.launch_builder(&self.step.fwd.function);
-        b.arg(s).arg(&*out);
+        b.arg(s).arg(out);
         self.step.buf.push_inputs(&mut b, self.links());
         b.arg(&nx).arg(&ny).arg(&nz).arg(&t).arg(&self.flag);
+        b.arg(&first).arg(&end);
         // SAFETY: the arguments match `lbm_k_step_fwd`'s parameters in order and type;
-        // `s` and `out` hold Q * cells reals, and the input buffers were sized by the
-        // layout the kernel text was generated from.
-        unsafe { b.launch(launch_config(self.cells)) }
+        // `s` and `out` hold Q * cells reals, the input buffers were sized by the layout the
+        // kernel text was generated from, and `cells` lies within the grid.
+        unsafe { b.launch(launch_config(cells.len())) }
             .map_err(cuda_err("launching the forward step"))?;
         Ok(())
     }

@@ -9,9 +9,11 @@
 //! adjoint's return of halo adjoints). One send and one receive per move keeps NCCL's
 //! per-operation cost out of the step.
 
+use std::cell::Cell;
 use std::sync::{Arc, Mutex};
 
-use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, PushKernelArg};
+use cudarc::driver::sys::CUevent_flags;
+use cudarc::driver::{CudaEvent, CudaFunction, CudaSlice, CudaStream, PushKernelArg};
 use cudarc::nccl::result::{group_end, group_start, NcclError};
 
 use super::buffers::{function, launch_config, GpuReal};
@@ -115,6 +117,71 @@ impl<R: GpuReal> HaloScratch<R> {
     }
 }
 
+/// A part's exchange stream and the events that order it against the part's own stream:
+/// exchanges run on their own stream, so they can overlap the part's kernels.
+pub(crate) struct PartSync {
+    /// The stream NCCL and the packing kernels run on.
+    pub comm_stream: Arc<CudaStream>,
+    /// Recorded on the part's stream when the layers to send are written.
+    ready: CudaEvent,
+    /// Whether `ready` was recorded since the last exchange (by the forward, which
+    /// records it before it steps the layers no halo needs).
+    ready_marked: Cell<bool>,
+    /// Recorded on the exchange stream when the exchange is done.
+    exchanged: CudaEvent,
+}
+
+impl PartSync {
+    /// An exchange stream and its events on `dev`.
+    pub fn new(dev: &'static Device) -> Result<Self> {
+        let err = crate::cuda::driver::cuda_err;
+        let event = || {
+            dev.ctx
+                .new_event(Some(CUevent_flags::CU_EVENT_DISABLE_TIMING))
+                .map_err(err("creating an event"))
+        };
+        Ok(PartSync {
+            comm_stream: dev.ctx.new_stream().map_err(err("creating a stream"))?,
+            ready: event()?,
+            ready_marked: Cell::new(false),
+            exchanged: event()?,
+        })
+    }
+
+    /// Marks the layers to send as written by what `stream` has queued so far.
+    pub fn mark_ready(&self, stream: &CudaStream) -> Result<()> {
+        self.ready
+            .record(stream)
+            .map_err(crate::cuda::driver::cuda_err("recording an event"))?;
+        self.ready_marked.set(true);
+        Ok(())
+    }
+
+    /// Makes the exchange stream wait for the layers to send: those marked ready, or
+    /// everything queued on `stream`.
+    fn wait_ready(&self, stream: &CudaStream) -> Result<()> {
+        if !self.ready_marked.replace(false) {
+            self.mark_ready(stream)?;
+            self.ready_marked.set(false);
+        }
+        self.comm_stream
+            .wait(&self.ready)
+            .map_err(crate::cuda::driver::cuda_err("ordering an exchange"))
+    }
+
+    /// Makes `stream` wait for the exchange queued so far.
+    fn join(&self, stream: &CudaStream) -> Result<()> {
+        let err = crate::cuda::driver::cuda_err("ordering an exchange");
+        self.exchanged.record(&self.comm_stream).map_err(&err)?;
+        stream.wait(&self.exchanged).map_err(err)
+    }
+}
+
+/// A part's exchange stream and events.
+fn sync<R: GpuReal>(part: &Engine<R>) -> Result<&PartSync> {
+    part.sync.as_ref().ok_or_else(not_a_part)
+}
+
 /// The bit mask of `directions` (at most 32).
 fn mask_of(directions: &[usize]) -> u32 {
     directions.iter().fold(0u32, |m, &i| m | (1 << i))
@@ -125,6 +192,7 @@ fn mask_of(directions: &[usize]) -> u32 {
 #[allow(clippy::too_many_arguments)]
 fn launch_packing<R: GpuReal>(
     part: &Engine<R>,
+    stream: &Arc<CudaStream>,
     kernel: &CudaFunction,
     state: &CudaSlice<R>,
     buf: cudarc::driver::CudaView<'_, R>,
@@ -135,7 +203,7 @@ fn launch_packing<R: GpuReal>(
 ) -> Result<()> {
     let (n, first, count64) = (part.cells() as u64, first as u64, count as u64);
     let mask = mask_of(directions);
-    let mut b = part.stream().launch_builder(kernel);
+    let mut b = stream.launch_builder(kernel);
     match unpack {
         None => b.arg(&buf).arg(state),
         Some(_) => b.arg(state).arg(&buf),
@@ -175,11 +243,15 @@ pub(crate) fn exchange<R: GpuReal>(
         let stream = part.stream().clone();
         scratch_mut(part)?.reserve(&stream, sent[p], received[p])?;
     }
+    for part in parts.iter() {
+        sync(part)?.wait_ready(part.stream())?;
+    }
     for (m, &(s, _, len)) in moves.iter().zip(&at) {
         let part = &parts[m.from.0];
         let halo = scratch(part)?;
         launch_packing(
             part,
+            &sync(part)?.comm_stream,
             &halo.pack,
             &states[m.from.0],
             halo.send.slice(s..s + len),
@@ -206,6 +278,7 @@ pub(crate) fn exchange<R: GpuReal>(
         let halo = scratch(part)?;
         launch_packing(
             part,
+            &sync(part)?.comm_stream,
             &halo.unpack,
             &states[m.to.0],
             halo.recv.slice(r..r + len),
@@ -214,6 +287,9 @@ pub(crate) fn exchange<R: GpuReal>(
             &m.directions,
             Some(mode),
         )?;
+    }
+    for part in parts.iter() {
+        sync(part)?.join(part.stream())?;
     }
     Ok(())
 }

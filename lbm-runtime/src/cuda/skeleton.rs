@@ -117,14 +117,13 @@ const STORED_INPUT_PARAMS: &str = "const lbm_store* __restrict__ uni, \
 
 /// Cell index, coordinates and the wrapped neighbour coordinates. Defines `n`, `n64`,
 /// `cell`, `active`, and `x?`, `y?`, `z?` (`?` in `m0p`), `y?`/`z?` already scaled to
-/// row and plane offsets. `active` holds for the cells in `interior` (`[first, end)`), or
-/// for every cell without it.
+/// row and plane offsets. Which cells are `active` is `cells`'s to say.
 ///
 /// The grid's dimensions are compile-time constants (a module is built for one grid):
 /// divisions by them become multiplications and every `i * n` offset a literal. The
 /// launch still passes them (as `lbm_n?`, unused), so the launch code is the same for
 /// every grid.
-fn coords(d: usize, dims: [u32; 3], interior: Option<[u32; 2]>) -> String {
+fn coords(d: usize, dims: [u32; 3], cells: Cells) -> String {
     let [nx, ny, nz] = dims;
     let mut s = format!(
         "    (void)lbm_nx; (void)lbm_ny; (void)lbm_nz;\n\
@@ -132,19 +131,26 @@ fn coords(d: usize, dims: [u32; 3], interior: Option<[u32; 2]>) -> String {
     );
     s.push_str(
         "    const unsigned n = nx * ny * nz;\n\
-         \x20   const lbm_u64 n64 = n;\n\
-         \x20   const unsigned cell = blockIdx.x * LBM_BLOCK + threadIdx.x;\n",
+         \x20   const lbm_u64 n64 = n;\n",
     );
     let full = [0, nx * ny * nz];
-    match interior.filter(|&r| r != full) {
+    match cells {
+        Cells::Launched => s.push_str(
+            "    const unsigned cell = lbm_first + blockIdx.x * LBM_BLOCK + threadIdx.x;\n\
+             \x20   const bool active = cell < lbm_end;\n",
+        ),
         // A part of a split domain: its halo cells are neither stepped nor differentiated.
-        Some([first, end]) => {
+        Cells::Within([first, end]) if [first, end] != full => {
             let _ = writeln!(
                 s,
-                "    const bool active = cell >= {first}u && cell < {end}u;"
+                "    const unsigned cell = blockIdx.x * LBM_BLOCK + threadIdx.x;\n\
+                 \x20   const bool active = cell >= {first}u && cell < {end}u;"
             );
         }
-        None => s.push_str("    const bool active = cell < n;\n"),
+        Cells::Within(_) | Cells::All => s.push_str(
+            "    const unsigned cell = blockIdx.x * LBM_BLOCK + threadIdx.x;\n\
+             \x20   const bool active = cell < n;\n",
+        ),
     }
     s.push_str(
         "    const unsigned x = active ? cell % nx : 0u;\n\
@@ -166,6 +172,19 @@ fn coords(d: usize, dims: [u32; 3], interior: Option<[u32; 2]>) -> String {
         s.push_str("    (void)zm; (void)z0; (void)zp;\n");
     }
     s
+}
+
+/// The cells a kernel's threads step.
+#[derive(Clone, Copy)]
+enum Cells {
+    /// Every cell of the grid, one thread each.
+    All,
+    /// The cells `[first, end)` (compiled in) of a launch over the whole grid.
+    Within([u32; 2]),
+    /// The cells `[lbm_first, lbm_end)`, kernel parameters, one thread each from the
+    /// launch's first: a launch may step any run of cells (the forward of a split
+    /// domain's part steps the layers next to its halos apart from the rest).
+    Launched,
 }
 
 /// The index of the cell at `offset` from the current one.
@@ -376,10 +395,11 @@ pub(crate) fn forward_module(
         "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK, {min_blocks}) {}(\n\
          \x20   const lbm_store* __restrict__ fin, lbm_store* __restrict__ fout,\n\
          \x20   {STORED_INPUT_PARAMS},\n\
-         \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz, int t, lbm_u64* __restrict__ flag)\n{{\n",
+         \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz, int t, lbm_u64* __restrict__ flag,\n\
+         \x20   unsigned lbm_first, unsigned lbm_end)\n{{\n",
         names::STEP_FWD
     );
-    s.push_str(&coords(d, layout.dims, Some(layout.interior)));
+    s.push_str(&coords(d, layout.dims, Cells::Launched));
     s.push_str("    if (!active) return;\n");
     gather(&mut s, layout, lattice, "fin");
     let _ = writeln!(s, "    real o[{q}];");
@@ -420,7 +440,7 @@ pub(crate) fn adjoint_module(
          \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz, int t)\n{{\n",
         names::STEP_ADJ
     );
-    s.push_str(&coords(d, layout.dims, Some(layout.interior)));
+    s.push_str(&coords(d, layout.dims, Cells::Within(layout.interior)));
     declare_reduced(&mut s, layout);
     s.push_str("    if (active) {\n");
     let mut body = String::new();
@@ -482,7 +502,7 @@ pub(crate) fn adjoint_module(
          \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz)\n{{\n",
         names::STEP_SIDE
     );
-    s.push_str(&coords(d, layout.dims, None));
+    s.push_str(&coords(d, layout.dims, Cells::All));
     s.push_str("    if (!active) return;\n");
     for (p, (_, o)) in sides.iter().enumerate() {
         let src = if *o == [0, 0, 0] {
@@ -525,7 +545,7 @@ pub(crate) fn objective_module(
          \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz, int t)\n{{\n",
         names::OBJ_LOSS
     );
-    s.push_str(&coords(d, layout.dims, Some(layout.interior)));
+    s.push_str(&coords(d, layout.dims, Cells::Within(layout.interior)));
     s.push_str("    double v = 0.0;\n    if (active) {\n");
     let mut body = String::new();
     gather(&mut body, layout, lattice, "fin");
@@ -566,7 +586,7 @@ pub(crate) fn objective_module(
          \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz, int t)\n{{\n",
         names::OBJ_SEED
     );
-    s.push_str(&coords(d, layout.dims, Some(layout.interior)));
+    s.push_str(&coords(d, layout.dims, Cells::Within(layout.interior)));
     declare_reduced(&mut s, layout);
     s.push_str("    if (active) {\n");
     let mut body = String::new();
