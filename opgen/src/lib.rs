@@ -506,9 +506,17 @@ impl<'r> Generator<'r> {
     }
 
     fn tag_match(&mut self, loops: Loops) {
+        // Sometimes one arm returns, so what follows the match runs only for the others.
+        let returning = self.rng.chance(0.4).then(|| self.rng.below(3));
         self.block("match tag", |g| {
-            for pat in ["0 =>", "1 | 2 =>", "_ =>"] {
-                g.block(pat, |g| g.stmt(loops));
+            for (k, pat) in ["0 =>", "1 | 2 =>", "_ =>"].into_iter().enumerate() {
+                g.block(pat, |g| {
+                    g.stmt(loops);
+                    if returning == Some(k) {
+                        let value = g.result(loops);
+                        g.line(&format!("return {value};"));
+                    }
+                });
             }
         });
     }

@@ -75,6 +75,24 @@ fn first_above(#[populations] f: [Real; Q], #[param] threshold: Real) -> Real {
     total
 }
 
+/// Early returns from match arms, with statements after the match that a returning arm
+/// must skip.
+#[operator]
+fn match_arm_return(#[populations] f: [Real; Q], #[param] s: Real, kind: i32) -> Real {
+    let x = density(f) * s;
+    match kind {
+        0 => {
+            return x * x;
+        }
+        1 => {}
+        _ => {
+            return x + s;
+        }
+    }
+    let y = x.sqrt();
+    y * s
+}
+
 /// A dependency carried backwards through a loop: `a` reads `b` before the statement that
 /// makes `b` depend on `s`, so activity needs a second pass over the body to see it.
 #[operator]
@@ -169,4 +187,23 @@ fn early_return_inside_a_loop_is_exact() {
 #[test]
 fn dependencies_carried_backwards_through_loops_are_active() {
     check_all(&loop_carried::INFO, 8);
+}
+
+#[test]
+fn returns_from_match_arms_skip_what_follows_the_match() {
+    let lattice = LatticeKind::D2Q9;
+    let mut rng = Rng::new(11);
+    let mut x = sample_inputs(&match_arm_return::INFO, lattice, &mut rng);
+    let (rho, s) = (x.reals[..9].iter().sum::<f64>(), x.reals[9]);
+    let d = rho * s;
+    // What each arm returns, written out by hand.
+    for (kind, expected) in [(0, d * d), (1, d.sqrt() * s), (2, d + s), (7, d + s)] {
+        x.ints = vec![kind];
+        let got = lbm_tests::gradcheck::forward(&match_arm_return::INFO, lattice, &x)[0];
+        assert!(
+            (got - expected).abs() <= 1e-14 * expected.abs(),
+            "kind {kind}: {got} vs {expected}"
+        );
+    }
+    check_all(&match_arm_return::INFO, 12);
 }
