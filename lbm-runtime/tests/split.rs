@@ -459,3 +459,27 @@ fn two_gpus_give_one_gpus_gradients_to_rounding() {
         }
     }
 }
+
+#[test]
+fn virtual_devices_share_the_hosts_memory() {
+    // A store-all gradient far beyond any host: the refusal names the memory the backend
+    // has. The parts of a CPU split all draw on the host's memory, so they have what one
+    // engine has, not that once per part.
+    let (grid, tags) = channel(Grid::new_2d(LatticeKind::D2Q9, 14, 11).unwrap());
+    let step = step(&grid, &tags, 1.7, &force_field(&grid), 1);
+    let objective = objectives(&grid).remove(0);
+    let available = |backend: Backend| {
+        let mut sim = simulation(&grid, &step, Precision::F64, backend);
+        match sim.gradient(&objective, 1 << 40, Checkpointing::StoreAll) {
+            Err(LbmError::OutOfMemory {
+                available: Some(a), ..
+            }) => a as f64,
+            other => panic!("{backend:?}: {other:?}"),
+        }
+    };
+    let (whole, split) = (available(Backend::Cpu), available(Backend::CpuSplit(3)));
+    assert!(
+        split < 1.5 * whole && split > 0.5 * whole,
+        "{split} bytes on three virtual devices, {whole} on one engine"
+    );
+}

@@ -93,6 +93,7 @@ fn split_session_of<R: GpuReal>(
 
 impl<R: GpuReal> PartEngine for CudaEngine<R> {
     type Elem = R;
+    const SHARED_MEMORY: bool = false;
 
     fn exchange(
         parts: &mut [Self],

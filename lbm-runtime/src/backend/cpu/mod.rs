@@ -329,6 +329,7 @@ impl<R: CpuReal> Engine for CpuEngine<R> {
 
 impl<R: CpuReal> PartEngine for CpuEngine<R> {
     type Elem = R;
+    const SHARED_MEMORY: bool = true;
 
     fn exchange(
         parts: &mut [Self],

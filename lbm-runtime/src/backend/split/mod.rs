@@ -46,6 +46,10 @@ pub(crate) trait PartEngine: Engine<Host = Vec<Self::Elem>> + Sized {
     /// The element type of a state, as copied to the host.
     type Elem: bytemuck::Pod + Send;
 
+    /// Whether every part draws on one pool of memory (the host's, for CPU parts) rather
+    /// than on a memory of its own (a GPU's).
+    const SHARED_MEMORY: bool;
+
     /// Moves whole layers between the parts' states (`states[p]` is part `p`'s), all
     /// moves as one exchange: no move reads layers another move of the same call writes.
     fn exchange(
@@ -380,8 +384,15 @@ impl<E: PartEngine> Engine for SplitEngine<E> {
     }
 
     fn memory_available(&self) -> Result<Option<usize>> {
-        // States are split like the grid, so the part with the least room for its share
-        // decides how many whole states fit.
+        if E::SHARED_MEMORY {
+            // One pool: what any part reports is what all of them share.
+            return match self.parts.first() {
+                Some(part) => part.memory_available(),
+                None => Ok(None),
+            };
+        }
+        // A memory per part: states are split like the grid, so the part with the least
+        // room for its share decides how many whole states fit.
         let mut states = f64::INFINITY;
         for part in &self.parts {
             let Some(free) = part.memory_available()? else {
