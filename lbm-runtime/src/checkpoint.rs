@@ -50,6 +50,11 @@ pub(crate) trait Stepper {
 }
 
 /// A memory budget for the states of a backward run.
+///
+/// The bytes are those of whole states: on a simulation split over several GPUs (or
+/// virtual CPU devices), a budget counts every part's share (halos included) together,
+/// and each GPU holds its share of every state. `Checkpointing::Auto` and the memory
+/// check look at each GPU's own free memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
     bytes: usize,
