@@ -461,20 +461,36 @@ fn print_report(r: &Report) {
 
 /// Forward and adjoint MLUPS with every forced register cap.
 fn sweep_caps(grids: &[(&str, &Grid)], steps: usize) -> Result<()> {
-    println!("\nregister caps (min blocks per multiprocessor), MLUPS:");
+    println!("\nregister caps (min blocks per multiprocessor), MLUPS, registers and spill bytes:");
+    let describe = |kernels: &[profile::KernelInfo]| {
+        kernels
+            .iter()
+            .map(|k| format!("{} {}r/{}B", k.name, k.registers, k.local_bytes))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     for (name, grid) in grids {
         let f0 = initial(grid)?;
         for p in [Precision::F32, Precision::F64] {
-            for m in 1..=4 {
+            // What the rule in `cuda::tune` picks, then every forced cap.
+            for m in [None, Some(1), Some(2), Some(3), Some(4)] {
                 // Single-threaded here: nothing reads the environment concurrently.
-                std::env::set_var(lbm_runtime::cuda::tune::MIN_BLOCKS_ENV, m.to_string());
+                match m {
+                    Some(m) => {
+                        std::env::set_var(lbm_runtime::cuda::tune::MIN_BLOCKS_ENV, m.to_string())
+                    }
+                    None => std::env::remove_var(lbm_runtime::cuda::tune::MIN_BLOCKS_ENV),
+                }
                 let fwd = profile::time_forward(grid, &bgk(1.8), p, &f0, steps)?;
                 let adj = profile::time_adjoint(grid, &bgk(1.8), p, &f0, (steps / 2).max(1))?;
+                let kernels = profile::kernel_info(grid, &bgk(1.8), p)?;
+                let label = m.map_or("the rule's pick".to_string(), |m| format!("min blocks {m}"));
                 println!(
-                    "  {name} {} min blocks {m}: fwd {:.0}, adj {:.0}",
+                    "  {name} {} {label}: fwd {:.0}, adj {:.0} ({})",
                     p.name(),
                     fwd.mlups(),
-                    adj.mlups()
+                    adj.mlups(),
+                    describe(&kernels)
                 );
             }
         }
@@ -553,7 +569,11 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
         kernels.push(collision_row(name, grid, &step, Precision::F32, steps, &f0)?.0);
     }
     if args.sweep {
-        sweep_caps(&[("D2Q9 1024^2", &d2), ("D3Q19 128^3", &d3)], steps)?;
+        let d27 = Grid::new_3d(LatticeKind::D3Q27, 96, 96, 96)?;
+        sweep_caps(
+            &[("D2Q9 1024^2", &d2), ("D3Q19 128^3", &d3), ("D3Q27 96^3", &d27)],
+            steps,
+        )?;
     }
     if args.kernels_only || args.case.is_some() {
         return Ok(Report {

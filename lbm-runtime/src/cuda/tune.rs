@@ -3,11 +3,15 @@
 //! The adjoint of a step holds the gathered inputs, the output adjoints, the input adjoints
 //! and the operator's tape at once; unbounded, it takes so many registers that one block
 //! fits on a multiprocessor and arithmetic latency goes unhidden. Capping registers with
-//! `__launch_bounds__(BLOCK, m)` trades spills for occupancy. Measured on an H200 (BGK,
-//! D2Q9 and D3Q19, f32 and f64, every `m` from 1 to 4), the best `m` is the largest whose
-//! cap keeps at least 60% of the registers the unbounded adjoint uses, and 85% of those the
-//! unbounded forward step uses (a memory-bound kernel pays for spills in bandwidth).
-//! `min_blocks` applies that rule to each kernel after compiling it unbounded once;
+//! `__launch_bounds__(BLOCK, m)` trades spills for occupancy. `min_blocks` first proposes
+//! the largest `m` whose cap keeps at least 60% of the registers the unbounded adjoint
+//! uses, and 85% of those the unbounded forward step uses; the kernel compiled for it is
+//! kept only if it does not spill, else the next smaller `m` is tried. Measured on an
+//! H200 (`bench --sweep`: BGK on D2Q9, D3Q19 and D3Q27, f32 and f64, every `m` from 1 to
+//! 4, 2026-12-01), spills cost more than any occupancy gains: the D2Q9 f64 adjoint ran at
+//! 13,149 MLUPS capped for 3 blocks (48 bytes of spills) and 15,443 for 2 (none), the
+//! D3Q27 f32 adjoint at 6,762 for 2 (40 bytes) and 7,771 unbounded; where nothing spills,
+//! more blocks win (D3Q19 f32: 13,417 for 2 against 10,101 unbounded).
 //! `LBM_CUDA_MIN_BLOCKS` forces a value.
 
 use std::sync::Arc;
@@ -106,7 +110,26 @@ pub(crate) fn tuned(
         // The bound would change nothing.
         return Ok(unbounded);
     }
-    load(m)
+    let bounded = largest_without_spills(m, unbounded.local_bytes, load, |k| k.local_bytes)?;
+    Ok(bounded.unwrap_or(unbounded))
+}
+
+/// The kernel for the largest number of blocks from `start` down to 2 that uses no more
+/// local memory than the unbounded kernel (`unbounded_local` bytes), that is, does not
+/// spill; `None` when every one spills.
+fn largest_without_spills<K>(
+    start: u32,
+    unbounded_local: u32,
+    mut load: impl FnMut(u32) -> Result<K>,
+    local_bytes: impl Fn(&K) -> u32,
+) -> Result<Option<K>> {
+    for m in (2..=start).rev() {
+        let kernel = load(m)?;
+        if local_bytes(&kernel) <= unbounded_local {
+            return Ok(Some(kernel));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -128,5 +151,30 @@ mod tests {
             cap(forward[3], regs) >= 112,
             "D3Q19 f64 forward stays unbounded"
         );
+    }
+
+    #[test]
+    fn a_bound_that_spills_gives_way_to_fewer_blocks() {
+        // Spill bytes per bound, measured on an H200 (`bench --sweep`, 2026-12-01).
+        let pick = |start: u32, spills: &[(u32, u32)]| {
+            let mut tried = Vec::new();
+            let kernel = largest_without_spills(
+                start,
+                0,
+                |m| {
+                    tried.push(m);
+                    Ok((m, spills.iter().find(|s| s.0 == m).map_or(0, |s| s.1)))
+                },
+                |k| k.1,
+            )
+            .unwrap();
+            (kernel.map(|k| k.0), tried)
+        };
+        // D2Q9 f64 adjoint: 3 blocks spill 48 bytes, 2 none.
+        assert_eq!(pick(3, &[(3, 48), (4, 160)]), (Some(2), vec![3, 2]));
+        // D3Q27 f32 adjoint: 2 blocks spill 40 bytes; unbounded it is.
+        assert_eq!(pick(2, &[(2, 40)]), (None, vec![2]));
+        // D3Q19 f32 adjoint: 2 blocks, no spills, taken at once.
+        assert_eq!(pick(2, &[(3, 184)]), (Some(2), vec![2]));
     }
 }
