@@ -55,8 +55,9 @@ struct FuzzArgs {
     /// The first seed (decimal or 0x-hex); round r uses seed + r.
     #[arg(long, default_value = "1", value_parser = parse_seed)]
     seed: u64,
-    /// Programs per round (each round compiles them all: about a second each).
-    #[arg(long, default_value_t = 400)]
+    /// Programs per round (each round compiles them all: about a second each), at most
+    /// 400.
+    #[arg(long, default_value_t = 400, value_parser = parse_programs)]
     programs: usize,
     /// Rounds, each with the next seed.
     #[arg(long, default_value_t = 1)]
@@ -64,6 +65,22 @@ struct FuzzArgs {
     /// Print program K of the seed instead of checking.
     #[arg(long)]
     show: Option<usize>,
+}
+
+/// Programs per round: a round compiles its programs as one test crate, and rustc itself
+/// crashed (SIGSEGV) on 600 of them.
+const MAX_PROGRAMS: usize = 400;
+
+fn parse_programs(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("not a count: {e}"))?;
+    match n {
+        0 => Err("at least one program".into()),
+        n if n > MAX_PROGRAMS => Err(format!(
+            "at most {MAX_PROGRAMS} programs per round (rustc crashes compiling many more as \
+             one test crate); use --rounds for more, each round a new seed"
+        )),
+        n => Ok(n),
+    }
 }
 
 fn parse_seed(s: &str) -> Result<u64, String> {
@@ -523,6 +540,14 @@ for n in "${failed[@]}"; do echo "FAIL $n"; done
 mod tests {
     use super::*;
     use lbm_runtime::operator::{CpuForms, FlatForms, ParamInfo, ParamRole, Shape};
+
+    #[test]
+    fn fuzz_rounds_hold_what_rustc_can_compile() {
+        assert_eq!(parse_programs("400"), Ok(400));
+        for bad in ["0", "401", "many"] {
+            assert!(parse_programs(bad).is_err(), "{bad}");
+        }
+    }
 
     fn fwd<R>(_: &[R], _: &[i64], _: &mut [R]) {}
     fn adj<R>(_: &[R], _: &[i64], _: &[R], _: &mut [R]) {}

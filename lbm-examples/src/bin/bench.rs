@@ -571,7 +571,11 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
     if args.sweep {
         let d27 = Grid::new_3d(LatticeKind::D3Q27, 96, 96, 96)?;
         sweep_caps(
-            &[("D2Q9 1024^2", &d2), ("D3Q19 128^3", &d3), ("D3Q27 96^3", &d27)],
+            &[
+                ("D2Q9 1024^2", &d2),
+                ("D3Q19 128^3", &d3),
+                ("D3Q27 96^3", &d27),
+            ],
             steps,
         )?;
     }
