@@ -148,13 +148,17 @@ pub fn kbc(
     let mut hh = 0.0;
     for i in 0..Q {
         dh[i] = fneq[i] - ds[i];
-        sh += ds[i] * dh[i] / feq[i];
-        hh += dh[i] * dh[i] / feq[i];
+        // One division per direction, shared by both products: divisions dominate the
+        // cost of this collision on a GPU.
+        let dh_over_feq = dh[i] / feq[i];
+        sh += ds[i] * dh_over_feq;
+        hh += dh[i] * dh_over_feq;
     }
     let beta = 0.5 * omega;
     let mut gamma = 2.0;
     if hh > 0.0 {
-        gamma = 1.0 / beta - (2.0 - 1.0 / beta) * sh / hh;
+        let inv_beta = 1.0 / beta;
+        gamma = inv_beta - (2.0 - inv_beta) * sh / hh;
     }
     let mut out = [0.0; Q];
     for i in 0..Q {
