@@ -21,15 +21,6 @@ use lbm_runtime::{
     Precision, Simulation, Step,
 };
 
-/// Cell tags of the channel.
-const FLUID: i64 = 0;
-/// Velocity inlet on the plane x = 0 (inward normal +x).
-const INLET: i64 = 1;
-/// Pressure outlet on the plane x = nx - 1 (inward normal -x).
-const OUTLET: i64 = 2;
-/// Solid: the walls and the obstacle, whose populations stay as they are.
-const SOLID: i64 = 3;
-
 /// The boundaries of the channel, by tag, before the collision: bounce-back from solid
 /// neighbours everywhere (inlet and outlet cells touch the walls too), then Zou-He on the
 /// inlet and outlet planes.
@@ -213,26 +204,9 @@ const TOL: f64 = 1e-7;
 /// relative to each population for the initial state).
 const H: f64 = 1e-4;
 
-/// Walls on the planes y = 0 and y = ny - 1 and a disc (a ball in 3D) in the middle.
+/// The channel of every case: walls, and an obstacle of squared radius 2.
 fn channel(grid: Grid) -> (Grid, Vec<i64>) {
-    let [nx, ny, nz] = grid.dims();
-    let (cx, cy, cz) = (nx as f64 / 2.0, ny as f64 / 2.0, nz as f64 / 2.0);
-    let mut solid = Vec::new();
-    let mut tags = Vec::new();
-    for cell in 0..grid.cells() {
-        let [x, y, z] = grid.coords(cell);
-        let (dx, dy) = (x as f64 - cx, y as f64 - cy);
-        let dz = if nz > 1 { z as f64 - cz } else { 0.0 };
-        let is_solid = y == 0 || y == ny - 1 || dx * dx + dy * dy + dz * dz < 2.0;
-        solid.push(is_solid);
-        tags.push(match x {
-            _ if is_solid => SOLID,
-            0 => INLET,
-            x if x == nx - 1 => OUTLET,
-            _ => FLUID,
-        });
-    }
-    (grid.with_solid(solid).unwrap(), tags)
+    common::channel(grid, 2.0)
 }
 
 /// A differentiable parameter of a case and how it is bound.

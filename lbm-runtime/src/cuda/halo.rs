@@ -187,34 +187,55 @@ fn mask_of(directions: &[usize]) -> u32 {
     directions.iter().fold(0u32, |m, &i| m | (1 << i))
 }
 
-/// Launches the pack (`unpack: None`) or unpack kernel of a run of `count` cells from
-/// cell `first` in the directions of `mask`, between `state` and `buf`.
-#[allow(clippy::too_many_arguments)]
+/// Which end of a move a packing kernel runs at.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Packs the sent layers into the send buffer.
+    Sender,
+    /// Unpacks the received run into the layers, written or added.
+    Receiver(MoveMode),
+}
+
+/// Launches the packing kernel of move `m` at `end`, on that part's exchange stream; the
+/// move's run lies at `at` of the part's send or receive buffer.
 fn launch_packing<R: GpuReal>(
-    part: &Engine<R>,
-    stream: &Arc<CudaStream>,
-    kernel: &CudaFunction,
-    state: &CudaSlice<R>,
-    buf: cudarc::driver::CudaView<'_, R>,
-    first: usize,
-    count: usize,
-    directions: &[usize],
-    unpack: Option<MoveMode>,
+    parts: &[Engine<R>],
+    states: &[CudaSlice<R>],
+    m: &LayerMove,
+    end: End,
+    at: usize,
+    layer_cells: usize,
 ) -> Result<()> {
-    let (n, first, count64) = (part.cells() as u64, first as u64, count as u64);
-    let mask = mask_of(directions);
-    let mut b = stream.launch_builder(kernel);
-    match unpack {
-        None => b.arg(&buf).arg(state),
-        Some(_) => b.arg(state).arg(&buf),
+    let (p, layer) = match end {
+        End::Sender => m.from,
+        End::Receiver(_) => m.to,
+    };
+    let (part, state) = (&parts[p], &states[p]);
+    let halo = scratch(part)?;
+    let count = m.layers * layer_cells;
+    let len = count * m.directions.len();
+    let (kernel, buf) = match end {
+        End::Sender => (&halo.pack, halo.send.slice(at..at + len)),
+        End::Receiver(_) => (&halo.unpack, halo.recv.slice(at..at + len)),
+    };
+    let (n, first, count64) = (
+        part.cells() as u64,
+        (layer * layer_cells) as u64,
+        count as u64,
+    );
+    let mask = mask_of(&m.directions);
+    let mut b = sync(part)?.comm_stream.launch_builder(kernel);
+    match end {
+        End::Sender => b.arg(&buf).arg(state),
+        End::Receiver(_) => b.arg(state).arg(&buf),
     };
     b.arg(&n).arg(&first).arg(&count64).arg(&mask);
-    let add = i32::from(unpack == Some(MoveMode::Add));
-    if unpack.is_some() {
+    let add = i32::from(end == End::Receiver(MoveMode::Add));
+    if end != End::Sender {
         b.arg(&add);
     }
     let mut config = launch_config(count);
-    config.grid_dim.1 = directions.len() as u32;
+    config.grid_dim.1 = m.directions.len() as u32;
     // SAFETY: the arguments match the kernel's; `state` holds `Q * n` values with
     // `first + count <= n` and every set bit of `mask` below `Q`; `buf` holds one run of
     // `count` per direction.
@@ -246,25 +267,13 @@ pub(crate) fn exchange<R: GpuReal>(
     for part in parts.iter() {
         sync(part)?.wait_ready(part.stream())?;
     }
-    for (m, &(s, _, len)) in moves.iter().zip(&at) {
-        let part = &parts[m.from.0];
-        let halo = scratch(part)?;
-        launch_packing(
-            part,
-            &sync(part)?.comm_stream,
-            &halo.pack,
-            &states[m.from.0],
-            halo.send.slice(s..s + len),
-            m.from.1 * layer_cells,
-            m.layers * layer_cells,
-            &m.directions,
-            None,
-        )?;
+    for (m, &(s, _, _)) in moves.iter().zip(&at) {
+        launch_packing(parts, states, m, End::Sender, s, layer_cells)?;
     }
     {
-        // Split simulations on the same GPUs share each device's stream: were two threads
-        // to post their groups at once, the devices could queue them in different orders
-        // and each wait on the other's. One group at a time keeps the order the same.
+        // Were two split simulations on the same GPUs to post their groups from two
+        // threads at once, the devices could take them in different orders and each wait
+        // on the other's. One group at a time keeps the order the same on every device.
         let _one_at_a_time = EXCHANGES.lock().unwrap_or_else(|p| p.into_inner());
         group_start().map_err(nccl_err("starting a halo exchange"))?;
         let posted = post(parts, moves, &at);
@@ -273,20 +282,8 @@ pub(crate) fn exchange<R: GpuReal>(
         posted?;
         ended?;
     }
-    for (m, &(_, r, len)) in moves.iter().zip(&at) {
-        let part = &parts[m.to.0];
-        let halo = scratch(part)?;
-        launch_packing(
-            part,
-            &sync(part)?.comm_stream,
-            &halo.unpack,
-            &states[m.to.0],
-            halo.recv.slice(r..r + len),
-            m.to.1 * layer_cells,
-            m.layers * layer_cells,
-            &m.directions,
-            Some(mode),
-        )?;
+    for (m, &(_, r, _)) in moves.iter().zip(&at) {
+        launch_packing(parts, states, m, End::Receiver(mode), r, layer_cells)?;
     }
     for part in parts.iter() {
         sync(part)?.join(part.stream())?;

@@ -100,6 +100,39 @@ pub fn end_tags(grid: &Grid) -> Vec<i64> {
         .collect()
 }
 
+/// Cell tags of a channel along x: interior fluid.
+pub const FLUID: i64 = 0;
+/// Velocity inlet on the plane x = 0 (inward normal +x).
+pub const INLET: i64 = 1;
+/// Pressure outlet on the plane x = nx - 1 (inward normal -x).
+pub const OUTLET: i64 = 2;
+/// Solid: the walls and the obstacle, whose populations stay as they are.
+pub const SOLID: i64 = 3;
+
+/// A channel along x: walls on the planes y = 0 and y = ny - 1 and a disc (a ball in 3D)
+/// of squared radius `radius2` in the middle; its solid mask set on the grid and the
+/// cell tags (`FLUID`, `INLET`, `OUTLET`, `SOLID`).
+pub fn channel(grid: Grid, radius2: f64) -> (Grid, Vec<i64>) {
+    let [nx, ny, nz] = grid.dims();
+    let (cx, cy, cz) = (nx as f64 / 2.0, ny as f64 / 2.0, nz as f64 / 2.0);
+    let mut solid = Vec::new();
+    let mut tags = Vec::new();
+    for cell in 0..grid.cells() {
+        let [x, y, z] = grid.coords(cell);
+        let (dx, dy) = (x as f64 - cx, y as f64 - cy);
+        let dz = if nz > 1 { z as f64 - cz } else { 0.0 };
+        let is_solid = y == 0 || y == ny - 1 || dx * dx + dy * dy + dz * dz < radius2;
+        solid.push(is_solid);
+        tags.push(match x {
+            _ if is_solid => SOLID,
+            0 => INLET,
+            x if x == nx - 1 => OUTLET,
+            _ => FLUID,
+        });
+    }
+    (grid.with_solid(solid).unwrap(), tags)
+}
+
 /// Cell tags from a solid mask: 1 for solid.
 pub fn solid_ints(mask: &[bool]) -> Vec<i64> {
     mask.iter().map(|&s| s as i64).collect()
