@@ -110,7 +110,8 @@ impl<E: PartEngine> SplitEngine<E> {
         })
     }
 
-    /// The part engines, in slab order.
+    /// The part engines, in slab order (the CUDA session gives each its communicator).
+    #[cfg(feature = "cuda")]
     pub fn parts_mut(&mut self) -> &mut [E] {
         &mut self.parts
     }
