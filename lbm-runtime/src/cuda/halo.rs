@@ -102,18 +102,20 @@ impl<R: GpuReal> HaloScratch<R> {
         })
     }
 
-    /// Makes the buffers hold at least `send` and `recv` values.
-    fn reserve(&mut self, stream: &Arc<CudaStream>, send: usize, recv: usize) -> Result<()> {
-        let grow = |buf: &mut CudaSlice<R>, len: usize| -> Result<()> {
-            if buf.len() < len {
-                *buf = stream
-                    .alloc_zeros::<R>(len)
-                    .map_err(crate::cuda::driver::cuda_err("allocating a halo buffer"))?;
+    /// Makes the buffers hold at least `send` and `recv` values; whether it allocated
+    /// (on `stream`, so the exchange stream must wait for it).
+    fn reserve(&mut self, stream: &Arc<CudaStream>, send: usize, recv: usize) -> Result<bool> {
+        let grow = |buf: &mut CudaSlice<R>, len: usize| -> Result<bool> {
+            if buf.len() >= len {
+                return Ok(false);
             }
-            Ok(())
+            *buf = stream
+                .alloc_zeros::<R>(len)
+                .map_err(crate::cuda::driver::cuda_err("allocating a halo buffer"))?;
+            Ok(true)
         };
-        grow(&mut self.send, send)?;
-        grow(&mut self.recv, recv)
+        let sends = grow(&mut self.send, send)?;
+        Ok(grow(&mut self.recv, recv)? || sends)
     }
 }
 
@@ -155,6 +157,12 @@ impl PartSync {
             .map_err(crate::cuda::driver::cuda_err("recording an event"))?;
         self.ready_marked.set(true);
         Ok(())
+    }
+
+    /// Makes the next exchange wait for everything queued on the part's stream, not only
+    /// for the layers marked ready.
+    fn forget_ready(&self) {
+        self.ready_marked.set(false);
     }
 
     /// Makes the exchange stream wait for the layers to send: those marked ready, or
@@ -262,7 +270,11 @@ pub(crate) fn exchange<R: GpuReal>(
     }
     for (p, part) in parts.iter_mut().enumerate() {
         let stream = part.stream().clone();
-        scratch_mut(part)?.reserve(&stream, sent[p], received[p])?;
+        if scratch_mut(part)?.reserve(&stream, sent[p], received[p])? {
+            // New buffers are allocated and zeroed on the part's stream after the forward
+            // marked its layers ready: the exchange must wait for all of it this once.
+            sync(part)?.forget_ready();
+        }
     }
     for part in parts.iter() {
         sync(part)?.wait_ready(part.stream())?;
