@@ -142,8 +142,19 @@ impl PartSync {
                 .new_event(Some(CUevent_flags::CU_EVENT_DISABLE_TIMING))
                 .map_err(err("creating an event"))
         };
+        // The exchange stream gets the highest priority, so that the block scheduler runs
+        // its packing and NCCL blocks as soon as they are ready rather than behind the
+        // waves of the step they overlap.
+        dev.ctx
+            .bind_to_thread()
+            .map_err(err("binding the CUDA context"))?;
+        let (_, highest) = cudarc::driver::result::stream::get_priority_range()
+            .map_err(err("reading stream priorities"))?;
         Ok(PartSync {
-            comm_stream: dev.ctx.new_stream().map_err(err("creating a stream"))?,
+            comm_stream: dev
+                .ctx
+                .new_stream_with_priority(highest)
+                .map_err(err("creating a stream"))?,
             ready: event()?,
             ready_marked: Cell::new(false),
             exchanged: event()?,
