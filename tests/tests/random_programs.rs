@@ -120,6 +120,10 @@ fn c_matches_rust() {
     });
 }
 
+/// The largest adjoint magnitude whose f32 form is compared with f64: the square root of
+/// f32's range, so that products of two such values still fit.
+const F32_COMPARABLE: f64 = 1.8e19;
+
 #[test]
 fn f32_forms_match_f64() {
     for_every_case("f32 against f64", |op, lattice, x, rng| {
@@ -145,11 +149,13 @@ fn f32_forms_match_f64() {
         (forms.adjoint)(&reals32, &x.ints, &out_bar32, &mut bar32);
         let bar32: Vec<f64> = bar32.iter().map(|&v| f64::from(v)).collect();
         let out_bar64: Vec<f64> = out_bar32.iter().map(|&v| f64::from(v)).collect();
-        close(
-            &bar32,
-            &gradcheck::adjoint(op, lattice, &x, &out_bar64),
-            F32_TOLERANCE,
-        )
-        .map_err(|e| format!("f32 adjoint {e}"))
+        let bar64 = gradcheck::adjoint(op, lattice, &x, &out_bar64);
+        // An adjoint this large comes through intermediates that f32 cannot hold (their
+        // products pass 3.4e38), so an f32 overflow there says nothing about the printer.
+        // Seed 0xc0fff0 drew one: adjoints of 1e25, the f32 form NaN.
+        if bar64.iter().any(|v| v.abs() > F32_COMPARABLE) {
+            return Ok(());
+        }
+        close(&bar32, &bar64, F32_TOLERANCE).map_err(|e| format!("f32 adjoint {e}"))
     });
 }
