@@ -163,11 +163,15 @@ impl PartSync {
 
     /// Marks the layers to send as written by what `stream` has queued so far.
     pub fn mark_ready(&self, stream: &CudaStream) -> Result<()> {
-        self.ready
-            .record(stream)
-            .map_err(crate::cuda::driver::cuda_err("recording an event"))?;
+        self.record_ready(stream)?;
         self.ready_marked.set(true);
         Ok(())
+    }
+
+    fn record_ready(&self, stream: &CudaStream) -> Result<()> {
+        self.ready
+            .record(stream)
+            .map_err(crate::cuda::driver::cuda_err("recording an event"))
     }
 
     /// Makes the next exchange wait for everything queued on the part's stream, not only
@@ -180,8 +184,7 @@ impl PartSync {
     /// everything queued on `stream`.
     fn wait_ready(&self, stream: &CudaStream) -> Result<()> {
         if !self.ready_marked.replace(false) {
-            self.mark_ready(stream)?;
-            self.ready_marked.set(false);
+            self.record_ready(stream)?;
         }
         self.comm_stream
             .wait(&self.ready)

@@ -69,9 +69,10 @@ pub(crate) struct SplitEngine<E: PartEngine> {
     slabs: Slabs,
     parts: Vec<E>,
     lattice: LatticeKind,
-    /// Whether the step reads whole neighbouring cells (`Source::Neighbor`), so halos
-    /// carry every direction rather than only what streams across a cut.
-    reads_whole_cells: bool,
+    /// The layer moves that fill the halos after a forward step, and their reverse for
+    /// adjoints: fixed by the slabs and the step's reads, so made once per binding.
+    fills: Vec<LayerMove>,
+    returns: Vec<LayerMove>,
     /// Cells and directions of the whole grid.
     cells: usize,
     q: usize,
@@ -99,11 +100,13 @@ impl<E: PartEngine> SplitEngine<E> {
                 )
             })
             .collect::<Result<Vec<E>>>()?;
+        let (fills, returns) = halo_moves(&slabs, grid.lattice(), step);
         Ok(SplitEngine {
             slabs,
             parts,
             lattice: grid.lattice(),
-            reads_whole_cells: reads_whole_cells(step),
+            fills,
+            returns,
             cells: grid.cells(),
             q: grid.lattice().q(),
             transfers: TransferCounter::default(),
@@ -118,12 +121,11 @@ impl<E: PartEngine> SplitEngine<E> {
 
     /// Fills every halo of `states` from its owner.
     fn fill_halos(&mut self, states: &mut [E::State]) -> Result<()> {
-        let moves = self.slabs.halo_fills(self.lattice, self.reads_whole_cells);
         E::exchange(
             &mut self.parts,
             states,
             self.slabs.layer_cells,
-            &moves,
+            &self.fills,
             MoveMode::Replace,
         )
     }
@@ -131,14 +133,11 @@ impl<E: PartEngine> SplitEngine<E> {
     /// Adds what every halo of the adjoint `states` gathered to its owner's cells, then
     /// zeroes the halos.
     fn return_halos(&mut self, states: &mut [E::State]) -> Result<()> {
-        let moves = self
-            .slabs
-            .halo_returns(self.lattice, self.reads_whole_cells);
         E::exchange(
             &mut self.parts,
             states,
             self.slabs.layer_cells,
-            &moves,
+            &self.returns,
             MoveMode::Add,
         )?;
         for (p, (part, state)) in self.parts.iter_mut().zip(states.iter_mut()).enumerate() {
@@ -356,7 +355,7 @@ impl<E: PartEngine> Engine for SplitEngine<E> {
         for (p, part) in self.parts.iter_mut().enumerate() {
             part.rebind_step(&self.slabs.bound(p, step, self.cells))?;
         }
-        self.reads_whole_cells = reads_whole_cells(step);
+        (self.fills, self.returns) = halo_moves(&self.slabs, self.lattice, step);
         Ok(())
     }
 
@@ -412,11 +411,21 @@ impl<E: PartEngine> Engine for SplitEngine<E> {
     }
 }
 
-/// Whether `step` reads the populations of whole neighbouring cells.
-fn reads_whole_cells(step: &Bound) -> bool {
-    step.sources
+/// The halo fills and returns of `step`: every direction when it reads whole neighbouring
+/// cells (`Source::Neighbor`), else only what streams across a cut.
+fn halo_moves(
+    slabs: &Slabs,
+    lattice: LatticeKind,
+    step: &Bound,
+) -> (Vec<LayerMove>, Vec<LayerMove>) {
+    let whole_cells = step
+        .sources
         .iter()
-        .any(|s| matches!(s, Source::Neighbor(_)))
+        .any(|s| matches!(s, Source::Neighbor(_)));
+    (
+        slabs.halo_fills(lattice, whole_cells),
+        slabs.halo_returns(lattice, whole_cells),
+    )
 }
 
 /// An operator reading farther than the split's halo.
