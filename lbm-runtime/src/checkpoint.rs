@@ -14,12 +14,17 @@ use crate::spill::{SpillBytes, SpillFile};
 
 /// What a backend provides to a backward run. States are whole-grid populations.
 pub(crate) trait Stepper {
-    /// A state (or an adjoint state) in the backend's memory.
+    /// A state in the backend's memory.
     type State;
+    /// An adjoint state in the backend's memory: the state's type, or a wider one when
+    /// states are kept in 16 bits.
+    type Adjoint;
     /// A state copied out to host memory (a spilled snapshot, which may go on to disk).
     type Host: SpillBytes;
     /// A new zeroed state.
     fn alloc(&mut self) -> Result<Self::State>;
+    /// A new zeroed adjoint state.
+    fn alloc_adjoint(&mut self) -> Result<Self::Adjoint>;
     /// Copies `src` into `dst`.
     fn copy(&mut self, src: &Self::State, dst: &mut Self::State) -> Result<()>;
     /// One step forward from `s` (which is the state after `t` steps) into `out`.
@@ -30,19 +35,23 @@ pub(crate) trait Stepper {
         &mut self,
         t: usize,
         s: &Self::State,
-        lambda_out: &Self::State,
-        lambda_in: &mut Self::State,
+        lambda_out: &Self::Adjoint,
+        lambda_in: &mut Self::Adjoint,
     ) -> Result<()>;
     /// The loss contribution of the state after `t` steps.
     fn loss(&mut self, t: usize, s: &Self::State) -> Result<f64>;
     /// Adds the loss's adjoint at step `t` to `lambda`.
-    fn seed(&mut self, t: usize, s: &Self::State, lambda: &mut Self::State) -> Result<()>;
+    fn seed(&mut self, t: usize, s: &Self::State, lambda: &mut Self::Adjoint) -> Result<()>;
     /// An error naming the first step and cell whose populations stopped being finite, if
     /// any forward step since the state was set has produced one. Backends record this as
     /// they write states, so a check after many steps still names the first.
     fn check_divergence(&mut self) -> Result<()>;
     /// Bytes of one state.
     fn state_bytes(&self) -> usize;
+    /// Bytes of one adjoint state.
+    fn adjoint_bytes(&self) -> usize {
+        self.state_bytes()
+    }
     /// Copies a state to host memory.
     fn offload(&mut self, s: &Self::State) -> Result<Self::Host>;
     /// Copies a spilled state back into `dst`.
@@ -130,9 +139,21 @@ pub const WORKING_STATES: usize = 5;
 impl Checkpointing {
     /// The concrete strategy for `steps` steps of states of `state_bytes` bytes.
     pub fn resolve(self, steps: usize, state_bytes: usize) -> Result<Checkpointing> {
+        self.resolve_with_excess(steps, state_bytes, 0)
+    }
+
+    /// [`Checkpointing::resolve`] when the two adjoint states together take
+    /// `adjoint_excess` bytes more than two states (16-bit states, 32-bit adjoints): a
+    /// budget counts them too.
+    pub(crate) fn resolve_with_excess(
+        self,
+        steps: usize,
+        state_bytes: usize,
+        adjoint_excess: usize,
+    ) -> Result<Checkpointing> {
         match self {
             Checkpointing::Budget(b) => {
-                let fit = b.bytes / state_bytes.max(1);
+                let fit = b.bytes.saturating_sub(adjoint_excess) / state_bytes.max(1);
                 // `steps + 3` states, written so that no step count overflows.
                 if fit >= 3 && fit - 3 >= steps {
                     Ok(Checkpointing::StoreAll)
@@ -153,9 +174,14 @@ impl Checkpointing {
                 } else {
                     Err(LbmError::Checkpoint(format!(
                         "a budget of {} bytes cannot hold a backward run: it needs at least {} \
-                         bytes ({WORKING_STATES} states of {state_bytes} bytes)",
+                         bytes ({WORKING_STATES} states of {state_bytes} bytes{})",
                         b.bytes,
-                        WORKING_STATES * state_bytes
+                        (WORKING_STATES * state_bytes).saturating_add(adjoint_excess),
+                        if adjoint_excess > 0 {
+                            format!(", the adjoints {adjoint_excess} bytes more")
+                        } else {
+                            String::new()
+                        }
                     )))
                 }
             }
@@ -317,6 +343,19 @@ impl<S: Stepper> Pool<'_, S> {
         Ok(s)
     }
 
+    /// A new adjoint state, counted with the states (it is one, or wider).
+    fn alloc_adjoint(&mut self) -> Result<S::Adjoint> {
+        let s = self.stepper.alloc_adjoint()?;
+        self.live += 1;
+        self.peak = self.peak.max(self.live);
+        Ok(s)
+    }
+
+    fn release_adjoint(&mut self, s: S::Adjoint) {
+        drop(s);
+        self.live -= 1;
+    }
+
     fn release(&mut self, s: S::State) {
         drop(s);
         self.live -= 1;
@@ -358,8 +397,8 @@ impl<S: Stepper> Pool<'_, S> {
         &mut self,
         t: usize,
         s: &S::State,
-        lambda: &mut S::State,
-        scratch: &mut S::State,
+        lambda: &mut S::Adjoint,
+        scratch: &mut S::Adjoint,
     ) -> Result<()> {
         self.stepper.adjoint(t, s, lambda, scratch)?;
         std::mem::swap(lambda, scratch);
@@ -374,8 +413,8 @@ impl<S: Stepper> Pool<'_, S> {
         t1: usize,
         s0: &Snapshot<'_, S>,
         snaps: usize,
-        lambda: &mut S::State,
-        scratch: &mut S::State,
+        lambda: &mut S::Adjoint,
+        scratch: &mut S::Adjoint,
     ) -> Result<()> {
         if t1 == t0 + 1 {
             if let Some(d) = s0.on_device() {
@@ -451,9 +490,9 @@ pub(crate) fn backward<S: Stepper>(
     initial: &S::State,
     steps: usize,
     strategy: Checkpointing,
-) -> Result<(f64, S::State, RunReport)> {
+) -> Result<(f64, S::Adjoint, RunReport)> {
     let state_bytes = stepper.state_bytes();
-    let strategy = strategy.resolve(steps, state_bytes)?;
+    let strategy = strategy.resolve_with_excess(steps, state_bytes, adjoint_excess(&*stepper))?;
     let mut pool = Pool {
         stepper,
         live: 1, // the initial state, held by the caller
@@ -467,8 +506,8 @@ pub(crate) fn backward<S: Stepper>(
         disk_peak: 0,
     };
     let mut loss = pool.stepper.loss(0, initial)?;
-    let mut lambda = pool.alloc()?;
-    let mut scratch = pool.alloc()?;
+    let mut lambda = pool.alloc_adjoint()?;
+    let mut scratch = pool.alloc_adjoint()?;
     match strategy {
         Checkpointing::StoreAll => {
             let mut states = Vec::with_capacity(steps + 1);
@@ -530,15 +569,22 @@ pub(crate) fn backward<S: Stepper>(
     finish(pool, loss, lambda, scratch, steps, state_bytes)
 }
 
+/// Bytes by which a backward run's two adjoint states exceed two states.
+pub(crate) fn adjoint_excess<S: Stepper + ?Sized>(stepper: &S) -> usize {
+    2 * stepper
+        .adjoint_bytes()
+        .saturating_sub(stepper.state_bytes())
+}
+
 fn finish<S: Stepper>(
     mut pool: Pool<'_, S>,
     loss: f64,
-    lambda: S::State,
-    scratch: S::State,
+    lambda: S::Adjoint,
+    scratch: S::Adjoint,
     steps: usize,
     state_bytes: usize,
-) -> Result<(f64, S::State, RunReport)> {
-    pool.release(scratch);
+) -> Result<(f64, S::Adjoint, RunReport)> {
+    pool.release_adjoint(scratch);
     let report = RunReport {
         steps,
         forward_steps: pool.forward_steps,
@@ -576,7 +622,11 @@ mod tests {
 
     impl Stepper for Toy {
         type State = f64;
+        type Adjoint = f64;
         fn alloc(&mut self) -> Result<f64> {
+            Ok(0.0)
+        }
+        fn alloc_adjoint(&mut self) -> Result<f64> {
             Ok(0.0)
         }
         fn copy(&mut self, src: &f64, dst: &mut f64) -> Result<()> {

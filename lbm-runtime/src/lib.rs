@@ -37,6 +37,7 @@ pub mod real;
 pub mod simulation;
 pub mod spill;
 pub mod state_file;
+pub mod storage;
 pub mod tape;
 
 pub mod ops;
@@ -58,3 +59,4 @@ pub use simulation::{
     equilibrium_gradient, equilibrium_state, macroscopic_fields, AdjointPrecision, Backend,
     Simulation,
 };
+pub use storage::Storage;

@@ -10,7 +10,9 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::backend::cpu::CpuEngine;
-use crate::backend::host::{check_representable, StateLayout, StateReal, Transfers};
+use crate::backend::host::{
+    check_representable, check_storable, StateLayout, StateReal, Transfers,
+};
 use crate::backend::plan::Limits;
 use crate::backend::split::SplitEngine;
 use crate::backend::{GradientRequest, Resident, Session};
@@ -24,6 +26,7 @@ use crate::ops;
 use crate::progress::ProgressObserver;
 use crate::real::Precision;
 use crate::state_file;
+use crate::storage::Storage;
 
 /// Where kernels run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,34 +158,39 @@ pub struct Simulation {
     precision: Precision,
     backend: Backend,
     adjoint_precision: AdjointPrecision,
+    storage: Storage,
     session: Box<dyn Session>,
     time: usize,
     limits: Limits,
     progress: Option<ProgressObserver>,
 }
 
-/// The backend session for a simulation: the storage precision is the adjoint's (an `f32`
+/// The backend session for a simulation: buffers are in the adjoint's precision (an `f32`
 /// run with an `f64` adjoint keeps `f32` values in `f64`), the forward computes in the
-/// simulation's precision.
+/// simulation's precision, and states are kept as `storage` says.
 fn open_session(
     grid: &Grid,
     step: &Bound,
     backend: Backend,
     precision: Precision,
     adjoint: AdjointPrecision,
+    storage: Storage,
 ) -> Result<Box<dyn Session>> {
-    let storage = match (precision, adjoint) {
+    check_storage(storage, precision, adjoint, backend)?;
+    let buffers = match (precision, adjoint) {
         (Precision::F32, AdjointPrecision::F64) => Precision::F64,
         (p, _) => p,
     };
-    Ok(match (backend, storage) {
+    Ok(match (backend, buffers) {
         (Backend::Cpu, Precision::F64) => Box::new(Resident::new(CpuEngine::<f64>::new(
             grid, step, precision,
         )?)?),
-        (Backend::Cpu, Precision::F32) => Box::new(Resident::new(CpuEngine::<f32>::new(
-            grid, step, precision,
-        )?)?),
-        (Backend::Cuda, storage) => crate::backend::cuda::session(grid, step, precision, storage)?,
+        (Backend::Cpu, Precision::F32) => Box::new(Resident::new(
+            CpuEngine::<f32>::new(grid, step, precision)?.with_storage(storage)?,
+        )?),
+        (Backend::Cuda, buffers) => {
+            crate::backend::cuda::session(grid, step, precision, buffers, storage)?
+        }
         (Backend::CpuSplit(parts), Precision::F64) => Box::new(Resident::new(split_cpu::<f64>(
             grid, step, precision, parts,
         )?)?),
@@ -193,6 +201,28 @@ fn open_session(
             crate::backend::cuda::split_session(grid, step, precision, storage, devices)?
         }
     })
+}
+
+/// Refuses a 16-bit storage that the other choices rule out.
+fn check_storage(
+    storage: Storage,
+    precision: Precision,
+    adjoint: AdjointPrecision,
+    backend: Backend,
+) -> Result<()> {
+    if !storage.is_half() {
+        return Ok(());
+    }
+    let why = if precision != Precision::F32 || adjoint != AdjointPrecision::Same {
+        "computes in f32 with an f32 adjoint; choose Precision::F32 and AdjointPrecision::Same"
+    } else if matches!(backend, Backend::CpuSplit(_) | Backend::MultiGpu(_)) {
+        "is not available on a simulation split over several devices yet"
+    } else {
+        return Ok(());
+    };
+    Err(LbmError::BackendUnavailable(format!(
+        "{storage} storage {why}"
+    )))
 }
 
 /// The CPU backend over `parts` virtual devices.
@@ -218,7 +248,15 @@ impl Simulation {
     ) -> Result<Simulation> {
         let bound = step.bind(&grid)?;
         let adjoint_precision = AdjointPrecision::Same;
-        let session = open_session(&grid, &bound, backend, precision, adjoint_precision)?;
+        let storage = Storage::Compute;
+        let session = open_session(
+            &grid,
+            &bound,
+            backend,
+            precision,
+            adjoint_precision,
+            storage,
+        )?;
         Ok(Simulation {
             grid,
             spec: step.clone(),
@@ -226,6 +264,7 @@ impl Simulation {
             precision,
             backend,
             adjoint_precision,
+            storage,
             session,
             time: 0,
             limits: Limits::default(),
@@ -236,19 +275,51 @@ impl Simulation {
     /// Sets the precision of the backward sweep (see [`AdjointPrecision`]). An `f32`
     /// simulation with an `f64` adjoint keeps its (`f32`-valued) states in `f64`, so the
     /// session is rebuilt and the current populations carried over.
-    pub fn with_adjoint_precision(mut self, precision: AdjointPrecision) -> Result<Simulation> {
+    pub fn with_adjoint_precision(self, precision: AdjointPrecision) -> Result<Simulation> {
         if precision == self.adjoint_precision {
             return Ok(self);
         }
+        let storage = self.storage;
+        self.reopen(precision, storage)
+    }
+
+    /// Keeps the populations as `storage` (see [`Storage`]): 16-bit storage halves the
+    /// memory of every state and snapshot and the bytes a step moves, and computes in
+    /// `f32`. The session is rebuilt and the current populations carried over, rounded to
+    /// the new storage.
+    ///
+    /// Errors unless the simulation computes in `f32` with an `f32` adjoint, on one device.
+    /// The CPU backend gives the same numbers without the savings: it rounds `f32`
+    /// populations as the storage would keep them.
+    pub fn with_storage(self, storage: Storage) -> Result<Simulation> {
+        if storage == self.storage {
+            return Ok(self);
+        }
+        let adjoint = self.adjoint_precision;
+        self.reopen(adjoint, storage)
+    }
+
+    /// How the populations are kept.
+    pub fn storage(&self) -> Storage {
+        self.storage
+    }
+
+    /// The session rebuilt for a new adjoint precision or storage, with the current
+    /// populations and time.
+    fn reopen(mut self, adjoint: AdjointPrecision, storage: Storage) -> Result<Simulation> {
+        check_storage(storage, self.precision, adjoint, self.backend)?;
         let state = self.populations()?;
+        check_storable(&self.grid, &state, storage)?;
         self.session = open_session(
             &self.grid,
             &self.step,
             self.backend,
             self.precision,
-            precision,
+            adjoint,
+            storage,
         )?;
-        self.adjoint_precision = precision;
+        self.adjoint_precision = adjoint;
+        self.storage = storage;
         let time = self.time;
         self.session.set_populations(&state)?;
         self.time = time;
@@ -303,6 +374,7 @@ impl Simulation {
 
     fn upload(&mut self, f: &[f64]) -> Result<()> {
         check_representable(f, self.precision)?;
+        check_storable(&self.grid, f, self.storage)?;
         self.session.set_populations(f)
     }
 

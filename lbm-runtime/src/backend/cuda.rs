@@ -14,38 +14,47 @@ use crate::cuda::driver::{cuda_err, device, device_at, guard};
 use crate::cuda::engine::Engine as CudaEngine;
 use crate::cuda::engine::PartComm;
 use crate::cuda::halo::PartSync;
+use crate::cuda::stored::{Bf16Bits, F16Bits, GpuStore};
 use crate::error::LbmError;
 use crate::error::Result;
 use crate::gradients::{Gradients, ParamGradient};
 use crate::grid::Grid;
 use crate::progress::ProgressObserver;
 use crate::real::Precision;
+use crate::storage::Storage;
 use cudarc::nccl::Comm;
 use std::ops::Range;
 
-/// A session on the GPU with `storage` values whose forward computes in `compute`.
+/// A session on the GPU with `buffers` values (parameters, adjoints; states too unless
+/// `storage` is a 16-bit format) whose forward computes in `compute`.
 pub(crate) fn session(
     grid: &Grid,
     step: &Bound,
     compute: Precision,
-    storage: Precision,
+    buffers: Precision,
+    storage: Storage,
 ) -> Result<Box<dyn Session>> {
-    match storage {
-        Precision::F64 => session_of::<f64>(grid, step, compute),
-        Precision::F32 => session_of::<f32>(grid, step, compute),
+    match (storage, buffers) {
+        (Storage::Compute, Precision::F64) => session_of::<f64, f64>(grid, step, compute),
+        (Storage::Compute, Precision::F32) => session_of::<f32, f32>(grid, step, compute),
+        (Storage::F16, Precision::F32) => session_of::<f32, F16Bits>(grid, step, compute),
+        (Storage::BF16, Precision::F32) => session_of::<f32, Bf16Bits>(grid, step, compute),
+        (_, Precision::F64) => Err(LbmError::BackendUnavailable(
+            "16-bit storage computes in f32: it has no f64 adjoint".into(),
+        )),
     }
 }
 
-/// A session split over several GPUs, one slab each, with `storage` values whose forward
-/// computes in `compute`.
+/// A session split over several GPUs, one slab each, with `buffers` values whose
+/// forward computes in `compute`.
 pub(crate) fn split_session(
     grid: &Grid,
     step: &Bound,
     compute: Precision,
-    storage: Precision,
+    buffers: Precision,
     devices: crate::Devices,
 ) -> Result<Box<dyn Session>> {
-    match storage {
+    match buffers {
         Precision::F64 => split_session_of::<f64>(grid, step, compute, devices),
         Precision::F32 => split_session_of::<f32>(grid, step, compute, devices),
     }
@@ -92,6 +101,7 @@ fn split_session_of<R: GpuReal>(
 }
 
 impl<R: GpuReal> PartEngine for CudaEngine<R> {
+    type Buffer = CudaSlice<R>;
     type Elem = R;
     const SHARED_MEMORY: bool = false;
 
@@ -110,52 +120,58 @@ impl<R: GpuReal> PartEngine for CudaEngine<R> {
     }
 }
 
-/// A session on the GPU with `R` storage whose forward computes in `compute`.
-fn session_of<R: GpuReal>(
+/// A session on the GPU with `R` buffers and `S` states whose forward computes in
+/// `compute`.
+fn session_of<R: GpuReal, S: GpuStore>(
     grid: &Grid,
     step: &Bound,
     compute: Precision,
 ) -> Result<Box<dyn Session>> {
     crate::cuda::check_available()?;
     guard("setting up a simulation on the GPU", || {
-        let engine = CudaEngine::<R>::new(device()?, grid, step, compute)?;
+        let engine = CudaEngine::<R, S>::new(device()?, grid, step, compute)?;
         Ok(Box::new(Guarded(Resident::new(engine)?)) as Box<dyn Session>)
     })
 }
 
-impl<R: GpuReal> Stepper for CudaEngine<R> {
-    type State = CudaSlice<R>;
-    type Host = Vec<R>;
+impl<R: GpuReal, S: GpuStore> Stepper for CudaEngine<R, S> {
+    type State = CudaSlice<S>;
+    type Adjoint = CudaSlice<R>;
+    type Host = Vec<S>;
 
-    fn alloc(&mut self) -> Result<CudaSlice<R>> {
+    fn alloc(&mut self) -> Result<CudaSlice<S>> {
         self.alloc_state()
     }
 
-    fn copy(&mut self, src: &CudaSlice<R>, dst: &mut CudaSlice<R>) -> Result<()> {
+    fn alloc_adjoint(&mut self) -> Result<CudaSlice<R>> {
+        CudaEngine::alloc_adjoint(self)
+    }
+
+    fn copy(&mut self, src: &CudaSlice<S>, dst: &mut CudaSlice<S>) -> Result<()> {
         self.stream()
             .memcpy_dtod(src, dst)
             .map_err(cuda_err("copying a state on the GPU"))
     }
 
-    fn forward(&mut self, t: usize, s: &CudaSlice<R>, out: &mut CudaSlice<R>) -> Result<()> {
+    fn forward(&mut self, t: usize, s: &CudaSlice<S>, out: &mut CudaSlice<S>) -> Result<()> {
         self.forward_step(t, s, out)
     }
 
     fn adjoint(
         &mut self,
         t: usize,
-        s: &CudaSlice<R>,
+        s: &CudaSlice<S>,
         lambda_out: &CudaSlice<R>,
         lambda_in: &mut CudaSlice<R>,
     ) -> Result<()> {
         self.adjoint_step(t, s, lambda_out, lambda_in)
     }
 
-    fn loss(&mut self, t: usize, s: &CudaSlice<R>) -> Result<f64> {
+    fn loss(&mut self, t: usize, s: &CudaSlice<S>) -> Result<f64> {
         self.objective_loss(t, s)
     }
 
-    fn seed(&mut self, t: usize, s: &CudaSlice<R>, lambda: &mut CudaSlice<R>) -> Result<()> {
+    fn seed(&mut self, t: usize, s: &CudaSlice<S>, lambda: &mut CudaSlice<R>) -> Result<()> {
         self.objective_seed(t, s, lambda)
     }
 
@@ -167,27 +183,40 @@ impl<R: GpuReal> Stepper for CudaEngine<R> {
         CudaEngine::state_bytes(self)
     }
 
-    fn offload(&mut self, s: &CudaSlice<R>) -> Result<Vec<R>> {
+    fn adjoint_bytes(&self) -> usize {
+        CudaEngine::adjoint_bytes(self)
+    }
+
+    fn offload(&mut self, s: &CudaSlice<S>) -> Result<Vec<S>> {
         self.stream()
             .clone_dtoh(s)
             .map_err(cuda_err("copying a snapshot to host memory"))
     }
 
-    fn reload(&mut self, h: &Vec<R>, dst: &mut CudaSlice<R>) -> Result<()> {
+    fn reload(&mut self, h: &Vec<S>, dst: &mut CudaSlice<S>) -> Result<()> {
         self.stream()
             .memcpy_htod(h, dst)
             .map_err(cuda_err("copying a snapshot back to the GPU"))
     }
 }
 
-impl<R: GpuReal> Engine for CudaEngine<R> {
-    fn upload(&mut self, f: &[f64], dst: &mut CudaSlice<R>) -> Result<()> {
+impl<R: GpuReal, S: GpuStore> Engine for CudaEngine<R, S> {
+    fn upload(&mut self, f: &[f64], dst: &mut CudaSlice<S>) -> Result<()> {
         super::host::check_state(f, self.state_len())?;
         self.upload_state(f, dst)
     }
 
-    fn download(&self, s: &CudaSlice<R>, out: HostVec<'_>, layout: StateLayout) -> Result<()> {
+    fn download(&self, s: &CudaSlice<S>, out: HostVec<'_>, layout: StateLayout) -> Result<()> {
         self.download_state(s, out, layout)
+    }
+
+    fn download_adjoint(
+        &self,
+        s: &CudaSlice<R>,
+        out: HostVec<'_>,
+        layout: StateLayout,
+    ) -> Result<()> {
+        CudaEngine::download_adjoint(self, s, out, layout)
     }
 
     fn rebind_step(&mut self, step: &Bound) -> Result<()> {

@@ -7,7 +7,9 @@ use std::cell::Cell;
 use rayon::prelude::*;
 
 use crate::error::{check_finite, LbmError, Result};
+use crate::grid::Grid;
 use crate::real::{Precision, Real};
+use crate::storage::Storage;
 
 /// How a whole-grid state is laid out in a flat buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +104,49 @@ pub(crate) fn convert<S: Real, D: Real>(
     }
 }
 
+/// Fills the direction-major `dst` from the cell-major `src` through `encode(i, value)`
+/// (the 16-bit form of a direction-`i` population), in parallel.
+pub(crate) fn encode_direction_major<T: Send>(
+    src: &[f64],
+    dst: &mut [T],
+    q: usize,
+    cells: usize,
+    encode: impl Fn(usize, f64) -> T + Sync,
+) {
+    debug_assert_eq!(src.len(), q * cells);
+    debug_assert_eq!(dst.len(), q * cells);
+    dst.par_chunks_mut(cells).enumerate().for_each(|(i, row)| {
+        row.par_chunks_mut(CELLS_PER_TASK)
+            .enumerate()
+            .for_each(|(block, d)| {
+                let first = block * CELLS_PER_TASK;
+                for (k, v) in d.iter_mut().enumerate() {
+                    *v = encode(i, src[(first + k) * q + i]);
+                }
+            })
+    });
+}
+
+/// The direction-major `src` decoded through `decode(i, stored)`, in parallel.
+pub(crate) fn decode_direction_major<T: Copy + Sync>(
+    src: &[T],
+    q: usize,
+    cells: usize,
+    decode: impl Fn(usize, T) -> f32 + Sync,
+) -> Vec<f32> {
+    debug_assert_eq!(src.len(), q * cells);
+    let mut out = vec![0f32; q * cells];
+    out.par_chunks_mut(cells)
+        .zip(src.par_chunks(cells))
+        .enumerate()
+        .for_each(|(i, (row, stored))| {
+            row.par_chunks_mut(CELLS_PER_TASK)
+                .zip(stored.par_chunks(CELLS_PER_TASK))
+                .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d = decode(i, *s)))
+        });
+    out
+}
+
 /// Makes `v` `len` zeros long. A new buffer comes from the allocator already zeroed
 /// (untouched pages), so the parallel conversion that overwrites it also takes its page
 /// faults in parallel, instead of one thread filling it first.
@@ -158,6 +203,32 @@ pub(crate) fn check_representable(values: &[f64], precision: Precision) -> Resul
             what: "populations, rounded to f32 (the simulation's precision)".into(),
             index,
             value: values[index] as f32 as f64,
+        }),
+    }
+}
+
+/// Errors if a population of `values` (`[cell * Q + i]` on `grid`) is beyond what
+/// `storage` keeps finite.
+pub(crate) fn check_storable(grid: &Grid, values: &[f64], storage: Storage) -> Result<()> {
+    if !storage.is_half() {
+        return Ok(());
+    }
+    let lattice = grid.lattice();
+    let q = lattice.q();
+    let weights: Vec<f32> = (0..q).map(|i| lattice.w(i) as f32).collect();
+    let bad = values
+        .par_iter()
+        .enumerate()
+        .find_first(|(k, v)| !storage.round(**v as f32, weights[k % q]).is_finite());
+    match bad {
+        None => Ok(()),
+        Some((index, value)) => Err(LbmError::NonFinite {
+            what: format!(
+                "populations, kept as {storage} deviations from the lattice weights (the \
+                 simulation's storage)"
+            ),
+            index,
+            value: *value,
         }),
     }
 }

@@ -92,6 +92,13 @@ pub(crate) trait Engine: Stepper {
     fn upload(&mut self, f: &[f64], dst: &mut Self::State) -> Result<()>;
     /// A state into a host buffer of the caller's precision and layout.
     fn download(&self, s: &Self::State, out: HostVec<'_>, layout: StateLayout) -> Result<()>;
+    /// An adjoint state into a host buffer of the caller's precision and layout.
+    fn download_adjoint(
+        &self,
+        s: &Self::Adjoint,
+        out: HostVec<'_>,
+        layout: StateLayout,
+    ) -> Result<()>;
     /// The step with new parameter values (same operator); kernels are rebuilt only when
     /// the new binding changes how parameters are laid out.
     fn rebind_step(&mut self, step: &Bound) -> Result<()>;
@@ -189,6 +196,7 @@ where
             request.checkpointing,
             steps,
             self.engine.state_bytes(),
+            crate::checkpoint::adjoint_excess(&self.engine),
             self.engine.gradient_scratch_bytes(),
             self.engine.memory_available()?,
             request.limits,
@@ -211,8 +219,11 @@ where
         let (loss, lambda, report) = backward(&mut window, &self.state, steps, strategy)?;
         let mut initial = Vec::new();
         if request.initial {
-            self.engine
-                .download(&lambda, HostVec::F64(&mut initial), StateLayout::CellMajor)?;
+            self.engine.download_adjoint(
+                &lambda,
+                HostVec::F64(&mut initial),
+                StateLayout::CellMajor,
+            )?;
         }
         let gradients = Gradients {
             loss,
@@ -254,10 +265,15 @@ struct Window<'a, E> {
 
 impl<E: Engine> Stepper for Window<'_, E> {
     type State = E::State;
+    type Adjoint = E::Adjoint;
     type Host = E::Host;
 
     fn alloc(&mut self) -> Result<E::State> {
         self.engine.alloc()
+    }
+
+    fn alloc_adjoint(&mut self) -> Result<E::Adjoint> {
+        self.engine.alloc_adjoint()
     }
 
     fn copy(&mut self, src: &E::State, dst: &mut E::State) -> Result<()> {
@@ -274,8 +290,8 @@ impl<E: Engine> Stepper for Window<'_, E> {
         &mut self,
         t: usize,
         s: &E::State,
-        lambda_out: &E::State,
-        lambda_in: &mut E::State,
+        lambda_out: &E::Adjoint,
+        lambda_in: &mut E::Adjoint,
     ) -> Result<()> {
         self.engine.adjoint(self.t0 + t, s, lambda_out, lambda_in)?;
         self.meter.adjoint();
@@ -286,7 +302,7 @@ impl<E: Engine> Stepper for Window<'_, E> {
         self.engine.loss(t, s)
     }
 
-    fn seed(&mut self, t: usize, s: &E::State, lambda: &mut E::State) -> Result<()> {
+    fn seed(&mut self, t: usize, s: &E::State, lambda: &mut E::Adjoint) -> Result<()> {
         self.engine.seed(t, s, lambda)
     }
 
@@ -296,6 +312,10 @@ impl<E: Engine> Stepper for Window<'_, E> {
 
     fn state_bytes(&self) -> usize {
         self.engine.state_bytes()
+    }
+
+    fn adjoint_bytes(&self) -> usize {
+        self.engine.adjoint_bytes()
     }
 
     fn offload(&mut self, s: &E::State) -> Result<E::Host> {

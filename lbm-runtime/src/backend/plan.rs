@@ -30,13 +30,15 @@ impl Default for Limits {
 /// for other allocations and fragmentation.
 const AUTO_SHARE: f64 = 0.9;
 
-/// The concrete schedule for a run of `steps` steps with states of `state_bytes` bytes, or
-/// an error if it cannot fit `available` bytes (after `scratch` bytes of other buffers)
-/// or recomputes more than the limit allows.
+/// The concrete schedule for a run of `steps` steps with states of `state_bytes` bytes
+/// (and adjoint states that together take `adjoint_excess` bytes more than two states), or
+/// an error if it cannot fit `available` bytes (after `scratch` bytes of other buffers) or
+/// recomputes more than the limit allows.
 pub(crate) fn plan(
     requested: Checkpointing,
     steps: usize,
     state_bytes: usize,
+    adjoint_excess: usize,
     scratch: usize,
     available: Option<usize>,
     limits: Limits,
@@ -60,11 +62,12 @@ pub(crate) fn plan(
         }
         other => other,
     };
-    let strategy = requested.resolve(steps, state_bytes)?;
+    let strategy = requested.resolve_with_excess(steps, state_bytes, adjoint_excess)?;
     // The initial state is the simulation's own; the others are new.
     let new_states = strategy.peak_states(steps).saturating_sub(1);
     let needed = new_states
         .saturating_mul(state_bytes)
+        .saturating_add(adjoint_excess)
         .saturating_add(scratch);
     if let Some(available) = available {
         if needed > available {
@@ -72,7 +75,7 @@ pub(crate) fn plan(
                 what: format!("a gradient over {steps} steps with {}", describe(strategy)),
                 needed,
                 available: Some(available),
-                hint: fitting_hint(steps, state_bytes, scratch, available),
+                hint: fitting_hint(steps, state_bytes, adjoint_excess, scratch, available),
             });
         }
     }
@@ -135,8 +138,17 @@ fn snapshots_for(steps: usize, limit: f64) -> Option<usize> {
 }
 
 /// What fits in `available` bytes instead.
-fn fitting_hint(steps: usize, state_bytes: usize, scratch: usize, available: usize) -> String {
-    let states = available.saturating_sub(scratch) / state_bytes.max(1);
+fn fitting_hint(
+    steps: usize,
+    state_bytes: usize,
+    adjoint_excess: usize,
+    scratch: usize,
+    available: usize,
+) -> String {
+    let states = available
+        .saturating_sub(scratch)
+        .saturating_sub(adjoint_excess)
+        / state_bytes.max(1);
     if states < WORKING_STATES {
         return format!(
             "not even the {WORKING_STATES} working states of a backward run fit ({} each): use \
@@ -152,7 +164,9 @@ fn fitting_hint(steps: usize, state_bytes: usize, scratch: usize, available: usi
     format!(
         "Checkpointing::Budget(Budget::bytes({})) fits: revolve with {s} snapshots, {factor:.2} \
          forward steps per step",
-        (states + 1).saturating_mul(state_bytes)
+        (states + 1)
+            .saturating_mul(state_bytes)
+            .saturating_add(adjoint_excess)
     )
 }
 
@@ -176,6 +190,7 @@ mod tests {
             100,
             STATE,
             0,
+            0,
             None,
             limits(20 * STATE),
         )
@@ -198,6 +213,7 @@ mod tests {
             100,
             STATE,
             0,
+            0,
             Some(10 * STATE),
             limits(usize::MAX)
         )
@@ -207,6 +223,7 @@ mod tests {
                 Checkpointing::StoreAll,
                 100,
                 STATE,
+                0,
                 0,
                 None,
                 limits(102 * STATE)
@@ -220,6 +237,7 @@ mod tests {
                 Checkpointing::Budget(Budget::bytes(21 * STATE)),
                 100,
                 STATE,
+                0,
                 0,
                 None,
                 limits(20 * STATE)
@@ -236,6 +254,7 @@ mod tests {
             Checkpointing::Budget(Budget::bytes(5 * STATE)),
             2000,
             STATE,
+            0,
             0,
             None,
             Limits::default(),
@@ -257,6 +276,7 @@ mod tests {
                 2000,
                 STATE,
                 0,
+                0,
                 None,
                 Limits::default(),
             )
@@ -266,11 +286,51 @@ mod tests {
     }
 
     #[test]
+    fn wider_adjoints_count_against_the_budget() {
+        // 16-bit states with 32-bit adjoints: the two adjoints take two states more.
+        let plain = plan(
+            Checkpointing::Budget(Budget::bytes(21 * STATE)),
+            100,
+            STATE,
+            0,
+            0,
+            None,
+            Limits::default(),
+        );
+        let wide = plan(
+            Checkpointing::Budget(Budget::bytes(21 * STATE)),
+            100,
+            STATE,
+            2 * STATE,
+            0,
+            None,
+            Limits::default(),
+        );
+        assert_eq!(plain.unwrap(), Checkpointing::Revolve { snapshots: 16 });
+        assert_eq!(wide.unwrap(), Checkpointing::Revolve { snapshots: 14 });
+        let err = plan(
+            Checkpointing::StoreAll,
+            10,
+            STATE,
+            2 * STATE,
+            0,
+            None,
+            limits(13 * STATE),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, LbmError::OutOfMemory { needed, .. } if needed == 14 * STATE),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn auto_budgets_what_is_free_and_needs_to_know_it() {
         let auto = plan(
             Checkpointing::Auto,
             100,
             STATE,
+            0,
             0,
             Some(50 * STATE),
             Limits::default(),
@@ -284,11 +344,21 @@ mod tests {
             10,
             STATE,
             0,
+            0,
             Some(50 * STATE),
             Limits::default(),
         );
         assert_eq!(all.unwrap(), Checkpointing::StoreAll);
-        assert!(plan(Checkpointing::Auto, 10, STATE, 0, None, Limits::default()).is_err());
+        assert!(plan(
+            Checkpointing::Auto,
+            10,
+            STATE,
+            0,
+            0,
+            None,
+            Limits::default()
+        )
+        .is_err());
     }
 
     #[test]
@@ -298,6 +368,7 @@ mod tests {
             usize::MAX,
             STATE,
             0,
+            0,
             None,
             Limits::default(),
         );
@@ -306,6 +377,7 @@ mod tests {
             Checkpointing::StoreAll,
             usize::MAX,
             STATE,
+            0,
             0,
             None,
             limits(1 << 40),

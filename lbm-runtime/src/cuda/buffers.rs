@@ -18,10 +18,7 @@ use crate::grid::Grid;
 use crate::real::Real;
 
 /// A real type the kernels can be built for.
-pub(crate) trait GpuReal:
-    Real + DeviceRepr + ValidAsZeroBits + bytemuck::Pod + cudarc::nccl::NcclType
-{
-}
+pub(crate) trait GpuReal: Real + super::stored::GpuStore + cudarc::nccl::NcclType {}
 impl GpuReal for f32 {}
 impl GpuReal for f64 {}
 

@@ -5,11 +5,14 @@
 //! (and kept while later objectives lay their parameters out the same way). New
 //! parameter values overwrite the buffers in place.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::Arc;
 
-use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, PinnedHostSlice, PushKernelArg};
+use cudarc::driver::{
+    CudaFunction, CudaSlice, CudaStream, DeviceRepr, PinnedHostSlice, PushKernelArg,
+};
 use cudarc::nccl::Comm;
 use rayon::prelude::*;
 
@@ -18,14 +21,19 @@ use super::cache::module;
 use super::driver::{cuda_err, Device};
 use super::layout::{unit_speeds, Layout, Slot};
 use super::skeleton::{adjoint_module, forward_module, names, objective_module};
+use super::stored::GpuStore;
 use super::tune::{tuned, Kernel, Role};
-use crate::backend::host::{convert, convert_out, HostVec, StateLayout, TransferCounter};
+use crate::backend::host::{
+    convert, convert_out, decode_direction_major, encode_direction_major, HostVec, StateLayout,
+    TransferCounter,
+};
 use crate::backend::FINITE;
 use crate::bind::{Bound, BoundObjective};
 use crate::error::{LbmError, Result};
 use crate::gradients::ParamGradient;
 use crate::grid::Grid;
 use crate::real::Precision;
+use crate::storage::Storage;
 
 /// The step's kernels and buffers.
 struct StepKernels<R> {
@@ -66,7 +74,10 @@ pub(crate) struct PartComm(pub Comm);
 unsafe impl Send for PartComm {}
 
 /// A simulation on the GPU: a grid, a bound step and, for gradients, an objective.
-pub(crate) struct Engine<R: GpuReal> {
+///
+/// Parameters, adjoint states and gradients are `R`; states are kept as `S`, which is
+/// `R` itself or a 16-bit format of [`Storage`].
+pub(crate) struct Engine<R: GpuReal, S: GpuStore = R> {
     dev: &'static Device,
     stream: Arc<CudaStream>,
     grid: Grid,
@@ -94,12 +105,15 @@ pub(crate) struct Engine<R: GpuReal> {
     pub(crate) halo: Option<super::halo::HaloScratch<R>>,
     /// On one part of a split domain, the stream and events of its exchanges.
     pub(crate) sync: Option<super::halo::PartSync>,
-    /// Page-locked host memory for state copies, allocated by the first one.
-    staging: RefCell<Option<PinnedHostSlice<R>>>,
+    /// Page-locked host memory for state copies (a `PinnedHostSlice` of states or of
+    /// adjoint states), allocated by the first copy and replaced when a copy of the
+    /// other type comes (only when they differ, with 16-bit states).
+    staging: RefCell<Option<Box<dyn Any + Send>>>,
     pub(crate) transfers: TransferCounter,
+    _stored: std::marker::PhantomData<S>,
 }
 
-impl<R: GpuReal> Engine<R> {
+impl<R: GpuReal, S: GpuStore> Engine<R, S> {
     /// Builds (or loads from the cache) the forward kernel of `step`, computing in
     /// `compute`, and uploads its inputs.
     pub fn new(
@@ -150,6 +164,7 @@ impl<R: GpuReal> Engine<R> {
             objective: None,
             staging: RefCell::new(None),
             transfers: TransferCounter::default(),
+            _stored: std::marker::PhantomData,
             stream,
             dev,
         };
@@ -172,6 +187,7 @@ impl<R: GpuReal> Engine<R> {
                 grid.lattice(),
                 compute,
                 R::PRECISION,
+                S::STORAGE,
                 m,
             )?)
         })?;
@@ -190,7 +206,14 @@ impl<R: GpuReal> Engine<R> {
         let (grid, layout) = (&self.grid, &self.step.buf.layout);
         let op = self.step.buf.bound.op;
         let adj = tuned(self.dev, names::STEP_ADJ, Role::Adjoint, |m| {
-            Ok(adjoint_module(op, layout, grid.lattice(), R::PRECISION, m)?)
+            Ok(adjoint_module(
+                op,
+                layout,
+                grid.lattice(),
+                R::PRECISION,
+                S::STORAGE,
+                m,
+            )?)
         })?;
         let sides = layout.side_reads().len();
         let side = if sides > 0 {
@@ -290,7 +313,13 @@ impl<R: GpuReal> Engine<R> {
         }
         let m = module(
             self.dev,
-            &objective_module(obj.bound.op, &layout, self.grid.lattice(), R::PRECISION)?,
+            &objective_module(
+                obj.bound.op,
+                &layout,
+                self.grid.lattice(),
+                R::PRECISION,
+                S::STORAGE,
+            )?,
         )?;
         let mut buf = OpBuffers::new(&self.stream, &obj.bound, &self.grid, layout)?;
         buf.enable_gradients(&self.stream, &self.grid, function(&m, names::REDUCE)?)?;
@@ -315,10 +344,19 @@ impl<R: GpuReal> Engine<R> {
         launch_config(self.cells).grid_dim.0
     }
 
-    /// Runs `f` on the page-locked staging buffer, allocating it on first use.
-    fn with_staging<T>(&self, f: impl FnOnce(&mut PinnedHostSlice<R>) -> Result<T>) -> Result<T> {
+    /// Runs `f` on a page-locked staging buffer of one state's length in `T`, allocating
+    /// it on first use (or when the last copy was of another element type).
+    fn with_staging<T: DeviceRepr + 'static, U>(
+        &self,
+        f: impl FnOnce(&mut PinnedHostSlice<T>) -> Result<U>,
+    ) -> Result<U> {
         let mut staging = self.staging.borrow_mut();
-        if staging.is_none() {
+        let fits = staging
+            .as_ref()
+            .is_some_and(|b| b.is::<PinnedHostSlice<T>>());
+        if !fits {
+            // Freed first: two staging buffers never coexist.
+            *staging = None;
             // SAFETY: the buffer is only read after a copy into it has completed: every
             // access goes through `as_slice`/`as_mut_slice`, which wait for the copies
             // recorded on it. Default flags: it is read back too, which write-combined
@@ -326,41 +364,66 @@ impl<R: GpuReal> Engine<R> {
             let pinned = unsafe {
                 self.dev
                     .ctx
-                    .alloc_pinned_with_flags::<R>(self.q * self.cells, 0)
+                    .alloc_pinned_with_flags::<T>(self.q * self.cells, 0)
             }
             .map_err(cuda_err("allocating page-locked host memory"))?;
-            *staging = Some(pinned);
+            *staging = Some(Box::new(pinned));
         }
-        f(staging.as_mut().expect("allocated above"))
+        let pinned = staging
+            .as_mut()
+            .and_then(|b| b.downcast_mut::<PinnedHostSlice<T>>())
+            .expect("allocated above");
+        f(pinned)
+    }
+
+    /// The lattice weights as the kernels shift 16-bit populations by them.
+    fn weights_f32(&self) -> Vec<f32> {
+        let lattice = self.grid.lattice();
+        (0..self.q).map(|i| lattice.w(i) as f32).collect()
     }
 
     /// Uploads populations given cell-major into `dst` (structure of arrays), rounded as
-    /// the forward computes.
-    pub fn upload_state(&self, f: &[f64], dst: &mut CudaSlice<R>) -> Result<()> {
+    /// the forward computes and stores them.
+    pub fn upload_state(&self, f: &[f64], dst: &mut CudaSlice<S>) -> Result<()> {
         let (q, n) = (self.q, self.cells);
-        self.with_staging(|pinned| {
+        let narrow = self.compute == Precision::F32 && R::PRECISION != Precision::F32;
+        let weights = self.weights_f32();
+        self.with_staging(|pinned: &mut PinnedHostSlice<S>| {
             let host = pinned
                 .as_mut_slice()
                 .map_err(cuda_err("writing page-locked memory"))?;
-            if self.compute == Precision::F32 && R::PRECISION != Precision::F32 {
-                let narrow: Vec<f32> = f.par_iter().map(|v| *v as f32).collect();
-                convert(
-                    &narrow,
-                    StateLayout::CellMajor,
-                    host,
-                    StateLayout::DirectionMajor,
-                    q,
-                    n,
-                );
-            } else {
-                convert(
-                    f,
-                    StateLayout::CellMajor,
-                    host,
-                    StateLayout::DirectionMajor,
-                    q,
-                    n,
-                );
+            match S::STORAGE {
+                Storage::Compute => {
+                    let host: &mut [R] = same_type(host)?;
+                    if narrow {
+                        let narrow: Vec<f32> = f.par_iter().map(|v| *v as f32).collect();
+                        convert(
+                            &narrow,
+                            StateLayout::CellMajor,
+                            host,
+                            StateLayout::DirectionMajor,
+                            q,
+                            n,
+                        );
+                    } else {
+                        convert(
+                            f,
+                            StateLayout::CellMajor,
+                            host,
+                            StateLayout::DirectionMajor,
+                            q,
+                            n,
+                        );
+                    }
+                }
+                storage => {
+                    let host: &mut [u16] = bytemuck::cast_slice_mut(host);
+                    encode_direction_major(f, host, q, n, |i, v| {
+                        storage
+                            .encode(v as f32, weights[i])
+                            .expect("16-bit storage encodes")
+                    });
+                }
             }
             self.stream
                 .memcpy_htod(&*pinned, dst)
@@ -376,12 +439,13 @@ impl<R: GpuReal> Engine<R> {
     /// Downloads a state into `out`, in `layout`.
     pub fn download_state(
         &self,
-        s: &CudaSlice<R>,
+        s: &CudaSlice<S>,
         out: HostVec<'_>,
         layout: StateLayout,
     ) -> Result<()> {
         let (q, n) = (self.q, self.cells);
-        self.with_staging(|pinned| {
+        let weights = self.weights_f32();
+        self.with_staging(|pinned: &mut PinnedHostSlice<S>| {
             self.stream
                 .memcpy_dtoh(s, pinned)
                 .map_err(cuda_err("downloading a state"))?;
@@ -390,10 +454,44 @@ impl<R: GpuReal> Engine<R> {
             let host = pinned
                 .as_slice()
                 .map_err(cuda_err("reading page-locked memory"))?;
-            convert_out(host, StateLayout::DirectionMajor, out, layout, q, n);
+            match S::STORAGE {
+                Storage::Compute => {
+                    let host: &[R] = same_type_ref(host)?;
+                    convert_out(host, StateLayout::DirectionMajor, out, layout, q, n);
+                }
+                storage => {
+                    let bits: &[u16] = bytemuck::cast_slice(host);
+                    let wide =
+                        decode_direction_major(bits, q, n, |i, b| storage.decode(b, weights[i]));
+                    convert_out(&wide, StateLayout::DirectionMajor, out, layout, q, n);
+                }
+            }
             Ok(())
         })?;
         self.transfers.download(self.state_bytes());
+        Ok(())
+    }
+
+    /// Downloads an adjoint state into `out`, in `layout`.
+    pub fn download_adjoint(
+        &self,
+        s: &CudaSlice<R>,
+        out: HostVec<'_>,
+        layout: StateLayout,
+    ) -> Result<()> {
+        let (q, n) = (self.q, self.cells);
+        self.with_staging(|pinned: &mut PinnedHostSlice<R>| {
+            self.stream
+                .memcpy_dtoh(s, pinned)
+                .map_err(cuda_err("downloading an adjoint state"))?;
+            self.synchronize()?;
+            let host = pinned
+                .as_slice()
+                .map_err(cuda_err("reading page-locked memory"))?;
+            convert_out(host, StateLayout::DirectionMajor, out, layout, q, n);
+            Ok(())
+        })?;
+        self.transfers.download(self.adjoint_bytes());
         Ok(())
     }
 
@@ -435,14 +533,27 @@ impl<R: GpuReal> Engine<R> {
 
     /// Bytes of one state.
     pub fn state_bytes(&self) -> usize {
+        self.q * self.cells * std::mem::size_of::<S>()
+    }
+
+    /// Bytes of one adjoint state.
+    pub fn adjoint_bytes(&self) -> usize {
         self.q * self.cells * std::mem::size_of::<R>()
     }
 
-    /// A zeroed state.
-    pub fn alloc_state(&self) -> Result<CudaSlice<R>> {
+    /// A zeroed state (populations at their weights with 16-bit storage, whose zero is
+    /// the deviation from them).
+    pub fn alloc_state(&self) -> Result<CudaSlice<S>> {
+        self.stream
+            .alloc_zeros::<S>(self.q * self.cells)
+            .map_err(cuda_err("allocating a state on the GPU"))
+    }
+
+    /// A zeroed adjoint state.
+    pub fn alloc_adjoint(&self) -> Result<CudaSlice<R>> {
         self.stream
             .alloc_zeros::<R>(self.q * self.cells)
-            .map_err(cuda_err("allocating a state on the GPU"))
+            .map_err(cuda_err("allocating an adjoint state on the GPU"))
     }
 
     /// Errors with the first non-finite population recorded by the forward kernel.
@@ -463,7 +574,7 @@ impl<R: GpuReal> Engine<R> {
     /// On one part of a split domain exchanging on its own stream, the layers next to the
     /// halos go first and are marked ready, so that the exchange of the layers they send
     /// runs while the rest of the part steps.
-    pub fn forward_step(&self, t: usize, s: &CudaSlice<R>, out: &mut CudaSlice<R>) -> Result<()> {
+    pub fn forward_step(&self, t: usize, s: &CudaSlice<S>, out: &mut CudaSlice<S>) -> Result<()> {
         match (&self.sync, self.edges_and_inner()) {
             (Some(sync), Some([low, high, inner])) => {
                 self.launch_forward(t, s, out, low)?;
@@ -496,8 +607,8 @@ impl<R: GpuReal> Engine<R> {
     fn launch_forward(
         &self,
         t: usize,
-        s: &CudaSlice<R>,
-        out: &CudaSlice<R>,
+        s: &CudaSlice<S>,
+        out: &CudaSlice<S>,
         cells: Range<usize>,
     ) -> Result<()> {
         let [nx, ny, nz] = self.dims;
@@ -510,7 +621,7 @@ impl<R: GpuReal> Engine<R> {
         b.arg(&nx).arg(&ny).arg(&nz).arg(&t).arg(&self.flag);
         b.arg(&first).arg(&end);
         // SAFETY: the arguments match `lbm_k_step_fwd`'s parameters in order and type;
-        // `s` and `out` hold Q * cells reals, the input buffers were sized by the layout the
+        // `s` and `out` hold Q * cells populations, the input buffers were sized by the layout the
         // kernel text was generated from, and `cells` lies within the grid.
         unsafe { b.launch(launch_config(cells.len())) }
             .map_err(cuda_err("launching the forward step"))?;
@@ -522,7 +633,7 @@ impl<R: GpuReal> Engine<R> {
     pub fn adjoint_step(
         &self,
         t: usize,
-        s: &CudaSlice<R>,
+        s: &CudaSlice<S>,
         lambda_out: &CudaSlice<R>,
         lambda_in: &mut CudaSlice<R>,
     ) -> Result<()> {
@@ -577,7 +688,7 @@ impl<R: GpuReal> Engine<R> {
     }
 
     /// The objective's value on `s`, the state after `t` steps.
-    pub fn objective_loss(&self, t: usize, s: &CudaSlice<R>) -> Result<f64> {
+    pub fn objective_loss(&self, t: usize, s: &CudaSlice<S>) -> Result<f64> {
         let Some(o) = &self.objective else {
             return Ok(0.0);
         };
@@ -608,7 +719,7 @@ impl<R: GpuReal> Engine<R> {
     pub fn objective_seed(
         &mut self,
         t: usize,
-        s: &CudaSlice<R>,
+        s: &CudaSlice<S>,
         lambda: &CudaSlice<R>,
     ) -> Result<()> {
         let Some(o) = &mut self.objective else {
@@ -680,4 +791,16 @@ fn step_index(t: usize) -> Result<i32> {
         .ok()
         .filter(|t| *t < i32::MAX)
         .ok_or_else(|| LbmError::Cuda(format!("step {t} is beyond the kernels' step counter")))
+}
+
+/// `values` as the real type they are when states are kept in it ([`Storage::Compute`]).
+fn same_type<S: GpuStore, R: GpuReal>(values: &mut [S]) -> Result<&mut [R]> {
+    bytemuck::try_cast_slice_mut(values)
+        .map_err(|e| LbmError::Cuda(format!("states kept in the computing type: {e}")))
+}
+
+/// [`same_type`] for a shared slice.
+fn same_type_ref<S: GpuStore, R: GpuReal>(values: &[S]) -> Result<&[R]> {
+    bytemuck::try_cast_slice(values)
+        .map_err(|e| LbmError::Cuda(format!("states kept in the computing type: {e}")))
 }

@@ -20,6 +20,7 @@ use super::buffers::{function, launch_config, GpuReal};
 use super::cache::module;
 use super::driver::Device;
 use super::engine::Engine;
+use super::stored::GpuStore;
 use crate::backend::split::{LayerMove, MoveMode};
 use crate::error::{LbmError, Result};
 
@@ -342,7 +343,7 @@ fn post<R: GpuReal>(
 }
 
 /// A part's halo kernels and buffers.
-fn scratch<R: GpuReal>(part: &Engine<R>) -> Result<&HaloScratch<R>> {
+fn scratch<R: GpuReal, S: GpuStore>(part: &Engine<R, S>) -> Result<&HaloScratch<R>> {
     part.halo.as_ref().ok_or_else(not_a_part)
 }
 
@@ -354,9 +355,10 @@ fn not_a_part() -> LbmError {
     LbmError::Cuda("an engine that is no part of a split was asked to exchange halos".into())
 }
 
-/// Sets `cells` of every direction of `state` to zero, in one launch.
-pub(crate) fn zero_cells<R: GpuReal>(
-    part: &Engine<R>,
+/// Sets `cells` of every direction of `state` (an adjoint state, or a state kept in its
+/// computing type) to zero, in one launch.
+pub(crate) fn zero_cells<R: GpuReal, S: GpuStore>(
+    part: &Engine<R, S>,
     state: &CudaSlice<R>,
     cells: std::ops::Range<usize>,
 ) -> Result<()> {

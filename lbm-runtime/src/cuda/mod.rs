@@ -25,6 +25,7 @@ pub(crate) mod halo;
 mod layout;
 pub mod profile;
 mod skeleton;
+pub(crate) mod stored;
 pub mod tune;
 
 use crate::error::{LbmError, Result};

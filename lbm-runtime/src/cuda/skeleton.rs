@@ -35,6 +35,7 @@ use crate::codegen::{c_unit, CodegenError};
 use crate::lattice::LatticeKind;
 use crate::operator::OperatorInfo;
 use crate::real::Precision;
+use crate::storage::Storage;
 
 /// Threads per block of every kernel.
 pub(crate) const BLOCK: u32 = 256;
@@ -220,14 +221,20 @@ fn gather(s: &mut String, layout: &Layout, lattice: LatticeKind, pop: &str) {
                         Slot::Local => (i, "cell".to_string()),
                         _ => (lattice.opp(i), neighbour(d, c)),
                     };
-                    let _ = writeln!(s, "    a{k}[{i}] = {pop}[{dir}ull * n64 + ({cell})];");
+                    let _ = writeln!(
+                        s,
+                        "    a{k}[{i}] = LBM_LOAD({dir}, {pop}[{dir}ull * n64 + ({cell})]);"
+                    );
                 }
             }
             Slot::Neighbor(o) => {
                 let _ = writeln!(s, "    const unsigned nb{k} = {};", far_neighbour(d, *o));
                 let _ = writeln!(s, "    real a{k}[{q}];");
                 for i in 0..q {
-                    let _ = writeln!(s, "    a{k}[{i}] = {pop}[{i}ull * n64 + nb{k}];");
+                    let _ = writeln!(
+                        s,
+                        "    a{k}[{i}] = LBM_LOAD({i}, {pop}[{i}ull * n64 + nb{k}]);"
+                    );
                 }
             }
             Slot::Uniform { at, .. } => {
@@ -358,6 +365,62 @@ fn helpers() -> String {
     HELPERS.replace("@BLOCK@", &BLOCK.to_string())
 }
 
+/// Stored populations (`lbm_pop`) and how a kernel reads and writes them:
+/// `LBM_LOAD(i, v)` is direction `i`'s stored `v` as a `real`, `LBM_SAVE(i, v)` the
+/// stored form of `v`, and `LBM_BAD(i, v)` whether storing `v` gives a value that is
+/// not finite. With [`Storage::Compute`] populations are kept as `wide` (a C type
+/// defined before); 16-bit formats keep `f - w_i` (see [`crate::storage`]) and round
+/// to nearest even, as `half` does on the host.
+fn population_defines(storage: Storage, wide: &str) -> String {
+    match storage {
+        Storage::Compute => format!(
+            "typedef {wide} lbm_pop;\n\
+             #define LBM_LOAD(i, v) ((real)(v))\n\
+             #define LBM_SAVE(i, v) ((lbm_pop)(v))\n\
+             #define LBM_BAD(i, v) (!isfinite(v))\n"
+        ),
+        Storage::F16 => HALF_F16.to_string(),
+        Storage::BF16 => HALF_BF16.to_string(),
+    }
+}
+
+/// Binary16 populations, converted by the hardware's `cvt` instructions.
+const HALF_F16: &str = r#"typedef unsigned short lbm_pop;
+static __device__ __forceinline__ float lbm_f16_load(unsigned short h) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
+static __device__ __forceinline__ unsigned short lbm_f16_save(float f) {
+    unsigned short h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+}
+#define LBM_LOAD(i, v) (lbm_f16_load(v) + LBM_W[i])
+#define LBM_SAVE(i, v) lbm_f16_save((v) - LBM_W[i])
+/* Deviations from 65520 up round to infinity. */
+#define LBM_BAD(i, v) (!(fabsf((v) - LBM_W[i]) < 65520.0f))
+"#;
+
+/// bfloat16 populations: the upper half of an `f32`, rounded to nearest even, with NaN
+/// kept quiet (what `half::bf16::from_f32` does).
+const HALF_BF16: &str = r#"typedef unsigned short lbm_pop;
+static __device__ __forceinline__ float lbm_bf16_load(unsigned short h) {
+    return __uint_as_float((unsigned)h << 16);
+}
+static __device__ __forceinline__ unsigned short lbm_bf16_save(float f) {
+    unsigned u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (unsigned short)(u >> 16);
+}
+#define LBM_LOAD(i, v) (lbm_bf16_load(v) + LBM_W[i])
+#define LBM_SAVE(i, v) lbm_bf16_save((v) - LBM_W[i])
+/* Deviations from the midpoint between bfloat16's largest value and the next power of
+   two up round to infinity. */
+#define LBM_BAD(i, v) (!(fabsf((v) - LBM_W[i]) < 3.3961775e38f))
+"#;
+
 /// The start of every module: the operator's C unit and the helpers.
 fn module_head(
     op: &'static OperatorInfo,
@@ -374,26 +437,28 @@ fn module_head(
 /// The forward module of a step: the fused step kernel, compiled for at least
 /// `min_blocks` resident blocks per multiprocessor (which caps its registers).
 ///
-/// It computes in `precision` and reads and writes states and real inputs as `storage`
-/// (`lbm_store`): an `f32` step on `f64` buffers holding `f32` values gives exactly the
-/// `f32` run's states, for an `f64` adjoint of an `f32` forward.
+/// It computes in `precision` and reads real inputs as `buffers` (`lbm_store`), and
+/// states as `storage` of that: an `f32` step on `f64` buffers holding `f32` values gives
+/// exactly the `f32` run's states, for an `f64` adjoint of an `f32` forward.
 pub(crate) fn forward_module(
     op: &'static OperatorInfo,
     layout: &Layout,
     lattice: LatticeKind,
     precision: Precision,
-    storage: Precision,
+    buffers: Precision,
+    storage: Storage,
     min_blocks: u32,
 ) -> Result<String, CodegenError> {
     let mut s = module_head(op, layout, lattice, precision)?;
-    let _ = writeln!(s, "typedef {} lbm_store;", storage.c_type());
+    let _ = writeln!(s, "typedef {} lbm_store;", buffers.c_type());
+    s.push_str(&population_defines(storage, "lbm_store"));
     let (d, q) = (lattice.d(), lattice.q());
     let name = op.c_name;
     let inputs = input_args(layout);
     let _ = write!(
         s,
         "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK, {min_blocks}) {}(\n\
-         \x20   const lbm_store* __restrict__ fin, lbm_store* __restrict__ fout,\n\
+         \x20   const lbm_pop* __restrict__ fin, lbm_pop* __restrict__ fout,\n\
          \x20   {STORED_INPUT_PARAMS},\n\
          \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz, int t, lbm_u64* __restrict__ flag,\n\
          \x20   unsigned lbm_first, unsigned lbm_end)\n{{\n",
@@ -408,7 +473,7 @@ pub(crate) fn forward_module(
     for i in 0..q {
         let _ = writeln!(
             s,
-            "    fout[{i}ull * n64 + cell] = o[{i}]; bad |= !isfinite(o[{i}]);"
+            "    fout[{i}ull * n64 + cell] = LBM_SAVE({i}, o[{i}]); bad |= LBM_BAD({i}, o[{i}]);"
         );
     }
     s.push_str(
@@ -424,16 +489,18 @@ pub(crate) fn adjoint_module(
     layout: &Layout,
     lattice: LatticeKind,
     precision: Precision,
+    storage: Storage,
     min_blocks: u32,
 ) -> Result<String, CodegenError> {
     let mut s = module_head(op, layout, lattice, precision)?;
+    s.push_str(&population_defines(storage, "real"));
     let (d, q) = (lattice.d(), lattice.q());
     let name = op.c_name;
     let inputs = input_args(layout);
     let _ = write!(
         s,
         "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK, {min_blocks}) {}(\n\
-         \x20   const real* __restrict__ fin, const real* __restrict__ lout,\n\
+         \x20   const lbm_pop* __restrict__ fin, const real* __restrict__ lout,\n\
          \x20   real* __restrict__ lin, real* __restrict__ side,\n\
          \x20   {INPUT_PARAMS},\n\
          \x20   double* __restrict__ gfields, double* __restrict__ part,\n\
@@ -529,8 +596,10 @@ pub(crate) fn objective_module(
     layout: &Layout,
     lattice: LatticeKind,
     precision: Precision,
+    storage: Storage,
 ) -> Result<String, CodegenError> {
     let mut s = module_head(op, layout, lattice, precision)?;
+    s.push_str(&population_defines(storage, "real"));
     let d = lattice.d();
     let name = op.c_name;
     let inputs = input_args(layout);
@@ -540,7 +609,7 @@ pub(crate) fn objective_module(
     let _ = write!(
         s,
         "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK) {}(\n\
-         \x20   const real* __restrict__ fin, {INPUT_PARAMS},\n\
+         \x20   const lbm_pop* __restrict__ fin, {INPUT_PARAMS},\n\
          \x20   const double* __restrict__ w, double* __restrict__ part,\n\
          \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz, int t)\n{{\n",
         names::OBJ_LOSS
@@ -580,7 +649,7 @@ pub(crate) fn objective_module(
     let _ = write!(
         s,
         "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK) {}(\n\
-         \x20   const real* __restrict__ fin, real* __restrict__ lam,\n\
+         \x20   const lbm_pop* __restrict__ fin, real* __restrict__ lam,\n\
          \x20   const real* __restrict__ obar, {INPUT_PARAMS},\n\
          \x20   double* __restrict__ gfields, double* __restrict__ part,\n\
          \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz, int t)\n{{\n",
@@ -657,15 +726,28 @@ mod tests {
             .unwrap()
             .bound;
         let mut out = Vec::new();
+        let plain = Storage::Compute;
         for b in [&bgk, &bouzidi] {
             let l = Layout::new(b, &grid);
-            out.push(forward_module(b.op, &l, lattice, precision, precision, 1).unwrap());
+            out.push(forward_module(b.op, &l, lattice, precision, precision, plain, 1).unwrap());
             let f64s = Precision::F64;
-            out.push(forward_module(b.op, &l, lattice, Precision::F32, f64s, 1).unwrap());
-            out.push(adjoint_module(b.op, &l, lattice, precision, 2).unwrap());
+            out.push(forward_module(b.op, &l, lattice, Precision::F32, f64s, plain, 1).unwrap());
+            out.push(adjoint_module(b.op, &l, lattice, precision, plain, 2).unwrap());
         }
         for b in [&ke, &force] {
-            out.push(objective_module(b.op, &Layout::new(b, &grid), lattice, precision).unwrap());
+            let l = Layout::new(b, &grid);
+            out.push(objective_module(b.op, &l, lattice, precision, plain).unwrap());
+        }
+        // 16-bit storage: every kernel that reads or writes states.
+        if precision == Precision::F32 {
+            for storage in [Storage::F16, Storage::BF16] {
+                let (l, f32s) = (Layout::new(&bouzidi, &grid), Precision::F32);
+                let op = bouzidi.op;
+                out.push(forward_module(op, &l, lattice, f32s, f32s, storage, 1).unwrap());
+                out.push(adjoint_module(op, &l, lattice, f32s, storage, 2).unwrap());
+                let l = Layout::new(&ke, &grid);
+                out.push(objective_module(ke.op, &l, lattice, f32s, storage).unwrap());
+            }
         }
         out
     }
@@ -674,8 +756,10 @@ mod tests {
     fn kernels_name_every_neighbour_once() {
         let m = modules(LatticeKind::D2Q9, Precision::F32);
         // Direction 1 moves +x: pulled from x - 1, adjoint written back there.
-        assert!(m[0].contains("a0[1] = fin[1ull * n64 + (xm + y0)];"));
+        assert!(m[0].contains("a0[1] = LBM_LOAD(1, fin[1ull * n64 + (xm + y0)]);"));
         assert!(m[0].contains("typedef float lbm_store;"));
+        assert!(m[0].contains("typedef lbm_store lbm_pop;"));
+        assert!(m[0].contains("fout[1ull * n64 + cell] = LBM_SAVE(1, o[1]);"));
         assert!(m[1].contains("typedef double lbm_store;") && m[1].contains("typedef float real;"));
         assert!(m[2].contains("lin[1ull * n64 + (xm + y0)] = b0[1];"));
         assert!(m[2].contains("g0 = (double)b1[0];"));
@@ -684,6 +768,15 @@ mod tests {
         assert!(m[5].contains("lin[1ull * n64 + (xm + y0)] = b0[1] + b2[2];"));
         assert!(m[5].contains(names::STEP_SIDE));
         assert!(!m[2].contains(names::STEP_SIDE));
+        // 16-bit states: forward, adjoint and objective read them through the shift.
+        for (k, storage) in [(8, "cvt.rn.f16.f32"), (11, "lbm_bf16_save")] {
+            for kernel in &m[k..k + 3] {
+                assert!(kernel.contains("typedef unsigned short lbm_pop;"));
+                assert!(kernel.contains("const lbm_pop* __restrict__ fin"));
+                assert!(kernel.contains(storage));
+                assert!(kernel.contains("(lbm_f16_load(v) + LBM_W[i])") == (k == 8));
+            }
+        }
     }
 
     #[test]

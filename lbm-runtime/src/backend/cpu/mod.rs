@@ -16,7 +16,7 @@ use super::host::{
     check_state, convert, convert_out, HostVec, StateLayout, TransferCounter, Transfers,
 };
 use super::split::{LayerMove, MoveMode, PartEngine};
-use super::{diverged_error, Engine, FINITE};
+use super::{diverged_error, divergence_code, Engine, FINITE};
 use crate::bind::{Bound, BoundObjective};
 use crate::checkpoint::Stepper;
 use crate::error::Result;
@@ -24,6 +24,7 @@ use crate::gradients::{ParamAccumulator, ParamGradient};
 use crate::grid::Grid;
 use crate::memory::{bytes_of, check_host_fits, try_filled};
 use crate::real::Precision;
+use crate::storage::Storage;
 pub(crate) use operator::CpuReal;
 use operator::{CpuOperator, Topology, CHUNK};
 
@@ -38,6 +39,9 @@ pub(crate) struct CpuEngine<R: CpuReal> {
     objective: Option<(CpuOperator<R>, BoundObjective)>,
     step_grads: ParamAccumulator,
     objective_grads: Option<ParamAccumulator>,
+    /// How states are kept: 16-bit formats are emulated by rounding every population the
+    /// forward writes (see [`Storage::round`]), in `f32` memory.
+    storage: Storage,
     /// Pass A's per-cell input adjoints, allocated by the first adjoint step.
     bars: Vec<R>,
     /// The first non-finite population written, as `(step << 32) | cell`, or [`FINITE`].
@@ -78,10 +82,51 @@ impl<R: CpuReal> CpuEngine<R> {
             grid: grid.clone(),
             topo,
             compute,
+            storage: Storage::Compute,
             bars: Vec::new(),
             diverged: AtomicU64::new(FINITE),
             transfers: TransferCounter::default(),
         })
+    }
+
+    /// Keeps states as `storage` would (numbers only: the memory stays `R`). A 16-bit
+    /// format needs an `f32` engine computing in `f32`.
+    pub fn with_storage(mut self, storage: Storage) -> Result<Self> {
+        if storage.is_half() && (R::PRECISION != Precision::F32 || self.compute != Precision::F32) {
+            return Err(crate::error::LbmError::BackendUnavailable(format!(
+                "{storage} storage computes in f32, with an f32 adjoint"
+            )));
+        }
+        self.storage = storage;
+        Ok(self)
+    }
+
+    /// Rounds every population of `f` as 16-bit storage keeps it, and records the first
+    /// that rounds to a value that is not finite (as written by step `t`).
+    fn round_to_storage(&self, t: usize, f: &mut [R]) {
+        let storage = self.storage;
+        if !storage.is_half() {
+            return;
+        }
+        let weights = self.weights_f32();
+        let (q, diverged) = (self.topo.q, &self.diverged);
+        f.par_chunks_mut(q).enumerate().for_each(|(cell, pops)| {
+            let mut bad = false;
+            for (i, v) in pops.iter_mut().enumerate() {
+                let r = storage.round(v.to_f64() as f32, weights[i]);
+                bad |= !r.is_finite();
+                *v = R::from_f64(f64::from(r));
+            }
+            if bad {
+                diverged.fetch_min(divergence_code(t, cell), Ordering::Relaxed);
+            }
+        });
+    }
+
+    /// The lattice weights in `f32`, as 16-bit storage shifts by them.
+    fn weights_f32(&self) -> Vec<f32> {
+        let lattice = self.grid.lattice();
+        (0..self.topo.q).map(|i| lattice.w(i) as f32).collect()
     }
 
     fn step_operator(
@@ -187,10 +232,25 @@ impl<R: CpuReal> CpuEngine<R> {
 
 impl<R: CpuReal> Stepper for CpuEngine<R> {
     type State = Vec<R>;
+    type Adjoint = Vec<R>;
     type Host = Vec<R>;
 
     fn alloc(&mut self) -> Result<Vec<R>> {
-        try_filled("a state", self.state_len())
+        let mut state: Vec<R> = try_filled("a state", self.state_len())?;
+        if self.storage.is_half() {
+            // The zero of 16-bit storage is the deviation from the weights (as on the GPU).
+            let weights = self.weights_f32();
+            state.par_chunks_mut(self.topo.q).for_each(|pops| {
+                for (v, w) in pops.iter_mut().zip(&weights) {
+                    *v = R::from_f64(f64::from(*w));
+                }
+            });
+        }
+        Ok(state)
+    }
+
+    fn alloc_adjoint(&mut self) -> Result<Vec<R>> {
+        try_filled("an adjoint state", self.state_len())
     }
 
     fn copy(&mut self, src: &Vec<R>, dst: &mut Vec<R>) -> Result<()> {
@@ -201,6 +261,7 @@ impl<R: CpuReal> Stepper for CpuEngine<R> {
     fn forward(&mut self, t: usize, s: &Vec<R>, out: &mut Vec<R>) -> Result<()> {
         self.step
             .forward_recording(&self.topo, t, s, out, Some(&self.diverged));
+        self.round_to_storage(t, out);
         Ok(())
     }
 
@@ -266,6 +327,15 @@ impl<R: CpuReal> Engine for CpuEngine<R> {
                 cells,
             );
         }
+        if self.storage.is_half() {
+            let weights = self.weights_f32();
+            let storage = self.storage;
+            dst.par_chunks_mut(q).for_each(|pops| {
+                for (v, w) in pops.iter_mut().zip(&weights) {
+                    *v = R::from_f64(f64::from(storage.round(v.to_f64() as f32, *w)));
+                }
+            });
+        }
         self.transfers.upload(self.state_bytes());
         Ok(())
     }
@@ -275,6 +345,10 @@ impl<R: CpuReal> Engine for CpuEngine<R> {
         convert_out(s, StateLayout::CellMajor, out, layout, q, cells);
         self.transfers.download(self.state_bytes());
         Ok(())
+    }
+
+    fn download_adjoint(&self, s: &Vec<R>, out: HostVec<'_>, layout: StateLayout) -> Result<()> {
+        self.download(s, out, layout)
     }
 
     fn rebind_step(&mut self, step: &Bound) -> Result<()> {
@@ -328,6 +402,7 @@ impl<R: CpuReal> Engine for CpuEngine<R> {
 }
 
 impl<R: CpuReal> PartEngine for CpuEngine<R> {
+    type Buffer = Vec<R>;
     type Elem = R;
     const SHARED_MEMORY: bool = true;
 

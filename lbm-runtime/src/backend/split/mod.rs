@@ -41,8 +41,13 @@ pub(crate) enum MoveMode {
     Add,
 }
 
-/// An engine that can hold one slab of a split grid.
-pub(crate) trait PartEngine: Engine<Host = Vec<Self::Elem>> + Sized {
+/// An engine that can hold one slab of a split grid. Its adjoint states are of its state
+/// type, so one exchange serves both (16-bit storage is not split).
+pub(crate) trait PartEngine:
+    Engine<Host = Vec<Self::Elem>, State = Self::Buffer, Adjoint = Self::Buffer> + Sized
+{
+    /// A state or adjoint state of one part.
+    type Buffer;
     /// The element type of a state, as copied to the host.
     type Elem: bytemuck::Pod + Send;
 
@@ -222,11 +227,16 @@ fn combine_gradients(
 }
 
 impl<E: PartEngine> Stepper for SplitEngine<E> {
-    type State = Vec<E::State>;
+    type State = Vec<E::Buffer>;
+    type Adjoint = Vec<E::Buffer>;
     type Host = Vec<E::Elem>;
 
     fn alloc(&mut self) -> Result<Self::State> {
         self.parts.iter_mut().map(|p| p.alloc()).collect()
+    }
+
+    fn alloc_adjoint(&mut self) -> Result<Self::Adjoint> {
+        self.parts.iter_mut().map(|p| p.alloc_adjoint()).collect()
     }
 
     fn copy(&mut self, src: &Self::State, dst: &mut Self::State) -> Result<()> {
@@ -345,6 +355,16 @@ impl<E: PartEngine> Engine for SplitEngine<E> {
         );
         self.transfers.download(self.state_bytes());
         Ok(())
+    }
+
+    fn download_adjoint(
+        &self,
+        s: &Self::Adjoint,
+        out: HostVec<'_>,
+        layout: StateLayout,
+    ) -> Result<()> {
+        // Parts keep adjoints as they keep states (see `PartEngine`).
+        self.download(s, out, layout)
     }
 
     fn rebind_step(&mut self, step: &Bound) -> Result<()> {
