@@ -242,3 +242,222 @@ fn sixteen_bit_storage_refuses_what_it_cannot_do() {
         "{err}"
     );
 }
+
+/// The GPU's 16-bit kernels against the CPU's emulation of the same storage.
+#[cfg(feature = "cuda")]
+mod gpu {
+    use super::common::{end_tags, initial, step_zou_he};
+    use super::*;
+    use lbm_runtime::cuda;
+
+    /// Whether the GPU tests can run; prints why not (or fails under `LBM_REQUIRE_CUDA=1`).
+    fn gpu(test: &str) -> bool {
+        match cuda::check_available() {
+            Ok(()) => true,
+            Err(why) => {
+                if std::env::var("LBM_REQUIRE_CUDA").as_deref() == Ok("1") {
+                    panic!("{test}: LBM_REQUIRE_CUDA=1 but {why}");
+                }
+                eprintln!("notice: skipping {test}: {why}");
+                false
+            }
+        }
+    }
+
+    /// Significant bits of a format's deviations.
+    fn bits(storage: Storage) -> i32 {
+        match storage {
+            Storage::F16 => 11,
+            _ => 8,
+        }
+    }
+
+    /// A Zou-He channel (velocity inlet, pressure outlet, periodic across) on `lattice`.
+    fn channel(lattice: LatticeKind) -> (Grid, Step) {
+        let grid = match lattice.d() {
+            2 => Grid::new_2d(lattice, 24, 12).unwrap(),
+            _ => Grid::new_3d(lattice, 12, 8, 6).unwrap(),
+        };
+        let d = lattice.d();
+        let step = Step::new(&step_zou_he::INFO)
+            .uniform("omega", [1.6])
+            .uniform("u_in", vec![0.04; d])
+            .uniform("rho_out", [1.0])
+            .int_field("tag", end_tags(&grid));
+        (grid, step)
+    }
+
+    fn simulation(grid: &Grid, step: &Step, backend: Backend, storage: Storage) -> Simulation {
+        let mut sim = Simulation::new(grid.clone(), step, Precision::F32, backend)
+            .unwrap()
+            .with_storage(storage)
+            .unwrap();
+        sim.set_populations(&initial(grid)).unwrap();
+        sim
+    }
+
+    /// The step between neighbouring values of `storage` at the deviation `d`.
+    fn format_step(d: f64, storage: Storage) -> f64 {
+        let exp = (d.abs().log2().floor() as i32).max(-14);
+        2f64.powi(exp - bits(storage) + 1)
+    }
+
+    #[test]
+    fn gpu_sixteen_bit_states_match_the_cpu_emulation() {
+        if !gpu("gpu_sixteen_bit_states_match_the_cpu_emulation") {
+            return;
+        }
+        for lattice in [LatticeKind::D2Q9, LatticeKind::D3Q19, LatticeKind::D3Q27] {
+            let (grid, step) = channel(lattice);
+            let q = lattice.q();
+            for storage in [Storage::F16, Storage::BF16] {
+                let mut g = simulation(&grid, &step, Backend::Cuda, storage);
+                let mut c = simulation(&grid, &step, Backend::Cpu, storage);
+                // Uploads round the same way on both.
+                assert_eq!(g.populations().unwrap(), c.populations().unwrap());
+                // One step from the same state: f32 arithmetic differs in its last bits
+                // between the two (fused multiply-adds), which moves a rounding to the
+                // neighbouring 16-bit value now and then; anything else is a bug (a wrong
+                // shift, format or rounding mode moves most populations).
+                g.run(1).unwrap();
+                c.run(1).unwrap();
+                let (fg, fc) = (g.populations().unwrap(), c.populations().unwrap());
+                assert!(
+                    every_population_fits(&grid, &fg, storage),
+                    "{lattice} {storage}"
+                );
+                let mut moved = 0;
+                for (k, (a, b)) in fg.iter().zip(&fc).enumerate() {
+                    if a != b {
+                        moved += 1;
+                        let d = b - lattice.w(k % q);
+                        let apart = (a - b).abs() / format_step(d, storage);
+                        assert!(apart <= 1.0 + 1e-6, "{lattice} {storage} {k}: {a} {b}");
+                    }
+                }
+                println!(
+                    "{lattice} {storage}: one step, {moved} of {} differ",
+                    fg.len()
+                );
+                assert!(
+                    moved * 100 <= fg.len(),
+                    "{lattice} {storage}: {moved} differ"
+                );
+                // Forty more: the differences stay at the format's resolution.
+                g.run(40).unwrap();
+                c.run(40).unwrap();
+                let (fg, fc) = (g.populations().unwrap(), c.populations().unwrap());
+                assert!(
+                    every_population_fits(&grid, &fg, storage),
+                    "{lattice} {storage}"
+                );
+                let deviation = |k: usize, v: f64| (v - lattice.w(k % q)).abs();
+                let largest = fc
+                    .iter()
+                    .enumerate()
+                    .map(|(k, v)| deviation(k, *v))
+                    .fold(0.0, f64::max);
+                let worst = fg
+                    .iter()
+                    .zip(&fc)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max);
+                let resolution = format_step(largest, storage);
+                println!(
+                    "{lattice} {storage}: 41 steps, GPU vs CPU within {:.2} steps of the \
+                     largest deviation's",
+                    worst / resolution
+                );
+                assert!(worst <= 4.0 * resolution, "{lattice} {storage}: {worst:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn gpu_sixteen_bit_gradients_match_the_cpu_emulation() {
+        if !gpu("gpu_sixteen_bit_gradients_match_the_cpu_emulation") {
+            return;
+        }
+        let objective = Objective::new(&ops::kinetic_energy::INFO).at_steps([10, 30]);
+        for lattice in [LatticeKind::D2Q9, LatticeKind::D3Q19] {
+            let (grid, step) = channel(lattice);
+            for storage in [Storage::F16, Storage::BF16] {
+                let gradient = |backend| {
+                    simulation(&grid, &step, backend, storage)
+                        .gradient(&objective, 30, Checkpointing::Revolve { snapshots: 4 })
+                        .unwrap()
+                };
+                let (g, c) = (gradient(Backend::Cuda), gradient(Backend::Cpu));
+                let e_init = relative_error(&g.initial, &c.initial);
+                let e_omega =
+                    ((omega_gradient(&g) - omega_gradient(&c)) / omega_gradient(&c)).abs();
+                let e_loss = ((g.loss - c.loss) / c.loss).abs();
+                println!(
+                    "{lattice} {storage}: GPU vs CPU loss {e_loss:.1e}, initial {e_init:.1e}, \
+                     omega {e_omega:.1e}"
+                );
+                // The two differ only where a rounding to 16 bits went the other way.
+                let bound = 2f64.powi(-bits(storage) + 3);
+                assert!(
+                    e_loss < bound && e_init < bound && e_omega < bound,
+                    "{lattice} {storage}: {e_loss:e} {e_init:e} {e_omega:e} beyond {bound:e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn gpu_sixteen_bit_gradients_against_f64_over_1000_steps() {
+        if !gpu("gpu_sixteen_bit_gradients_against_f64_over_1000_steps") {
+            return;
+        }
+        let grid = Grid::new_2d(LatticeKind::D2Q9, 64, 64).unwrap();
+        let objective = Objective::new(&ops::kinetic_energy::INFO);
+        for omega in [1.0, 1.8, 1.95] {
+            let step = Step::new(&ops::bgk::INFO).uniform("omega", [omega]);
+            let run = |precision, storage| {
+                let mut sim = Simulation::new(grid.clone(), &step, precision, Backend::Cuda)
+                    .unwrap()
+                    .with_storage(storage)
+                    .unwrap();
+                sim.set_populations(&shear_wave(&grid)).unwrap();
+                sim.gradient(&objective, 1000, Checkpointing::StoreAll)
+                    .unwrap()
+            };
+            let reference = run(Precision::F64, Storage::Compute);
+            // The CPU test's bounds (see `sixteen_bit_gradients_against_f64_over_1000_steps`).
+            for (storage, bound) in [(Storage::F16, 1e-2), (Storage::BF16, 0.1)] {
+                let g = run(Precision::F32, storage);
+                let e_init = relative_error(&g.initial, &reference.initial);
+                let e_omega = ((omega_gradient(&g) - omega_gradient(&reference))
+                    / omega_gradient(&reference))
+                .abs();
+                println!(
+                    "GPU omega {omega}, 1000 steps, {storage}: initial-state gradient \
+                     {e_init:.1e}, omega gradient {e_omega:.1e}"
+                );
+                assert!(e_init < bound && e_omega < bound, "{omega} {storage}");
+            }
+        }
+    }
+
+    #[test]
+    fn gpu_sixteen_bit_divergence_names_the_step_and_cell() {
+        if !gpu("gpu_sixteen_bit_divergence_names_the_step_and_cell") {
+            return;
+        }
+        let grid = Grid::new_2d(LatticeKind::D2Q9, 8, 4).unwrap();
+        let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.0]);
+        let mut sim = Simulation::new(grid.clone(), &step, Precision::F32, Backend::Cuda)
+            .unwrap()
+            .with_storage(Storage::F16)
+            .unwrap();
+        // Populations of 6e4 fit binary16; their equilibrium at rest does not.
+        sim.set_populations(&vec![6.0e4; grid.cells() * 9]).unwrap();
+        let err = sim.run(3).unwrap_err();
+        assert!(
+            matches!(err, LbmError::Diverged { step: 1, cell: 0 }),
+            "{err}"
+        );
+    }
+}

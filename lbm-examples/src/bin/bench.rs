@@ -30,7 +30,7 @@ use lbm_examples::inverse::design::gray_channel_step;
 use lbm_runtime::cuda::profile;
 use lbm_runtime::{
     ops, Backend, Budget, Checkpointing, Grid, LatticeKind, Objective, Precision, Result,
-    Simulation, Step,
+    Simulation, Step, Storage,
 };
 use rayon::prelude::*;
 use serde::Serialize;
@@ -235,24 +235,27 @@ fn kernel_row(
     p: Precision,
     steps: usize,
 ) -> Result<(KernelRow, KernelTimes)> {
-    collision_row(name, grid, &bgk(1.8), p, steps, &initial(grid)?)
+    let f0 = initial(grid)?;
+    collision_row(name, grid, &bgk(1.8), (p, Storage::Compute), steps, &f0)
 }
 
-/// [`kernel_row`] for any step, from the state `f0`.
+/// [`kernel_row`] for any step and storage, from the state `f0`. The roofline counts the
+/// stored bytes: two per population with 16-bit storage.
 fn collision_row(
     name: &str,
     grid: &Grid,
     step: &Step,
-    p: Precision,
+    (p, storage): (Precision, Storage),
     steps: usize,
     f0: &[f64],
 ) -> Result<(KernelRow, KernelTimes)> {
-    let fwd = profile::time_forward(grid, step, p, f0, steps)?;
-    let adj = profile::time_adjoint(grid, step, p, f0, (steps / 2).max(1))?;
+    let fwd = profile::time_forward(grid, step, p, storage, f0, steps)?;
+    let adj = profile::time_adjoint(grid, step, p, storage, f0, (steps / 2).max(1))?;
     let q = grid.lattice().q();
-    let state = grid.cells() * q * bytes_of(p);
+    let bytes = storage.bytes(p);
+    let state = grid.cells() * q * bytes;
     let bw = profile::copy_bandwidth(state, 20)?;
-    let roof = bw * 1e9 / (2.0 * (q * bytes_of(p)) as f64) / 1e6;
+    let roof = bw * 1e9 / (2.0 * (q * bytes) as f64) / 1e6;
     let times = KernelTimes {
         forward: fwd.seconds / fwd.steps as f64,
         adjoint: adj.seconds / adj.steps as f64,
@@ -481,8 +484,10 @@ fn sweep_caps(grids: &[(&str, &Grid)], steps: usize) -> Result<()> {
                     }
                     None => std::env::remove_var(lbm_runtime::cuda::tune::MIN_BLOCKS_ENV),
                 }
-                let fwd = profile::time_forward(grid, &bgk(1.8), p, &f0, steps)?;
-                let adj = profile::time_adjoint(grid, &bgk(1.8), p, &f0, (steps / 2).max(1))?;
+                let plain = Storage::Compute;
+                let fwd = profile::time_forward(grid, &bgk(1.8), p, plain, &f0, steps)?;
+                let half_steps = (steps / 2).max(1);
+                let adj = profile::time_adjoint(grid, &bgk(1.8), p, plain, &f0, half_steps)?;
                 let kernels = profile::kernel_info(grid, &bgk(1.8), p)?;
                 let label = m.map_or("the rule's pick".to_string(), |m| format!("min blocks {m}"));
                 println!(
@@ -550,7 +555,22 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
     for (name, step) in &others {
         if wanted(name) {
             let f0 = initial(&d3)?;
-            kernels.push(collision_row(name, &d3, step, Precision::F32, steps, &f0)?.0);
+            let numbers = (Precision::F32, Storage::Compute);
+            kernels.push(collision_row(name, &d3, step, numbers, steps, &f0)?.0);
+        }
+    }
+    // 16-bit storage: f32 arithmetic on states of half the bytes.
+    let sixteen = [
+        ("D2Q9 4096^2 f16 storage", &d2_big, Storage::F16),
+        ("D3Q19 256^3 f16 storage", &d3_big, Storage::F16),
+        ("D3Q19 256^3 bf16 storage", &d3_big, Storage::BF16),
+        ("D3Q27 192^3 f16 storage", &d27, Storage::F16),
+    ];
+    for (name, grid, storage) in sixteen {
+        if wanted(name) {
+            let f0 = initial(grid)?;
+            let numbers = (Precision::F32, storage);
+            kernels.push(collision_row(name, grid, &bgk(1.8), numbers, steps, &f0)?.0);
         }
     }
     // A Zou-He channel with walls and a gray (partial bounce-back) solid field: the step
@@ -566,7 +586,8 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
             .uniform("rho_out", [1.0]);
         let f0 = channel.poiseuille_state()?;
         let grid = channel.grid();
-        kernels.push(collision_row(name, grid, &step, Precision::F32, steps, &f0)?.0);
+        let numbers = (Precision::F32, Storage::Compute);
+        kernels.push(collision_row(name, grid, &step, numbers, steps, &f0)?.0);
     }
     if args.sweep {
         let d27 = Grid::new_3d(LatticeKind::D3Q27, 96, 96, 96)?;

@@ -472,6 +472,28 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         Ok(())
     }
 
+    /// Uploads populations given cell-major into the adjoint state `dst`.
+    pub fn upload_adjoint(&self, f: &[f64], dst: &mut CudaSlice<R>) -> Result<()> {
+        let (q, n) = (self.q, self.cells);
+        self.with_staging(|pinned: &mut PinnedHostSlice<R>| {
+            let host = pinned
+                .as_mut_slice()
+                .map_err(cuda_err("writing page-locked memory"))?;
+            convert(
+                f,
+                StateLayout::CellMajor,
+                host,
+                StateLayout::DirectionMajor,
+                q,
+                n,
+            );
+            self.stream
+                .memcpy_htod(&*pinned, dst)
+                .map_err(cuda_err("uploading an adjoint state"))?;
+            self.synchronize()
+        })
+    }
+
     /// Downloads an adjoint state into `out`, in `layout`.
     pub fn download_adjoint(
         &self,

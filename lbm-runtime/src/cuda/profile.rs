@@ -8,10 +8,12 @@ use cudarc::driver::{CudaEvent, CudaSlice};
 use super::buffers::GpuReal;
 use super::driver::{cuda_err, device, guard, Device};
 use super::engine::Engine;
+use super::stored::{Bf16Bits, F16Bits, GpuStore};
 use crate::bind::Step;
-use crate::error::Result;
+use crate::error::{LbmError, Result};
 use crate::grid::Grid;
 use crate::real::Precision;
+use crate::storage::Storage;
 
 /// Untimed steps before a timing.
 const WARMUP: usize = 10;
@@ -106,33 +108,58 @@ fn time(dev: &Device, f: impl FnOnce() -> Result<()>) -> Result<f64> {
     Ok(f64::from(ms) / 1e3)
 }
 
-/// Times `steps` forward steps of `step` on `grid` from `initial` (cell-major).
+/// Runs `$f::<R, S>(args)` for the real type of `$precision` and the stored type of
+/// `$storage`, or errors for a pair no simulation uses.
+macro_rules! typed {
+    ($f:ident, $precision:expr, $storage:expr, $($arg:expr),*) => {
+        match ($precision, $storage) {
+            (Precision::F32, Storage::Compute) => $f::<f32, f32>($($arg),*),
+            (Precision::F64, Storage::Compute) => $f::<f64, f64>($($arg),*),
+            (Precision::F32, Storage::F16) => $f::<f32, F16Bits>($($arg),*),
+            (Precision::F32, Storage::BF16) => $f::<f32, Bf16Bits>($($arg),*),
+            (Precision::F64, storage) => Err(LbmError::BackendUnavailable(format!(
+                "{storage} storage computes in f32"
+            ))),
+        }
+    };
+}
+
+/// Times `steps` forward steps of `step` on `grid` from `initial` (cell-major), computing
+/// in `precision` with states kept as `storage`.
 pub fn time_forward(
     grid: &Grid,
     step: &Step,
     precision: Precision,
+    storage: Storage,
     initial: &[f64],
     steps: usize,
 ) -> Result<Timing> {
     super::check_available()?;
-    guard("timing forward steps", || match precision {
-        Precision::F32 => forward_typed::<f32>(grid, step, initial, steps),
-        Precision::F64 => forward_typed::<f64>(grid, step, initial, steps),
+    guard("timing forward steps", || {
+        typed!(
+            forward_typed,
+            precision,
+            storage,
+            grid,
+            step,
+            initial,
+            steps
+        )
     })
 }
 
-fn forward_typed<R: GpuReal>(
+fn forward_typed<R: GpuReal, S: GpuStore>(
     grid: &Grid,
     step: &Step,
     initial: &[f64],
     steps: usize,
 ) -> Result<Timing> {
     let dev = device()?;
-    let engine = Engine::<R>::new(dev, grid, &step.bind(grid)?, R::PRECISION)?;
+    let engine = Engine::<R, S>::new(dev, grid, &step.bind(grid)?, R::PRECISION)?;
     let mut a = engine.alloc_state()?;
     let mut b = engine.alloc_state()?;
     engine.upload_state(initial, &mut a)?;
-    let run = |n: usize, a: &mut CudaSlice<R>, b: &mut CudaSlice<R>| -> Result<()> {
+    let run = |n: usize, a: &mut CudaSlice<S>, b: &mut CudaSlice<S>| -> Result<()> {
         for t in 0..n {
             engine.forward_step(t, a, b)?;
             std::mem::swap(a, b);
@@ -150,35 +177,45 @@ fn forward_typed<R: GpuReal>(
     })
 }
 
-/// Times `steps` adjoint steps of `step` on `grid` around the state `initial`.
+/// Times `steps` adjoint steps of `step` on `grid` around the state `initial`, computing
+/// in `precision` with states kept as `storage`.
 pub fn time_adjoint(
     grid: &Grid,
     step: &Step,
     precision: Precision,
+    storage: Storage,
     initial: &[f64],
     steps: usize,
 ) -> Result<Timing> {
     super::check_available()?;
-    guard("timing adjoint steps", || match precision {
-        Precision::F32 => adjoint_typed::<f32>(grid, step, initial, steps),
-        Precision::F64 => adjoint_typed::<f64>(grid, step, initial, steps),
+    guard("timing adjoint steps", || {
+        typed!(
+            adjoint_typed,
+            precision,
+            storage,
+            grid,
+            step,
+            initial,
+            steps
+        )
     })
 }
 
-fn adjoint_typed<R: GpuReal>(
+fn adjoint_typed<R: GpuReal, S: GpuStore>(
     grid: &Grid,
     step: &Step,
     initial: &[f64],
     steps: usize,
 ) -> Result<Timing> {
     let dev = device()?;
-    let mut engine = Engine::<R>::new(dev, grid, &step.bind(grid)?, R::PRECISION)?;
+    let mut engine = Engine::<R, S>::new(dev, grid, &step.bind(grid)?, R::PRECISION)?;
     engine.ensure_adjoint()?;
     let mut s = engine.alloc_state()?;
     engine.upload_state(initial, &mut s)?;
-    let mut lambda = engine.alloc_state()?;
-    engine.upload_state(initial, &mut lambda)?;
-    let mut scratch = engine.alloc_state()?;
+    // Any adjoint will do: the step is linear in it. The state's values are at hand.
+    let mut lambda = engine.alloc_adjoint()?;
+    engine.upload_adjoint(initial, &mut lambda)?;
+    let mut scratch = engine.alloc_adjoint()?;
     let run = |n: usize, lambda: &mut CudaSlice<R>, scratch: &mut CudaSlice<R>| {
         for _ in 0..n {
             // Step 0 each time: a per-step binding need not cover the timed steps.
