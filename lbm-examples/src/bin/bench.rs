@@ -474,9 +474,14 @@ fn sweep_caps(grids: &[(&str, &Grid)], steps: usize) -> Result<()> {
     };
     for (name, grid) in grids {
         let f0 = initial(grid)?;
-        for p in [Precision::F32, Precision::F64] {
+        let numbers = [
+            (Precision::F32, Storage::Compute),
+            (Precision::F64, Storage::Compute),
+            (Precision::F32, Storage::F16),
+        ];
+        for (p, storage) in numbers {
             // What the rule in `cuda::tune` picks, then every forced cap.
-            for m in [None, Some(1), Some(2), Some(3), Some(4)] {
+            for m in [None, Some(1), Some(2), Some(3), Some(4), Some(6)] {
                 // Single-threaded here: nothing reads the environment concurrently.
                 match m {
                     Some(m) => {
@@ -484,14 +489,13 @@ fn sweep_caps(grids: &[(&str, &Grid)], steps: usize) -> Result<()> {
                     }
                     None => std::env::remove_var(lbm_runtime::cuda::tune::MIN_BLOCKS_ENV),
                 }
-                let plain = Storage::Compute;
-                let fwd = profile::time_forward(grid, &bgk(1.8), p, plain, &f0, steps)?;
+                let fwd = profile::time_forward(grid, &bgk(1.8), p, storage, &f0, steps)?;
                 let half_steps = (steps / 2).max(1);
-                let adj = profile::time_adjoint(grid, &bgk(1.8), p, plain, &f0, half_steps)?;
-                let kernels = profile::kernel_info(grid, &bgk(1.8), p)?;
+                let adj = profile::time_adjoint(grid, &bgk(1.8), p, storage, &f0, half_steps)?;
+                let kernels = profile::kernel_info(grid, &bgk(1.8), p, storage)?;
                 let label = m.map_or("the rule's pick".to_string(), |m| format!("min blocks {m}"));
                 println!(
-                    "  {name} {} {label}: fwd {:.0}, adj {:.0} ({})",
+                    "  {name} {} {storage} storage {label}: fwd {:.0}, adj {:.0} ({})",
                     p.name(),
                     fwd.mlups(),
                     adj.mlups(),

@@ -18,6 +18,22 @@ use crate::storage::Storage;
 /// Untimed steps before a timing.
 const WARMUP: usize = 10;
 
+/// Runs `$f::<R, S>(args)` for the real type of `$precision` and the stored type of
+/// `$storage`, or errors for a pair no simulation uses.
+macro_rules! typed {
+    ($f:ident, $precision:expr, $storage:expr, $($arg:expr),*) => {
+        match ($precision, $storage) {
+            (Precision::F32, Storage::Compute) => $f::<f32, f32>($($arg),*),
+            (Precision::F64, Storage::Compute) => $f::<f64, f64>($($arg),*),
+            (Precision::F32, Storage::F16) => $f::<f32, F16Bits>($($arg),*),
+            (Precision::F32, Storage::BF16) => $f::<f32, Bf16Bits>($($arg),*),
+            (Precision::F64, storage) => Err(LbmError::BackendUnavailable(format!(
+                "{storage} storage computes in f32"
+            ))),
+        }
+    };
+}
+
 /// The time of repeated steps on a grid.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Timing {
@@ -51,24 +67,16 @@ pub struct KernelInfo {
 }
 
 /// The forward and adjoint kernels of `step` on `grid`, compiled (or loaded) as a
-/// simulation would.
-pub fn kernel_info(grid: &Grid, step: &Step, precision: Precision) -> Result<Vec<KernelInfo>> {
+/// simulation computing in `precision` with states kept as `storage` would.
+pub fn kernel_info(
+    grid: &Grid,
+    step: &Step,
+    precision: Precision,
+    storage: Storage,
+) -> Result<Vec<KernelInfo>> {
     super::check_available()?;
     guard("inspecting kernels", || {
-        let dev = device()?;
-        let step = step.bind(grid)?;
-        let kernels = match precision {
-            Precision::F32 => {
-                let mut engine = Engine::<f32>::new(dev, grid, &step, precision)?;
-                engine.ensure_adjoint()?;
-                engine.kernels()
-            }
-            Precision::F64 => {
-                let mut engine = Engine::<f64>::new(dev, grid, &step, precision)?;
-                engine.ensure_adjoint()?;
-                engine.kernels()
-            }
-        };
+        let kernels = typed!(kernels_typed, precision, storage, grid, step)?;
         Ok(kernels
             .into_iter()
             .map(|(name, min_blocks, registers, local_bytes)| KernelInfo {
@@ -79,6 +87,16 @@ pub fn kernel_info(grid: &Grid, step: &Step, precision: Precision) -> Result<Vec
             })
             .collect())
     })
+}
+
+/// The step's kernels: `(name, min blocks, registers, local bytes)`.
+type KernelList = Vec<(&'static str, u32, u32, u32)>;
+
+fn kernels_typed<R: GpuReal, S: GpuStore>(grid: &Grid, step: &Step) -> Result<KernelList> {
+    let step = step.bind(grid)?;
+    let mut engine = Engine::<R, S>::new(device()?, grid, &step, R::PRECISION)?;
+    engine.ensure_adjoint()?;
+    Ok(engine.kernels())
 }
 
 /// The device's name and compute capability, as `"NVIDIA H100 (sm_90)"`.
@@ -106,22 +124,6 @@ fn time(dev: &Device, f: impl FnOnce() -> Result<()>) -> Result<f64> {
         .elapsed_ms(&end)
         .map_err(cuda_err("reading an event"))?;
     Ok(f64::from(ms) / 1e3)
-}
-
-/// Runs `$f::<R, S>(args)` for the real type of `$precision` and the stored type of
-/// `$storage`, or errors for a pair no simulation uses.
-macro_rules! typed {
-    ($f:ident, $precision:expr, $storage:expr, $($arg:expr),*) => {
-        match ($precision, $storage) {
-            (Precision::F32, Storage::Compute) => $f::<f32, f32>($($arg),*),
-            (Precision::F64, Storage::Compute) => $f::<f64, f64>($($arg),*),
-            (Precision::F32, Storage::F16) => $f::<f32, F16Bits>($($arg),*),
-            (Precision::F32, Storage::BF16) => $f::<f32, Bf16Bits>($($arg),*),
-            (Precision::F64, storage) => Err(LbmError::BackendUnavailable(format!(
-                "{storage} storage computes in f32"
-            ))),
-        }
-    };
 }
 
 /// Times `steps` forward steps of `step` on `grid` from `initial` (cell-major), computing
