@@ -38,6 +38,7 @@ pub mod simulation;
 pub mod spill;
 pub mod state_file;
 pub mod storage;
+pub mod streaming;
 pub mod tape;
 
 pub mod ops;
@@ -60,3 +61,4 @@ pub use simulation::{
     Simulation,
 };
 pub use storage::Storage;
+pub use streaming::Streaming;

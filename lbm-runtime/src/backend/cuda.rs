@@ -164,15 +164,15 @@ impl<R: GpuReal, S: GpuStore> Stepper for CudaEngine<R, S> {
         lambda_out: &CudaSlice<R>,
         lambda_in: &mut CudaSlice<R>,
     ) -> Result<()> {
-        self.adjoint_step(t, s, lambda_out, lambda_in)
+        self.adjoint_step(t, false, s, lambda_out, lambda_in)
     }
 
     fn loss(&mut self, t: usize, s: &CudaSlice<S>) -> Result<f64> {
-        self.objective_loss(t, s)
+        self.objective_loss(t, false, s)
     }
 
     fn seed(&mut self, t: usize, s: &CudaSlice<S>, lambda: &mut CudaSlice<R>) -> Result<()> {
-        self.objective_seed(t, s, lambda)
+        self.objective_seed(t, false, s, lambda)
     }
 
     fn check_divergence(&mut self) -> Result<()> {

@@ -20,7 +20,7 @@ use super::buffers::{download, function, launch_config, upload, zeros, GpuReal, 
 use super::cache::module;
 use super::driver::{cuda_err, Device};
 use super::layout::{unit_speeds, Layout, Slot};
-use super::skeleton::{adjoint_module, forward_module, names, objective_module};
+use super::skeleton::{adjoint_module, forward_module, names, objective_module, States};
 use super::stored::GpuStore;
 use super::tune::{tuned, Kernel, Role};
 use crate::backend::host::{
@@ -34,11 +34,14 @@ use crate::gradients::ParamGradient;
 use crate::grid::Grid;
 use crate::real::Precision;
 use crate::storage::Storage;
+use crate::streaming::Streaming;
 
 /// The step's kernels and buffers.
 struct StepKernels<R> {
     buf: OpBuffers<R>,
     fwd: Kernel,
+    /// The forward on states in the odd AA layout (in-place streaming).
+    fwd_odd: Option<CudaFunction>,
     /// The adjoint, once gradients were asked for.
     adjoint: Option<AdjointKernels<R>>,
 }
@@ -46,6 +49,8 @@ struct StepKernels<R> {
 /// The adjoint kernels of a step.
 struct AdjointKernels<R> {
     adj: Kernel,
+    /// The adjoint on states in the odd AA layout (in-place streaming).
+    adj_odd: Option<CudaFunction>,
     /// Adjoints of local and neighbour reads (`Q` rows each) and the kernel that adds them
     /// into `lambda_in`, when the step has such reads.
     side: Option<(CudaSlice<R>, CudaFunction)>,
@@ -57,6 +62,8 @@ struct ObjectiveKernels<R> {
     objective: BoundObjective,
     loss: CudaFunction,
     seed: CudaFunction,
+    /// The loss and seed on states in the odd AA layout (in-place streaming).
+    odd: Option<(CudaFunction, CudaFunction)>,
     /// The output weights, for the loss.
     weights: CudaSlice<f64>,
     /// The output adjoints (weights times multiplicity) of the current seed.
@@ -87,6 +94,8 @@ pub(crate) struct Engine<R: GpuReal, S: GpuStore = R> {
     /// The precision the forward step computes in (`f32` on `f64` storage for an `f32`
     /// simulation with an `f64` adjoint).
     compute: Precision,
+    /// How states are kept and streamed.
+    states: States,
     /// The link masks, uploaded once some bound operator reads them.
     links: Option<CudaSlice<u32>>,
     /// `(step << 32) | cell` of the first non-finite population, or [`FINITE`].
@@ -125,6 +134,19 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         Self::new_part(dev, grid, step, compute, 0..grid.cells())
     }
 
+    /// [`Engine::new`] with the step streaming as `streaming` says. In-place streaming
+    /// builds a kernel for each AA layout, and every state method takes the layout of the
+    /// state it is given (`odd`).
+    pub fn with_streaming(
+        dev: &'static Device,
+        grid: &Grid,
+        step: &Bound,
+        compute: Precision,
+        streaming: Streaming,
+    ) -> Result<Self> {
+        Self::build(dev, grid, step, compute, 0..grid.cells(), streaming)
+    }
+
     /// An engine that steps only the cells `interior` of `grid`: one part of a split
     /// domain, whose other cells are its halo.
     pub fn new_part(
@@ -134,7 +156,22 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         compute: Precision,
         interior: Range<usize>,
     ) -> Result<Self> {
+        Self::build(dev, grid, step, compute, interior, Streaming::TwoStates)
+    }
+
+    fn build(
+        dev: &'static Device,
+        grid: &Grid,
+        step: &Bound,
+        compute: Precision,
+        interior: Range<usize>,
+        streaming: Streaming,
+    ) -> Result<Self> {
         let lattice = grid.lattice();
+        let states = States {
+            storage: S::STORAGE,
+            streaming,
+        };
         if !unit_speeds(lattice) {
             return Err(LbmError::BackendUnavailable(format!(
                 "the CUDA kernels need lattice speeds of at most one cell; {lattice} has more"
@@ -143,7 +180,7 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         let stream = dev.stream.clone();
         let [nx, ny, nz] = grid.dims();
         let mut engine = Engine {
-            step: Self::step_kernels(dev, grid, step, compute, &interior)?,
+            step: Self::step_kernels(dev, grid, step, (compute, states), &interior)?,
             halo: if interior == (0..grid.cells()) {
                 None
             } else {
@@ -161,6 +198,7 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
             cells: grid.cells(),
             q: lattice.q(),
             compute,
+            states,
             objective: None,
             staging: RefCell::new(None),
             transfers: TransferCounter::default(),
@@ -176,7 +214,7 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         dev: &'static Device,
         grid: &Grid,
         step: &Bound,
-        compute: Precision,
+        (compute, states): (Precision, States),
         interior: &Range<usize>,
     ) -> Result<StepKernels<R>> {
         let layout = Layout::new(step, grid).with_interior(interior);
@@ -187,12 +225,13 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
                 grid.lattice(),
                 compute,
                 R::PRECISION,
-                S::STORAGE,
+                states,
                 m,
             )?)
         })?;
         Ok(StepKernels {
             buf: OpBuffers::new(&dev.stream, step, grid, layout)?,
+            fwd_odd: odd_function(&fwd.module, names::STEP_FWD, states)?,
             fwd,
             adjoint: None,
         })
@@ -211,10 +250,11 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
                 layout,
                 grid.lattice(),
                 R::PRECISION,
-                S::STORAGE,
+                self.states,
                 m,
             )?)
         })?;
+        let adj_odd = odd_function(&adj.module, names::STEP_ADJ, self.states)?;
         let sides = layout.side_reads().len();
         let side = if sides > 0 {
             Some((
@@ -228,7 +268,7 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         self.step
             .buf
             .enable_gradients(&self.stream, &self.grid, reduce)?;
-        self.step.adjoint = Some(AdjointKernels { adj, side });
+        self.step.adjoint = Some(AdjointKernels { adj, adj_odd, side });
         Ok(())
     }
 
@@ -263,8 +303,8 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
                 .set_values(&self.stream, step, &self.grid, layout)?;
         } else {
             let had_adjoint = self.step.adjoint.is_some();
-            self.step =
-                Self::step_kernels(self.dev, &self.grid, step, self.compute, &self.interior)?;
+            let numbers = (self.compute, self.states);
+            self.step = Self::step_kernels(self.dev, &self.grid, step, numbers, &self.interior)?;
             if had_adjoint {
                 self.ensure_adjoint()?;
             }
@@ -318,7 +358,7 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
                 &layout,
                 self.grid.lattice(),
                 R::PRECISION,
-                S::STORAGE,
+                self.states,
             )?,
         )?;
         let mut buf = OpBuffers::new(&self.stream, &obj.bound, &self.grid, layout)?;
@@ -328,6 +368,13 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
             objective: obj.clone(),
             loss: function(&m, names::OBJ_LOSS)?,
             seed: function(&m, names::OBJ_SEED)?,
+            odd: match self.states.streaming {
+                Streaming::TwoStates => None,
+                Streaming::InPlace => Some((
+                    function(&m, &format!("{}{}", names::OBJ_LOSS, names::ODD))?,
+                    function(&m, &format!("{}{}", names::OBJ_SEED, names::ODD))?,
+                )),
+            },
             weights: upload(&self.stream, &obj.weights)?,
             obar: zeros(&self.stream, obj.weights.len())?,
             part: zeros(&self.stream, self.blocks() as usize)?,
@@ -599,13 +646,25 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
     pub fn forward_step(&self, t: usize, s: &CudaSlice<S>, out: &mut CudaSlice<S>) -> Result<()> {
         match (&self.sync, self.edges_and_inner()) {
             (Some(sync), Some([low, high, inner])) => {
-                self.launch_forward(t, s, out, low)?;
-                self.launch_forward(t, s, out, high)?;
+                self.launch_forward(t, false, s, out, low)?;
+                self.launch_forward(t, false, s, out, high)?;
                 sync.mark_ready(&self.stream)?;
-                self.launch_forward(t, s, out, inner)
+                self.launch_forward(t, false, s, out, inner)
             }
-            _ => self.launch_forward(t, s, out, self.interior.clone()),
+            _ => self.launch_forward(t, false, s, out, self.interior.clone()),
         }
+    }
+
+    /// One forward step of in-place streaming from `s`, in the odd AA layout if `odd`,
+    /// into `out` (which may be `s` itself: each cell writes only the slots it read).
+    pub fn forward_step_aa(
+        &self,
+        t: usize,
+        odd: bool,
+        s: &CudaSlice<S>,
+        out: &CudaSlice<S>,
+    ) -> Result<()> {
+        self.launch_forward(t, odd, s, out, self.interior.clone())
     }
 
     /// A part's own cells split into the layers next to each halo (as deep as the halo)
@@ -625,10 +684,11 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         })
     }
 
-    /// Launches the forward kernel on the cells `cells`.
+    /// Launches the forward kernel (the odd AA layout's if `odd`) on the cells `cells`.
     fn launch_forward(
         &self,
         t: usize,
+        odd: bool,
         s: &CudaSlice<S>,
         out: &CudaSlice<S>,
         cells: Range<usize>,
@@ -637,13 +697,15 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         let t = step_index(t)?;
         // Grids have at most 2^32 cells.
         let (first, end) = (cells.start as u32, cells.end as u32);
-        let mut b = self.stream.launch_builder(&self.step.fwd.function);
+        let function = pick(&self.step.fwd.function, self.step.fwd_odd.as_ref(), odd)?;
+        let mut b = self.stream.launch_builder(function);
         b.arg(s).arg(out);
         self.step.buf.push_inputs(&mut b, self.links());
         b.arg(&nx).arg(&ny).arg(&nz).arg(&t).arg(&self.flag);
         b.arg(&first).arg(&end);
         // SAFETY: the arguments match `lbm_k_step_fwd`'s parameters in order and type;
-        // `s` and `out` hold Q * cells populations, the input buffers were sized by the layout the
+        // `s` and `out` hold Q * cells populations (they are one buffer only for in-place
+        // kernels, whose state pointers are not `__restrict__`), the input buffers were sized by the layout the
         // kernel text was generated from, and `cells` lies within the grid.
         unsafe { b.launch(launch_config(cells.len())) }
             .map_err(cuda_err("launching the forward step"))?;
@@ -655,6 +717,7 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
     pub fn adjoint_step(
         &self,
         t: usize,
+        odd: bool,
         s: &CudaSlice<S>,
         lambda_out: &CudaSlice<R>,
         lambda_in: &mut CudaSlice<R>,
@@ -670,7 +733,8 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         let grads = st.buf.gradient_buffers()?;
         self.clear_unwritten_adjoints(lambda_in)?;
         let side = adj.side.as_ref().map_or(&self.dummy, |(s, _)| s);
-        let mut b = self.stream.launch_builder(&adj.adj.function);
+        let function = pick(&adj.adj.function, adj.adj_odd.as_ref(), odd)?;
+        let mut b = self.stream.launch_builder(function);
         b.arg(s).arg(lambda_out).arg(&*lambda_in).arg(side);
         st.buf.push_inputs(&mut b, self.links());
         b.arg(&grads.gfields)
@@ -710,7 +774,7 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
     }
 
     /// The objective's value on `s`, the state after `t` steps.
-    pub fn objective_loss(&self, t: usize, s: &CudaSlice<S>) -> Result<f64> {
+    pub fn objective_loss(&self, t: usize, odd: bool, s: &CudaSlice<S>) -> Result<f64> {
         let Some(o) = &self.objective else {
             return Ok(0.0);
         };
@@ -720,7 +784,8 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         }
         let [nx, ny, nz] = self.dims;
         let ti = step_index(t)?;
-        let mut b = self.stream.launch_builder(&o.loss);
+        let loss = pick(&o.loss, o.odd.as_ref().map(|(l, _)| l), odd)?;
+        let mut b = self.stream.launch_builder(loss);
         b.arg(s);
         o.buf.push_inputs(&mut b, self.links());
         b.arg(&o.weights)
@@ -741,6 +806,7 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
     pub fn objective_seed(
         &mut self,
         t: usize,
+        odd: bool,
         s: &CudaSlice<S>,
         lambda: &CudaSlice<R>,
     ) -> Result<()> {
@@ -764,7 +830,8 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         let grads = o.buf.gradient_buffers()?;
         let [nx, ny, nz] = self.dims;
         let ti = step_index(t)?;
-        let mut b = self.stream.launch_builder(&o.seed);
+        let seed = pick(&o.seed, o.odd.as_ref().map(|(_, s)| s), odd)?;
+        let mut b = self.stream.launch_builder(seed);
         b.arg(s).arg(lambda).arg(&o.obar);
         o.buf.push_inputs(&mut b, self.links());
         b.arg(&grads.gfields)
@@ -825,4 +892,31 @@ fn same_type<S: GpuStore, R: GpuReal>(values: &mut [S]) -> Result<&mut [R]> {
 fn same_type_ref<S: GpuStore, R: GpuReal>(values: &[S]) -> Result<&[R]> {
     bytemuck::try_cast_slice(values)
         .map_err(|e| LbmError::Cuda(format!("states kept in the computing type: {e}")))
+}
+
+/// The kernel for the odd AA layout, when the module has one.
+fn odd_function(
+    module: &Arc<cudarc::driver::CudaModule>,
+    name: &str,
+    states: States,
+) -> Result<Option<CudaFunction>> {
+    match states.streaming {
+        Streaming::TwoStates => Ok(None),
+        Streaming::InPlace => function(module, &format!("{name}{}", names::ODD)).map(Some),
+    }
+}
+
+/// `base`, or `odd` for a state in the odd AA layout.
+fn pick<'a>(
+    base: &'a CudaFunction,
+    odd: Option<&'a CudaFunction>,
+    is_odd: bool,
+) -> Result<&'a CudaFunction> {
+    match (is_odd, odd) {
+        (false, _) => Ok(base),
+        (true, Some(f)) => Ok(f),
+        (true, None) => Err(LbmError::Cuda(
+            "a state in the AA layout given to kernels built for two states".into(),
+        )),
+    }
 }

@@ -221,7 +221,7 @@ fn adjoint_typed<R: GpuReal, S: GpuStore>(
     let run = |n: usize, lambda: &mut CudaSlice<R>, scratch: &mut CudaSlice<R>| {
         for _ in 0..n {
             // Step 0 each time: a per-step binding need not cover the timed steps.
-            engine.adjoint_step(0, &s, lambda, scratch)?;
+            engine.adjoint_step(0, false, &s, lambda, scratch)?;
             std::mem::swap(lambda, scratch);
         }
         Ok(())

@@ -36,6 +36,7 @@ use crate::lattice::LatticeKind;
 use crate::operator::OperatorInfo;
 use crate::real::Precision;
 use crate::storage::Storage;
+use crate::streaming::{Addressing, Streaming};
 
 /// Threads per block of every kernel.
 pub(crate) const BLOCK: u32 = 256;
@@ -54,6 +55,9 @@ pub(crate) mod names {
     pub const OBJ_LOSS: &str = "lbm_k_obj_loss";
     /// The objective's adjoint added to `lambda`.
     pub const OBJ_SEED: &str = "lbm_k_obj_seed";
+    /// Appended to the name of a kernel that reads states in the odd AA layout (in-place
+    /// streaming); the kernel without it reads the even one.
+    pub const ODD: &str = "_odd";
 }
 
 /// Helpers every module starts with, after the operators.
@@ -206,35 +210,52 @@ fn far_neighbour(d: usize, o: [i32; 3]) -> String {
     s
 }
 
+/// The index, in a state laid out as `addressing` says, of `natural[x + offset][i]`
+/// (the population of the cell at `offset` from this thread's leaving in direction `i`).
+fn population_at(
+    lattice: LatticeKind,
+    addressing: Addressing,
+    i: usize,
+    offset: [i32; 3],
+) -> String {
+    let (dir, at) = addressing.locate(i, offset, |j| lattice.c(j), |j| lattice.opp(j));
+    let d = lattice.d();
+    let cell = if at == [0, 0, 0] {
+        "cell".to_string()
+    } else if at.iter().all(|a| a.abs() <= 1) {
+        neighbour(d, at)
+    } else {
+        far_neighbour(d, at)
+    };
+    format!("{dir}ull * n64 + ({cell})")
+}
+
 /// Declares `a<k>` for every parameter and fills it for the current cell from the
-/// populations `pop` and the input buffers.
-fn gather(s: &mut String, layout: &Layout, lattice: LatticeKind, pop: &str) {
-    let (d, q) = (lattice.d(), lattice.q());
+/// populations `pop` (laid out as `addressing` says) and the input buffers.
+fn gather(
+    s: &mut String,
+    layout: &Layout,
+    lattice: LatticeKind,
+    pop: &str,
+    addressing: Addressing,
+) {
+    let q = lattice.q();
     for (k, (slot, &len)) in layout.slots.iter().zip(&layout.lens).enumerate() {
         match slot {
-            Slot::Pulled | Slot::Local | Slot::Far => {
+            Slot::Pulled | Slot::Local | Slot::Far | Slot::Neighbor(_) => {
                 let _ = writeln!(s, "    real a{k}[{q}];");
                 for i in 0..q {
                     let c = lattice.c(i);
-                    let (dir, cell) = match slot {
-                        Slot::Pulled => (i, neighbour(d, [-c[0], -c[1], -c[2]])),
-                        Slot::Local => (i, "cell".to_string()),
-                        _ => (lattice.opp(i), neighbour(d, c)),
+                    // What the operator calls its `i`th value: direction and cell.
+                    let (dir, offset) = match slot {
+                        Slot::Pulled => (i, [-c[0], -c[1], -c[2]]),
+                        Slot::Local => (i, [0; 3]),
+                        Slot::Far => (lattice.opp(i), c),
+                        Slot::Neighbor(o) => (i, *o),
+                        _ => unreachable!("population slots only"),
                     };
-                    let _ = writeln!(
-                        s,
-                        "    a{k}[{i}] = LBM_LOAD({dir}, {pop}[{dir}ull * n64 + ({cell})]);"
-                    );
-                }
-            }
-            Slot::Neighbor(o) => {
-                let _ = writeln!(s, "    const unsigned nb{k} = {};", far_neighbour(d, *o));
-                let _ = writeln!(s, "    real a{k}[{q}];");
-                for i in 0..q {
-                    let _ = writeln!(
-                        s,
-                        "    a{k}[{i}] = LBM_LOAD({i}, {pop}[{i}ull * n64 + nb{k}]);"
-                    );
+                    let at = population_at(lattice, addressing, dir, offset);
+                    let _ = writeln!(s, "    a{k}[{i}] = LBM_LOAD({dir}, {pop}[{at}]);");
                 }
             }
             Slot::Uniform { at, .. } => {
@@ -441,31 +462,78 @@ fn module_head(
     Ok(s)
 }
 
+/// How a module's kernels keep populations and find them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct States {
+    /// The number format of stored populations.
+    pub storage: Storage,
+    /// Two states, or one in place with the AA pattern.
+    pub streaming: Streaming,
+}
+
+impl States {
+    /// The layouts a module's state-reading kernels are built for, each with the suffix
+    /// of its kernels' names: the natural layout, or both AA layouts.
+    fn addressings(self) -> &'static [(Addressing, &'static str)] {
+        match self.streaming {
+            Streaming::TwoStates => &[(Addressing::Natural, "")],
+            Streaming::InPlace => &[(Addressing::AaEven, ""), (Addressing::AaOdd, names::ODD)],
+        }
+    }
+
+    /// The qualifier of state pointers: in place, input and output are one buffer.
+    fn restrict(self) -> &'static str {
+        match self.streaming {
+            Streaming::TwoStates => "__restrict__ ",
+            Streaming::InPlace => "",
+        }
+    }
+}
+
 /// The forward module of a step: the fused step kernel, compiled for at least
 /// `min_blocks` resident blocks per multiprocessor (which caps its registers).
 ///
 /// It computes in `precision` and reads real inputs as `buffers` (`lbm_store`), and
-/// states as `storage` of that: an `f32` step on `f64` buffers holding `f32` values gives
-/// exactly the `f32` run's states, for an `f64` adjoint of an `f32` forward.
+/// states as `states.storage` of that: an `f32` step on `f64` buffers holding `f32`
+/// values gives exactly the `f32` run's states, for an `f64` adjoint of an `f32` forward.
+/// In-place streaming has one kernel per AA layout (the odd one named with
+/// [`names::ODD`]).
 pub(crate) fn forward_module(
     op: &'static OperatorInfo,
     layout: &Layout,
     lattice: LatticeKind,
     precision: Precision,
     buffers: Precision,
-    storage: Storage,
+    states: States,
     min_blocks: u32,
 ) -> Result<String, CodegenError> {
     let mut s = module_head(op, layout, lattice, precision)?;
     let _ = writeln!(s, "typedef {} lbm_store;", buffers.c_type());
-    s.push_str(&population_defines(storage, "lbm_store"));
+    s.push_str(&population_defines(states.storage, "lbm_store"));
+    for &(addressing, suffix) in states.addressings() {
+        forward_kernel(&mut s, op, layout, lattice, (states, addressing), suffix, min_blocks);
+    }
+    Ok(s)
+}
+
+/// One forward kernel, reading states laid out as `addressing`.
+fn forward_kernel(
+    s: &mut String,
+    op: &'static OperatorInfo,
+    layout: &Layout,
+    lattice: LatticeKind,
+    (states, addressing): (States, Addressing),
+    suffix: &str,
+    min_blocks: u32,
+) {
     let (d, q) = (lattice.d(), lattice.q());
     let name = op.c_name;
     let inputs = input_args(layout);
+    let restrict = states.restrict();
     let _ = write!(
         s,
-        "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK, {min_blocks}) {}(\n\
-         \x20   const lbm_pop* __restrict__ fin, lbm_pop* __restrict__ fout,\n\
+        "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK, {min_blocks}) {}{suffix}(\n\
+         \x20   const lbm_pop* {restrict}fin, lbm_pop* {restrict}fout,\n\
          \x20   {STORED_INPUT_PARAMS},\n\
          \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz, int t, lbm_u64* __restrict__ flag,\n\
          \x20   unsigned lbm_first, unsigned lbm_end)\n{{\n",
@@ -473,20 +541,20 @@ pub(crate) fn forward_module(
     );
     s.push_str(&coords(d, layout.dims, Cells::Launched));
     s.push_str("    if (!active) return;\n");
-    gather(&mut s, layout, lattice, "fin");
+    gather(s, layout, lattice, "fin", addressing);
     let _ = writeln!(s, "    real o[{q}];");
     let _ = writeln!(s, "    {name}({}, o);", inputs.join(", "));
     s.push_str("    bool bad = false;\n");
     for i in 0..q {
+        let at = population_at(lattice, addressing.after(), i, [0; 3]);
         let _ = writeln!(
             s,
-            "    fout[{i}ull * n64 + cell] = LBM_SAVE({i}, o[{i}]); bad |= LBM_BAD({i}, o[{i}]);"
+            "    fout[{at}] = LBM_SAVE({i}, o[{i}]); bad |= LBM_BAD({i}, o[{i}]);"
         );
     }
     s.push_str(
         "    if (bad) atomicMin(flag, ((lbm_u64)(unsigned)(t + 1) << 32) | (lbm_u64)cell);\n}\n",
     );
-    Ok(s)
 }
 
 /// The adjoint module of a step: the adjoint kernel (compiled for at least `min_blocks`
@@ -496,17 +564,35 @@ pub(crate) fn adjoint_module(
     layout: &Layout,
     lattice: LatticeKind,
     precision: Precision,
-    storage: Storage,
+    states: States,
     min_blocks: u32,
 ) -> Result<String, CodegenError> {
     let mut s = module_head(op, layout, lattice, precision)?;
-    s.push_str(&population_defines(storage, "real"));
+    s.push_str(&population_defines(states.storage, "real"));
+    for &(addressing, suffix) in states.addressings() {
+        adjoint_kernel(&mut s, op, layout, lattice, addressing, suffix, min_blocks);
+    }
+    side_kernel(&mut s, layout, lattice);
+    Ok(s)
+}
+
+/// The adjoint kernel of a step whose states are laid out as `addressing`. Adjoint
+/// states are always in the natural layout.
+fn adjoint_kernel(
+    s: &mut String,
+    op: &'static OperatorInfo,
+    layout: &Layout,
+    lattice: LatticeKind,
+    addressing: Addressing,
+    suffix: &str,
+    min_blocks: u32,
+) {
     let (d, q) = (lattice.d(), lattice.q());
     let name = op.c_name;
     let inputs = input_args(layout);
     let _ = write!(
         s,
-        "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK, {min_blocks}) {}(\n\
+        "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK, {min_blocks}) {}{suffix}(\n\
          \x20   const lbm_pop* __restrict__ fin, const real* __restrict__ lout,\n\
          \x20   real* __restrict__ lin, real* __restrict__ side,\n\
          \x20   {INPUT_PARAMS},\n\
@@ -515,10 +601,10 @@ pub(crate) fn adjoint_module(
         names::STEP_ADJ
     );
     s.push_str(&coords(d, layout.dims, Cells::Within(layout.interior)));
-    declare_reduced(&mut s, layout);
+    declare_reduced(s, layout);
     s.push_str("    if (active) {\n");
     let mut body = String::new();
-    gather(&mut body, layout, lattice, "fin");
+    gather(&mut body, layout, lattice, "fin", addressing);
     let _ = writeln!(body, "    real ob[{q}];");
     for i in 0..q {
         let _ = writeln!(body, "    ob[{i}] = lout[{i}ull * n64 + cell];");
@@ -561,13 +647,17 @@ pub(crate) fn adjoint_module(
         let _ = writeln!(s, "    {line}");
     }
     s.push_str("    }\n");
-    reduce_block(&mut s, layout);
+    reduce_block(s, layout);
     s.push_str("}\n");
+}
 
-    // Side adjoints: slot (y, j) gets what cell y - offset read from it, in parameter order.
+/// The side gather: slot (y, j) gets what cell y - offset read from it, in parameter
+/// order (only when the step has local or neighbour reads).
+fn side_kernel(s: &mut String, layout: &Layout, lattice: LatticeKind) {
+    let (d, q) = (lattice.d(), lattice.q());
     let sides = layout.side_reads();
     if sides.is_empty() {
-        return Ok(s);
+        return;
     }
     let _ = write!(
         s,
@@ -594,19 +684,34 @@ pub(crate) fn adjoint_module(
         let _ = writeln!(s, "        lin[{j}ull * n64 + cell] = v;\n    }}");
     }
     s.push_str("}\n");
-    Ok(s)
 }
 
-/// The C unit and kernels of an objective module.
+/// The C unit and kernels of an objective module: a loss and a seed kernel for each
+/// layout the states may have.
 pub(crate) fn objective_module(
     op: &'static OperatorInfo,
     layout: &Layout,
     lattice: LatticeKind,
     precision: Precision,
-    storage: Storage,
+    states: States,
 ) -> Result<String, CodegenError> {
     let mut s = module_head(op, layout, lattice, precision)?;
-    s.push_str(&population_defines(storage, "real"));
+    s.push_str(&population_defines(states.storage, "real"));
+    for &(addressing, suffix) in states.addressings() {
+        objective_kernels(&mut s, op, layout, lattice, addressing, suffix);
+    }
+    Ok(s)
+}
+
+/// The loss and seed kernels of an objective on states laid out as `addressing`.
+fn objective_kernels(
+    s: &mut String,
+    op: &'static OperatorInfo,
+    layout: &Layout,
+    lattice: LatticeKind,
+    addressing: Addressing,
+    suffix: &str,
+) {
     let d = lattice.d();
     let name = op.c_name;
     let inputs = input_args(layout);
@@ -615,7 +720,7 @@ pub(crate) fn objective_module(
     // Loss: per-block sums of the weighted outputs.
     let _ = write!(
         s,
-        "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK) {}(\n\
+        "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK) {}{suffix}(\n\
          \x20   const lbm_pop* __restrict__ fin, {INPUT_PARAMS},\n\
          \x20   const double* __restrict__ w, double* __restrict__ part,\n\
          \x20   unsigned lbm_nx, unsigned lbm_ny, unsigned lbm_nz, int t)\n{{\n",
@@ -624,7 +729,7 @@ pub(crate) fn objective_module(
     s.push_str(&coords(d, layout.dims, Cells::Within(layout.interior)));
     s.push_str("    double v = 0.0;\n    if (active) {\n");
     let mut body = String::new();
-    gather(&mut body, layout, lattice, "fin");
+    gather(&mut body, layout, lattice, "fin", addressing);
     let mut outs = Vec::new();
     for (j, len) in out_lens.iter().enumerate() {
         let _ = writeln!(body, "    real o{j}[{len}];");
@@ -655,7 +760,7 @@ pub(crate) fn objective_module(
     // Seed: the objective's adjoint, added at the cell's own populations.
     let _ = write!(
         s,
-        "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK) {}(\n\
+        "\nextern \"C\" __global__ void __launch_bounds__(LBM_BLOCK) {}{suffix}(\n\
          \x20   const lbm_pop* __restrict__ fin, real* __restrict__ lam,\n\
          \x20   const real* __restrict__ obar, {INPUT_PARAMS},\n\
          \x20   double* __restrict__ gfields, double* __restrict__ part,\n\
@@ -663,10 +768,10 @@ pub(crate) fn objective_module(
         names::OBJ_SEED
     );
     s.push_str(&coords(d, layout.dims, Cells::Within(layout.interior)));
-    declare_reduced(&mut s, layout);
+    declare_reduced(s, layout);
     s.push_str("    if (active) {\n");
     let mut body = String::new();
-    gather(&mut body, layout, lattice, "fin");
+    gather(&mut body, layout, lattice, "fin", addressing);
     let mut obs = Vec::new();
     let mut at = 0;
     for (j, len) in out_lens.iter().enumerate() {
@@ -697,9 +802,8 @@ pub(crate) fn objective_module(
         let _ = writeln!(s, "    {line}");
     }
     s.push_str("    }\n");
-    reduce_block(&mut s, layout);
+    reduce_block(s, layout);
     s.push_str("}\n");
-    Ok(s)
 }
 
 #[cfg(test)]
@@ -733,7 +837,7 @@ mod tests {
             .unwrap()
             .bound;
         let mut out = Vec::new();
-        let plain = Storage::Compute;
+        let plain = States::default();
         for b in [&bgk, &bouzidi] {
             let l = Layout::new(b, &grid);
             out.push(forward_module(b.op, &l, lattice, precision, precision, plain, 1).unwrap());
@@ -748,6 +852,10 @@ mod tests {
         // 16-bit storage: every kernel that reads or writes states.
         if precision == Precision::F32 {
             for storage in [Storage::F16, Storage::BF16] {
+                let storage = States {
+                    storage,
+                    ..States::default()
+                };
                 let (l, f32s) = (Layout::new(&bouzidi, &grid), Precision::F32);
                 let op = bouzidi.op;
                 out.push(forward_module(op, &l, lattice, f32s, f32s, storage, 1).unwrap());
@@ -756,6 +864,16 @@ mod tests {
                 out.push(objective_module(ke.op, &l, lattice, f32s, storage).unwrap());
             }
         }
+        // In-place streaming: both AA layouts in every module.
+        let aa = States {
+            storage: Storage::Compute,
+            streaming: Streaming::InPlace,
+        };
+        let l = Layout::new(&bgk, &grid);
+        out.push(forward_module(bgk.op, &l, lattice, precision, precision, aa, 1).unwrap());
+        out.push(adjoint_module(bgk.op, &l, lattice, precision, aa, 2).unwrap());
+        let l = Layout::new(&ke, &grid);
+        out.push(objective_module(ke.op, &l, lattice, precision, aa).unwrap());
         out
     }
 
@@ -766,7 +884,7 @@ mod tests {
         assert!(m[0].contains("a0[1] = LBM_LOAD(1, fin[1ull * n64 + (xm + y0)]);"));
         assert!(m[0].contains("typedef float lbm_store;"));
         assert!(m[0].contains("typedef lbm_store lbm_pop;"));
-        assert!(m[0].contains("fout[1ull * n64 + cell] = LBM_SAVE(1, o[1]);"));
+        assert!(m[0].contains("fout[1ull * n64 + (cell)] = LBM_SAVE(1, o[1]);"));
         assert!(m[1].contains("typedef double lbm_store;") && m[1].contains("typedef float real;"));
         assert!(m[2].contains("lin[1ull * n64 + (xm + y0)] = b0[1];"));
         assert!(m[2].contains("g0 = (double)b1[0];"));
@@ -776,6 +894,17 @@ mod tests {
         assert!(m[5].contains(names::STEP_SIDE));
         assert!(!m[2].contains(names::STEP_SIDE));
         // 16-bit states: forward, adjoint and objective read them through the shift.
+        // In place, without `__restrict__`: even steps read and write their own cell,
+        // odd ones pull from the neighbours' opposite slots and push.
+        let aa = &m[m.len() - 3..];
+        assert!(aa[0].contains("const lbm_pop* fin, lbm_pop* fout"));
+        assert!(aa[0].contains("a0[1] = LBM_LOAD(1, fin[1ull * n64 + (cell)]);"));
+        // D2Q9's direction 2 is opposite 1.
+        assert!(aa[0].contains("fout[2ull * n64 + (cell)] = LBM_SAVE(1, o[1]);"));
+        let odd = &aa[0][aa[0].find("lbm_k_step_fwd_odd").expect("an odd kernel")..];
+        assert!(odd.contains("a0[1] = LBM_LOAD(1, fin[2ull * n64 + (xm + y0)]);"));
+        assert!(odd.contains("fout[1ull * n64 + (xp + y0)] = LBM_SAVE(1, o[1]);"));
+        assert!(aa[1].contains("lbm_k_step_adj_odd") && aa[2].contains("lbm_k_obj_seed_odd"));
         for (k, storage) in [(8, "cvt.rn.f16.f32"), (11, "lbm_bf16_save")] {
             for kernel in &m[k..k + 3] {
                 assert!(kernel.contains("typedef unsigned short lbm_pop;"));
