@@ -27,6 +27,7 @@ use crate::progress::ProgressObserver;
 use crate::real::Precision;
 use crate::state_file;
 use crate::storage::Storage;
+use crate::streaming::Streaming;
 
 /// Where kernels run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,6 +160,7 @@ pub struct Simulation {
     backend: Backend,
     adjoint_precision: AdjointPrecision,
     storage: Storage,
+    streaming: Streaming,
     session: Box<dyn Session>,
     time: usize,
     limits: Limits,
@@ -172,11 +174,11 @@ fn open_session(
     grid: &Grid,
     step: &Bound,
     backend: Backend,
-    precision: Precision,
-    adjoint: AdjointPrecision,
-    storage: Storage,
+    (precision, adjoint): (Precision, AdjointPrecision),
+    (storage, streaming): (Storage, Streaming),
 ) -> Result<Box<dyn Session>> {
     check_storage(storage, precision, adjoint, backend)?;
+    check_streaming(streaming, step, backend)?;
     let buffers = match (precision, adjoint) {
         (Precision::F32, AdjointPrecision::F64) => Precision::F64,
         (p, _) => p,
@@ -188,8 +190,9 @@ fn open_session(
         (Backend::Cpu, Precision::F32) => Box::new(Resident::new(
             CpuEngine::<f32>::new(grid, step, precision)?.with_storage(storage)?,
         )?),
+        // The CPU steps two states whatever the streaming: the same numbers.
         (Backend::Cuda, buffers) => {
-            crate::backend::cuda::session(grid, step, precision, buffers, storage)?
+            crate::backend::cuda::session(grid, step, precision, (buffers, storage), streaming)?
         }
         (Backend::CpuSplit(parts), Precision::F64) => Box::new(Resident::new(split_cpu::<f64>(
             grid, step, precision, parts,
@@ -225,6 +228,38 @@ fn check_storage(
     )))
 }
 
+/// Refuses in-place streaming where it cannot run: a step that reads slots other cells
+/// write in place, or a split simulation.
+fn check_streaming(streaming: Streaming, step: &Bound, backend: Backend) -> Result<()> {
+    if streaming == Streaming::TwoStates {
+        return Ok(());
+    }
+    if matches!(backend, Backend::CpuSplit(_) | Backend::MultiGpu(_)) {
+        return Err(LbmError::BackendUnavailable(
+            "in-place streaming is not available on a simulation split over several devices yet"
+                .into(),
+        ));
+    }
+    let clash = step.op.params.iter().zip(&step.sources).find(|(_, s)| {
+        matches!(
+            s,
+            crate::bind::Source::Local | crate::bind::Source::Neighbor(_)
+        )
+    });
+    match clash {
+        None => Ok(()),
+        Some((param, _)) => Err(LbmError::BadBinding {
+            op: step.op.name,
+            message: format!(
+                "`{}` reads populations that other cells overwrite in place (its own before \
+                 streaming, or a neighbour's); in-place streaming reads only pulled and far \
+                 populations: use Streaming::TwoStates for this step",
+                param.name
+            ),
+        }),
+    }
+}
+
 /// The CPU backend over `parts` virtual devices.
 fn split_cpu<R: crate::backend::cpu::CpuReal>(
     grid: &Grid,
@@ -248,14 +283,13 @@ impl Simulation {
     ) -> Result<Simulation> {
         let bound = step.bind(&grid)?;
         let adjoint_precision = AdjointPrecision::Same;
-        let storage = Storage::Compute;
+        let (storage, streaming) = (Storage::Compute, Streaming::TwoStates);
         let session = open_session(
             &grid,
             &bound,
             backend,
-            precision,
-            adjoint_precision,
-            storage,
+            (precision, adjoint_precision),
+            (storage, streaming),
         )?;
         Ok(Simulation {
             grid,
@@ -265,6 +299,7 @@ impl Simulation {
             backend,
             adjoint_precision,
             storage,
+            streaming,
             session,
             time: 0,
             limits: Limits::default(),
@@ -279,8 +314,8 @@ impl Simulation {
         if precision == self.adjoint_precision {
             return Ok(self);
         }
-        let storage = self.storage;
-        self.reopen(precision, storage)
+        let states = (self.storage, self.streaming);
+        self.reopen(precision, states)
     }
 
     /// Keeps the populations as `storage` (see [`Storage`]): 16-bit storage halves the
@@ -295,8 +330,8 @@ impl Simulation {
         if storage == self.storage {
             return Ok(self);
         }
-        let adjoint = self.adjoint_precision;
-        self.reopen(adjoint, storage)
+        let (adjoint, streaming) = (self.adjoint_precision, self.streaming);
+        self.reopen(adjoint, (storage, streaming))
     }
 
     /// How the populations are kept.
@@ -304,22 +339,47 @@ impl Simulation {
         self.storage
     }
 
-    /// The session rebuilt for a new adjoint precision or storage, with the current
-    /// populations and time.
-    fn reopen(mut self, adjoint: AdjointPrecision, storage: Storage) -> Result<Simulation> {
+    /// Streams as `streaming` says (see [`Streaming`]): in place, a running simulation
+    /// holds one state instead of two, with the same numbers. The session is rebuilt and
+    /// the current populations carried over.
+    ///
+    /// Errors for a step that reads its own unstreamed populations (`#[local]`) or a
+    /// neighbour's, which other cells overwrite in place, and on a split simulation. The
+    /// CPU backend accepts it and steps two states, which gives the same numbers.
+    pub fn with_streaming(self, streaming: Streaming) -> Result<Simulation> {
+        if streaming == self.streaming {
+            return Ok(self);
+        }
+        let (adjoint, storage) = (self.adjoint_precision, self.storage);
+        self.reopen(adjoint, (storage, streaming))
+    }
+
+    /// How the step streams.
+    pub fn streaming(&self) -> Streaming {
+        self.streaming
+    }
+
+    /// The session rebuilt for a new adjoint precision, storage or streaming, with the
+    /// current populations and time.
+    fn reopen(
+        mut self,
+        adjoint: AdjointPrecision,
+        (storage, streaming): (Storage, Streaming),
+    ) -> Result<Simulation> {
         check_storage(storage, self.precision, adjoint, self.backend)?;
+        check_streaming(streaming, &self.step, self.backend)?;
         let state = self.populations()?;
         check_storable(&self.grid, &state, storage)?;
         self.session = open_session(
             &self.grid,
             &self.step,
             self.backend,
-            self.precision,
-            adjoint,
-            storage,
+            (self.precision, adjoint),
+            (storage, streaming),
         )?;
         self.adjoint_precision = adjoint;
         self.storage = storage;
+        self.streaming = streaming;
         let time = self.time;
         self.session.set_populations(&state)?;
         self.time = time;
@@ -523,6 +583,7 @@ impl Simulation {
     pub fn set_parameter(&mut self, name: &str, source: Source) -> Result<()> {
         let spec = self.spec.rebound(name, source);
         let bound = spec.bind(&self.grid)?;
+        check_streaming(self.streaming, &bound, self.backend)?;
         self.session.rebind_step(&bound)?;
         self.spec = spec;
         self.step = bound;

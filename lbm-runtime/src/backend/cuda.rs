@@ -7,6 +7,7 @@ use super::host::{HostVec, StateLayout, Transfers};
 use super::{Engine, GradientRequest, Resident, Session};
 use crate::bind::{Bound, BoundObjective};
 
+use super::in_place::InPlace;
 use super::split::{LayerMove, MoveMode, PartEngine, SplitEngine};
 use crate::checkpoint::Stepper;
 use crate::cuda::buffers::GpuReal;
@@ -22,6 +23,7 @@ use crate::grid::Grid;
 use crate::progress::ProgressObserver;
 use crate::real::Precision;
 use crate::storage::Storage;
+use crate::streaming::Streaming;
 use cudarc::nccl::Comm;
 use std::ops::Range;
 
@@ -31,14 +33,15 @@ pub(crate) fn session(
     grid: &Grid,
     step: &Bound,
     compute: Precision,
-    buffers: Precision,
-    storage: Storage,
+    (buffers, storage): (Precision, Storage),
+    streaming: Streaming,
 ) -> Result<Box<dyn Session>> {
+    let go = (grid, step, compute, streaming);
     match (storage, buffers) {
-        (Storage::Compute, Precision::F64) => session_of::<f64, f64>(grid, step, compute),
-        (Storage::Compute, Precision::F32) => session_of::<f32, f32>(grid, step, compute),
-        (Storage::F16, Precision::F32) => session_of::<f32, F16Bits>(grid, step, compute),
-        (Storage::BF16, Precision::F32) => session_of::<f32, Bf16Bits>(grid, step, compute),
+        (Storage::Compute, Precision::F64) => session_of::<f64, f64>(go),
+        (Storage::Compute, Precision::F32) => session_of::<f32, f32>(go),
+        (Storage::F16, Precision::F32) => session_of::<f32, F16Bits>(go),
+        (Storage::BF16, Precision::F32) => session_of::<f32, Bf16Bits>(go),
         (_, Precision::F64) => Err(LbmError::BackendUnavailable(
             "16-bit storage computes in f32: it has no f64 adjoint".into(),
         )),
@@ -121,16 +124,17 @@ impl<R: GpuReal> PartEngine for CudaEngine<R> {
 }
 
 /// A session on the GPU with `R` buffers and `S` states whose forward computes in
-/// `compute`.
+/// `compute`, streaming as `streaming` says.
 fn session_of<R: GpuReal, S: GpuStore>(
-    grid: &Grid,
-    step: &Bound,
-    compute: Precision,
+    (grid, step, compute, streaming): (&Grid, &Bound, Precision, Streaming),
 ) -> Result<Box<dyn Session>> {
     crate::cuda::check_available()?;
     guard("setting up a simulation on the GPU", || {
-        let engine = CudaEngine::<R, S>::new(device()?, grid, step, compute)?;
-        Ok(Box::new(Guarded(Resident::new(engine)?)) as Box<dyn Session>)
+        let engine = CudaEngine::<R, S>::with_streaming(device()?, grid, step, compute, streaming)?;
+        Ok(match streaming {
+            Streaming::TwoStates => Box::new(Guarded(Resident::new(engine)?)) as Box<dyn Session>,
+            Streaming::InPlace => Box::new(Guarded(Resident::new(InPlace::new(engine, grid))?)),
+        })
     })
 }
 

@@ -6,13 +6,16 @@ use crate::bind::Bound;
 use crate::error::Result;
 use crate::grid::Grid;
 use crate::real::Precision;
+use crate::storage::Storage;
+use crate::streaming::Streaming;
 
 /// Never a session: the error names the missing `cuda` feature.
 pub(crate) fn session(
     _grid: &Grid,
     _step: &Bound,
     _compute: Precision,
-    _storage: Precision,
+    _numbers: (Precision, Storage),
+    _streaming: Streaming,
 ) -> Result<Box<dyn Session>> {
     Err(crate::cuda::missing_feature())
 }

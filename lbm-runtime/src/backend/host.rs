@@ -104,6 +104,7 @@ pub(crate) fn convert<S: Real, D: Real>(
     }
 }
 
+#[cfg(feature = "cuda")]
 /// Fills the direction-major `dst` from the cell-major `src` through `encode(i, value)`
 /// (the 16-bit form of a direction-`i` population), in parallel.
 pub(crate) fn encode_direction_major<T: Send>(
@@ -127,6 +128,7 @@ pub(crate) fn encode_direction_major<T: Send>(
     });
 }
 
+#[cfg(feature = "cuda")]
 /// The direction-major `src` decoded through `decode(i, stored)`, in parallel.
 pub(crate) fn decode_direction_major<T: Copy + Sync>(
     src: &[T],

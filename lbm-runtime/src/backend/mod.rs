@@ -18,6 +18,8 @@
 pub(crate) mod cpu;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda;
+#[cfg(feature = "cuda")]
+pub(crate) mod in_place;
 // Without the `cuda` feature, a stand-in whose `session` refuses with the reason.
 #[cfg(not(feature = "cuda"))]
 #[path = "cuda_stub.rs"]
@@ -117,6 +119,19 @@ pub(crate) trait Engine: Stepper {
     fn memory_available(&self) -> Result<Option<usize>>;
     /// Bytes a backward run allocates besides its states.
     fn gradient_scratch_bytes(&self) -> usize;
+    /// Whether a step can update a state in place ([`Engine::forward_in_place`]), so a
+    /// running simulation needs no second state.
+    fn steps_in_place(&self) -> bool {
+        false
+    }
+    /// One step forward of `s` (the state after `t` steps), in place. Only engines that
+    /// [`Engine::steps_in_place`] have it.
+    fn forward_in_place(&mut self, t: usize, s: &mut Self::State) -> Result<()> {
+        let _ = (t, s);
+        Err(LbmError::BackendUnavailable(
+            "this engine steps from one state into another, not in place".into(),
+        ))
+    }
 }
 
 /// A simulation's backend with its state, at any precision: what [`Simulation`] holds.
@@ -144,7 +159,8 @@ pub(crate) struct Resident<E: Engine> {
     engine: E,
     state: E::State,
     /// The state a step writes before the swap; released while a gradient runs, so the
-    /// gradient's budget is all the memory it takes beyond the state.
+    /// gradient's budget is all the memory it takes beyond the state. Engines that step
+    /// in place have none.
     scratch: Option<E::State>,
 }
 
@@ -152,7 +168,11 @@ impl<E: Engine> Resident<E> {
     /// An engine holding a zero state.
     pub fn new(mut engine: E) -> Result<Self> {
         let state = engine.alloc()?;
-        let scratch = Some(engine.alloc()?);
+        let scratch = if engine.steps_in_place() {
+            None
+        } else {
+            Some(engine.alloc()?)
+        };
         Ok(Resident {
             engine,
             state,
@@ -166,6 +186,9 @@ where
     E::State: Send,
 {
     fn run(&mut self, t0: usize, steps: usize, progress: Option<&ProgressObserver>) -> Result<()> {
+        if self.engine.steps_in_place() {
+            return self.run_in_place(t0, steps, progress);
+        }
         let mut scratch = match self.scratch.take() {
             Some(s) => s,
             None => self.engine.alloc()?,
@@ -250,6 +273,26 @@ where
 
     fn transfers(&self) -> Transfers {
         self.engine.transfers()
+    }
+}
+
+impl<E: Engine> Resident<E> {
+    /// [`Session::run`] for an engine that steps its one state in place.
+    fn run_in_place(
+        &mut self,
+        t0: usize,
+        steps: usize,
+        progress: Option<&ProgressObserver>,
+    ) -> Result<()> {
+        let mut meter = Meter::new(progress, Sweep::Run, steps as u64, 0);
+        for k in 0..steps {
+            self.engine.forward_in_place(t0 + k, &mut self.state)?;
+            meter.forward();
+            if divergence_check_due(k + 1, steps) {
+                self.engine.check_divergence()?;
+            }
+        }
+        Ok(())
     }
 }
 

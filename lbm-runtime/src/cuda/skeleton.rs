@@ -511,7 +511,15 @@ pub(crate) fn forward_module(
     let _ = writeln!(s, "typedef {} lbm_store;", buffers.c_type());
     s.push_str(&population_defines(states.storage, "lbm_store"));
     for &(addressing, suffix) in states.addressings() {
-        forward_kernel(&mut s, op, layout, lattice, (states, addressing), suffix, min_blocks);
+        forward_kernel(
+            &mut s,
+            op,
+            layout,
+            lattice,
+            (states, addressing),
+            suffix,
+            min_blocks,
+        );
     }
     Ok(s)
 }
