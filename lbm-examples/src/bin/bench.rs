@@ -30,7 +30,7 @@ use lbm_examples::inverse::design::gray_channel_step;
 use lbm_runtime::cuda::profile;
 use lbm_runtime::{
     ops, Backend, Budget, Checkpointing, Grid, LatticeKind, Objective, Precision, Result,
-    Simulation, Step, Storage,
+    Simulation, Step, Storage, Streaming,
 };
 use rayon::prelude::*;
 use serde::Serialize;
@@ -236,21 +236,23 @@ fn kernel_row(
     steps: usize,
 ) -> Result<(KernelRow, KernelTimes)> {
     let f0 = initial(grid)?;
-    collision_row(name, grid, &bgk(1.8), (p, Storage::Compute), steps, &f0)
+    let plain = (p, Storage::Compute, Streaming::TwoStates);
+    collision_row(name, grid, &bgk(1.8), plain, steps, &f0)
 }
 
-/// [`kernel_row`] for any step and storage, from the state `f0`. The roofline counts the
-/// stored bytes: two per population with 16-bit storage.
+/// [`kernel_row`] for any step, storage and streaming, from the state `f0`. The roofline
+/// counts the stored bytes: two per population with 16-bit storage.
 fn collision_row(
     name: &str,
     grid: &Grid,
     step: &Step,
-    (p, storage): (Precision, Storage),
+    (p, storage, streaming): (Precision, Storage, Streaming),
     steps: usize,
     f0: &[f64],
 ) -> Result<(KernelRow, KernelTimes)> {
-    let fwd = profile::time_forward(grid, step, p, storage, f0, steps)?;
-    let adj = profile::time_adjoint(grid, step, p, storage, f0, (steps / 2).max(1))?;
+    let fwd = profile::time_forward(grid, step, (p, storage), streaming, f0, steps)?;
+    let half_steps = (steps / 2).max(1);
+    let adj = profile::time_adjoint(grid, step, (p, storage), streaming, f0, half_steps)?;
     let q = grid.lattice().q();
     let bytes = storage.bytes(p);
     let state = grid.cells() * q * bytes;
@@ -462,6 +464,35 @@ fn print_report(r: &Report) {
     }
 }
 
+/// Device memory of a running D3Q19 simulation with each way of keeping its state: the
+/// high-water mark of a `Simulation` made, set and run.
+fn simulation_memory(grid: &Grid, steps: usize) -> Result<()> {
+    println!(
+        "\ndevice memory of a running simulation ({} cells, f32 BGK):",
+        grid.cells()
+    );
+    for (storage, streaming) in [
+        (Storage::Compute, Streaming::TwoStates),
+        (Storage::Compute, Streaming::InPlace),
+        (Storage::F16, Streaming::TwoStates),
+        (Storage::F16, Streaming::InPlace),
+    ] {
+        profile::reset_peak_memory()?;
+        let mut sim = Simulation::new(grid.clone(), &bgk(1.8), Precision::F32, Backend::Cuda)?
+            .with_storage(storage)?
+            .with_streaming(streaming)?;
+        sim.set_populations(&initial(grid)?)?;
+        profile::reset_peak_memory()?;
+        sim.run(steps)?;
+        let peak = profile::peak_memory()?;
+        println!(
+            "  {storage} storage, {streaming}: {:.2} GB while running",
+            peak as f64 / 1e9
+        );
+    }
+    Ok(())
+}
+
 /// Forward and adjoint MLUPS with every forced register cap.
 fn sweep_caps(grids: &[(&str, &Grid)], steps: usize) -> Result<()> {
     println!("\nregister caps (min blocks per multiprocessor), MLUPS, registers and spill bytes:");
@@ -489,9 +520,11 @@ fn sweep_caps(grids: &[(&str, &Grid)], steps: usize) -> Result<()> {
                     }
                     None => std::env::remove_var(lbm_runtime::cuda::tune::MIN_BLOCKS_ENV),
                 }
-                let fwd = profile::time_forward(grid, &bgk(1.8), p, storage, &f0, steps)?;
+                let two = Streaming::TwoStates;
+                let fwd = profile::time_forward(grid, &bgk(1.8), (p, storage), two, &f0, steps)?;
                 let half_steps = (steps / 2).max(1);
-                let adj = profile::time_adjoint(grid, &bgk(1.8), p, storage, &f0, half_steps)?;
+                let adj =
+                    profile::time_adjoint(grid, &bgk(1.8), (p, storage), two, &f0, half_steps)?;
                 let kernels = profile::kernel_info(grid, &bgk(1.8), p, storage)?;
                 let label = m.map_or("the rule's pick".to_string(), |m| format!("min blocks {m}"));
                 println!(
@@ -559,21 +592,31 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
     for (name, step) in &others {
         if wanted(name) {
             let f0 = initial(&d3)?;
-            let numbers = (Precision::F32, Storage::Compute);
+            let numbers = (Precision::F32, Storage::Compute, Streaming::TwoStates);
             kernels.push(collision_row(name, &d3, step, numbers, steps, &f0)?.0);
         }
     }
-    // 16-bit storage: f32 arithmetic on states of half the bytes.
-    let sixteen = [
-        ("D2Q9 4096^2 f16 storage", &d2_big, Storage::F16),
-        ("D3Q19 256^3 f16 storage", &d3_big, Storage::F16),
-        ("D3Q19 256^3 bf16 storage", &d3_big, Storage::BF16),
-        ("D3Q27 192^3 f16 storage", &d27, Storage::F16),
+    // 16-bit storage (f32 arithmetic on states of half the bytes) and in-place streaming
+    // (one state instead of two).
+    let (two, aa) = (Streaming::TwoStates, Streaming::InPlace);
+    let states = [
+        ("D2Q9 4096^2 f16 storage", &d2_big, Storage::F16, two),
+        ("D3Q19 256^3 f16 storage", &d3_big, Storage::F16, two),
+        ("D3Q19 256^3 bf16 storage", &d3_big, Storage::BF16, two),
+        ("D3Q27 192^3 f16 storage", &d27, Storage::F16, two),
+        ("D2Q9 4096^2 in-place", &d2_big, Storage::Compute, aa),
+        ("D3Q19 256^3 in-place", &d3_big, Storage::Compute, aa),
+        (
+            "D3Q19 256^3 f16 storage in-place",
+            &d3_big,
+            Storage::F16,
+            aa,
+        ),
     ];
-    for (name, grid, storage) in sixteen {
+    for (name, grid, storage, streaming) in states {
         if wanted(name) {
             let f0 = initial(grid)?;
-            let numbers = (Precision::F32, storage);
+            let numbers = (Precision::F32, storage, streaming);
             kernels.push(collision_row(name, grid, &bgk(1.8), numbers, steps, &f0)?.0);
         }
     }
@@ -590,8 +633,11 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
             .uniform("rho_out", [1.0]);
         let f0 = channel.poiseuille_state()?;
         let grid = channel.grid();
-        let numbers = (Precision::F32, Storage::Compute);
+        let numbers = (Precision::F32, Storage::Compute, Streaming::TwoStates);
         kernels.push(collision_row(name, grid, &step, numbers, steps, &f0)?.0);
+    }
+    if wanted("memory") {
+        simulation_memory(&d3_big, steps)?;
     }
     if args.sweep {
         let d27 = Grid::new_3d(LatticeKind::D3Q27, 96, 96, 96)?;

@@ -14,6 +14,7 @@ use crate::error::{LbmError, Result};
 use crate::grid::Grid;
 use crate::real::Precision;
 use crate::storage::Storage;
+use crate::streaming::Streaming;
 
 /// Untimed steps before a timing.
 const WARMUP: usize = 10;
@@ -127,12 +128,13 @@ fn time(dev: &Device, f: impl FnOnce() -> Result<()>) -> Result<f64> {
 }
 
 /// Times `steps` forward steps of `step` on `grid` from `initial` (cell-major), computing
-/// in `precision` with states kept as `storage`.
+/// in `precision` with states kept as `storage` and streamed as `streaming` says (in
+/// place, one state).
 pub fn time_forward(
     grid: &Grid,
     step: &Step,
-    precision: Precision,
-    storage: Storage,
+    (precision, storage): (Precision, Storage),
+    streaming: Streaming,
     initial: &[f64],
     steps: usize,
 ) -> Result<Timing> {
@@ -144,6 +146,7 @@ pub fn time_forward(
             storage,
             grid,
             step,
+            streaming,
             initial,
             steps
         )
@@ -153,18 +156,26 @@ pub fn time_forward(
 fn forward_typed<R: GpuReal, S: GpuStore>(
     grid: &Grid,
     step: &Step,
+    streaming: Streaming,
     initial: &[f64],
     steps: usize,
 ) -> Result<Timing> {
     let dev = device()?;
-    let engine = Engine::<R, S>::new(dev, grid, &step.bind(grid)?, R::PRECISION)?;
+    let bound = step.bind(grid)?;
+    let engine = Engine::<R, S>::with_streaming(dev, grid, &bound, R::PRECISION, streaming)?;
     let mut a = engine.alloc_state()?;
     let mut b = engine.alloc_state()?;
+    // In place the layout differs, which the timing does not see.
     engine.upload_state(initial, &mut a)?;
     let run = |n: usize, a: &mut CudaSlice<S>, b: &mut CudaSlice<S>| -> Result<()> {
         for t in 0..n {
-            engine.forward_step(t, a, b)?;
-            std::mem::swap(a, b);
+            match streaming {
+                Streaming::TwoStates => {
+                    engine.forward_step(t, a, b)?;
+                    std::mem::swap(a, b);
+                }
+                Streaming::InPlace => engine.forward_step_aa(t, t % 2 == 1, a, a)?,
+            }
         }
         Ok(())
     };
@@ -180,12 +191,12 @@ fn forward_typed<R: GpuReal, S: GpuStore>(
 }
 
 /// Times `steps` adjoint steps of `step` on `grid` around the state `initial`, computing
-/// in `precision` with states kept as `storage`.
+/// in `precision` with states kept as `storage` and streamed as `streaming` says.
 pub fn time_adjoint(
     grid: &Grid,
     step: &Step,
-    precision: Precision,
-    storage: Storage,
+    (precision, storage): (Precision, Storage),
+    streaming: Streaming,
     initial: &[f64],
     steps: usize,
 ) -> Result<Timing> {
@@ -197,6 +208,7 @@ pub fn time_adjoint(
             storage,
             grid,
             step,
+            streaming,
             initial,
             steps
         )
@@ -206,11 +218,13 @@ pub fn time_adjoint(
 fn adjoint_typed<R: GpuReal, S: GpuStore>(
     grid: &Grid,
     step: &Step,
+    streaming: Streaming,
     initial: &[f64],
     steps: usize,
 ) -> Result<Timing> {
     let dev = device()?;
-    let mut engine = Engine::<R, S>::new(dev, grid, &step.bind(grid)?, R::PRECISION)?;
+    let bound = step.bind(grid)?;
+    let mut engine = Engine::<R, S>::with_streaming(dev, grid, &bound, R::PRECISION, streaming)?;
     engine.ensure_adjoint()?;
     let mut s = engine.alloc_state()?;
     engine.upload_state(initial, &mut s)?;
@@ -219,9 +233,11 @@ fn adjoint_typed<R: GpuReal, S: GpuStore>(
     engine.upload_adjoint(initial, &mut lambda)?;
     let mut scratch = engine.alloc_adjoint()?;
     let run = |n: usize, lambda: &mut CudaSlice<R>, scratch: &mut CudaSlice<R>| {
-        for _ in 0..n {
-            // Step 0 each time: a per-step binding need not cover the timed steps.
-            engine.adjoint_step(0, false, &s, lambda, scratch)?;
+        for k in 0..n {
+            // Step 0 each time: a per-step binding need not cover the timed steps. In
+            // place, the state is read in both layouts in turn, as a backward run does.
+            let odd = streaming == Streaming::InPlace && k % 2 == 1;
+            engine.adjoint_step(0, odd, &s, lambda, scratch)?;
             std::mem::swap(lambda, scratch);
         }
         Ok(())
