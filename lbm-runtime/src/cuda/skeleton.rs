@@ -232,6 +232,10 @@ fn population_at(
 
 /// Declares `a<k>` for every parameter and fills it for the current cell from the
 /// populations `pop` (laid out as `addressing` says) and the input buffers.
+///
+/// An in-place step's state pointers may alias, so the compiler cannot prove its loads
+/// read-only; they are (each slot is read and then written by the one thread that owns
+/// it), so the AA layouts load through the read-only cache with `__ldg`.
 fn gather(
     s: &mut String,
     layout: &Layout,
@@ -239,6 +243,10 @@ fn gather(
     pop: &str,
     addressing: Addressing,
 ) {
+    let read = |at: &str| match addressing {
+        Addressing::Natural => format!("{pop}[{at}]"),
+        Addressing::AaEven | Addressing::AaOdd => format!("__ldg(&{pop}[{at}])"),
+    };
     let q = lattice.q();
     for (k, (slot, &len)) in layout.slots.iter().zip(&layout.lens).enumerate() {
         match slot {
@@ -255,7 +263,7 @@ fn gather(
                         _ => unreachable!("population slots only"),
                     };
                     let at = population_at(lattice, addressing, dir, offset);
-                    let _ = writeln!(s, "    a{k}[{i}] = LBM_LOAD({dir}, {pop}[{at}]);");
+                    let _ = writeln!(s, "    a{k}[{i}] = LBM_LOAD({dir}, {});", read(&at));
                 }
             }
             Slot::Uniform { at, .. } => {
@@ -906,11 +914,11 @@ mod tests {
         // odd ones pull from the neighbours' opposite slots and push.
         let aa = &m[m.len() - 3..];
         assert!(aa[0].contains("const lbm_pop* fin, lbm_pop* fout"));
-        assert!(aa[0].contains("a0[1] = LBM_LOAD(1, fin[1ull * n64 + (cell)]);"));
+        assert!(aa[0].contains("a0[1] = LBM_LOAD(1, __ldg(&fin[1ull * n64 + (cell)]));"));
         // D2Q9's direction 2 is opposite 1.
         assert!(aa[0].contains("fout[2ull * n64 + (cell)] = LBM_SAVE(1, o[1]);"));
         let odd = &aa[0][aa[0].find("lbm_k_step_fwd_odd").expect("an odd kernel")..];
-        assert!(odd.contains("a0[1] = LBM_LOAD(1, fin[2ull * n64 + (xm + y0)]);"));
+        assert!(odd.contains("a0[1] = LBM_LOAD(1, __ldg(&fin[2ull * n64 + (xm + y0)]));"));
         assert!(odd.contains("fout[1ull * n64 + (xp + y0)] = LBM_SAVE(1, o[1]);"));
         assert!(aa[1].contains("lbm_k_step_adj_odd") && aa[2].contains("lbm_k_obj_seed_odd"));
         for (k, storage) in [(8, "cvt.rn.f16.f32"), (11, "lbm_bf16_save")] {
