@@ -23,6 +23,13 @@ pub(crate) trait Stepper {
     type Host: SpillBytes;
     /// A new zeroed state.
     fn alloc(&mut self) -> Result<Self::State>;
+    /// A new state every population of which the caller writes before it reads any (a
+    /// step's output, a copy's destination). An engine may skip zeroing it: on a GPU that
+    /// is a state-sized memset, half a step's memory traffic, saved on every step of a
+    /// store-all run.
+    fn alloc_scratch(&mut self) -> Result<Self::State> {
+        self.alloc()
+    }
     /// A new zeroed adjoint state.
     fn alloc_adjoint(&mut self) -> Result<Self::Adjoint>;
     /// Copies `src` into `dst`.
@@ -337,7 +344,9 @@ impl<S: Stepper> Snapshot<'_, S> {
 
 impl<S: Stepper> Pool<'_, S> {
     fn alloc(&mut self) -> Result<S::State> {
-        let s = self.stepper.alloc()?;
+        // Every state the driver allocates is written whole (by a step, a copy or a reload)
+        // before it is read.
+        let s = self.stepper.alloc_scratch()?;
         self.live += 1;
         self.peak = self.peak.max(self.live);
         Ok(s)

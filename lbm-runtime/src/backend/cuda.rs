@@ -147,6 +147,10 @@ impl<R: GpuReal, S: GpuStore> Stepper for CudaEngine<R, S> {
         self.alloc_state()
     }
 
+    fn alloc_scratch(&mut self) -> Result<CudaSlice<S>> {
+        self.alloc_state_for_output()
+    }
+
     fn alloc_adjoint(&mut self) -> Result<CudaSlice<R>> {
         CudaEngine::alloc_adjoint(self)
     }

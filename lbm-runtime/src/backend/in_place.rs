@@ -115,6 +115,13 @@ impl<R: GpuReal, S: GpuStore> Stepper for InPlace<R, S> {
         })
     }
 
+    fn alloc_scratch(&mut self) -> Result<AaState<S>> {
+        Ok(AaState {
+            buf: self.inner.alloc_state_for_output()?,
+            odd: false,
+        })
+    }
+
     fn alloc_adjoint(&mut self) -> Result<CudaSlice<R>> {
         self.inner.alloc_adjoint()
     }

@@ -171,7 +171,7 @@ impl<E: Engine> Resident<E> {
         let scratch = if engine.steps_in_place() {
             None
         } else {
-            Some(engine.alloc()?)
+            Some(engine.alloc_scratch()?)
         };
         Ok(Resident {
             engine,
@@ -191,7 +191,7 @@ where
         }
         let mut scratch = match self.scratch.take() {
             Some(s) => s,
-            None => self.engine.alloc()?,
+            None => self.engine.alloc_scratch()?,
         };
         let mut meter = Meter::new(progress, Sweep::Run, steps as u64, 0);
         let mut result = Ok(());
@@ -313,6 +313,10 @@ impl<E: Engine> Stepper for Window<'_, E> {
 
     fn alloc(&mut self) -> Result<E::State> {
         self.engine.alloc()
+    }
+
+    fn alloc_scratch(&mut self) -> Result<E::State> {
+        self.engine.alloc_scratch()
     }
 
     fn alloc_adjoint(&mut self) -> Result<E::Adjoint> {

@@ -222,7 +222,8 @@ impl<R: GpuReal> OpBuffers<R> {
         Ok(())
     }
 
-    /// Sets the gradient accumulators to zero.
+    /// Sets the gradient accumulators (and the block partials, which a step that
+    /// [`Layout::reduces_once`] adds to) to zero.
     pub fn zero_gradients(&mut self, stream: &Arc<CudaStream>) -> Result<()> {
         let Some(g) = &mut self.grads else {
             return Ok(());
@@ -230,7 +231,21 @@ impl<R: GpuReal> OpBuffers<R> {
         stream
             .memset_zeros(&mut g.gfields)
             .and_then(|()| stream.memset_zeros(&mut g.acc))
+            .and_then(|()| stream.memset_zeros(&mut g.part))
             .map_err(cuda_err("clearing gradients on the GPU"))
+    }
+
+    /// For a step that [`Layout::reduces_once`]: adds the block partials summed over the
+    /// run's steps to the accumulators, and zeroes them so a second call adds nothing.
+    pub fn flush_partials(&mut self, stream: &Arc<CudaStream>, blocks: u32) -> Result<()> {
+        if !self.layout.reduces_once() || self.grads.is_none() {
+            return Ok(());
+        }
+        self.reduce(stream, blocks, 0)?;
+        let g = self.grads.as_mut().expect("checked above");
+        stream
+            .memset_zeros(&mut g.part)
+            .map_err(cuda_err("clearing gradient partials on the GPU"))
     }
 
     /// The gradient buffers, which the adjoint and seed kernels need.

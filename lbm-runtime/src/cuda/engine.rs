@@ -618,6 +618,20 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
             .map_err(cuda_err("allocating a state on the GPU"))
     }
 
+    /// A state whose contents are undefined until written: for the outputs of steps and
+    /// copies, which write every population. Zeroed like [`Engine::alloc_state`] on one
+    /// part of a split domain, whose steps leave the halo's other directions unwritten.
+    pub fn alloc_state_for_output(&self) -> Result<CudaSlice<S>> {
+        if self.halo.is_some() {
+            return self.alloc_state();
+        }
+        // SAFETY: `S` is plain data (`GpuStore: Pod`), so any bits are a value; callers
+        // write every population before reading one (a step's kernel writes every cell,
+        // a copy or reload the whole buffer).
+        unsafe { self.stream.alloc::<S>(self.q * self.cells) }
+            .map_err(cuda_err("allocating a state on the GPU"))
+    }
+
     /// A zeroed adjoint state.
     pub fn alloc_adjoint(&self) -> Result<CudaSlice<R>> {
         self.stream
@@ -756,6 +770,10 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
             unsafe { b.launch(launch_config(self.cells)) }
                 .map_err(cuda_err("launching the side adjoint gather"))?;
         }
+        if st.buf.layout.reduces_once() {
+            // Summed per block across steps; `param_gradients` reduces once.
+            return Ok(());
+        }
         st.buf.reduce(&self.stream, self.blocks(), t)
     }
 
@@ -848,7 +866,9 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
     }
 
     /// The gradients of the step's parameters, then the objective's.
-    pub fn param_gradients(&self) -> Result<Vec<ParamGradient>> {
+    pub fn param_gradients(&mut self) -> Result<Vec<ParamGradient>> {
+        let blocks = self.blocks();
+        self.step.buf.flush_partials(&self.stream, blocks)?;
         let mut out = self.step.buf.gradients(&self.stream, &self.grid)?;
         if let Some(o) = &self.objective {
             out.extend(o.buf.gradients(&self.stream, &self.grid)?);

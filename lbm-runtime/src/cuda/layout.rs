@@ -166,6 +166,16 @@ impl Layout {
         self.grad_uniform + self.grad_step
     }
 
+    /// Whether the step's adjoint sums its reduced gradients over all steps per block and
+    /// reduces them once, at the end of a backward run: when every reduced gradient is of
+    /// a uniform parameter (per-step parameters need each step's sum in its own row).
+    /// Each block adds its own row in step order, so the sums stay deterministic, and
+    /// store-all and revolve (which run adjoint steps in the same order) still agree bit
+    /// for bit.
+    pub fn reduces_once(&self) -> bool {
+        self.grad_reduced() > 0 && self.grad_reduced() == self.grad_uniform
+    }
+
     /// Whether any parameter reads the given slot kind.
     pub fn reads(&self, slot: &Slot) -> bool {
         self.slots.contains(slot)

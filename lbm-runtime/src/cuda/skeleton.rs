@@ -366,17 +366,22 @@ fn declare_reduced(s: &mut String, layout: &Layout) {
 }
 
 /// Sums every `g<j>` over the block into `part[block * U + j]`.
-fn reduce_block(s: &mut String, layout: &Layout) {
+///
+/// With `across_steps`, each block adds to its row instead: the rows then hold sums over
+/// every step since they were zeroed, and one reduction at the end replaces one per step
+/// (see [`Layout::reduces_once`]).
+fn reduce_block(s: &mut String, layout: &Layout, across_steps: bool) {
     let u = layout.grad_reduced();
     if u == 0 {
         return;
     }
+    let op = if across_steps { "+=" } else { "=" };
     s.push_str("    __shared__ double sm[LBM_BLOCK / 32];\n");
     for j in 0..u {
         let _ = writeln!(
             s,
             "    g{j} = lbm_block_sum(g{j}, sm);\n\
-             \x20   if (threadIdx.x == 0) part[(lbm_u64)blockIdx.x * {u} + {j}] = g{j};"
+             \x20   if (threadIdx.x == 0) part[(lbm_u64)blockIdx.x * {u} + {j}] {op} g{j};"
         );
     }
 }
@@ -663,7 +668,7 @@ fn adjoint_kernel(
         let _ = writeln!(s, "    {line}");
     }
     s.push_str("    }\n");
-    reduce_block(s, layout);
+    reduce_block(s, layout, layout.reduces_once());
     s.push_str("}\n");
 }
 
@@ -818,7 +823,8 @@ fn objective_kernels(
         let _ = writeln!(s, "    {line}");
     }
     s.push_str("    }\n");
-    reduce_block(s, layout);
+    // Seeds come at a few steps, each reduced at once.
+    reduce_block(s, layout, false);
     s.push_str("}\n");
 }
 
