@@ -115,8 +115,8 @@ impl<R: CpuReal> CpuEngine<R> {
         }
         self.step
             .adjoint_all(&self.topo, t, f_in, OutBar::PerCell(lambda_out), &mut bars);
-        lambda_in.iter_mut().for_each(|l| *l = R::default());
-        self.step.scatter_populations(&self.topo, &bars, lambda_in);
+        self.step
+            .scatter_populations(&self.topo, &bars, lambda_in, true);
         self.step.accumulate_params(t, &bars, &mut self.step_grads);
         self.bars = bars;
         Ok(())
@@ -172,7 +172,7 @@ impl<R: CpuReal> CpuEngine<R> {
             .collect();
         let mut bars = vec![R::default(); op.reals_len * self.topo.cells];
         op.adjoint_all(&self.topo, t, f, OutBar::Uniform(&weights), &mut bars);
-        op.scatter_populations(&self.topo, &bars, lambda);
+        op.scatter_populations(&self.topo, &bars, lambda, false);
         if let Some(acc) = &mut self.objective_grads {
             op.accumulate_params(t, &bars, acc);
         }

@@ -338,21 +338,27 @@ impl<R: CpuReal> CpuOperator<R> {
         bars.par_chunks_mut(BLOCK * n).enumerate().for_each_init(
             || self.scratch(t),
             |s, (b, bars)| {
-                bars.fill(R::default());
                 let start = b * BLOCK;
                 let cells = clip(start..start + bars.len() / n, &topo.interior);
+                // Cells outside the interior send nothing; the others are zeroed one by
+                // one, while their adjoints are in cache.
+                bars[..(cells.start - start) * n].fill(R::default());
+                bars[(cells.end - start) * n..].fill(R::default());
                 topo.for_each_cell(cells, (self.streams, topo.q), |cell, ups| {
                     self.gather(topo, cell, ups, f, s);
                     let ob = out_bar.of(cell, self.outputs_len);
                     let bar = &mut bars[(cell - start) * n..(cell - start + 1) * n];
+                    bar.fill(R::default());
                     (self.forms.adjoint)(&s.reals, &s.ints, ob, bar);
                 });
             },
         );
     }
 
-    /// Pass B: adds into `lambda` (cell-major) what every population reader sent each slot.
-    pub fn scatter_populations(&self, topo: &Topology, bars: &[R], lambda: &mut [R]) {
+    /// Pass B: adds into `lambda` (cell-major) what every population reader sent each
+    /// slot, or with `fresh` writes it there (from zero, as adding into a zeroed state
+    /// would, without a pass of its own over the state).
+    pub fn scatter_populations(&self, topo: &Topology, bars: &[R], lambda: &mut [R], fresh: bool) {
         let (q, n) = (topo.q, self.reals_len);
         let reads: Vec<CellInput> = self
             .per_cell
@@ -369,6 +375,9 @@ impl<R: CpuReal> CpuOperator<R> {
             })
             .collect();
         if reads.is_empty() {
+            if fresh {
+                lambda.fill(R::default());
+            }
             return;
         }
         let opp = &topo.opp;
@@ -380,6 +389,9 @@ impl<R: CpuReal> CpuOperator<R> {
                 let cells = start..start + lam.len() / q;
                 topo.for_each_cell(cells, (self.streams, n), |y, ups| {
                     let lam = &mut lam[(y - start) * q..(y - start) * q + q];
+                    if fresh {
+                        lam.fill(R::default());
+                    }
                     // Each slot adds its readers in source order, as it always has, so
                     // the sums round the same way.
                     for read in &reads {

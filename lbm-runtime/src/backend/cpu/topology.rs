@@ -141,9 +141,9 @@ impl Topology {
     }
 }
 
-/// `block` clipped to `interior` (empty when they do not meet).
+/// `block` clipped to `interior`: a range within `block`, empty when they do not meet.
 pub(crate) fn clip(block: Range<usize>, interior: &Range<usize>) -> Range<usize> {
-    let start = block.start.max(interior.start);
+    let start = block.start.max(interior.start).min(block.end);
     start..block.end.min(interior.end).max(start)
 }
 
@@ -184,6 +184,7 @@ mod tests {
     fn clipping_keeps_the_overlap() {
         assert_eq!(clip(0..10, &(3..20)), 3..10);
         assert_eq!(clip(10..20, &(0..5)), 10..10);
-        assert_eq!(clip(0..4, &(6..9)), 6..6);
+        assert_eq!(clip(0..4, &(6..9)), 4..4);
+        assert_eq!(clip(5..9, &(6..7)), 6..7);
     }
 }
