@@ -63,7 +63,7 @@ struct Args {
     gpus: Option<u16>,
     /// Without a GPU: the sides of the D2Q9 square and the D3Q19 cube of the kernel rows
     /// (grids larger than the last-level cache measure memory rather than cache).
-    #[arg(long, value_name = "D2,D3", value_delimiter = ',', num_args = 2)]
+    #[arg(long, value_name = "D2,D3", value_delimiter = ',')]
     cpu_sides: Option<Vec<usize>>,
     /// Without a GPU: also the f64 kernel rows.
     #[arg(long)]
@@ -740,10 +740,10 @@ fn cpu_report(args: &Args) -> Result<Report> {
         )
     };
     let mut kernels = Vec::new();
-    let (side2, side3, steps) = match (&args.cpu_sides, quick) {
-        (Some(sides), _) => (sides[0], sides[1], 20),
-        (None, true) => (d2.dims()[0], d3.dims()[0], 5),
-        (None, false) => (512, 64, 20),
+    let (side2, side3, steps) = match (args.cpu_sides.as_deref(), quick) {
+        (Some(&[d2, d3]), _) => (d2, d3, 20),
+        (_, true) => (d2.dims()[0], d3.dims()[0], 5),
+        (_, false) => (512, 64, 20),
     };
     let k2 = Grid::new_2d(LatticeKind::D2Q9, side2, side2)?;
     let k3 = Grid::new_3d(LatticeKind::D3Q19, side3, side3, side3)?;
@@ -811,6 +811,10 @@ fn scaling_main(args: &Args, gpus: usize) -> std::process::ExitCode {
 fn main() -> std::process::ExitCode {
     lbm_examples::logging::init();
     let args = Args::parse();
+    if args.cpu_sides.as_ref().is_some_and(|s| s.len() != 2) {
+        eprintln!("bench: --cpu-sides takes two sides, D2,D3 (e.g. 2048,128)");
+        return std::process::ExitCode::FAILURE;
+    }
     if let Some(gpus) = args.gpus {
         return scaling_main(&args, gpus as usize);
     }

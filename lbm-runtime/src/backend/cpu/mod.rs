@@ -2,8 +2,10 @@
 //!
 //! States are cell-major (`[cell * Q + i]`), so each cell's new populations are one
 //! contiguous slice and cells run in parallel without sharing writes. `operator` gathers,
-//! runs and differentiates one bound operator; this module holds a whole simulation (the
-//! step, the objective, their gradients) and implements the backend interface.
+//! runs and differentiates one bound operator, in blocks of cells; `topology` says where
+//! each cell's streamed populations come from, row by row; this module holds a whole
+//! simulation (the step, the objective, their gradients) and implements the backend
+//! interface.
 
 mod operator;
 mod topology;
