@@ -61,6 +61,13 @@ struct Args {
     /// GPU, virtual CPU devices at small sizes.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(2..=64))]
     gpus: Option<u16>,
+    /// Without a GPU: the sides of the D2Q9 square and the D3Q19 cube of the kernel rows
+    /// (grids larger than the last-level cache measure memory rather than cache).
+    #[arg(long, value_name = "D2,D3", value_delimiter = ',')]
+    cpu_sides: Option<Vec<usize>>,
+    /// Without a GPU: also the f64 kernel rows.
+    #[arg(long)]
+    cpu_f64: bool,
 }
 
 /// Kernel-level figures of one grid.
@@ -758,21 +765,29 @@ fn cpu_kernel_row(name: &str, grid: &Grid, p: Precision, steps: usize) -> Result
     })
 }
 
-/// [`cpu_kernel_row`] with one thread and with every thread.
-fn cpu_kernel_rows(name: &str, grid: &Grid, steps: usize, out: &mut Vec<KernelRow>) -> Result<()> {
+/// [`cpu_kernel_row`] with one thread and with every thread, in each precision asked for.
+fn cpu_kernel_rows(
+    name: &str,
+    grid: &Grid,
+    (steps, precisions): (usize, &[Precision]),
+    out: &mut Vec<KernelRow>,
+) -> Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for t in [1, threads] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build()
-            .map_err(|e| lbm_runtime::LbmError::BackendUnavailable(e.to_string()))?;
-        let label = format!("{name}, {t} thread{}", if t == 1 { "" } else { "s" });
-        out.push(pool.install(|| cpu_kernel_row(&label, grid, Precision::F32, steps))?);
+    for &p in precisions {
+        for t in [1, threads] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .map_err(|e| lbm_runtime::LbmError::BackendUnavailable(e.to_string()))?;
+            let label = format!("{name}, {t} thread{}", if t == 1 { "" } else { "s" });
+            out.push(pool.install(|| cpu_kernel_row(&label, grid, p, steps))?);
+        }
     }
     Ok(())
 }
 
-fn cpu_report(quick: bool) -> Result<Report> {
+fn cpu_report(args: &Args) -> Result<Report> {
+    let quick = args.quick;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let scale = if quick { 1 } else { 2 };
     let d2 = Grid::new_2d(LatticeKind::D2Q9, 64 * scale, 64 * scale)?;
@@ -783,26 +798,43 @@ fn cpu_report(quick: bool) -> Result<Report> {
         Checkpointing::Budget(Budget::bytes(10 * state3)),
     );
     let all = ("store-all", Checkpointing::StoreAll);
-    let user = vec![
-        user_row("D2Q9", &d2, Backend::Cpu, 20, all, None)?,
-        user_row("D3Q19", &d3, Backend::Cpu, 20, all, None)?,
-        user_row("D3Q19", &d3, Backend::Cpu, 40, budget, None)?,
-    ];
-    let optimisation_loop = Some(optimisation_loop("D2Q9", &d2, Backend::Cpu, 20, 5, None)?);
-    let mut kernels = Vec::new();
-    let (k2, k3, steps) = if quick {
-        (d2.clone(), d3.clone(), 5)
+    let (user, optimisation_loop) = if args.kernels_only {
+        (Vec::new(), None)
     } else {
         (
-            Grid::new_2d(LatticeKind::D2Q9, 512, 512)?,
-            Grid::new_3d(LatticeKind::D3Q19, 64, 64, 64)?,
-            20,
+            vec![
+                user_row("D2Q9", &d2, Backend::Cpu, 20, all, None)?,
+                user_row("D3Q19", &d3, Backend::Cpu, 20, all, None)?,
+                user_row("D3Q19", &d3, Backend::Cpu, 40, budget, None)?,
+            ],
+            Some(optimisation_loop("D2Q9", &d2, Backend::Cpu, 20, 5, None)?),
         )
     };
-    let side2 = k2.dims()[0];
-    let side3 = k3.dims()[0];
-    cpu_kernel_rows(&format!("D2Q9 {side2}^2"), &k2, steps, &mut kernels)?;
-    cpu_kernel_rows(&format!("D3Q19 {side3}^3"), &k3, steps, &mut kernels)?;
+    let mut kernels = Vec::new();
+    let (side2, side3, steps) = match (args.cpu_sides.as_deref(), quick) {
+        (Some(&[d2, d3]), _) => (d2, d3, 20),
+        (_, true) => (d2.dims()[0], d3.dims()[0], 5),
+        (_, false) => (512, 64, 20),
+    };
+    let k2 = Grid::new_2d(LatticeKind::D2Q9, side2, side2)?;
+    let k3 = Grid::new_3d(LatticeKind::D3Q19, side3, side3, side3)?;
+    let precisions: &[Precision] = if args.cpu_f64 {
+        &[Precision::F32, Precision::F64]
+    } else {
+        &[Precision::F32]
+    };
+    cpu_kernel_rows(
+        &format!("D2Q9 {side2}^2"),
+        &k2,
+        (steps, precisions),
+        &mut kernels,
+    )?;
+    cpu_kernel_rows(
+        &format!("D3Q19 {side3}^3"),
+        &k3,
+        (steps, precisions),
+        &mut kernels,
+    )?;
     Ok(Report {
         device: format!("CPU, {threads} threads"),
         backend: "cpu",
@@ -850,6 +882,10 @@ fn scaling_main(args: &Args, gpus: usize) -> std::process::ExitCode {
 fn main() -> std::process::ExitCode {
     lbm_examples::logging::init();
     let args = Args::parse();
+    if args.cpu_sides.as_ref().is_some_and(|s| s.len() != 2) {
+        eprintln!("bench: --cpu-sides takes two sides, D2,D3 (e.g. 2048,128)");
+        return std::process::ExitCode::FAILURE;
+    }
     if let Some(gpus) = args.gpus {
         return scaling_main(&args, gpus as usize);
     }
@@ -859,7 +895,7 @@ fn main() -> std::process::ExitCode {
             if let (false, Err(why)) = (quick, device) {
                 eprintln!("note: no GPU ({why}); the CPU backend at small sizes");
             }
-            cpu_report(quick)
+            cpu_report(&args)
         }
     };
     let report = match report {

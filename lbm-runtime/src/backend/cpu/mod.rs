@@ -2,10 +2,13 @@
 //!
 //! States are cell-major (`[cell * Q + i]`), so each cell's new populations are one
 //! contiguous slice and cells run in parallel without sharing writes. `operator` gathers,
-//! runs and differentiates one bound operator; this module holds a whole simulation (the
-//! step, the objective, their gradients) and implements the backend interface.
+//! runs and differentiates one bound operator, in blocks of cells; `topology` says where
+//! each cell's streamed populations come from, row by row; this module holds a whole
+//! simulation (the step, the objective, their gradients) and implements the backend
+//! interface.
 
 mod operator;
+mod topology;
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +29,8 @@ use crate::memory::{bytes_of, check_host_fits, try_filled};
 use crate::real::Precision;
 use crate::storage::Storage;
 pub(crate) use operator::CpuReal;
-use operator::{CpuOperator, Topology, CHUNK};
+use operator::{CpuOperator, OutBar, CHUNK};
+use topology::Topology;
 
 /// One simulation on the CPU: the step, the objective and the grid's tables.
 pub(crate) struct CpuEngine<R: CpuReal> {
@@ -65,9 +69,9 @@ impl<R: CpuReal> CpuEngine<R> {
         interior: Range<usize>,
     ) -> Result<Self> {
         let (q, cells) = (grid.lattice().q(), grid.cells());
-        // Two states and the two neighbour tables, before any of them is allocated.
+        // Two states and the neighbour tables, before any of them is allocated.
         let state = bytes_of("a state", q * cells, std::mem::size_of::<R>())?;
-        let tables = bytes_of("the neighbour tables", 2 * q * cells, 4)?;
+        let tables = Topology::table_bytes(grid);
         check_host_fits(
             &format!("a simulation of {cells} cells on the CPU"),
             state.saturating_mul(2).saturating_add(tables),
@@ -152,17 +156,14 @@ impl<R: CpuReal> CpuEngine<R> {
         lambda_out: &[R],
         lambda_in: &mut [R],
     ) -> Result<()> {
-        let q = self.topo.q;
-        let out_bar =
-            |cell: usize, ob: &mut [R]| ob.copy_from_slice(&lambda_out[cell * q..cell * q + q]);
         let mut bars = std::mem::take(&mut self.bars);
         if bars.is_empty() {
             bars = try_filled("the adjoint's per-cell inputs", self.bars_len())?;
         }
         self.step
-            .adjoint_all(&self.topo, t, f_in, &out_bar, &mut bars);
-        lambda_in.iter_mut().for_each(|l| *l = R::default());
-        self.step.scatter_populations(&self.topo, &bars, lambda_in);
+            .adjoint_all(&self.topo, t, f_in, OutBar::PerCell(lambda_out), &mut bars);
+        self.step
+            .scatter_populations(&self.topo, &bars, lambda_in, true);
         self.step.accumulate_params(t, &bars, &mut self.step_grads);
         self.bars = bars;
         Ok(())
@@ -216,10 +217,9 @@ impl<R: CpuReal> CpuEngine<R> {
             .iter()
             .map(|w| R::from_f64(w * times as f64))
             .collect();
-        let out_bar = |_: usize, ob: &mut [R]| ob.copy_from_slice(&weights);
         let mut bars = vec![R::default(); op.reals_len * self.topo.cells];
-        op.adjoint_all(&self.topo, t, f, &out_bar, &mut bars);
-        op.scatter_populations(&self.topo, &bars, lambda);
+        op.adjoint_all(&self.topo, t, f, OutBar::Uniform(&weights), &mut bars);
+        op.scatter_populations(&self.topo, &bars, lambda, false);
         if let Some(acc) = &mut self.objective_grads {
             op.accumulate_params(t, &bars, acc);
         }

@@ -14,12 +14,12 @@ use rayon::prelude::*;
 
 use crate::backend::divergence_code;
 use crate::bind::{Bound, Source};
-use crate::error::Result;
 use crate::gradients::{GradValue, ParamAccumulator};
 use crate::grid::Grid;
-use crate::memory::try_filled;
 use crate::operator::{CpuForms, FlatForms};
 use crate::real::Real;
+
+use super::topology::{clip, Topology};
 
 /// Cells per chunk of a deterministic parallel sum.
 pub(crate) const CHUNK: usize = 1024;
@@ -42,54 +42,62 @@ impl CpuReal for f64 {
     }
 }
 
-/// Precomputed neighbour tables of a grid.
-pub(crate) struct Topology {
-    grid: Grid,
-    pub q: usize,
-    pub cells: usize,
-    /// `[cell * Q + i]`: the cell direction `i` streams from.
-    pub upstream: Vec<u32>,
-    /// `[cell * Q + i]`: the cell direction `i` streams to.
-    pub downstream: Vec<u32>,
-    pub opp: Vec<usize>,
-    pub links: Vec<i64>,
-    /// The cells this engine updates: all of them, or a part's own cells when the grid is
-    /// a slab of a split domain whose other cells are halo (see `backend::split`). Cells
-    /// outside it are neither stepped nor differentiated, nor counted in an objective.
-    pub interior: Range<usize>,
+/// Cells per parallel task: large enough that splitting and per-task setup vanish, small
+/// enough that two threads share a small grid evenly. Each cell's result does not depend
+/// on it.
+const BLOCK: usize = 1024;
+
+/// An input gathered anew for every cell (the others are the same for every cell of a
+/// step and are written once per task, see [`CpuOperator::constants`]).
+#[derive(Clone, Copy, Debug)]
+enum CellInput {
+    /// Streamed populations, at this offset of the real inputs.
+    Pulled(usize),
+    /// The cell's own populations.
+    Local(usize),
+    /// `f(x + c_i, OPP[i])`.
+    Far(usize),
+    /// A neighbour's populations, through `neighbors[k]`.
+    Neighbor { at: usize, k: usize },
+    /// `len` values of the per-cell field of source `k`.
+    Field { at: usize, len: usize, k: usize },
+    /// The link mask, at this offset of the integer inputs.
+    Links(usize),
+    /// The integer field of source `k`.
+    IntField { at: usize, k: usize },
 }
 
-impl Topology {
-    /// `table[cell]` = the cell at `cell + offset`, periodic.
-    fn shifted(&self, offset: [i32; 3]) -> Vec<u32> {
-        (0..self.cells)
-            .map(|c| self.grid.offset(c, offset) as u32)
-            .collect()
+impl CellInput {
+    fn streams(self) -> bool {
+        matches!(self, CellInput::Pulled(_) | CellInput::Far(_))
     }
 }
 
-impl Topology {
-    pub fn new(grid: &Grid) -> Result<Self> {
-        let (q, cells) = (grid.lattice().q(), grid.cells());
-        let mut upstream: Vec<u32> = try_filled("the upstream table of the grid", q * cells)?;
-        let mut downstream: Vec<u32> = try_filled("the downstream table of the grid", q * cells)?;
-        for cell in 0..cells {
-            for i in 0..q {
-                upstream[cell * q + i] = grid.upstream(cell, i) as u32;
-                downstream[cell * q + i] = grid.downstream(cell, i) as u32;
-            }
+/// Where a cell's output adjoints come from in pass A.
+#[derive(Clone, Copy)]
+pub(crate) enum OutBar<'a, R> {
+    /// `values[cell * outputs_len..]`: the adjoint state of the step's result.
+    PerCell(&'a [R]),
+    /// The same for every cell (an objective's weights).
+    Uniform(&'a [R]),
+}
+
+impl<R> OutBar<'_, R> {
+    fn of(&self, cell: usize, len: usize) -> &[R] {
+        match self {
+            OutBar::PerCell(v) => &v[cell * len..cell * len + len],
+            OutBar::Uniform(v) => v,
         }
-        Ok(Topology {
-            grid: grid.clone(),
-            q,
-            cells,
-            upstream,
-            downstream,
-            opp: (0..q).map(|i| grid.lattice().opp(i)).collect(),
-            links: (0..cells).map(|c| grid.links(c)).collect(),
-            interior: 0..cells,
-        })
     }
+}
+
+/// One task's input buffers, the constants of its step already in place.
+struct Scratch<R> {
+    reals: Vec<R>,
+    ints: Vec<i64>,
+    /// Inputs and outputs in `f32`, for a forward computed in `f32` on wider storage.
+    narrow: Vec<f32>,
+    narrow_out: Vec<f32>,
 }
 
 /// An operator prepared to run on the CPU: its sources with their flat offsets.
@@ -102,6 +110,10 @@ pub(crate) struct CpuOperator<R: CpuReal> {
     pub reals_len: usize,
     ints_len: usize,
     pub outputs_len: usize,
+    /// The inputs that differ from cell to cell, in source order.
+    per_cell: Vec<CellInput>,
+    /// Whether any input reads streamed populations (so cells need their upstream cells).
+    streams: bool,
     /// For each `Neighbor` source: the neighbour of every cell, and the reverse map.
     neighbors: Vec<Option<(Vec<u32>, Vec<u32>)>>,
     /// The `f32` forward form, when this operator computes its forward in `f32` on wider
@@ -123,13 +135,18 @@ impl<R: CpuReal> CpuOperator<R> {
                 _ => None,
             })
             .collect();
+        let offsets = bound.real_offsets(grid);
+        let lens: Vec<usize> = op.params.iter().map(|p| p.shape.len(lattice)).collect();
+        let per_cell = per_cell_inputs(&bound.sources, &offsets, &lens);
         CpuOperator {
             lattice,
             neighbors,
             bound: bound.clone(),
             forms: R::forms(&op.cpu, lattice),
-            offsets: bound.real_offsets(grid),
-            lens: op.params.iter().map(|p| p.shape.len(lattice)).collect(),
+            streams: per_cell.iter().any(|c| c.streams()),
+            per_cell,
+            offsets,
+            lens,
             reals_len: op.real_inputs_len(lattice),
             ints_len: op.int_inputs_len(),
             outputs_len: op.outputs_len(lattice),
@@ -144,66 +161,95 @@ impl<R: CpuReal> CpuOperator<R> {
         self
     }
 
-    /// Fills the flat inputs of `cell` at step `t` from the state `f`.
-    fn gather(
-        &self,
-        topo: &Topology,
-        t: usize,
-        cell: usize,
-        f: &[R],
-        reals: &mut [R],
-        ints: &mut [i64],
-    ) {
-        let q = topo.q;
+    /// Input buffers holding the inputs that are the same for every cell at step `t`.
+    fn scratch(&self, t: usize) -> Scratch<R> {
+        let mut s = Scratch {
+            reals: vec![R::default(); self.reals_len],
+            ints: vec![0i64; self.ints_len],
+            narrow: Vec::new(),
+            narrow_out: Vec::new(),
+        };
+        if self.forward_f32.is_some() {
+            s.narrow = vec![0f32; self.reals_len];
+            s.narrow_out = vec![0f32; self.outputs_len];
+        }
+        self.constants(t, &mut s.reals, &mut s.ints);
+        s
+    }
+
+    /// Writes the inputs that are the same for every cell at step `t`.
+    fn constants(&self, t: usize, reals: &mut [R], ints: &mut [i64]) {
         let mut int_at = 0;
         for (k, source) in self.bound.sources.iter().enumerate() {
-            let len = self.lens[k];
             let Some(o) = self.offsets[k] else {
-                ints[int_at] = match source {
-                    Source::Links => topo.links[cell],
-                    Source::Int(v) => *v,
-                    Source::IntField(v) => v[cell],
-                    _ => unreachable!("binding checks integer sources"),
-                };
+                if let Source::Int(v) = source {
+                    ints[int_at] = *v;
+                }
                 int_at += 1;
                 continue;
             };
-            let dst = &mut reals[o..o + len];
-            match source {
-                Source::Pulled => {
-                    for (i, d) in dst.iter_mut().enumerate() {
-                        *d = f[topo.upstream[cell * q + i] as usize * q + i];
-                    }
-                }
-                Source::Local => dst.copy_from_slice(&f[cell * q..cell * q + q]),
-                Source::Neighbor(_) => {
-                    let (to, _) = self.neighbors[k]
-                        .as_ref()
-                        .expect("tables for every neighbour source");
-                    let nb = to[cell] as usize;
-                    dst.copy_from_slice(&f[nb * q..nb * q + q]);
-                }
-                Source::Far => {
-                    for (i, d) in dst.iter_mut().enumerate() {
-                        *d = f[topo.downstream[cell * q + i] as usize * q + topo.opp[i]];
-                    }
-                }
-                Source::Uniform(v) => dst
-                    .iter_mut()
-                    .zip(v)
-                    .for_each(|(d, v)| *d = R::from_f64(*v)),
-                Source::PerStep(v) => dst
-                    .iter_mut()
-                    .zip(&v[t])
-                    .for_each(|(d, v)| *d = R::from_f64(*v)),
-                Source::Field(v) => dst
-                    .iter_mut()
-                    .zip(&v[cell * len..cell * len + len])
-                    .for_each(|(d, v)| *d = R::from_f64(*v)),
-                _ => unreachable!("binding checks real sources"),
-            }
+            let dst = &mut reals[o..o + self.lens[k]];
+            let values = match source {
+                Source::Uniform(v) => v,
+                Source::PerStep(v) => &v[t],
+                _ => continue,
+            };
+            dst.iter_mut()
+                .zip(values)
+                .for_each(|(d, v)| *d = R::from_f64(*v));
         }
         debug_assert_eq!(int_at, self.ints_len);
+    }
+
+    /// Fills the inputs of `cell` that differ from cell to cell, from the state `f`;
+    /// `ups[i]` is `Q` times the cell direction `i` streams from.
+    #[inline]
+    fn gather(&self, topo: &Topology, cell: usize, ups: &[usize], f: &[R], s: &mut Scratch<R>) {
+        let q = topo.q;
+        for input in &self.per_cell {
+            match *input {
+                CellInput::Pulled(o) => {
+                    for (i, (d, &up)) in s.reals[o..o + q].iter_mut().zip(ups).enumerate() {
+                        *d = f[up + i];
+                    }
+                }
+                CellInput::Local(o) => {
+                    s.reals[o..o + q].copy_from_slice(&f[cell * q..cell * q + q])
+                }
+                CellInput::Far(o) => {
+                    // The cell `x + c_i` is the one `OPP[i]` streams from.
+                    for (d, &j) in s.reals[o..o + q].iter_mut().zip(&topo.opp) {
+                        *d = f[ups[j] + j];
+                    }
+                }
+                CellInput::Neighbor { at, k } => {
+                    let nb = self.neighbor_tables(k).0[cell] as usize;
+                    s.reals[at..at + q].copy_from_slice(&f[nb * q..nb * q + q]);
+                }
+                CellInput::Field { at, len, k } => {
+                    let Source::Field(v) = &self.bound.sources[k] else {
+                        unreachable!("a field input is bound to a field");
+                    };
+                    s.reals[at..at + len]
+                        .iter_mut()
+                        .zip(&v[cell * len..cell * len + len])
+                        .for_each(|(d, v)| *d = R::from_f64(*v));
+                }
+                CellInput::Links(at) => s.ints[at] = topo.links[cell],
+                CellInput::IntField { at, k } => {
+                    let Source::IntField(v) = &self.bound.sources[k] else {
+                        unreachable!("an integer field input is bound to one");
+                    };
+                    s.ints[at] = v[cell];
+                }
+            }
+        }
+    }
+
+    fn neighbor_tables(&self, k: usize) -> &(Vec<u32>, Vec<u32>) {
+        self.neighbors[k]
+            .as_ref()
+            .expect("tables for every neighbour source")
     }
 
     /// Runs the forward form on every interior cell; `out` gets `outputs_len` values per
@@ -222,64 +268,60 @@ impl<R: CpuReal> CpuOperator<R> {
         out: &mut [R],
         record: Option<&AtomicU64>,
     ) {
-        let flag = |cell: usize, out: &[R]| {
-            if let Some(record) = record {
-                if out.iter().any(|v| !v.is_finite()) {
+        let m = self.outputs_len.max(1);
+        out.par_chunks_mut(BLOCK * m).enumerate().for_each_init(
+            || self.scratch(t),
+            |s, (b, out)| {
+                let start = b * BLOCK;
+                let cells = clip(start..start + out.len() / m, &topo.interior);
+                let bad = self.forward_cells(topo, f, cells, &mut out[..], start, s);
+                if let (Some(record), Some(cell)) = (record, bad) {
                     record.fetch_min(divergence_code(t, cell), Ordering::Relaxed);
                 }
+            },
+        );
+    }
+
+    /// The forward of `cells`, whose outputs go to `out` from cell `start` on; returns the
+    /// first cell with a non-finite output.
+    fn forward_cells(
+        &self,
+        topo: &Topology,
+        f: &[R],
+        cells: Range<usize>,
+        out: &mut [R],
+        start: usize,
+        s: &mut Scratch<R>,
+    ) -> Option<usize> {
+        let m = self.outputs_len;
+        let mut bad = None;
+        topo.for_each_cell(cells, (self.streams, topo.q), |cell, ups| {
+            self.gather(topo, cell, ups, f, s);
+            let o = &mut out[(cell - start) * m..(cell - start) * m + m];
+            self.forward_one(s, o);
+            if bad.is_none() && !o.iter().all(|v| v.is_finite()) {
+                bad = Some(cell);
             }
+        });
+        bad
+    }
+
+    /// The forward form on gathered inputs, in `f32` when so asked: the storage then
+    /// holds `f32` values in a wider type, so rounding the inputs, computing in `f32` and
+    /// widening the results leaves every state the `f32` run's bit for bit.
+    fn forward_one(&self, s: &mut Scratch<R>, out: &mut [R]) {
+        let Some(forms) = self.forward_f32 else {
+            (self.forms.forward)(&s.reals, &s.ints, out);
+            return;
         };
-        match self.forward_f32 {
-            None => out
-                .par_chunks_mut(self.outputs_len)
-                .enumerate()
-                .for_each_init(
-                    || {
-                        (
-                            vec![R::default(); self.reals_len],
-                            vec![0i64; self.ints_len],
-                        )
-                    },
-                    |(reals, ints), (cell, out)| {
-                        if !topo.interior.contains(&cell) {
-                            return;
-                        }
-                        self.gather(topo, t, cell, f, reals, ints);
-                        (self.forms.forward)(reals, ints, out);
-                        flag(cell, out);
-                    },
-                ),
-            // The storage holds `f32` values in a wider type: round the inputs, compute in
-            // `f32`, widen the results, so every state is the `f32` run's bit for bit.
-            Some(forms) => out
-                .par_chunks_mut(self.outputs_len)
-                .enumerate()
-                .for_each_init(
-                    || {
-                        (
-                            vec![R::default(); self.reals_len],
-                            vec![0i64; self.ints_len],
-                            vec![0f32; self.reals_len],
-                            vec![0f32; self.outputs_len],
-                        )
-                    },
-                    |(reals, ints, narrow, narrow_out), (cell, out)| {
-                        if !topo.interior.contains(&cell) {
-                            return;
-                        }
-                        self.gather(topo, t, cell, f, reals, ints);
-                        narrow
-                            .iter_mut()
-                            .zip(reals.iter())
-                            .for_each(|(n, r)| *n = r.to_f64() as f32);
-                        (forms.forward)(narrow, ints, narrow_out);
-                        out.iter_mut()
-                            .zip(narrow_out.iter())
-                            .for_each(|(o, n)| *o = R::from_f64(f64::from(*n)));
-                        flag(cell, out);
-                    },
-                ),
-        }
+        s.narrow
+            .iter_mut()
+            .zip(&s.reals)
+            .for_each(|(n, r)| *n = r.to_f64() as f32);
+        (forms.forward)(&s.narrow, &s.ints, &mut s.narrow_out);
+        out.iter_mut()
+            .zip(&s.narrow_out)
+            .for_each(|(o, n)| *o = R::from_f64(f64::from(*n)));
     }
 
     /// Pass A of the adjoint: every interior cell's input adjoints, `[cell * reals_len + k]`
@@ -289,64 +331,101 @@ impl<R: CpuReal> CpuOperator<R> {
         topo: &Topology,
         t: usize,
         f: &[R],
-        out_bar: &(dyn Fn(usize, &mut [R]) + Sync),
+        out_bar: OutBar<'_, R>,
         bars: &mut [R],
     ) {
-        bars.par_chunks_mut(self.reals_len.max(1))
-            .enumerate()
-            .for_each_init(
-                || {
-                    (
-                        vec![R::default(); self.reals_len],
-                        vec![0i64; self.ints_len],
-                        vec![R::default(); self.outputs_len],
-                    )
-                },
-                |(reals, ints, ob), (cell, bar)| {
-                    bar.iter_mut().for_each(|b| *b = R::default());
-                    if !topo.interior.contains(&cell) {
-                        return;
-                    }
-                    self.gather(topo, t, cell, f, reals, ints);
-                    out_bar(cell, ob);
-                    (self.forms.adjoint)(reals, ints, ob, bar);
-                },
-            );
+        let n = self.reals_len.max(1);
+        bars.par_chunks_mut(BLOCK * n).enumerate().for_each_init(
+            || self.scratch(t),
+            |s, (b, bars)| {
+                let start = b * BLOCK;
+                let cells = clip(start..start + bars.len() / n, &topo.interior);
+                // Cells outside the interior send nothing; the others are zeroed one by
+                // one, while their adjoints are in cache.
+                bars[..(cells.start - start) * n].fill(R::default());
+                bars[(cells.end - start) * n..].fill(R::default());
+                topo.for_each_cell(cells, (self.streams, topo.q), |cell, ups| {
+                    self.gather(topo, cell, ups, f, s);
+                    let ob = out_bar.of(cell, self.outputs_len);
+                    let bar = &mut bars[(cell - start) * n..(cell - start + 1) * n];
+                    bar.fill(R::default());
+                    (self.forms.adjoint)(&s.reals, &s.ints, ob, bar);
+                });
+            },
+        );
     }
 
-    /// Pass B: adds into `lambda` (cell-major) what every population reader sent each slot.
-    pub fn scatter_populations(&self, topo: &Topology, bars: &[R], lambda: &mut [R]) {
+    /// Pass B: adds into `lambda` (cell-major) what every population reader sent each
+    /// slot, or with `fresh` writes it there (from zero, as adding into a zeroed state
+    /// would, without a pass of its own over the state).
+    pub fn scatter_populations(&self, topo: &Topology, bars: &[R], lambda: &mut [R], fresh: bool) {
         let (q, n) = (topo.q, self.reals_len);
-        let reads: Vec<(usize, usize, &Source)> = self
-            .bound
-            .sources
+        let reads: Vec<CellInput> = self
+            .per_cell
             .iter()
-            .enumerate()
-            .filter(|(_, s)| s.is_population())
-            .map(|(k, s)| (k, self.offsets[k].expect("populations are real"), s))
+            .copied()
+            .filter(|c| {
+                matches!(
+                    c,
+                    CellInput::Pulled(_)
+                        | CellInput::Local(_)
+                        | CellInput::Far(_)
+                        | CellInput::Neighbor { .. }
+                )
+            })
             .collect();
-        lambda.par_chunks_mut(q).enumerate().for_each(|(y, lam)| {
-            for (j, l) in lam.iter_mut().enumerate() {
-                let reader = topo.downstream[y * q + j] as usize;
-                for &(k, o, s) in &reads {
-                    *l += match s {
-                        // Cell y + c_j pulled this slot as its f[j].
-                        Source::Pulled => bars[reader * n + o + j],
-                        Source::Local => bars[y * n + o + j],
-                        // Cell y + c_j read it as its f_far[OPP[j]].
-                        Source::Far => bars[reader * n + o + topo.opp[j]],
-                        // Cell y - offset read this cell's populations.
-                        Source::Neighbor(_) => {
-                            let (_, from) = self.neighbors[k]
-                                .as_ref()
-                                .expect("tables for every neighbour source");
-                            bars[from[y] as usize * n + o + j]
-                        }
-                        _ => unreachable!(),
-                    };
-                }
+        if reads.is_empty() {
+            if fresh {
+                lambda.fill(R::default());
             }
-        });
+            return;
+        }
+        let opp = &topo.opp;
+        lambda
+            .par_chunks_mut(BLOCK * q)
+            .enumerate()
+            .for_each(|(b, lam)| {
+                let start = b * BLOCK;
+                let cells = start..start + lam.len() / q;
+                topo.for_each_cell(cells, (self.streams, n), |y, ups| {
+                    let lam = &mut lam[(y - start) * q..(y - start) * q + q];
+                    if fresh {
+                        lam.fill(R::default());
+                    }
+                    // Each slot adds its readers in source order, as it always has, so
+                    // the sums round the same way.
+                    for read in &reads {
+                        match *read {
+                            // Cell y + c_j (the one OPP[j] streams from) pulled this slot
+                            // as its f[j].
+                            CellInput::Pulled(o) => {
+                                for (j, l) in lam.iter_mut().enumerate() {
+                                    *l += bars[ups[opp[j]] + o + j];
+                                }
+                            }
+                            CellInput::Local(o) => {
+                                for (l, b) in lam.iter_mut().zip(&bars[y * n + o..y * n + o + q]) {
+                                    *l += *b;
+                                }
+                            }
+                            // Cell y + c_j read it as its f_far[OPP[j]].
+                            CellInput::Far(o) => {
+                                for (j, l) in lam.iter_mut().enumerate() {
+                                    *l += bars[ups[opp[j]] + o + opp[j]];
+                                }
+                            }
+                            // Cell y - offset read this cell's populations.
+                            CellInput::Neighbor { at, k } => {
+                                let from = self.neighbor_tables(k).1[y] as usize;
+                                for (j, l) in lam.iter_mut().enumerate() {
+                                    *l += bars[from * n + at + j];
+                                }
+                            }
+                            _ => unreachable!("only population reads are kept"),
+                        }
+                    }
+                });
+            });
     }
 
     /// Adds the parameter adjoints of pass A to the accumulators.
@@ -392,4 +471,37 @@ fn sum_over_cells<R: Real>(bars: &[R], stride: usize, offset: usize, len: usize)
         add(&mut total, p);
     }
     total
+}
+
+/// The inputs of `sources` that differ from cell to cell, with their offsets.
+fn per_cell_inputs(
+    sources: &[Source],
+    offsets: &[Option<usize>],
+    lens: &[usize],
+) -> Vec<CellInput> {
+    let mut int_at = 0;
+    let mut inputs = Vec::new();
+    for (k, source) in sources.iter().enumerate() {
+        let at = offsets[k];
+        let input = match source {
+            Source::Pulled => at.map(CellInput::Pulled),
+            Source::Local => at.map(CellInput::Local),
+            Source::Far => at.map(CellInput::Far),
+            Source::Neighbor(_) => at.map(|at| CellInput::Neighbor { at, k }),
+            Source::Field(_) => at.map(|at| CellInput::Field {
+                at,
+                len: lens[k],
+                k,
+            }),
+            Source::Links => Some(CellInput::Links(int_at)),
+            Source::IntField(_) => Some(CellInput::IntField { at: int_at, k }),
+            // The same for every cell: see `CpuOperator::constants`.
+            Source::Uniform(_) | Source::PerStep(_) | Source::Int(_) => None,
+        };
+        if at.is_none() {
+            int_at += 1;
+        }
+        inputs.extend(input);
+    }
+    inputs
 }

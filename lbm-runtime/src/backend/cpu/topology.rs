@@ -1,0 +1,190 @@
+//! Where each cell's streamed populations come from, computed on the fly per row.
+//!
+//! A table of the upstream cell of every population would be read once per population,
+//! as many bytes as an `f32` state itself. Along a row (a run of cells along x) the rows
+//! the directions stream from are fixed, so one small table of rows per direction and a
+//! wrapped shift along x give every upstream cell for the cost of an add and a compare.
+
+use std::ops::Range;
+
+use crate::error::Result;
+use crate::grid::Grid;
+use crate::memory::try_filled;
+
+/// The most directions of a supported lattice (D3Q27).
+pub(crate) const MAX_Q: usize = 27;
+
+/// Neighbour tables of a grid, row by row.
+pub(crate) struct Topology {
+    grid: Grid,
+    pub q: usize,
+    pub cells: usize,
+    /// Cells per row.
+    nx: usize,
+    /// `[row * Q + i]`: the first cell of the row direction `i` streams from into `row`.
+    up_rows: Vec<usize>,
+    /// `[i]`: `-c_i` along x, wrapped into `0..nx`, so `x + shift` needs one conditional
+    /// subtraction to wrap.
+    x_shift: Vec<usize>,
+    /// `[i]`: `-c_i` along x.
+    x_back: Vec<isize>,
+    /// The largest `|c_i|` along x: cells that far from the ends of a row never wrap.
+    reach: usize,
+    pub opp: Vec<usize>,
+    pub links: Vec<i64>,
+    /// The cells this engine updates: all of them, or a part's own cells when the grid is
+    /// a slab of a split domain whose other cells are halo (see `backend::split`). Cells
+    /// outside it are neither stepped nor differentiated, nor counted in an objective.
+    pub interior: Range<usize>,
+}
+
+impl Topology {
+    pub fn new(grid: &Grid) -> Result<Self> {
+        let lattice = grid.lattice();
+        let (q, cells, nx) = (lattice.q(), grid.cells(), grid.dims()[0]);
+        debug_assert!(q <= MAX_Q, "a lattice with more directions than MAX_Q");
+        let rows = cells / nx.max(1);
+        let mut up_rows: Vec<usize> = try_filled("the upstream rows of the grid", rows * q)?;
+        for row in 0..rows {
+            for i in 0..q {
+                // The upstream cell of the row's first cell, moved back to its row's start.
+                let up = grid.upstream(row * nx, i);
+                up_rows[row * q + i] = up - up % nx;
+            }
+        }
+        let x_shift = (0..q)
+            .map(|i| (-i64::from(lattice.c(i)[0])).rem_euclid(nx.max(1) as i64) as usize)
+            .collect();
+        Ok(Topology {
+            grid: grid.clone(),
+            q,
+            cells,
+            nx,
+            up_rows,
+            x_shift,
+            x_back: (0..q).map(|i| -(lattice.c(i)[0] as isize)).collect(),
+            reach: (0..q)
+                .map(|i| lattice.c(i)[0].unsigned_abs() as usize)
+                .max()
+                .unwrap_or(0),
+            opp: (0..q).map(|i| lattice.opp(i)).collect(),
+            links: (0..cells).map(|c| grid.links(c)).collect(),
+            interior: 0..cells,
+        })
+    }
+
+    /// Bytes of the tables [`Topology::new`] allocates for `grid`, before allocating them.
+    pub fn table_bytes(grid: &Grid) -> usize {
+        let rows = grid.cells() / grid.dims()[0].max(1);
+        let q = grid.lattice().q();
+        (rows * q + grid.cells()).saturating_mul(std::mem::size_of::<usize>())
+    }
+
+    /// `table[cell]` = the cell at `cell + offset`, periodic.
+    pub fn shifted(&self, offset: [i32; 3]) -> Vec<u32> {
+        (0..self.cells)
+            .map(|c| self.grid.offset(c, offset) as u32)
+            .collect()
+    }
+
+    /// Calls `visit(cell, ups)` for every cell of `cells` in order, where `ups[i]` is
+    /// `stride` times the cell direction `i` streams from into `cell` (so `ups[i] + i`
+    /// indexes a cell-major state when `stride` is `Q`); `ups` is empty unless `streams`.
+    #[inline]
+    pub fn for_each_cell(
+        &self,
+        cells: Range<usize>,
+        (streams, stride): (bool, usize),
+        mut visit: impl FnMut(usize, &[usize]),
+    ) {
+        if !streams {
+            cells.for_each(|cell| visit(cell, &[]));
+            return;
+        }
+        let (q, nx) = (self.q, self.nx);
+        let mut ups = [0usize; MAX_Q];
+        let mut base = [0usize; MAX_Q];
+        let mut cell = cells.start;
+        while cell < cells.end {
+            let (row, x0) = (cell / nx, cell % nx);
+            let x1 = nx.min(x0 + (cells.end - cell));
+            let rows = &self.up_rows[row * q..row * q + q];
+            // Away from the ends of the row nothing wraps along x: the upstream cell is
+            // `row start + x - c_i`, and `base` holds `stride * (row start - c_i)`
+            // (wrapping, as it may be below zero while `x - c_i` is not).
+            for ((b, &start), &back) in base.iter_mut().zip(rows).zip(&self.x_back) {
+                *b = start.wrapping_add_signed(back).wrapping_mul(stride);
+            }
+            let inner = self.reach.min(nx)..nx.saturating_sub(self.reach);
+            for x in x0..x1 {
+                if inner.contains(&x) {
+                    let at = x * stride;
+                    for (up, &b) in ups[..q].iter_mut().zip(&base[..q]) {
+                        *up = b.wrapping_add(at);
+                    }
+                } else {
+                    self.wrapped(rows, x, stride, &mut ups[..q]);
+                }
+                visit(row * nx + x, &ups[..q]);
+            }
+            cell = row * nx + x1;
+        }
+    }
+
+    /// `ups` of [`Topology::for_each_cell`] for the cell at `x` of the row whose upstream
+    /// rows start at `rows`, wrapping along x.
+    fn wrapped(&self, rows: &[usize], x: usize, stride: usize, ups: &mut [usize]) {
+        for ((up, &start), &shift) in ups.iter_mut().zip(rows).zip(&self.x_shift) {
+            let s = x + shift;
+            *up = (start + if s >= self.nx { s - self.nx } else { s }) * stride;
+        }
+    }
+}
+
+/// `block` clipped to `interior`: a range within `block`, empty when they do not meet.
+pub(crate) fn clip(block: Range<usize>, interior: &Range<usize>) -> Range<usize> {
+    let start = block.start.max(interior.start).min(block.end);
+    start..block.end.min(interior.end).max(start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LatticeKind;
+
+    /// The row tables give what the grid's periodic neighbours give, on grids as thin as
+    /// one cell along an axis and on part ranges starting mid-row.
+    #[test]
+    fn upstream_cells_match_the_grid() {
+        let grids = [
+            Grid::new_2d(LatticeKind::D2Q9, 5, 3).unwrap(),
+            Grid::new_2d(LatticeKind::D2Q9, 1, 4).unwrap(),
+            Grid::new_2d(LatticeKind::D2Q9, 2, 1).unwrap(),
+            Grid::new_3d(LatticeKind::D3Q19, 3, 4, 2).unwrap(),
+            Grid::new_3d(LatticeKind::D3Q27, 4, 1, 3).unwrap(),
+        ];
+        for grid in &grids {
+            let topo = Topology::new(grid).unwrap();
+            let cells = grid.cells();
+            for range in [0..cells, 1..cells, cells / 2..cells - 1] {
+                let mut seen = Vec::new();
+                topo.for_each_cell(range.clone(), (true, 3), |cell, ups| {
+                    seen.push(cell);
+                    for (i, &up) in ups.iter().enumerate() {
+                        let want = 3 * grid.upstream(cell, i);
+                        assert_eq!(up, want, "{:?} {cell} {i}", grid.dims());
+                    }
+                });
+                assert_eq!(seen, range.collect::<Vec<_>>());
+            }
+        }
+    }
+
+    #[test]
+    fn clipping_keeps_the_overlap() {
+        assert_eq!(clip(0..10, &(3..20)), 3..10);
+        assert_eq!(clip(10..20, &(0..5)), 10..10);
+        assert_eq!(clip(0..4, &(6..9)), 4..4);
+        assert_eq!(clip(5..9, &(6..7)), 6..7);
+    }
+}
