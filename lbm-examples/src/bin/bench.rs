@@ -47,7 +47,8 @@ struct Args {
     /// Forward steps per kernel timing (half as many adjoint steps).
     #[arg(long, default_value_t = 200)]
     steps: usize,
-    /// Also time the step kernels under every forced register cap.
+    /// Also time the step kernels under every forced register cap: of the sweep's cases
+    /// (BGK on each lattice, TRT, KBC) those `--case` names, or all of them.
     #[arg(long)]
     sweep: bool,
     /// Only the kernel-level rows (what a profiler run wants).
@@ -501,7 +502,7 @@ fn simulation_memory(grid: &Grid, steps: usize) -> Result<()> {
 }
 
 /// Forward and adjoint MLUPS with every forced register cap.
-fn sweep_caps(grids: &[(&str, &Grid)], steps: usize) -> Result<()> {
+fn sweep_caps(grids: &[(&str, &Grid, Step)], steps: usize) -> Result<()> {
     println!("\nregister caps (min blocks per multiprocessor), MLUPS, registers and spill bytes:");
     let describe = |kernels: &[profile::KernelInfo]| {
         kernels
@@ -510,7 +511,7 @@ fn sweep_caps(grids: &[(&str, &Grid)], steps: usize) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    for (name, grid) in grids {
+    for (name, grid, step) in grids {
         let f0 = initial(grid)?;
         let numbers = [
             (Precision::F32, Storage::Compute),
@@ -528,11 +529,10 @@ fn sweep_caps(grids: &[(&str, &Grid)], steps: usize) -> Result<()> {
                     None => std::env::remove_var(lbm_runtime::cuda::tune::MIN_BLOCKS_ENV),
                 }
                 let two = Streaming::TwoStates;
-                let fwd = profile::time_forward(grid, &bgk(1.8), (p, storage), two, &f0, steps)?;
+                let fwd = profile::time_forward(grid, step, (p, storage), two, &f0, steps)?;
                 let half_steps = (steps / 2).max(1);
-                let adj =
-                    profile::time_adjoint(grid, &bgk(1.8), (p, storage), two, &f0, half_steps)?;
-                let kernels = profile::kernel_info(grid, &bgk(1.8), p, storage)?;
+                let adj = profile::time_adjoint(grid, step, (p, storage), two, &f0, half_steps)?;
+                let kernels = profile::kernel_info(grid, step, p, storage)?;
                 let label = m.map_or("the rule's pick".to_string(), |m| format!("min blocks {m}"));
                 println!(
                     "  {name} {} {storage} storage {label}: fwd {:.0}, adj {:.0} ({})",
@@ -648,14 +648,24 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
     }
     if args.sweep {
         let d27 = Grid::new_3d(LatticeKind::D3Q27, 96, 96, 96)?;
-        sweep_caps(
-            &[
-                ("D2Q9 1024^2", &d2),
-                ("D3Q19 128^3", &d3),
-                ("D3Q27 96^3", &d27),
-            ],
-            steps,
-        )?;
+        let trt = Step::new(&ops::trt::INFO)
+            .uniform("omega", [1.8])
+            .uniform("magic", [0.25]);
+        let kbc = Step::new(&ops::kbc::INFO).uniform("omega", [1.8]);
+        let all = [
+            ("D2Q9 1024^2", &d2, bgk(1.8)),
+            ("D3Q19 128^3", &d3, bgk(1.8)),
+            ("D3Q27 96^3", &d27, bgk(1.8)),
+            ("D3Q19 128^3 TRT", &d3, trt),
+            ("D3Q19 128^3 KBC", &d3, kbc),
+        ];
+        // The cases `--case` names, or all when it names none of them (`--case none`).
+        let named = all.iter().any(|(name, ..)| args.case.is_some() && wanted(name));
+        let chosen: Vec<_> = all
+            .into_iter()
+            .filter(|(name, ..)| !named || wanted(name))
+            .collect();
+        sweep_caps(&chosen, steps)?;
     }
     if args.kernels_only || args.case.is_some() {
         return Ok(Report {
