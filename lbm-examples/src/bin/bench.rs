@@ -660,7 +660,9 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
             ("D3Q19 128^3 KBC", &d3, kbc),
         ];
         // The cases `--case` names, or all when it names none of them (`--case none`).
-        let named = all.iter().any(|(name, ..)| args.case.is_some() && wanted(name));
+        let named = all
+            .iter()
+            .any(|(name, ..)| args.case.is_some() && wanted(name));
         let chosen: Vec<_> = all
             .into_iter()
             .filter(|(name, ..)| !named || wanted(name))

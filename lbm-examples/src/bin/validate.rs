@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p lbm-examples --bin validate -- [CASE ...] [--quick] [--out DIR]
+//!     [--numbers f64|f32|f16|bf16]
 //! ```
 //!
 //! Cases: `poiseuille`, `couette`, `taylor-green`, `cavity`, `cylinder` (all by default).
@@ -21,10 +22,10 @@ use clap::{Parser, ValueEnum};
 use lbm_examples::output::OutputError;
 use lbm_examples::validation::plot::{write_png, LinePlot};
 use lbm_examples::validation::{
-    cavity, couette, cylinder, format_number, poiseuille, taylor_green, Check, Size,
+    cavity, couette, cylinder, format_number, poiseuille, taylor_green, Check, Numbers, Size,
     ValidationError,
 };
-use lbm_runtime::{Backend, LatticeKind};
+use lbm_runtime::{Backend, LatticeKind, Storage};
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -45,6 +46,10 @@ struct Cli {
     /// Where the simulations run.
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendArg,
+    /// The numbers the simulations compute with. The tolerances are set for f64; the
+    /// others show what f32 arithmetic and 16-bit population storage cost in accuracy.
+    #[arg(long, value_enum, default_value = "f64")]
+    numbers: NumbersArg,
     /// Folder for figures and the JSON and Markdown summaries (created if missing).
     #[arg(long, default_value = "out/validation")]
     out: PathBuf,
@@ -72,6 +77,30 @@ const ALL: [CaseArg; 5] = [
     CaseArg::Cavity,
     CaseArg::Cylinder,
 ];
+
+/// The numbers the simulations compute with.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum NumbersArg {
+    /// Double precision throughout.
+    F64,
+    /// Single precision.
+    F32,
+    /// Single-precision arithmetic on populations kept in binary16.
+    F16,
+    /// Single-precision arithmetic on populations kept in bfloat16.
+    Bf16,
+}
+
+impl NumbersArg {
+    fn numbers(self) -> Numbers {
+        match self {
+            NumbersArg::F64 => Numbers::F64,
+            NumbersArg::F32 => Numbers::f32(Storage::Compute),
+            NumbersArg::F16 => Numbers::f32(Storage::F16),
+            NumbersArg::Bf16 => Numbers::f32(Storage::BF16),
+        }
+    }
+}
 
 /// Where the simulations run.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -121,6 +150,7 @@ struct CaseReport {
 struct Summary {
     backend: &'static str,
     size: Size,
+    numbers: Numbers,
     seconds: f64,
     passed: usize,
     failed: usize,
@@ -180,20 +210,22 @@ fn run(cli: &Cli) -> Result<bool, Failure> {
             .filter(|c| cli.cases.contains(c))
             .collect()
     };
+    let numbers = cli.numbers.numbers();
     println!(
-        "validation: {} sizes on the {}, f64",
+        "validation: {} sizes on the {}, {}",
         match size {
             Size::Quick => "quick",
             Size::Full => "full",
         },
-        backend.name()
+        backend.name(),
+        numbers.label()
     );
 
     let started = Instant::now();
     let mut reports = Vec::new();
     let mut checks = Vec::new();
     for case in cases {
-        for job in jobs(case, size) {
+        for job in jobs(case, size, numbers) {
             let t = Instant::now();
             eprintln!("running {} ...", job.name);
             let outcome = (job.run)(backend);
@@ -237,6 +269,7 @@ fn run(cli: &Cli) -> Result<bool, Failure> {
     let summary = Summary {
         backend: backend.name(),
         size,
+        numbers,
         seconds: started.elapsed().as_secs_f64(),
         passed,
         failed: checks.len() - passed,
@@ -297,12 +330,16 @@ fn done<T: Serialize>(
     }
 }
 
-fn jobs(case: CaseArg, size: Size) -> Vec<Job> {
+fn jobs(case: CaseArg, size: Size, numbers: Numbers) -> Vec<Job> {
     match case {
         CaseArg::Poiseuille => vec![Job {
             name: "poiseuille".into(),
             run: Box::new(move |b| {
-                let r = poiseuille::run(&poiseuille::PoiseuilleConfig::new(size), b)?;
+                let config = poiseuille::PoiseuilleConfig {
+                    numbers,
+                    ..poiseuille::PoiseuilleConfig::new(size)
+                };
+                let r = poiseuille::run(&config, b)?;
                 Ok(done(
                     &r,
                     r.checks(),
@@ -313,7 +350,11 @@ fn jobs(case: CaseArg, size: Size) -> Vec<Job> {
         CaseArg::Couette => vec![Job {
             name: "couette".into(),
             run: Box::new(move |b| {
-                let r = couette::run(&couette::CouetteConfig::new(size), b)?;
+                let config = couette::CouetteConfig {
+                    numbers,
+                    ..couette::CouetteConfig::new(size)
+                };
+                let r = couette::run(&config, b)?;
                 Ok(done(
                     &r,
                     r.checks(),
@@ -326,7 +367,10 @@ fn jobs(case: CaseArg, size: Size) -> Vec<Job> {
             .map(|lattice| Job {
                 name: format!("taylor-green {lattice}"),
                 run: Box::new(move |b| {
-                    let config = taylor_green::TaylorGreenConfig::new(size, lattice);
+                    let config = taylor_green::TaylorGreenConfig {
+                        numbers,
+                        ..taylor_green::TaylorGreenConfig::new(size, lattice)
+                    };
                     let r = taylor_green::run(&config, b)?;
                     let file = format!("taylor_green_{lattice}.png");
                     Ok(done(&r, r.checks(), vec![(file, vec![r.figure()])]))
@@ -338,7 +382,11 @@ fn jobs(case: CaseArg, size: Size) -> Vec<Job> {
             .map(|re| Job {
                 name: format!("cavity Re {re}"),
                 run: Box::new(move |b| {
-                    let r = cavity::run(&cavity::CavityConfig::new(size, re), b)?;
+                    let config = cavity::CavityConfig {
+                        numbers,
+                        ..cavity::CavityConfig::new(size, re)
+                    };
+                    let r = cavity::run(&config, b)?;
                     let file = format!("cavity_re{re}.png");
                     Ok(done(&r, r.checks(), vec![(file, r.figure())]))
                 }),
@@ -349,7 +397,10 @@ fn jobs(case: CaseArg, size: Size) -> Vec<Job> {
             .map(|benchmark| Job {
                 name: format!("cylinder {}", benchmark.name()),
                 run: Box::new(move |b| {
-                    let config = cylinder::CylinderConfig::new(size, benchmark);
+                    let config = cylinder::CylinderConfig {
+                        numbers,
+                        ..cylinder::CylinderConfig::new(size, benchmark)
+                    };
                     let r = cylinder::run(&config, b)?;
                     let file = format!("cylinder_{}.png", benchmark.name().to_lowercase());
                     Ok(done(&r, r.checks(), vec![(file, r.figure())]))

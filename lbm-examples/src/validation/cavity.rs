@@ -18,7 +18,7 @@
 //! ends. The deviation is taken at Ghia's 15 interior points of each line (the two ends are
 //! boundary values) in units of `U`: the largest and the root mean square over both lines.
 
-use lbm_runtime::{Backend, Precision, Simulation, Step};
+use lbm_runtime::{Backend, Step};
 use serde::Serialize;
 
 use super::ghia::{self, Centreline, GhiaData};
@@ -49,6 +49,8 @@ pub struct CavityConfig {
     pub max_tolerance: f64,
     /// Tolerance on the RMS deviation from Ghia, in units of `U`.
     pub rms_tolerance: f64,
+    /// The numbers the simulations compute with (`f64` unless set).
+    pub numbers: super::Numbers,
 }
 
 impl CavityConfig {
@@ -84,6 +86,7 @@ impl CavityConfig {
                 (Size::Full, false) => 0.005,
                 (Size::Full, true) => 0.01,
             },
+            numbers: super::Numbers::F64,
         }
     }
 
@@ -156,7 +159,7 @@ pub fn run(config: &CavityConfig, backend: Backend) -> Result<CavityResult> {
         .uniform("u_in", [0.0, 0.0])
         .uniform("rho_out", [1.0])
         .source("f_west", lbm_runtime::Source::Neighbor([-1, 0, 0]));
-    let mut sim = Simulation::new(grid.clone(), &step, Precision::F64, backend)?;
+    let mut sim = config.numbers.simulation(grid.clone(), &step, backend)?;
     let cells = grid.cells();
     sim.set_equilibrium(&vec![1.0; cells], &vec![0.0; 2 * cells])?;
     // Checked once per convective time, so that the test means the same at every size.

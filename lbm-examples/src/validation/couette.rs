@@ -11,7 +11,7 @@
 //! sharp one on the moving-wall term: a wrong sign, a missing factor 2 or a wall half a
 //! cell off all give errors of order one percent or more.
 
-use lbm_runtime::{Backend, Precision, Simulation, Step};
+use lbm_runtime::{Backend, Step};
 use serde::Serialize;
 
 use super::numerics::{links_into, relative_l2, run_to_steady, solid_tags, walled_channel, Steady};
@@ -38,6 +38,8 @@ pub struct CouetteConfig {
     pub steady_tolerance: f64,
     /// Tolerance on the relative L2 error.
     pub l2_tolerance: f64,
+    /// The numbers the simulations compute with (`f64` unless set).
+    pub numbers: super::Numbers,
 }
 
 impl CouetteConfig {
@@ -53,6 +55,7 @@ impl CouetteConfig {
             steady_tolerance: 1e-11,
             // The steady-state tolerance leaves about 1e-9; a wrong wall term gives 1e-2.
             l2_tolerance: 1e-7,
+            numbers: super::Numbers::F64,
         }
     }
 }
@@ -97,7 +100,7 @@ pub fn run(config: &CouetteConfig, backend: Backend) -> Result<CouetteResult> {
         .uniform("omega", [config.omega])
         .uniform("force", [0.0, 0.0])
         .uniform("u_wall", [config.u_wall, 0.0]);
-    let mut sim = Simulation::new(grid.clone(), &step, Precision::F64, backend)?;
+    let mut sim = config.numbers.simulation(grid.clone(), &step, backend)?;
     let cells = grid.cells();
     sim.set_equilibrium(&vec![1.0; cells], &vec![0.0; 2 * cells])?;
     let nu = viscosity_of(config.omega);

@@ -35,7 +35,7 @@
 //! number comes from the mean period between upward crossings of the lift's mean over the
 //! last periods, and the maxima from those periods.
 
-use lbm_runtime::{Backend, Grid, LatticeKind, Precision, Simulation, Source, Step};
+use lbm_runtime::{Backend, Grid, LatticeKind, Simulation, Source, Step};
 use serde::Serialize;
 
 use super::numerics::solid_tags;
@@ -117,6 +117,8 @@ pub struct CylinderConfig {
     /// difference of large pressures in 2D-1, an amplitude that grows steeply with the
     /// effective Reynolds number in 2D-2).
     pub lift_tolerance: f64,
+    /// The numbers the simulations compute with (`f64` unless set).
+    pub numbers: super::Numbers,
 }
 
 impl CylinderConfig {
@@ -154,6 +156,7 @@ impl CylinderConfig {
                 Size::Quick => 0.40,
                 Size::Full => 0.10,
             },
+            numbers: super::Numbers::F64,
         }
     }
 
@@ -322,7 +325,7 @@ pub fn run(config: &CylinderConfig, backend: Backend) -> Result<CylinderResult> 
         .field("u_in", ch.u_in.clone())
         .uniform("rho_out", [1.0])
         .source("f_west", Source::Neighbor([-1, 0, 0]));
-    let mut sim = Simulation::new(ch.grid.clone(), &step, Precision::F64, backend)?;
+    let mut sim = config.numbers.simulation(ch.grid.clone(), &step, backend)?;
     sim.set_equilibrium(&vec![1.0; cells], &vec![0.0; 2 * cells])?;
 
     let d = config.diameter as f64;

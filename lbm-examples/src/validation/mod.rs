@@ -34,10 +34,61 @@ pub mod taylor_green;
 
 mod numerics;
 
-use lbm_runtime::LbmError;
+use lbm_runtime::{Backend, Grid, LbmError, Precision, Simulation, Step, Storage};
 use serde::Serialize;
 
 use crate::output::OutputError;
+
+/// The numbers a case computes with: `f64` (what the tolerances are set for), or `f32`
+/// with populations kept in `f32` or in 16 bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Numbers {
+    /// The precision the steps compute in.
+    pub precision: Precision,
+    /// How populations are kept.
+    pub storage: Storage,
+}
+
+impl Numbers {
+    /// Double precision throughout.
+    pub const F64: Numbers = Numbers {
+        precision: Precision::F64,
+        storage: Storage::Compute,
+    };
+
+    /// `f32` arithmetic on populations kept as `storage`.
+    pub fn f32(storage: Storage) -> Numbers {
+        Numbers {
+            precision: Precision::F32,
+            storage,
+        }
+    }
+
+    /// A simulation of `step` on `grid` with these numbers.
+    pub fn simulation(self, grid: Grid, step: &Step, backend: Backend) -> Result<Simulation> {
+        Ok(Simulation::new(grid, step, self.precision, backend)?.with_storage(self.storage)?)
+    }
+
+    /// `f64`, `f32`, or `f32 with f16 storage`.
+    pub fn label(self) -> String {
+        match self.storage {
+            Storage::Compute => self.precision.name().to_string(),
+            s => format!("{} with {s} storage", self.precision.name()),
+        }
+    }
+}
+
+impl Default for Numbers {
+    fn default() -> Self {
+        Numbers::F64
+    }
+}
+
+impl Serialize for Numbers {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.label())
+    }
+}
 
 /// The lattice speed of sound, `1 / sqrt(3)`.
 pub const CS: f64 = 0.577_350_269_189_625_8;

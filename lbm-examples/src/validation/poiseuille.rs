@@ -24,7 +24,7 @@
 //! elsewhere its relative error falls as `1 / H^2`, which is what the order checks. A wall
 //! at the wrong place (a node instead of half a cell out) makes it first order.
 
-use lbm_runtime::{Backend, Precision, Simulation, Step};
+use lbm_runtime::{Backend, Step};
 use serde::Serialize;
 
 use super::numerics::{fit_line, relative_l2, run_to_steady, solid_tags, walled_channel, Steady};
@@ -52,6 +52,8 @@ pub struct PoiseuilleConfig {
     pub l2_tolerance: f64,
     /// Largest accepted distance of the order of convergence from 2.
     pub order_tolerance: f64,
+    /// The numbers the simulations compute with (`f64` unless set).
+    pub numbers: super::Numbers,
 }
 
 impl PoiseuilleConfig {
@@ -75,6 +77,7 @@ impl PoiseuilleConfig {
                 Size::Full => 2.5e-4,
             },
             order_tolerance: 0.3,
+            numbers: super::Numbers::F64,
         }
     }
 }
@@ -176,7 +179,7 @@ fn run_width(
         .uniform("omega", [config.omega])
         .uniform("force", [force, 0.0])
         .uniform("u_wall", [0.0, 0.0]);
-    let mut sim = Simulation::new(grid.clone(), &step, Precision::F64, backend)?;
+    let mut sim = config.numbers.simulation(grid.clone(), &step, backend)?;
     let cells = grid.cells();
     sim.set_equilibrium(&vec![1.0; cells], &vec![0.0; 2 * cells])?;
     // The slowest mode decays over H^2 / (pi^2 nu) steps: check ten times per decay time

@@ -25,7 +25,7 @@
 
 use std::f64::consts::PI;
 
-use lbm_runtime::{ops, Backend, Grid, LatticeKind, Precision, Simulation, Step};
+use lbm_runtime::{ops, Backend, Grid, LatticeKind, Step};
 use serde::Serialize;
 
 use super::numerics::fit_line;
@@ -48,6 +48,8 @@ pub struct TaylorGreenConfig {
     pub u0: f64,
     /// Tolerance on the relative viscosity error.
     pub tolerance: f64,
+    /// The numbers the simulations compute with (`f64` unless set).
+    pub numbers: super::Numbers,
 }
 
 fn lattice_name<S: serde::Serializer>(
@@ -81,6 +83,7 @@ impl TaylorGreenConfig {
                 (Size::Quick, true) => 0.02,
                 (Size::Full, _) => 0.005,
             },
+            numbers: super::Numbers::F64,
         }
     }
 }
@@ -173,7 +176,7 @@ fn decay(config: &TaylorGreenConfig, omega: f64, backend: Backend) -> Result<Dec
     let d = config.lattice.d() as f64;
     let (rho, u_init) = vortex(&grid, config.u0);
     let step = Step::new(&ops::bgk::INFO).uniform("omega", [omega]);
-    let mut sim = Simulation::new(grid, &step, Precision::F64, backend)?;
+    let mut sim = config.numbers.simulation(grid, &step, backend)?;
     sim.set_equilibrium(&rho, &u_init)?;
     let nu_theory = viscosity_of(omega);
     let k = 2.0 * PI / n as f64;
