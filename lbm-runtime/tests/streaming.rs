@@ -6,10 +6,9 @@
 
 mod common;
 
-use common::{end_tags, initial, noise, obstacle, solid_ints, step_bouzidi, step_zou_he};
+use common::{end_tags, initial, obstacle, solid_ints, step_bouzidi, step_zou_he};
 use lbm_runtime::{
-    ops, Backend, Checkpointing, Grid, LatticeKind, LbmError, Objective, Precision, Simulation,
-    Source, Step, Streaming,
+    ops, Backend, Grid, LatticeKind, LbmError, Precision, Simulation, Source, Step, Streaming,
 };
 
 /// A Zou-He channel (velocity inlet, pressure outlet, periodic across) on `lattice`.
@@ -118,8 +117,9 @@ fn in_place_on_the_cpu_gives_the_two_state_numbers() {
 
 #[cfg(feature = "cuda")]
 mod gpu {
+    use super::common::noise;
     use super::*;
-    use lbm_runtime::{cuda, GradValue, Storage};
+    use lbm_runtime::{cuda, Checkpointing, GradValue, Objective, Storage};
 
     /// Whether the GPU tests can run; prints why not (or fails under `LBM_REQUIRE_CUDA=1`).
     fn gpu(test: &str) -> bool {
