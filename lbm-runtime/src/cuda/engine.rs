@@ -218,7 +218,11 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         interior: &Range<usize>,
     ) -> Result<StepKernels<R>> {
         let layout = Layout::new(step, grid).with_interior(interior);
-        let fwd = tuned(dev, names::STEP_FWD, Role::Forward, |m| {
+        let role = match states.storage {
+            Storage::Compute => Role::Forward,
+            Storage::F16 | Storage::BF16 => Role::CompactForward,
+        };
+        let fwd = tuned(dev, names::STEP_FWD, role, |m| {
             Ok(forward_module(
                 step.op,
                 &layout,
