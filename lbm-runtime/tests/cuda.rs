@@ -11,26 +11,12 @@
 
 mod common;
 
-use common::{end_tags, initial, noise, obstacle, step_bouzidi, step_zou_he};
+use common::{end_tags, gpu, initial, noise, obstacle, step_bouzidi, step_zou_he};
 use lbm_runtime::ops::{bgk, moving_wall_bounce_back};
 use lbm_runtime::{
     cuda, operator, ops, AdjointPrecision, Backend, Budget, Checkpointing, GradValue, Gradients,
     Grid, LatticeKind, LbmError, Objective, Precision, Simulation, Source, Step,
 };
-
-/// Whether the GPU tests can run; prints why not (or fails under `LBM_REQUIRE_CUDA=1`).
-fn gpu(test: &str) -> bool {
-    match cuda::check_available() {
-        Ok(()) => true,
-        Err(why) => {
-            if std::env::var("LBM_REQUIRE_CUDA").as_deref() == Ok("1") {
-                panic!("{test}: LBM_REQUIRE_CUDA=1 but {why}");
-            }
-            eprintln!("notice: skipping {test}: {why}");
-            false
-        }
-    }
-}
 
 /// Every parameter source at once: a moving wall on solid links, a per-step relaxation
 /// rate, a per-cell blend with the far and the eastern neighbour's populations, an integer

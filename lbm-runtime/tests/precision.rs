@@ -1,21 +1,13 @@
 //! How much an f32 run's gradient loses near omega = 2, with the adjoint in f32 and in
 //! f64, against the f64 reference. The bounds are stated here and in the README.
 
+mod common;
+
+use common::relative_error;
 use lbm_runtime::{
     ops, AdjointPrecision, Backend, Checkpointing, GradValue, Grid, LatticeKind, Objective,
     Precision, Simulation, Step,
 };
-
-fn relative_error(a: &[f64], reference: &[f64]) -> f64 {
-    let diff = a
-        .iter()
-        .zip(reference)
-        .map(|(x, y)| (x - y).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    let norm = reference.iter().map(|y| y * y).sum::<f64>().sqrt();
-    diff / norm
-}
 
 #[test]
 fn f32_gradients_at_omega_1_95() {

@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::relative_error;
+
 use lbm_runtime::{
     ops, AdjointPrecision, Backend, Checkpointing, GradValue, Gradients, Grid, LatticeKind,
     LbmError, Objective, Precision, Simulation, Step, Storage,
@@ -56,16 +58,6 @@ fn shear_wave(grid: &Grid) -> Vec<f64> {
         u.push(0.02 * (2.0 * std::f64::consts::PI * x).cos());
     }
     lbm_runtime::equilibrium_state(grid, &rho, &u).unwrap()
-}
-
-fn relative_error(a: &[f64], reference: &[f64]) -> f64 {
-    let diff = a
-        .iter()
-        .zip(reference)
-        .map(|(x, y)| (x - y).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    diff / reference.iter().map(|y| y * y).sum::<f64>().sqrt()
 }
 
 fn omega_gradient(g: &Gradients) -> f64 {
@@ -246,23 +238,8 @@ fn sixteen_bit_storage_refuses_what_it_cannot_do() {
 /// The GPU's 16-bit kernels against the CPU's emulation of the same storage.
 #[cfg(feature = "cuda")]
 mod gpu {
-    use super::common::{end_tags, initial, step_zou_he};
+    use super::common::{end_tags, gpu, initial, step_zou_he};
     use super::*;
-    use lbm_runtime::cuda;
-
-    /// Whether the GPU tests can run; prints why not (or fails under `LBM_REQUIRE_CUDA=1`).
-    fn gpu(test: &str) -> bool {
-        match cuda::check_available() {
-            Ok(()) => true,
-            Err(why) => {
-                if std::env::var("LBM_REQUIRE_CUDA").as_deref() == Ok("1") {
-                    panic!("{test}: LBM_REQUIRE_CUDA=1 but {why}");
-                }
-                eprintln!("notice: skipping {test}: {why}");
-                false
-            }
-        }
-    }
 
     /// Significant bits of a format's deviations.
     fn bits(storage: Storage) -> i32 {

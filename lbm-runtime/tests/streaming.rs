@@ -117,23 +117,9 @@ fn in_place_on_the_cpu_gives_the_two_state_numbers() {
 
 #[cfg(feature = "cuda")]
 mod gpu {
-    use super::common::noise;
+    use super::common::{gpu, noise};
     use super::*;
-    use lbm_runtime::{cuda, Checkpointing, GradValue, Objective, Storage};
-
-    /// Whether the GPU tests can run; prints why not (or fails under `LBM_REQUIRE_CUDA=1`).
-    fn gpu(test: &str) -> bool {
-        match cuda::check_available() {
-            Ok(()) => true,
-            Err(why) => {
-                if std::env::var("LBM_REQUIRE_CUDA").as_deref() == Ok("1") {
-                    panic!("{test}: LBM_REQUIRE_CUDA=1 but {why}");
-                }
-                eprintln!("notice: skipping {test}: {why}");
-                false
-            }
-        }
-    }
+    use lbm_runtime::{Checkpointing, GradValue, Objective, Storage};
 
     #[test]
     fn gpu_in_place_states_equal_two_states_bit_for_bit() {

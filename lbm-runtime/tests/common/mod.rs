@@ -143,3 +143,30 @@ pub fn solid_ints(mask: &[bool]) -> Vec<i64> {
 pub fn fd4(loss: &dyn Fn(f64) -> f64, h: f64) -> f64 {
     (8.0 * (loss(h) - loss(-h)) - (loss(2.0 * h) - loss(-2.0 * h))) / (12.0 * h)
 }
+
+/// `|a - reference| / |reference|` in the 2-norm.
+pub fn relative_error(a: &[f64], reference: &[f64]) -> f64 {
+    let diff = a
+        .iter()
+        .zip(reference)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    diff / reference.iter().map(|y| y * y).sum::<f64>().sqrt()
+}
+
+/// Whether the GPU tests can run; prints why not (or fails under `LBM_REQUIRE_CUDA=1`, set
+/// on the GPU machine so that they cannot skip there).
+#[cfg(feature = "cuda")]
+pub fn gpu(test: &str) -> bool {
+    match lbm_runtime::cuda::check_available() {
+        Ok(()) => true,
+        Err(why) => {
+            if std::env::var("LBM_REQUIRE_CUDA").as_deref() == Ok("1") {
+                panic!("{test}: LBM_REQUIRE_CUDA=1 but {why}");
+            }
+            eprintln!("notice: skipping {test}: {why}");
+            false
+        }
+    }
+}
