@@ -23,7 +23,9 @@ use lbm_examples::inverse::image_field;
 use lbm_examples::inverse::initial_state::{HiddenPattern, InitialStateProblem};
 use lbm_examples::output::{Centering, ColorMap, ColorRange, Figure, LossPlot, Panel, VtkImage};
 use lbm_examples::progress::OptimisationBars;
-use lbm_runtime::{Backend, Budget, Checkpointing, Grid, LatticeKind, Precision};
+use lbm_runtime::{
+    Backend, Budget, Checkpointing, Grid, LatticeKind, Precision, Storage, Streaming,
+};
 
 #[derive(Parser)]
 #[command(about = "Inverse problems through a differentiable lattice Boltzmann simulation")]
@@ -107,6 +109,13 @@ struct InitialStateArgs {
     /// the grid, at least 1.5).
     #[arg(long)]
     image_blur: Option<f64>,
+    /// How populations are kept: compute (in `--precision`), f16 or bf16 (16 bits, with
+    /// `--precision f32`).
+    #[arg(long, default_value = "compute")]
+    storage: Storage,
+    /// Stream in place (one state instead of two for a running simulation).
+    #[arg(long)]
+    in_place: bool,
 }
 
 #[derive(clap::Args)]
@@ -181,6 +190,10 @@ fn initial_state(args: &InitialStateArgs) -> Result<(), Failure> {
     problem.omega = args.omega;
     problem.seed = args.common.seed;
     problem.precision = args.common.precision;
+    problem.storage = args.storage;
+    if args.in_place {
+        problem.streaming = Streaming::InPlace;
+    }
     if let Some(path) = &args.hidden_image {
         let n = problem.size;
         let blur = args.image_blur.unwrap_or((n as f64 / 64.0).max(1.5));
@@ -211,7 +224,10 @@ fn initial_state(args: &InitialStateArgs) -> Result<(), Failure> {
         },
         problem.omega,
         problem.steps,
-        problem.precision.name(),
+        match problem.storage {
+            Storage::Compute => problem.precision.name().to_string(),
+            storage => format!("{} with {storage} states", problem.precision.name()),
+        },
         backend.name(),
         problem.checkpointing
     );

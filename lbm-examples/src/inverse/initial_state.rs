@@ -19,7 +19,7 @@ use std::ops::ControlFlow;
 
 use lbm_runtime::{
     equilibrium_gradient, ops, Backend, Budget, Checkpointing, Grid, LatticeKind, Objective,
-    Precision, Simulation, Step,
+    Precision, Simulation, Step, Storage, Streaming,
 };
 
 use super::fields::{extrude, relative_error, smiley, vortex_field_nd, Vortex};
@@ -43,6 +43,10 @@ pub struct InitialStateProblem {
     pub seed: u64,
     /// Precision of the simulation.
     pub precision: Precision,
+    /// How its populations are kept.
+    pub storage: Storage,
+    /// How its step streams.
+    pub streaming: Streaming,
     /// Where it runs.
     pub backend: Backend,
     /// How the gradient's backward sweep keeps its states.
@@ -129,6 +133,8 @@ impl InitialStateProblem {
             peak: 0.05,
             seed: 1,
             precision: Precision::F32,
+            storage: Storage::Compute,
+            streaming: Streaming::TwoStates,
             backend,
             checkpointing: Checkpointing::StoreAll,
             hidden: HiddenPattern::Smiley,
@@ -165,7 +171,9 @@ impl InitialStateProblem {
 
     fn simulation(&self, grid: &Grid) -> lbm_runtime::Result<Simulation> {
         let step = Step::new(&ops::bgk::INFO).uniform("omega", [self.omega]);
-        let mut sim = Simulation::new(grid.clone(), &step, self.precision, self.backend)?;
+        let mut sim = Simulation::new(grid.clone(), &step, self.precision, self.backend)?
+            .with_storage(self.storage)?
+            .with_streaming(self.streaming)?;
         self.progress.install(&mut sim);
         Ok(sim)
     }
