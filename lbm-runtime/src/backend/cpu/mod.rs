@@ -48,6 +48,9 @@ pub(crate) struct CpuEngine<R: CpuReal> {
     storage: Storage,
     /// Pass A's per-cell input adjoints, allocated by the first adjoint step.
     bars: Vec<R>,
+    /// The objective's per-cell outputs (for its loss) and input adjoints (for its seed),
+    /// kept across the evaluations of one backward run and released at its end.
+    objective_scratch: (Vec<R>, Vec<R>),
     /// The first non-finite population written, as `(step << 32) | cell`, or [`FINITE`].
     diverged: AtomicU64,
     transfers: TransferCounter,
@@ -88,6 +91,7 @@ impl<R: CpuReal> CpuEngine<R> {
             compute,
             storage: Storage::Compute,
             bars: Vec::new(),
+            objective_scratch: (Vec::new(), Vec::new()),
             diverged: AtomicU64::new(FINITE),
             transfers: TransferCounter::default(),
         })
@@ -175,7 +179,7 @@ impl<R: CpuReal> CpuEngine<R> {
     }
 
     /// The objective's value on state `f` after step `t` (zero if it is not evaluated there).
-    fn objective_loss(&self, t: usize, f: &[R]) -> f64 {
+    fn objective_loss(&mut self, t: usize, f: &[R]) -> f64 {
         let Some((op, obj)) = &self.objective else {
             return 0.0;
         };
@@ -183,8 +187,10 @@ impl<R: CpuReal> CpuEngine<R> {
         if times == 0 {
             return 0.0;
         }
-        let mut out = vec![R::default(); op.outputs_len * self.topo.cells];
-        op.forward_all(&self.topo, t, f, &mut out);
+        // Cells outside the interior are never written, so they stay zero across reuses.
+        let out = &mut self.objective_scratch.0;
+        out.resize(op.outputs_len * self.topo.cells, R::default());
+        op.forward_all(&self.topo, t, f, out);
         let m = op.outputs_len;
         let partials: Vec<f64> = out
             .par_chunks(m * CHUNK)
@@ -217,11 +223,13 @@ impl<R: CpuReal> CpuEngine<R> {
             .iter()
             .map(|w| R::from_f64(w * times as f64))
             .collect();
-        let mut bars = vec![R::default(); op.reals_len * self.topo.cells];
-        op.adjoint_all(&self.topo, t, f, OutBar::Uniform(&weights), &mut bars);
-        op.scatter_populations(&self.topo, &bars, lambda, false);
+        // Pass A writes every input adjoint it reads back, so a reused buffer is fine.
+        let bars = &mut self.objective_scratch.1;
+        bars.resize(op.reals_len * self.topo.cells, R::default());
+        op.adjoint_all(&self.topo, t, f, OutBar::Uniform(&weights), bars);
+        op.scatter_populations(&self.topo, bars, lambda, false);
         if let Some(acc) = &mut self.objective_grads {
-            op.accumulate_params(t, &bars, acc);
+            op.accumulate_params(t, bars, acc);
         }
     }
 
@@ -360,6 +368,8 @@ impl<R: CpuReal> Engine for CpuEngine<R> {
     }
 
     fn prepare_gradient(&mut self, objective: &BoundObjective) -> Result<()> {
+        // Scratch of an earlier objective (or of a run that failed) lays cells out its way.
+        self.objective_scratch = (Vec::new(), Vec::new());
         self.step_grads = ParamAccumulator::new(&self.step.bound, &self.grid);
         self.objective_grads = Some(ParamAccumulator::new(&objective.bound, &self.grid));
         self.objective = Some((
@@ -370,6 +380,8 @@ impl<R: CpuReal> Engine for CpuEngine<R> {
     }
 
     fn take_gradients(&mut self) -> Result<Vec<ParamGradient>> {
+        // The backward run is over.
+        self.objective_scratch = (Vec::new(), Vec::new());
         let step = std::mem::replace(
             &mut self.step_grads,
             ParamAccumulator::new(&self.step.bound, &self.grid),
