@@ -208,6 +208,31 @@ impl Activity {
                 self.mark_partials(a);
                 self.mark_partials(b);
             }
+            // d(ab) = b da + a db: the reverse sweep reads `b` only to send a derivative to
+            // an active `a`, and `a` only for an active `b` (it skips inactive operands).
+            // So `w_i * h` with a constant `w_i` needs no saved `h`.
+            ExprKind::Binary(BinOp::Mul, a, b) => {
+                if self.expr_active(a) {
+                    self.mark_all(b);
+                    self.mark_partials(a);
+                }
+                if self.expr_active(b) {
+                    self.mark_all(a);
+                    self.mark_partials(b);
+                }
+            }
+            // d(a/b) = da / b - a db / b^2.
+            ExprKind::Binary(BinOp::Div, a, b) => {
+                if self.expr_active(a) {
+                    self.mark_all(b);
+                    self.mark_partials(a);
+                }
+                if self.expr_active(b) {
+                    self.mark_all(a);
+                    self.mark_all(b);
+                    self.mark_partials(b);
+                }
+            }
             ExprKind::Binary(..) | ExprKind::Intrinsic(..) | ExprKind::Select(..) => {
                 self.mark_all(e)
             }

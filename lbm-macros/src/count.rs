@@ -57,7 +57,8 @@ impl Count {
     pub fn add(self, o: Count) -> Count {
         match (self, o) {
             (Count::Lit(0), x) | (x, Count::Lit(0)) => x,
-            (Count::Lit(a), Count::Lit(b)) => Count::Lit(a + b),
+            // Saturating: an absurd array length must not panic the macro.
+            (Count::Lit(a), Count::Lit(b)) => Count::Lit(a.saturating_add(b)),
             (a, b) => Count::Add(Box::new(a), Box::new(b)),
         }
     }
@@ -74,7 +75,7 @@ impl Count {
         match (self, o) {
             (Count::Lit(0), _) | (_, Count::Lit(0)) => Count::Lit(0),
             (Count::Lit(1), x) | (x, Count::Lit(1)) => x,
-            (Count::Lit(a), Count::Lit(b)) => Count::Lit(a * b),
+            (Count::Lit(a), Count::Lit(b)) => Count::Lit(a.saturating_mul(b)),
             (a, b) => Count::Mul(Box::new(a), Box::new(b)),
         }
     }
@@ -94,9 +95,9 @@ impl Count {
             Count::Q => q,
             Count::D => d,
             Count::Out(..) => MAX_Q,
-            Count::Add(a, b) => a.eval(d, q) + b.eval(d, q),
+            Count::Add(a, b) => a.eval(d, q).saturating_add(b.eval(d, q)),
             Count::Sub(a, b) => a.eval(d, q).saturating_sub(b.eval(d, q)),
-            Count::Mul(a, b) => a.eval(d, q) * b.eval(d, q),
+            Count::Mul(a, b) => a.eval(d, q).saturating_mul(b.eval(d, q)),
             Count::Max(a, b) => a.eval(d, q).max(b.eval(d, q)),
         }
     }
