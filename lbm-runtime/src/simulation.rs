@@ -527,7 +527,7 @@ impl Simulation {
         })
     }
 
-    /// Saves the populations and the time to `path` (see [`state_file`](crate::state_file)
+    /// Saves the populations and the time to `path` (see [`crate::state_file`]
     /// for the format). The file is complete or absent: it is written under a temporary
     /// name and renamed.
     pub fn save_state(&self, path: impl AsRef<Path>) -> Result<()> {

@@ -1,13 +1,13 @@
 //! Backends behind a [`Simulation`](crate::Simulation): what each must provide, and the
 //! one run loop and one gradient driver that every backend shares.
 //!
-//! - [`Engine`] is the interface a backend implements: its own state type (host vectors
+//! - `Engine` is the interface a backend implements: its own state type (host vectors
 //!   on the CPU, device buffers on the GPU), upload and download of a state, the forward
 //!   and adjoint steps, the loss and its seed, parameter updates and parameter gradients.
-//!   It extends [`Stepper`], the part that the checkpointing driver needs.
-//! - [`Resident`] holds an engine and its current state for a simulation's whole life, and
-//!   runs the loop, the gradient (over [`checkpoint::backward`](crate::checkpoint)) and the
-//!   divergence policy the same way for every engine. [`Session`] is its object-safe face,
+//!   It extends `Stepper`, the part that the checkpointing driver needs.
+//! - `Resident` holds an engine and its current state for a simulation's whole life, and
+//!   runs the loop, the gradient (over `checkpoint::backward`) and the
+//!   divergence policy the same way for every engine. `Session` is its object-safe face,
 //!   so the simulation holds any backend at any precision as one boxed value.
 //! - `cpu` and `cuda` are the two engines; `host` the layouts and conversions of states
 //!   on the host.
