@@ -12,7 +12,14 @@
 //! Adjoint states stay in `f32`, whose range and precision their accumulation over many
 //! steps needs.
 
+use crate::lattice::LatticeKind;
 use crate::real::Precision;
+
+/// The shift of each direction's 16-bit population: its lattice weight as the `f32` the
+/// kernels and the CPU's emulation compute with.
+pub(crate) fn shifts(lattice: LatticeKind) -> Vec<f32> {
+    (0..lattice.q()).map(|i| lattice.w(i) as f32).collect()
+}
 
 /// The number format of stored populations.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -238,7 +238,7 @@ fn sixteen_bit_storage_refuses_what_it_cannot_do() {
 /// The GPU's 16-bit kernels against the CPU's emulation of the same storage.
 #[cfg(feature = "cuda")]
 mod gpu {
-    use super::common::{end_tags, gpu, initial, step_zou_he};
+    use super::common::{gpu, initial, step_zou_he, zou_he_ends};
     use super::*;
 
     /// Significant bits of a format's deviations.
@@ -255,12 +255,7 @@ mod gpu {
             2 => Grid::new_2d(lattice, 24, 12).unwrap(),
             _ => Grid::new_3d(lattice, 12, 8, 6).unwrap(),
         };
-        let d = lattice.d();
-        let step = Step::new(&step_zou_he::INFO)
-            .uniform("omega", [1.6])
-            .uniform("u_in", vec![0.04; d])
-            .uniform("rho_out", [1.0])
-            .int_field("tag", end_tags(&grid));
+        let step = zou_he_ends(Step::new(&step_zou_he::INFO).uniform("omega", [1.6]), &grid);
         (grid, step)
     }
 

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{end_tags, initial, obstacle, solid_ints, step_bouzidi, step_zou_he};
+use common::{initial, obstacle, solid_ints, step_bouzidi, step_zou_he, zou_he_ends};
 use lbm_runtime::{
     ops, Backend, Grid, LatticeKind, LbmError, Precision, Simulation, Source, Step, Streaming,
 };
@@ -17,12 +17,7 @@ fn channel(lattice: LatticeKind) -> (Grid, Step) {
         2 => Grid::new_2d(lattice, 20, 12).unwrap(),
         _ => Grid::new_3d(lattice, 10, 8, 6).unwrap(),
     };
-    let d = lattice.d();
-    let step = Step::new(&step_zou_he::INFO)
-        .uniform("omega", [1.6])
-        .uniform("u_in", vec![0.04; d])
-        .uniform("rho_out", [1.0])
-        .int_field("tag", end_tags(&grid));
+    let step = zou_he_ends(Step::new(&step_zou_he::INFO).uniform("omega", [1.6]), &grid);
     (grid, step)
 }
 
@@ -176,16 +171,12 @@ mod gpu {
         };
         for lattice in [LatticeKind::D2Q9, LatticeKind::D3Q19] {
             let (grid, _) = channel(lattice);
-            let d = lattice.d();
             let omega_field = noise(grid.cells(), 7)
                 .iter()
                 .map(|v| 1.5 + 0.2 * v)
                 .collect::<Vec<_>>();
-            let step = Step::new(&step_zou_he::INFO)
-                .field("omega", omega_field)
-                .uniform("u_in", vec![0.04; d])
-                .uniform("rho_out", [1.0])
-                .int_field("tag", end_tags(&grid));
+            let omega = Step::new(&step_zou_he::INFO).field("omega", omega_field);
+            let step = zou_he_ends(omega, &grid);
             for checkpointing in [
                 Checkpointing::StoreAll,
                 Checkpointing::Revolve { snapshots: 2 },

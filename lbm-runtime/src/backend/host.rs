@@ -215,9 +215,8 @@ pub(crate) fn check_storable(grid: &Grid, values: &[f64], storage: Storage) -> R
     if !storage.is_half() {
         return Ok(());
     }
-    let lattice = grid.lattice();
-    let q = lattice.q();
-    let weights: Vec<f32> = (0..q).map(|i| lattice.w(i) as f32).collect();
+    let q = grid.lattice().q();
+    let weights = crate::storage::shifts(grid.lattice());
     let bad = values
         .par_iter()
         .enumerate()

@@ -161,15 +161,15 @@ impl<R: GpuReal, S: GpuStore> Stepper for InPlace<R, S> {
     }
 
     fn check_divergence(&mut self) -> Result<()> {
-        self.inner.check_flag()
+        Stepper::check_divergence(&mut self.inner)
     }
 
     fn state_bytes(&self) -> usize {
-        self.inner.state_bytes()
+        Stepper::state_bytes(&self.inner)
     }
 
     fn adjoint_bytes(&self) -> usize {
-        self.inner.adjoint_bytes()
+        Stepper::adjoint_bytes(&self.inner)
     }
 
     fn offload(&mut self, s: &AaState<S>) -> Result<AaHost<S>> {
@@ -227,24 +227,25 @@ impl<R: GpuReal, S: GpuStore> Engine for InPlace<R, S> {
         self.inner.prepare_gradient(objective)
     }
 
+    // What does not depend on the layout is the CUDA engine's own (`backend::cuda`).
     fn take_gradients(&mut self) -> Result<Vec<ParamGradient>> {
-        self.inner.param_gradients()
+        Engine::take_gradients(&mut self.inner)
     }
 
     fn reset_divergence(&mut self) -> Result<()> {
-        self.inner.reset_flag()
+        Engine::reset_divergence(&mut self.inner)
     }
 
     fn transfers(&self) -> Transfers {
-        self.inner.transfers.get()
+        Engine::transfers(&self.inner)
     }
 
     fn memory_available(&self) -> Result<Option<usize>> {
-        crate::cuda::driver::free_memory(self.inner.device()).map(Some)
+        Engine::memory_available(&self.inner)
     }
 
     fn gradient_scratch_bytes(&self) -> usize {
-        self.inner.adjoint_scratch_bytes()
+        Engine::gradient_scratch_bytes(&self.inner)
     }
 
     fn steps_in_place(&self) -> bool {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use cudarc::driver::{
     CudaFunction, CudaSlice, CudaStream, DeviceRepr, PinnedHostSlice, PushKernelArg,
+    ValidAsZeroBits,
 };
 use cudarc::nccl::Comm;
 use rayon::prelude::*;
@@ -427,10 +428,45 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         f(pinned)
     }
 
-    /// The lattice weights as the kernels shift 16-bit populations by them.
-    fn weights_f32(&self) -> Vec<f32> {
-        let lattice = self.grid.lattice();
-        (0..self.q).map(|i| lattice.w(i) as f32).collect()
+    /// Fills page-locked memory with `fill` and copies it into `dst`, waiting for the
+    /// copy (the staging buffer is reused, and cudarc's own events are off, see `driver`).
+    fn stage_to_device<T: DeviceRepr + ValidAsZeroBits + 'static>(
+        &self,
+        dst: &mut CudaSlice<T>,
+        what: &'static str,
+        fill: impl FnOnce(&mut [T]) -> Result<()>,
+    ) -> Result<()> {
+        self.with_staging(|pinned: &mut PinnedHostSlice<T>| {
+            fill(
+                pinned
+                    .as_mut_slice()
+                    .map_err(cuda_err("writing page-locked memory"))?,
+            )?;
+            self.stream
+                .memcpy_htod(&*pinned, dst)
+                .map_err(cuda_err(what))?;
+            self.synchronize()
+        })
+    }
+
+    /// Copies `src` to page-locked memory, waits for the copy, and hands it to `read`.
+    fn stage_from_device<T: DeviceRepr + ValidAsZeroBits + 'static>(
+        &self,
+        src: &CudaSlice<T>,
+        what: &'static str,
+        read: impl FnOnce(&[T]) -> Result<()>,
+    ) -> Result<()> {
+        self.with_staging(|pinned: &mut PinnedHostSlice<T>| {
+            self.stream
+                .memcpy_dtoh(src, pinned)
+                .map_err(cuda_err(what))?;
+            self.synchronize()?;
+            read(
+                pinned
+                    .as_slice()
+                    .map_err(cuda_err("reading page-locked memory"))?,
+            )
+        })
     }
 
     /// Uploads populations given cell-major into `dst` (structure of arrays), rounded as
@@ -438,50 +474,42 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
     pub fn upload_state(&self, f: &[f64], dst: &mut CudaSlice<S>) -> Result<()> {
         let (q, n) = (self.q, self.cells);
         let narrow = self.compute == Precision::F32 && R::PRECISION != Precision::F32;
-        let weights = self.weights_f32();
-        self.with_staging(|pinned: &mut PinnedHostSlice<S>| {
-            let host = pinned
-                .as_mut_slice()
-                .map_err(cuda_err("writing page-locked memory"))?;
+        self.stage_to_device(dst, "uploading a state", |host| {
             match S::STORAGE {
+                Storage::Compute if narrow => {
+                    let narrow: Vec<f32> = f.par_iter().map(|v| *v as f32).collect();
+                    let host: &mut [R] = same_type(host)?;
+                    convert(
+                        &narrow,
+                        StateLayout::CellMajor,
+                        host,
+                        StateLayout::DirectionMajor,
+                        q,
+                        n,
+                    );
+                }
                 Storage::Compute => {
                     let host: &mut [R] = same_type(host)?;
-                    if narrow {
-                        let narrow: Vec<f32> = f.par_iter().map(|v| *v as f32).collect();
-                        convert(
-                            &narrow,
-                            StateLayout::CellMajor,
-                            host,
-                            StateLayout::DirectionMajor,
-                            q,
-                            n,
-                        );
-                    } else {
-                        convert(
-                            f,
-                            StateLayout::CellMajor,
-                            host,
-                            StateLayout::DirectionMajor,
-                            q,
-                            n,
-                        );
-                    }
+                    convert(
+                        f,
+                        StateLayout::CellMajor,
+                        host,
+                        StateLayout::DirectionMajor,
+                        q,
+                        n,
+                    );
                 }
                 storage => {
+                    let shifts = crate::storage::shifts(self.grid.lattice());
                     let host: &mut [u16] = bytemuck::cast_slice_mut(host);
                     encode_direction_major(f, host, q, n, |i, v| {
                         storage
-                            .encode(v as f32, weights[i])
+                            .encode(v as f32, shifts[i])
                             .expect("16-bit storage encodes")
                     });
                 }
             }
-            self.stream
-                .memcpy_htod(&*pinned, dst)
-                .map_err(cuda_err("uploading a state"))?;
-            // The staging buffer is reused: the copy must be done before it is written again
-            // (cudarc's own events are off, see `driver`).
-            self.synchronize()
+            Ok(())
         })?;
         self.transfers.upload(self.state_bytes());
         Ok(())
@@ -495,25 +523,17 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         layout: StateLayout,
     ) -> Result<()> {
         let (q, n) = (self.q, self.cells);
-        let weights = self.weights_f32();
-        self.with_staging(|pinned: &mut PinnedHostSlice<S>| {
-            self.stream
-                .memcpy_dtoh(s, pinned)
-                .map_err(cuda_err("downloading a state"))?;
-            // The copy is asynchronous and cudarc's events are off (see `driver`).
-            self.synchronize()?;
-            let host = pinned
-                .as_slice()
-                .map_err(cuda_err("reading page-locked memory"))?;
+        self.stage_from_device(s, "downloading a state", |host| {
             match S::STORAGE {
                 Storage::Compute => {
                     let host: &[R] = same_type_ref(host)?;
                     convert_out(host, StateLayout::DirectionMajor, out, layout, q, n);
                 }
                 storage => {
+                    let shifts = crate::storage::shifts(self.grid.lattice());
                     let bits: &[u16] = bytemuck::cast_slice(host);
                     let wide =
-                        decode_direction_major(bits, q, n, |i, b| storage.decode(b, weights[i]));
+                        decode_direction_major(bits, q, n, |i, b| storage.decode(b, shifts[i]));
                     convert_out(&wide, StateLayout::DirectionMajor, out, layout, q, n);
                 }
             }
@@ -526,10 +546,7 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
     /// Uploads populations given cell-major into the adjoint state `dst`.
     pub fn upload_adjoint(&self, f: &[f64], dst: &mut CudaSlice<R>) -> Result<()> {
         let (q, n) = (self.q, self.cells);
-        self.with_staging(|pinned: &mut PinnedHostSlice<R>| {
-            let host = pinned
-                .as_mut_slice()
-                .map_err(cuda_err("writing page-locked memory"))?;
+        self.stage_to_device(dst, "uploading an adjoint state", |host| {
             convert(
                 f,
                 StateLayout::CellMajor,
@@ -538,10 +555,7 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
                 q,
                 n,
             );
-            self.stream
-                .memcpy_htod(&*pinned, dst)
-                .map_err(cuda_err("uploading an adjoint state"))?;
-            self.synchronize()
+            Ok(())
         })
     }
 
@@ -553,14 +567,7 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         layout: StateLayout,
     ) -> Result<()> {
         let (q, n) = (self.q, self.cells);
-        self.with_staging(|pinned: &mut PinnedHostSlice<R>| {
-            self.stream
-                .memcpy_dtoh(s, pinned)
-                .map_err(cuda_err("downloading an adjoint state"))?;
-            self.synchronize()?;
-            let host = pinned
-                .as_slice()
-                .map_err(cuda_err("reading page-locked memory"))?;
+        self.stage_from_device(s, "downloading an adjoint state", |host| {
             convert_out(host, StateLayout::DirectionMajor, out, layout, q, n);
             Ok(())
         })?;
@@ -918,16 +925,24 @@ fn same_type_ref<S: GpuStore, R: GpuReal>(values: &[S]) -> Result<&[R]> {
         .map_err(|e| LbmError::Cuda(format!("states kept in the computing type: {e}")))
 }
 
+/// The name of kernel `name`'s odd-layout variant, when the module has one.
+fn odd_names(name: &str, states: States) -> Vec<String> {
+    match states.streaming {
+        Streaming::TwoStates => Vec::new(),
+        Streaming::InPlace => vec![format!("{name}{}", names::ODD)],
+    }
+}
+
 /// The kernel for the odd AA layout, when the module has one.
 fn odd_function(
     module: &Arc<cudarc::driver::CudaModule>,
     name: &str,
     states: States,
 ) -> Result<Option<CudaFunction>> {
-    match states.streaming {
-        Streaming::TwoStates => Ok(None),
-        Streaming::InPlace => function(module, &format!("{name}{}", names::ODD)).map(Some),
-    }
+    odd_names(name, states)
+        .first()
+        .map(|odd| function(module, odd))
+        .transpose()
 }
 
 /// `base`, or `odd` for a state in the odd AA layout.

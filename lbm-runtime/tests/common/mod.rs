@@ -170,3 +170,11 @@ pub fn gpu(test: &str) -> bool {
         }
     }
 }
+
+/// `step_zou_he` with its inlet (0.04 along every axis), outlet (density 1) and end tags
+/// bound on `grid`; `omega` is the caller's, bound in `step` already.
+pub fn zou_he_ends(step: lbm_runtime::Step, grid: &Grid) -> lbm_runtime::Step {
+    step.uniform("u_in", vec![0.04; grid.lattice().d()])
+        .uniform("rho_out", [1.0])
+        .int_field("tag", end_tags(grid))
+}

@@ -112,29 +112,33 @@ impl<R: CpuReal> CpuEngine<R> {
     /// Rounds every population of `f` as 16-bit storage keeps it, and records the first
     /// that rounds to a value that is not finite (as written by step `t`).
     fn round_to_storage(&self, t: usize, f: &mut [R]) {
+        let diverged = &self.diverged;
+        self.round_cells(f, |cell| {
+            diverged.fetch_min(divergence_code(t, cell), Ordering::Relaxed);
+        });
+    }
+
+    /// Rounds every population of `f` as 16-bit storage keeps it (nothing without it),
+    /// calling `not_finite` with each cell where one rounds to a value that is not finite.
+    fn round_cells(&self, f: &mut [R], not_finite: impl Fn(usize) + Sync) {
         let storage = self.storage;
         if !storage.is_half() {
             return;
         }
-        let weights = self.weights_f32();
-        let (q, diverged) = (self.topo.q, &self.diverged);
-        f.par_chunks_mut(q).enumerate().for_each(|(cell, pops)| {
-            let mut bad = false;
-            for (i, v) in pops.iter_mut().enumerate() {
-                let r = storage.round(v.to_f64() as f32, weights[i]);
-                bad |= !r.is_finite();
-                *v = R::from_f64(f64::from(r));
-            }
-            if bad {
-                diverged.fetch_min(divergence_code(t, cell), Ordering::Relaxed);
-            }
-        });
-    }
-
-    /// The lattice weights in `f32`, as 16-bit storage shifts by them.
-    fn weights_f32(&self) -> Vec<f32> {
-        let lattice = self.grid.lattice();
-        (0..self.topo.q).map(|i| lattice.w(i) as f32).collect()
+        let shifts = crate::storage::shifts(self.grid.lattice());
+        f.par_chunks_mut(self.topo.q)
+            .enumerate()
+            .for_each(|(cell, pops)| {
+                let mut bad = false;
+                for (v, w) in pops.iter_mut().zip(&shifts) {
+                    let r = storage.round(v.to_f64() as f32, *w);
+                    bad |= !r.is_finite();
+                    *v = R::from_f64(f64::from(r));
+                }
+                if bad {
+                    not_finite(cell);
+                }
+            });
     }
 
     fn step_operator(
@@ -247,9 +251,9 @@ impl<R: CpuReal> Stepper for CpuEngine<R> {
         let mut state: Vec<R> = try_filled("a state", self.state_len())?;
         if self.storage.is_half() {
             // The zero of 16-bit storage is the deviation from the weights (as on the GPU).
-            let weights = self.weights_f32();
+            let shifts = crate::storage::shifts(self.grid.lattice());
             state.par_chunks_mut(self.topo.q).for_each(|pops| {
-                for (v, w) in pops.iter_mut().zip(&weights) {
+                for (v, w) in pops.iter_mut().zip(&shifts) {
                     *v = R::from_f64(f64::from(*w));
                 }
             });
@@ -335,15 +339,8 @@ impl<R: CpuReal> Engine for CpuEngine<R> {
                 cells,
             );
         }
-        if self.storage.is_half() {
-            let weights = self.weights_f32();
-            let storage = self.storage;
-            dst.par_chunks_mut(q).for_each(|pops| {
-                for (v, w) in pops.iter_mut().zip(&weights) {
-                    *v = R::from_f64(f64::from(storage.round(v.to_f64() as f32, *w)));
-                }
-            });
-        }
+        // The simulation refused populations that 16-bit storage cannot hold finite.
+        self.round_cells(dst, |_| {});
         self.transfers.upload(self.state_bytes());
         Ok(())
     }
