@@ -223,17 +223,23 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
             Storage::Compute => Role::Forward,
             Storage::F16 | Storage::BF16 => Role::CompactForward,
         };
-        let fwd = tuned(dev, names::STEP_FWD, role, |m| {
-            Ok(forward_module(
-                step.op,
-                &layout,
-                grid.lattice(),
-                compute,
-                R::PRECISION,
-                states,
-                m,
-            )?)
-        })?;
+        let fwd = tuned(
+            dev,
+            names::STEP_FWD,
+            &odd_names(names::STEP_FWD, states),
+            role,
+            |m| {
+                Ok(forward_module(
+                    step.op,
+                    &layout,
+                    grid.lattice(),
+                    compute,
+                    R::PRECISION,
+                    states,
+                    m,
+                )?)
+            },
+        )?;
         Ok(StepKernels {
             buf: OpBuffers::new(&dev.stream, step, grid, layout)?,
             fwd_odd: odd_function(&fwd.module, names::STEP_FWD, states)?,
@@ -249,7 +255,8 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         }
         let (grid, layout) = (&self.grid, &self.step.buf.layout);
         let op = self.step.buf.bound.op;
-        let adj = tuned(self.dev, names::STEP_ADJ, Role::Adjoint, |m| {
+        let odd = odd_names(names::STEP_ADJ, self.states);
+        let adj = tuned(self.dev, names::STEP_ADJ, &odd, Role::Adjoint, |m| {
             Ok(adjoint_module(
                 op,
                 layout,

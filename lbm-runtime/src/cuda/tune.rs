@@ -93,22 +93,35 @@ pub(crate) struct Kernel {
 }
 
 /// Loads kernel `name` from the module `build(m)`, with `m` from [`min_blocks`] (or
-/// [`MIN_BLOCKS_ENV`]).
+/// [`MIN_BLOCKS_ENV`]). The kernels named in `siblings` are compiled with the same bound
+/// in the same module (the odd-layout variant of an in-place step): the registers and
+/// spills that decide the bound are the most any of them uses.
 pub(crate) fn tuned(
     dev: &'static Device,
     name: &str,
+    siblings: &[String],
     role: Role,
     build: impl Fn(u32) -> Result<String>,
 ) -> Result<Kernel> {
     let load = |m: u32| -> Result<Kernel> {
         let module = module(dev, &build(m)?)?;
-        let function = module
-            .load_function(name)
-            .map_err(|e| LbmError::Cuda(format!("kernel `{name}` not found: {e}")))?;
+        let load_function = |name: &str| {
+            module
+                .load_function(name)
+                .map_err(|e| LbmError::Cuda(format!("kernel `{name}` not found: {e}")))
+        };
         let attr = |r: std::result::Result<i32, _>| r.map(|v: i32| v.max(0) as u32).unwrap_or(0);
+        let function = load_function(name)?;
+        let (mut registers, mut local_bytes) =
+            (attr(function.num_regs()), attr(function.local_size_bytes()));
+        for sibling in siblings {
+            let f = load_function(sibling)?;
+            registers = registers.max(attr(f.num_regs()));
+            local_bytes = local_bytes.max(attr(f.local_size_bytes()));
+        }
         Ok(Kernel {
-            registers: attr(function.num_regs()),
-            local_bytes: attr(function.local_size_bytes()),
+            registers,
+            local_bytes,
             function,
             module,
             min_blocks: m,
