@@ -27,7 +27,10 @@ pub struct RustForms {
 }
 
 pub fn emit(f: &Function, adj: &Adjoint) -> RustForms {
-    let p = Printer { f };
+    let p = Printer {
+        f,
+        unrolled: std::cell::Cell::new(1),
+    };
     RustForms {
         forward: p.forward(),
         adjoint: p.adjoint(adj),
@@ -52,6 +55,26 @@ fn allow() -> TokenStream {
     }
 }
 
+/// The flat forward compiled with the features of the CPU backend's lane types
+/// (`lbm_runtime::lanes`): every form it calls is inlined into it, so the lane types'
+/// SIMD operations compile to single instructions.
+pub fn lane_forward() -> TokenStream {
+    let (generics, allow) = (generics(), allow());
+    quote! {
+        /// [`forward_flat`] over groups of cells, with AVX2 and FMA enabled.
+        ///
+        /// # Safety
+        /// Only where `lbm_runtime::lanes::supported()` is true.
+        #[doc(hidden)]
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        #allow
+        pub unsafe fn forward_lanes #generics (reals: &[R], ints: &[i64], out: &mut [R]) {
+            forward_flat::<R, L, D, Q>(reals, ints, out)
+        }
+    }
+}
+
 /// A callee path as seen from inside the generated module (one level below the operator).
 pub fn path_from_module(path: &syn::Path) -> TokenStream {
     let first = path.segments.first().map(|s| s.ident.to_string());
@@ -67,7 +90,16 @@ pub fn path_from_module(path: &syn::Path) -> TokenStream {
 
 struct Printer<'a> {
     f: &'a Function,
+    /// The copies of a statement that the unrolled loops around it make, at most (see
+    /// [`UNROLL_BUDGET`]).
+    unrolled: std::cell::Cell<usize>,
 }
+
+/// The most copies of a loop body that nested unrolled loops may make: a loop is unrolled
+/// only while the product of the longest trip counts of the unrolled loops around it and
+/// its own stays within it. `Q` with `D` inside (27 x 3) fits; `Q` inside `Q` does not,
+/// and would multiply compile times for no measured gain.
+const UNROLL_BUDGET: usize = 81;
 
 impl Printer<'_> {
     fn ident(&self, v: VarId) -> syn::Ident {
@@ -170,8 +202,9 @@ impl Printer<'_> {
         let value = self.ret_value();
         let signature_checks = self.signature_checks();
         quote! {
-            /// The operator's forward form.
-            #[inline]
+            /// The operator's forward form. Always inlined: the lane forward
+            /// (`forward_lanes`) must compile all of it with its own target features.
+            #[inline(always)]
             #allow
             pub fn forward #generics (#(#params),*) -> #ret {
                 #signature_checks
@@ -325,7 +358,9 @@ impl Printer<'_> {
         let (generics, allow) = (generics(), allow());
         let body = self.flat_call(quote!(forward::<R, L, D, Q>));
         quote! {
-            /// The forward form on flat buffers (see `lbm_runtime::operator`).
+            /// The forward form on flat buffers (see `lbm_runtime::operator`); inlined
+            /// into `forward_lanes` for the same reason as `forward`.
+            #[inline(always)]
             #allow
             pub fn forward_flat #generics (reals: &[R], ints: &[i64], out: &mut [R]) {
                 #body
@@ -548,16 +583,31 @@ impl Printer<'_> {
                 reverse,
                 body,
             } => {
-                let (i, a, b, body) = (
-                    self.ident(*var),
-                    self.expr(start),
-                    self.expr(end),
-                    self.block(body),
-                );
-                if *reverse {
-                    quote!(for #i in ((#a) as usize..(#b) as usize).rev() { #body })
-                } else {
-                    quote!(for #i in (#a) as usize..(#b) as usize { #body })
+                let (i, a, b) = (self.ident(*var), self.expr(start), self.expr(end));
+                let outer = self.unrolled.get();
+                let unrolled = self
+                    .unrollable_end(end)
+                    .filter(|(_, trips)| outer.saturating_mul(*trips) <= UNROLL_BUDGET);
+                let body = match &unrolled {
+                    Some((_, trips)) => {
+                        self.unrolled.set(outer * trips);
+                        let body = self.block(body);
+                        self.unrolled.set(outer);
+                        body
+                    }
+                    None => self.block(body),
+                };
+                match (unrolled, reverse) {
+                    (Some((end, _)), false) => {
+                        quote!(::lbm_runtime::unroll::up::<#end, R>((#a) as usize, #[inline(always)] |#i: usize| { #body });)
+                    }
+                    (Some((end, _)), true) => {
+                        quote!(::lbm_runtime::unroll::down::<#end, R>((#a) as usize, #[inline(always)] |#i: usize| { #body });)
+                    }
+                    (None, true) => {
+                        quote!(for #i in ((#a) as usize..(#b) as usize).rev() { #body })
+                    }
+                    (None, false) => quote!(for #i in (#a) as usize..(#b) as usize { #body }),
                 }
             }
             StmtKind::Let { var, value } => {
@@ -580,6 +630,21 @@ impl Printer<'_> {
                 quote!(#n = #z;)
             }
             StmtKind::Return(_) => unreachable!("returns are lowered before printing"),
+        }
+    }
+
+    /// The end of a loop over the lattice (`Q`, `D` or a literal), as a constant the
+    /// runtime's unrolled loops take, with the most trips it can make (on D3Q27); `None`
+    /// for any other end, which stays a `for` loop.
+    fn unrollable_end(&self, end: &Expr) -> Option<(TokenStream, usize)> {
+        match end.kind {
+            ExprKind::Lat(LatConst::Q) => Some((quote!(Q), 27)),
+            ExprKind::Lat(LatConst::D) => Some((quote!(D), 3)),
+            ExprKind::IntLit(n) => usize::try_from(n).ok().map(|n| {
+                let lit = proc_macro2::Literal::usize_unsuffixed(n);
+                (quote!(#lit), n)
+            }),
+            _ => None,
         }
     }
 

@@ -164,6 +164,7 @@ fn module(
         reference_flat,
         output_types,
     } = rust;
+    let lane_forward = crate::emit_rust::lane_forward();
     let rust_forward = forward.to_string();
     let rust_adjoint = adjoint.to_string();
     let (c_shapes, c_forward, c_adjoint) = (&c.shapes, &c.forward, &c.adjoint);
@@ -184,6 +185,18 @@ fn module(
         quote!([#(#items),*])
     };
     let (f32_forms, f64_forms) = (forms(quote!(f32)), forms(quote!(f64)));
+    let lane_forms = |lanes: TokenStream| {
+        let lattices = [
+            (quote!(::lbm_runtime::D2Q9), 2usize, 9usize),
+            (quote!(::lbm_runtime::D3Q19), 3, 19),
+            (quote!(::lbm_runtime::D3Q27), 3, 27),
+        ];
+        let items = lattices
+            .iter()
+            .map(|(l, d, q)| quote!(forward_lanes::<#lanes, #l, #d, #q>));
+        quote!([#(#items),*])
+    };
+    let f32_lanes = lane_forms(quote!(::lbm_runtime::lanes::F32x8));
     let reference_forms = quote!([
         reference_flat::<::lbm_runtime::D2Q9, 2, 9>,
         reference_flat::<::lbm_runtime::D3Q19, 3, 19>,
@@ -211,6 +224,7 @@ fn module(
             #adjoint
             #forward_flat
             #adjoint_flat
+            #lane_forward
             #reference
             #reference_flat
 
@@ -232,6 +246,8 @@ fn module(
                     f32: #f32_forms,
                     f64: #f64_forms,
                     reference: #reference_forms,
+                    #[cfg(target_arch = "x86_64")]
+                    f32_lanes: #f32_lanes,
                 },
             };
         }

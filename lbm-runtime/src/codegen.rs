@@ -218,6 +218,8 @@ mod tests {
         f32: [forms(), forms(), forms()],
         f64: [forms(), forms(), forms()],
         reference: [fwd::<f64>, fwd::<f64>, fwd::<f64>],
+        #[cfg(target_arch = "x86_64")]
+        f32_lanes: [fwd::<crate::lanes::F32x8>; 3],
     };
 
     const F_PARAM: &[ParamInfo] = &[ParamInfo {

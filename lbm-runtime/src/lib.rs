@@ -28,6 +28,7 @@ pub mod devices;
 pub mod error;
 pub mod gradients;
 pub mod grid;
+pub mod lanes;
 pub mod lattice;
 pub mod memory;
 pub mod nvrtc;
@@ -40,6 +41,7 @@ pub mod state_file;
 pub mod storage;
 pub mod streaming;
 pub mod tape;
+pub mod unroll;
 
 pub mod ops;
 

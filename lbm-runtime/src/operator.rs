@@ -213,6 +213,12 @@ pub struct FlatForms<R> {
     pub adjoint: FlatAdjoint<R>,
 }
 
+/// Forward lane form: the flat forward over a group of cells, one per lane (see
+/// [`crate::lanes`]), compiled with the features the lane types need.
+///
+/// # Safety
+/// Callable only where [`crate::lanes::supported`] is true.
+pub type LaneForward<V> = unsafe fn(reals: &[V], ints: &[i64], out: &mut [V]);
 /// The flat Rust forms of an operator for every lattice, in [`LatticeKind::ALL`] order.
 pub struct CpuForms {
     /// `f32` forms.
@@ -223,6 +229,11 @@ pub struct CpuForms {
     /// `f64` (`<operator>::reference`), independent of the macro's compiler stages. Checks
     /// compare the generated forms with it.
     pub reference: [FlatForward<f64>; 3],
+    /// Lane forwards over eight `f32` cells. Only the `f32` forwards have lane forms: each
+    /// costs compile time in every crate that defines operators (lane adjoints took
+    /// minutes for the standard library alone), and `f32` forwards are what runs long.
+    #[cfg(target_arch = "x86_64")]
+    pub f32_lanes: [LaneForward<crate::lanes::F32x8>; 3],
 }
 
 fn lattice_index(lattice: LatticeKind) -> usize {
@@ -241,6 +252,12 @@ impl CpuForms {
     /// The reference forward for a lattice (see [`CpuForms::reference`]).
     pub fn reference(&self, lattice: LatticeKind) -> FlatForward<f64> {
         self.reference[lattice_index(lattice)]
+    }
+
+    /// The `f32` lane forward for a lattice.
+    #[cfg(target_arch = "x86_64")]
+    pub fn f32_lanes(&self, lattice: LatticeKind) -> LaneForward<crate::lanes::F32x8> {
+        self.f32_lanes[lattice_index(lattice)]
     }
 
     /// The `f32` forms for a lattice.

@@ -67,6 +67,10 @@ pub trait Real:
 {
     /// The precision this type stands for.
     const PRECISION: Precision;
+    /// Whether the generated forms unroll their loops over the lattice for this type
+    /// (see [`crate::unroll`]): for the lane types, whose arithmetic dwarfs the cost of
+    /// compiling the larger code, and not for scalars, whose forms stay loops.
+    const UNROLLS_LOOPS: bool = false;
     /// Converts from `f64`, rounding to nearest for `f32`.
     fn from_f64(v: f64) -> Self;
     /// Converts to `f64` exactly.

@@ -16,30 +16,72 @@ use crate::backend::divergence_code;
 use crate::bind::{Bound, Source};
 use crate::gradients::{GradValue, ParamAccumulator};
 use crate::grid::Grid;
-use crate::operator::{CpuForms, FlatForms};
+use crate::lanes::Group;
+use crate::operator::{CpuForms, FlatForms, LaneForward};
 use crate::real::Real;
 
 use super::topology::{clip, Topology};
+
+mod groups;
 
 /// Cells per chunk of a deterministic parallel sum.
 pub(crate) const CHUNK: usize = 1024;
 
 /// A real type with flat CPU forms.
 pub trait CpuReal: Real + bytemuck::Pod {
+    /// The lane type whose forms run groups of cells at once (see [`crate::lanes`]).
+    type Lanes: Group<Scalar = Self>;
     /// The forms of an operator for this type.
     fn forms(cpu: &CpuForms, lattice: crate::LatticeKind) -> &FlatForms<Self>;
+    /// Its lane forward, where this CPU runs it.
+    fn lane_forward(
+        cpu: &CpuForms,
+        lattice: crate::LatticeKind,
+    ) -> Option<LaneForward<Self::Lanes>>;
 }
 
 impl CpuReal for f32 {
+    #[cfg(target_arch = "x86_64")]
+    type Lanes = crate::lanes::F32x8;
+    #[cfg(not(target_arch = "x86_64"))]
+    type Lanes = f32;
     fn forms(cpu: &CpuForms, lattice: crate::LatticeKind) -> &FlatForms<f32> {
         cpu.f32(lattice)
+    }
+    fn lane_forward(
+        cpu: &CpuForms,
+        lattice: crate::LatticeKind,
+    ) -> Option<LaneForward<Self::Lanes>> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            lanes_enabled().then(|| cpu.f32_lanes(lattice))
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (cpu, lattice);
+            None
+        }
     }
 }
 
 impl CpuReal for f64 {
+    /// `f64` forwards have no lane forms (see [`CpuForms::f32_lanes`]).
+    type Lanes = f64;
     fn forms(cpu: &CpuForms, lattice: crate::LatticeKind) -> &FlatForms<f64> {
         cpu.f64(lattice)
     }
+    fn lane_forward(_: &CpuForms, _: crate::LatticeKind) -> Option<LaneForward<f64>> {
+        None
+    }
+}
+
+/// Whether operators run over groups of cells: where the CPU has the lane types'
+/// features, unless `LBM_CPU_LANES=0` asks for one cell at a time (to compare the two).
+fn lanes_enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        crate::lanes::supported() && std::env::var("LBM_CPU_LANES").map_or(true, |v| v != "0")
+    })
 }
 
 /// Cells per parallel task: large enough that splitting and per-task setup vanish, small
@@ -92,9 +134,16 @@ impl<R> OutBar<'_, R> {
 }
 
 /// One task's input buffers, the constants of its step already in place.
-struct Scratch<R> {
+struct Scratch<R: CpuReal> {
     reals: Vec<R>,
     ints: Vec<i64>,
+    /// A group's inputs, lane `k` of input `j` at scalar `j * LANES + k` (empty without
+    /// lane forms).
+    group_reals: Vec<R::Lanes>,
+    /// A group's integer inputs, cell after cell.
+    group_ints: Vec<i64>,
+    /// A group's outputs.
+    group_out: Vec<R::Lanes>,
     /// Inputs and outputs in `f32`, for a forward computed in `f32` on wider storage.
     narrow: Vec<f32>,
     narrow_out: Vec<f32>,
@@ -119,6 +168,8 @@ pub(crate) struct CpuOperator<R: CpuReal> {
     /// The `f32` forward form, when this operator computes its forward in `f32` on wider
     /// storage (an `f32` simulation with an `f64` adjoint).
     forward_f32: Option<&'static FlatForms<f32>>,
+    /// The lane forward, where this CPU runs it.
+    lanes: Option<LaneForward<R::Lanes>>,
 }
 
 impl<R: CpuReal> CpuOperator<R> {
@@ -151,6 +202,7 @@ impl<R: CpuReal> CpuOperator<R> {
             ints_len: op.int_inputs_len(),
             outputs_len: op.outputs_len(lattice),
             forward_f32: None,
+            lanes: R::lane_forward(&op.cpu, lattice),
         }
     }
 
@@ -158,6 +210,8 @@ impl<R: CpuReal> CpuOperator<R> {
     pub fn with_f32_forward(mut self) -> Self {
         let op = self.bound.op;
         self.forward_f32 = Some(<f32 as CpuReal>::forms(&op.cpu, self.lattice));
+        // Lanes would compute in the storage's type.
+        self.lanes = None;
         self
     }
 
@@ -166,6 +220,9 @@ impl<R: CpuReal> CpuOperator<R> {
         let mut s = Scratch {
             reals: vec![R::default(); self.reals_len],
             ints: vec![0i64; self.ints_len],
+            group_reals: Vec::new(),
+            group_ints: Vec::new(),
+            group_out: Vec::new(),
             narrow: Vec::new(),
             narrow_out: Vec::new(),
         };
@@ -174,6 +231,19 @@ impl<R: CpuReal> CpuOperator<R> {
             s.narrow_out = vec![0f32; self.outputs_len];
         }
         self.constants(t, &mut s.reals, &mut s.ints);
+        if self.lanes.is_some() {
+            let n = R::Lanes::LANES;
+            s.group_reals = vec![R::Lanes::default(); self.reals_len];
+            // The constants in every lane; the per-cell inputs are written per group.
+            for (j, lanes) in R::Lanes::scalars_mut(&mut s.group_reals)
+                .chunks_mut(n)
+                .enumerate()
+            {
+                lanes.fill(s.reals[j]);
+            }
+            s.group_ints = s.ints.repeat(n);
+            s.group_out = vec![R::Lanes::default(); self.outputs_len];
+        }
         s
     }
 
@@ -202,45 +272,59 @@ impl<R: CpuReal> CpuOperator<R> {
     }
 
     /// Fills the inputs of `cell` that differ from cell to cell, from the state `f`;
-    /// `ups[i]` is `Q` times the cell direction `i` streams from.
+    /// `ups[i]` is `Q` times the cell direction `i` streams from. Real input `j` goes to
+    /// `reals[j * stride]` (a lane of a group when `stride` is the lane count).
     #[inline]
-    fn gather(&self, topo: &Topology, cell: usize, ups: &[usize], f: &[R], s: &mut Scratch<R>) {
+    fn gather(
+        &self,
+        topo: &Topology,
+        cell: usize,
+        ups: &[usize],
+        f: &[R],
+        (reals, stride): (&mut [R], usize),
+        ints: &mut [i64],
+    ) {
         let q = topo.q;
         for input in &self.per_cell {
             match *input {
                 CellInput::Pulled(o) => {
-                    for (i, (d, &up)) in s.reals[o..o + q].iter_mut().zip(ups).enumerate() {
-                        *d = f[up + i];
-                    }
+                    put_strided(
+                        reals,
+                        stride,
+                        o,
+                        ups.iter().enumerate().map(|(i, &up)| f[up + i]),
+                    );
                 }
                 CellInput::Local(o) => {
-                    s.reals[o..o + q].copy_from_slice(&f[cell * q..cell * q + q])
+                    put_strided(reals, stride, o, f[cell * q..cell * q + q].iter().copied())
                 }
                 CellInput::Far(o) => {
                     // The cell `x + c_i` is the one `OPP[i]` streams from.
-                    for (d, &j) in s.reals[o..o + q].iter_mut().zip(&topo.opp) {
-                        *d = f[ups[j] + j];
-                    }
+                    put_strided(reals, stride, o, topo.opp.iter().map(|&j| f[ups[j] + j]));
                 }
                 CellInput::Neighbor { at, k } => {
                     let nb = self.neighbor_tables(k).0[cell] as usize;
-                    s.reals[at..at + q].copy_from_slice(&f[nb * q..nb * q + q]);
+                    put_strided(reals, stride, at, f[nb * q..nb * q + q].iter().copied());
                 }
                 CellInput::Field { at, len, k } => {
                     let Source::Field(v) = &self.bound.sources[k] else {
                         unreachable!("a field input is bound to a field");
                     };
-                    s.reals[at..at + len]
-                        .iter_mut()
-                        .zip(&v[cell * len..cell * len + len])
-                        .for_each(|(d, v)| *d = R::from_f64(*v));
+                    put_strided(
+                        reals,
+                        stride,
+                        at,
+                        v[cell * len..cell * len + len]
+                            .iter()
+                            .map(|v| R::from_f64(*v)),
+                    );
                 }
-                CellInput::Links(at) => s.ints[at] = topo.links[cell],
+                CellInput::Links(at) => ints[at] = topo.links[cell],
                 CellInput::IntField { at, k } => {
                     let Source::IntField(v) = &self.bound.sources[k] else {
                         unreachable!("an integer field input is bound to one");
                     };
-                    s.ints[at] = v[cell];
+                    ints[at] = v[cell];
                 }
             }
         }
@@ -293,10 +377,13 @@ impl<R: CpuReal> CpuOperator<R> {
         start: usize,
         s: &mut Scratch<R>,
     ) -> Option<usize> {
+        if let Some(lanes) = self.lanes {
+            return self.forward_groups(lanes, topo, f, cells, out, start, s);
+        }
         let m = self.outputs_len;
         let mut bad = None;
         topo.for_each_cell(cells, (self.streams, topo.q), |cell, ups| {
-            self.gather(topo, cell, ups, f, s);
+            self.gather(topo, cell, ups, f, (&mut s.reals, 1), &mut s.ints);
             let o = &mut out[(cell - start) * m..(cell - start) * m + m];
             self.forward_one(s, o);
             if bad.is_none() && !o.iter().all(|v| v.is_finite()) {
@@ -345,7 +432,7 @@ impl<R: CpuReal> CpuOperator<R> {
                 bars[..(cells.start - start) * n].fill(R::default());
                 bars[(cells.end - start) * n..].fill(R::default());
                 topo.for_each_cell(cells, (self.streams, topo.q), |cell, ups| {
-                    self.gather(topo, cell, ups, f, s);
+                    self.gather(topo, cell, ups, f, (&mut s.reals, 1), &mut s.ints);
                     let ob = out_bar.of(cell, self.outputs_len);
                     let bar = &mut bars[(cell - start) * n..(cell - start + 1) * n];
                     bar.fill(R::default());
@@ -445,6 +532,14 @@ impl<R: CpuReal> CpuOperator<R> {
                 GradValue::PerStep(g) => add(&mut g[t], &sum_over_cells(bars, n, o, len)),
             }
         }
+    }
+}
+
+/// Writes `values` to `reals[(at + k) * stride]`, `k = 0, 1, ...`.
+#[inline(always)]
+fn put_strided<R>(reals: &mut [R], stride: usize, at: usize, values: impl Iterator<Item = R>) {
+    for (k, v) in values.enumerate() {
+        reals[(at + k) * stride] = v;
     }
 }
 

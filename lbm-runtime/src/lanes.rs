@@ -1,0 +1,382 @@
+//! Real types that hold one value for each of several cells, so that the CPU backend
+//! runs an operator's generated Rust form over a group of cells at once, in SIMD
+//! registers, instead of one cell at a time.
+//!
+//! Every arithmetic operation is the scalar one applied lane by lane (the transcendental
+//! functions call the scalar ones), so each lane computes exactly the bits a scalar run of
+//! its cell would. The generated forms are written for one cell, though: a comparison, a
+//! conversion to an integer or a finiteness test must give one answer for the whole
+//! group. When the lanes agree it is theirs; when they disagree the group has no single
+//! path through the operator, so the result is lane 0's (which keeps indices and loop
+//! bounds those of a valid scalar run) and the group is marked [`diverged`]: its outputs
+//! are not to be used, and the caller runs its cells one by one instead.
+//!
+//! The lane types are built on AVX2 and FMA, which the CPU backend detects at run time:
+//! the generated lane forms are compiled with those features enabled (the macro wraps
+//! them in `#[target_feature]` functions), and the backend calls them only where the CPU
+//! has both. Elsewhere, and on other architectures, it runs the scalar forms.
+
+use std::cell::Cell;
+use std::cmp::Ordering;
+use std::fmt;
+
+use crate::real::Real;
+use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+
+#[cfg(target_arch = "x86_64")]
+pub use avx::F32x8;
+
+thread_local! {
+    /// Set when a group's lanes disagreed on a decision the form takes once for all.
+    static DIVERGED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Clears the divergence mark of this thread before running a lane form.
+#[inline]
+pub fn reset_divergence() {
+    DIVERGED.with(|d| d.set(false));
+}
+
+/// Whether a decision in the lane forms run since [`reset_divergence`] on this thread
+/// differed between lanes (their outputs are then not those of a scalar run).
+#[inline]
+pub fn diverged() -> bool {
+    DIVERGED.with(Cell::get)
+}
+
+#[cold]
+#[inline(never)]
+fn mark_diverged() {
+    DIVERGED.with(|d| d.set(true));
+}
+
+/// Set once this process has seen AVX2 and FMA (see [`supported`]); the lane types'
+/// constructors read it, which keeps every operation on them sound.
+static SUPPORTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether this CPU runs the lane types (AVX2 and FMA).
+pub fn supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    let found = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    let found = false;
+    SUPPORTED.store(found, AtomicOrdering::Relaxed);
+    found
+}
+
+/// Panics unless [`supported`] has found AVX2 and FMA: the check a lane value's
+/// construction makes, one load and one branch.
+#[inline(always)]
+fn assert_supported() {
+    if !SUPPORTED.load(AtomicOrdering::Relaxed) {
+        unsupported();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn unsupported() -> ! {
+    panic!("lane types need AVX2 and FMA: check `lanes::supported()` first")
+}
+
+/// Lane 0's answer, marking the group diverged when another lane answers differently.
+#[inline(always)]
+fn agreed<A: PartialEq + Copy, const N: usize>(answers: [A; N]) -> A {
+    let first = answers[0];
+    if answers.iter().any(|a| *a != first) {
+        mark_diverged();
+    }
+    first
+}
+
+/// Lane 0's bit of a comparison's lane mask (`all` has every lane's bit set), marking
+/// the group diverged when the lanes' bits differ.
+#[inline(always)]
+fn agreed_mask(bits: i32, all: i32) -> bool {
+    if bits != 0 && bits != all {
+        mark_diverged();
+    }
+    bits & 1 != 0
+}
+
+/// A real type holding one value per cell of a group: the lane types, or a scalar type as
+/// a group of one.
+pub trait Group: Real {
+    /// The real type of one lane.
+    type Scalar: Real;
+    /// Number of lanes.
+    const LANES: usize;
+    /// The lanes of consecutive groups as one slice: lane `k` of group `j` at `j * LANES + k`.
+    fn scalars(groups: &[Self]) -> &[Self::Scalar];
+    /// [`Group::scalars`], to write lanes.
+    fn scalars_mut(groups: &mut [Self]) -> &mut [Self::Scalar];
+}
+
+macro_rules! group_of_one {
+    ($($t:ty),*) => {$(
+        impl Group for $t {
+            type Scalar = $t;
+            const LANES: usize = 1;
+            #[inline(always)]
+            fn scalars(groups: &[Self]) -> &[$t] {
+                groups
+            }
+            #[inline(always)]
+            fn scalars_mut(groups: &mut [Self]) -> &mut [$t] {
+                groups
+            }
+        }
+    )*};
+}
+
+group_of_one!(f32, f64);
+
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    //! Soundness: the intrinsics below need AVX2 and FMA. Every value of these types is
+    //! made by a constructor that checks that [`super::supported`] found them (and panics
+    //! otherwise),
+    //! so an operation on a value runs on a CPU that has them.
+
+    use super::*;
+    use crate::real::Precision;
+    use std::arch::x86_64::*;
+
+    macro_rules! lanes {
+        ($(#[$doc:meta])* $name:ident, $t:ty, $v:ty, $n:literal,
+         $set1:ident, $add:ident, $sub:ident, $mul:ident, $div:ident, $sqrt:ident,
+         $xor:ident, $andnot:ident, $cmp:ident, $movemask:ident, $fmadd:ident) => {
+            $(#[$doc])*
+            #[derive(Clone, Copy)]
+            #[repr(transparent)]
+            pub struct $name($v);
+
+            impl Group for $name {
+                type Scalar = $t;
+                const LANES: usize = $n;
+                #[inline(always)]
+                fn scalars(groups: &[Self]) -> &[$t] {
+                    // SAFETY: `$n` floats without padding; reading them needs no AVX.
+                    unsafe { std::slice::from_raw_parts(groups.as_ptr().cast(), groups.len() * $n) }
+                }
+                #[inline(always)]
+                fn scalars_mut(groups: &mut [Self]) -> &mut [$t] {
+                    // SAFETY: as above; any float is a valid lane, and the groups exist, so
+                    // the CPU has AVX2 and FMA (see the module docs).
+                    unsafe {
+                        std::slice::from_raw_parts_mut(groups.as_mut_ptr().cast(), groups.len() * $n)
+                    }
+                }
+            }
+
+            impl $name {
+                const ALL: i32 = (1 << $n) - 1;
+
+                /// A group from its lanes. Panics on a CPU without AVX2 and FMA (see
+                /// [`supported`](super::supported)).
+                #[inline(always)]
+                pub fn from_array(a: [$t; $n]) -> Self {
+                    assert_supported();
+                    // SAFETY: same size, every bit pattern valid.
+                    $name(unsafe { std::mem::transmute::<[$t; $n], $v>(a) })
+                }
+
+                /// The lanes, from lane 0 on.
+                #[inline(always)]
+                pub fn to_array(self) -> [$t; $n] {
+                    // SAFETY: same size, every bit pattern valid.
+                    unsafe { std::mem::transmute::<$v, [$t; $n]>(self.0) }
+                }
+
+                /// The scalar function on every lane: the functions whose SIMD versions
+                /// would not give the scalar bits.
+                #[inline(always)]
+                fn map(self, f: impl Fn($t) -> $t) -> Self {
+                    $name(unsafe { std::mem::transmute::<[$t; $n], $v>(self.to_array().map(f)) })
+                }
+
+                #[inline(always)]
+                fn zip(self, o: Self, f: impl Fn($t, $t) -> $t) -> Self {
+                    let (a, b) = (self.to_array(), o.to_array());
+                    let r: [$t; $n] = std::array::from_fn(|k| f(a[k], b[k]));
+                    $name(unsafe { std::mem::transmute::<[$t; $n], $v>(r) })
+                }
+
+                #[inline(always)]
+                fn decide<const P: i32>(self, o: Self) -> bool {
+                    // SAFETY: `self` exists, so the CPU has AVX2 (see the module docs).
+                    let bits = unsafe { $movemask($cmp::<P>(self.0, o.0)) };
+                    agreed_mask(bits, Self::ALL)
+                }
+            }
+
+            impl Default for $name {
+                #[inline(always)]
+                fn default() -> Self {
+                    Self::from_array([0.0; $n])
+                }
+            }
+
+            impl fmt::Debug for $name {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    write!(f, "{:?}", self.to_array())
+                }
+            }
+
+            impl fmt::Display for $name {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    write!(f, "{:?}", self.to_array())
+                }
+            }
+
+            // Ordered, quiet predicates: false when either lane is NaN, as in scalar code.
+            impl PartialEq for $name {
+                #[inline(always)]
+                fn eq(&self, o: &Self) -> bool {
+                    self.decide::<_CMP_EQ_OQ>(*o)
+                }
+            }
+
+            impl PartialOrd for $name {
+                #[inline(always)]
+                fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+                    let (a, b) = (self.to_array(), o.to_array());
+                    agreed(std::array::from_fn::<_, $n, _>(|k| a[k].partial_cmp(&b[k])))
+                }
+                #[inline(always)]
+                fn lt(&self, o: &Self) -> bool {
+                    self.decide::<_CMP_LT_OQ>(*o)
+                }
+                #[inline(always)]
+                fn le(&self, o: &Self) -> bool {
+                    self.decide::<_CMP_LE_OQ>(*o)
+                }
+                #[inline(always)]
+                fn gt(&self, o: &Self) -> bool {
+                    self.decide::<_CMP_GT_OQ>(*o)
+                }
+                #[inline(always)]
+                fn ge(&self, o: &Self) -> bool {
+                    self.decide::<_CMP_GE_OQ>(*o)
+                }
+            }
+
+            lanes!(@binary $name, Add, add, AddAssign, add_assign, $add);
+            lanes!(@binary $name, Sub, sub, SubAssign, sub_assign, $sub);
+            lanes!(@binary $name, Mul, mul, MulAssign, mul_assign, $mul);
+            lanes!(@binary $name, Div, div, DivAssign, div_assign, $div);
+
+            impl Neg for $name {
+                type Output = Self;
+                #[inline(always)]
+                fn neg(self) -> Self {
+                    // Flips the sign bit, as scalar negation does (NaNs included).
+                    // SAFETY: see the module docs.
+                    $name(unsafe { $xor(self.0, $set1(-0.0)) })
+                }
+            }
+
+            impl Real for $name {
+                const PRECISION: Precision = <$t as Real>::PRECISION;
+                const UNROLLS_LOOPS: bool = true;
+                #[inline(always)]
+                fn from_f64(v: f64) -> Self {
+                    assert_supported();
+                    // SAFETY: checked just above.
+                    $name(unsafe { $set1(v as $t) })
+                }
+                /// Lane 0's value; a group whose lanes hold different values is marked
+                /// diverged, since the form needs one value (an index, a loop bound).
+                #[inline(always)]
+                fn to_f64(self) -> f64 {
+                    let a = self.to_array();
+                    // NaN counts as equal to NaN: every lane takes the same decision then.
+                    agreed(a.map(|v| if v.is_nan() { <$t>::NAN.to_bits() } else { v.to_bits() }));
+                    f64::from(a[0])
+                }
+                #[inline(always)]
+                fn sqrt(self) -> Self {
+                    // Correctly rounded, in SIMD as in scalar code.
+                    // SAFETY: see the module docs.
+                    $name(unsafe { $sqrt(self.0) })
+                }
+                #[inline(always)]
+                fn exp(self) -> Self {
+                    self.map(<$t>::exp)
+                }
+                #[inline(always)]
+                fn ln(self) -> Self {
+                    self.map(<$t>::ln)
+                }
+                #[inline(always)]
+                fn powf(self, e: Self) -> Self {
+                    self.zip(e, <$t>::powf)
+                }
+                #[inline(always)]
+                fn powi(self, n: i32) -> Self {
+                    self.map(|a| a.powi(n))
+                }
+                #[inline(always)]
+                fn sin(self) -> Self {
+                    self.map(<$t>::sin)
+                }
+                #[inline(always)]
+                fn cos(self) -> Self {
+                    self.map(<$t>::cos)
+                }
+                #[inline(always)]
+                fn tanh(self) -> Self {
+                    self.map(<$t>::tanh)
+                }
+                #[inline(always)]
+                fn abs(self) -> Self {
+                    // SAFETY: see the module docs.
+                    $name(unsafe { $andnot($set1(-0.0), self.0) })
+                }
+                #[inline(always)]
+                fn min(self, o: Self) -> Self {
+                    // The scalar rule for NaN (the other operand wins), lane by lane.
+                    self.zip(o, <$t>::min)
+                }
+                #[inline(always)]
+                fn max(self, o: Self) -> Self {
+                    self.zip(o, <$t>::max)
+                }
+                #[inline(always)]
+                fn mul_add(self, a: Self, b: Self) -> Self {
+                    // One rounding, as the scalar `mul_add`.
+                    // SAFETY: see the module docs.
+                    $name(unsafe { $fmadd(self.0, a.0, b.0) })
+                }
+                #[inline(always)]
+                fn is_finite(self) -> bool {
+                    agreed(self.to_array().map(<$t>::is_finite))
+                }
+            }
+        };
+        (@binary $name:ident, $trait:ident, $method:ident, $assign:ident, $assign_method:ident, $op:ident) => {
+            impl $trait for $name {
+                type Output = Self;
+                #[inline(always)]
+                fn $method(self, o: Self) -> Self {
+                    // SAFETY: see the module docs.
+                    $name(unsafe { $op(self.0, o.0) })
+                }
+            }
+            impl $assign for $name {
+                #[inline(always)]
+                fn $assign_method(&mut self, o: Self) {
+                    *self = $trait::$method(*self, o);
+                }
+            }
+        };
+    }
+
+    lanes!(
+        /// Eight `f32` lanes in one AVX register.
+        F32x8, f32, __m256, 8, _mm256_set1_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps,
+        _mm256_div_ps, _mm256_sqrt_ps, _mm256_xor_ps, _mm256_andnot_ps, _mm256_cmp_ps,
+        _mm256_movemask_ps, _mm256_fmadd_ps
+    );
+}
