@@ -176,8 +176,9 @@ fn bgk_c_adjoint() {
 #[test]
 fn density_rust_forward() {
     expect![[r#"
-        /// The operator's forward form.
-        #[inline]
+        /// The operator's forward form. Always inlined: the lane forward
+        /// (`forward_lanes`) must compile all of it with its own target features.
+        #[inline(always)]
         #[allow(
             unused_mut,
             unused_variables,
@@ -197,9 +198,16 @@ fn density_rust_forward() {
             let mut rho: R = <R as ::lbm_runtime::tape::Value<R>>::zero();
             let mut ret: R = <R as ::lbm_runtime::tape::Value<R>>::zero();
             rho = <R as ::lbm_runtime::Real>::from_f64(0.0);
-            for i in (0) as usize..(Q) as usize {
-                rho += f[(i) as usize];
-            }
+            ::lbm_runtime::unroll::up::<
+                Q,
+                R,
+            >(
+                (0) as usize,
+                #[inline(always)]
+                |i: usize| {
+                    rho += f[(i) as usize];
+                },
+            );
             ret = rho;
             ret
         }
