@@ -44,7 +44,7 @@ impl<R: CpuReal> CpuOperator<R> {
             if filled == n {
                 filled = 0;
                 // SAFETY: a lane forward is chosen only where `lanes::supported()`.
-                let ran = self.uniform_ints(s, n) && unsafe { run_forward(forward, s) };
+                let ran = self.uniform_ints(s) && unsafe { run_forward(forward, s) };
                 if ran {
                     self.scatter_outputs(s, &group[..n], out, start, &mut bad);
                 } else {
@@ -75,12 +75,9 @@ impl<R: CpuReal> CpuOperator<R> {
 
     /// Whether every cell of the group has lane 0's integer inputs (the lane form takes
     /// them once for all).
-    fn uniform_ints(&self, s: &Scratch<R>, n: usize) -> bool {
+    fn uniform_ints(&self, s: &Scratch<R>) -> bool {
         let il = self.ints_len;
-        let (first, rest) = s.group_ints.split_at(il);
-        rest[..(n - 1) * il]
-            .chunks(il.max(1))
-            .all(|c| il == 0 || c == first)
+        il == 0 || s.group_ints.chunks(il).all(|c| c == &s.group_ints[..il])
     }
 
     /// Moves lane `lane` of the gathered group inputs into the scalar input buffers.
