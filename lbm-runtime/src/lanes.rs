@@ -22,7 +22,6 @@ use std::fmt;
 
 use crate::real::Real;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 #[cfg(target_arch = "x86_64")]
 pub use avx::F32x8;
@@ -45,15 +44,26 @@ pub fn diverged() -> bool {
     DIVERGED.with(Cell::get)
 }
 
-#[cold]
-#[inline(never)]
+/// Inlined, though rarely taken: a call to it could write any memory as far as the
+/// compiler knows, so every constant made after it would load [`FOUND`] again.
+#[inline(always)]
 fn mark_diverged() {
     DIVERGED.with(|d| d.set(true));
 }
 
-/// Set once this process has seen AVX2 and FMA (see [`supported`]); the lane types'
-/// constructors read it, which keeps every operation on them sound.
-static SUPPORTED: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    /// Set on this thread once [`supported`] has found AVX2 and FMA in this process; the
+    /// lane types' constructors read it, which keeps every operation on them sound.
+    ///
+    /// A thread-local `Cell` rather than a process-wide atomic: the compiler may not merge
+    /// atomic loads, and a lane form makes a lane value of every constant it uses (hundreds
+    /// in an unrolled D3Q19 forward), so an atomic flag cost one load and one branch per
+    /// constant, half the time of the forward. A plain load of a thread's own flag is
+    /// merged into one per form (see [`assert_supported`]). The flag starts unset on every
+    /// thread and is set only after detection succeeded, never cleared: a CPU does not
+    /// lose features while a process runs, so a set flag is true for the whole process.
+    static FOUND: Cell<bool> = const { Cell::new(false) };
+}
 
 /// Whether this CPU runs the lane types (AVX2 and FMA).
 pub fn supported() -> bool {
@@ -61,23 +71,40 @@ pub fn supported() -> bool {
     let found = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
     #[cfg(not(target_arch = "x86_64"))]
     let found = false;
-    SUPPORTED.store(found, AtomicOrdering::Relaxed);
+    if found {
+        FOUND.with(|f| f.set(true));
+    }
     found
 }
 
-/// Panics unless [`supported`] has found AVX2 and FMA: the check a lane value's
-/// construction makes, one load and one branch.
+/// Panics unless this CPU has AVX2 and FMA: the check a lane value's construction makes.
+///
+/// Once per thread it runs the detection; after that it is one load of this thread's flag,
+/// which the compiler merges over a whole form: the flag is read again after detection
+/// (instead of trusting its answer) so that every path leaving here has loaded it as set,
+/// and nothing a form does in between writes memory the flag could be in (divergence is
+/// marked by an inlined store to another thread-local, not by a call).
 #[inline(always)]
 fn assert_supported() {
-    if !SUPPORTED.load(AtomicOrdering::Relaxed) {
-        unsupported();
+    if !FOUND.with(Cell::get) {
+        detect();
+        if !FOUND.with(Cell::get) {
+            unsupported();
+        }
     }
+}
+
+/// [`supported`] off the hot path: the first lane value a thread makes.
+#[cold]
+#[inline(never)]
+fn detect() {
+    supported();
 }
 
 #[cold]
 #[inline(never)]
 fn unsupported() -> ! {
-    panic!("lane types need AVX2 and FMA: check `lanes::supported()` first")
+    panic!("lane types need AVX2 and FMA, which this CPU lacks: check `lanes::supported()` first")
 }
 
 /// Lane 0's answer, marking the group diverged when another lane answers differently.
@@ -135,9 +162,9 @@ group_of_one!(f32, f64);
 #[cfg(target_arch = "x86_64")]
 mod avx {
     //! Soundness: the intrinsics below need AVX2 and FMA. Every value of these types is
-    //! made by a constructor that checks that [`super::supported`] found them (and panics
-    //! otherwise),
-    //! so an operation on a value runs on a CPU that has them.
+    //! made by a constructor that checks that the CPU has them ([`super::assert_supported`],
+    //! which panics otherwise) or from another value (which was so made), so an operation
+    //! on a value runs on a CPU that has them.
 
     use super::*;
     use crate::real::Precision;
@@ -379,4 +406,42 @@ mod avx {
         _mm256_div_ps, _mm256_sqrt_ps, _mm256_xor_ps, _mm256_andnot_ps, _mm256_cmp_ps,
         _mm256_movemask_ps, _mm256_fmadd_ps
     );
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    /// A thread that never asked [`supported`] (a pool's worker, say) still makes lane
+    /// values: its first constructor runs the detection itself.
+    #[test]
+    fn a_fresh_thread_detects_on_its_first_lane_value() {
+        if !supported() {
+            return;
+        }
+        let lanes = std::thread::spawn(|| {
+            assert!(!FOUND.with(Cell::get));
+            let v = F32x8::from_f64(1.5) * F32x8::from_array([2.0; 8]);
+            assert!(FOUND.with(Cell::get));
+            v.to_array()
+        })
+        .join()
+        .expect("the thread does not panic");
+        assert_eq!(lanes, [3.0; 8]);
+    }
+
+    /// The flag's merged loads must not merge away a divergence mark.
+    #[test]
+    fn divergence_is_still_marked() {
+        if !supported() {
+            return;
+        }
+        let ramp = F32x8::from_array(std::array::from_fn(|k| k as f32));
+        reset_divergence();
+        assert!(ramp < F32x8::from_f64(1.0));
+        assert!(diverged());
+        reset_divergence();
+        assert!(ramp < F32x8::from_f64(8.0));
+        assert!(!diverged());
+    }
 }
