@@ -1,13 +1,16 @@
 //! The CPU backend: the flat Rust forms of the same operators, parallel over cells.
 //!
-//! States are cell-major (`[cell * Q + i]`), so each cell's new populations are one
-//! contiguous slice and cells run in parallel without sharing writes. `operator` gathers,
-//! runs and differentiates one bound operator, in blocks of cells; `topology` says where
-//! each cell's streamed populations come from, row by row; this module holds a whole
+//! States are direction-major (`[i * cells + cell]`), as on the GPU: population `i` of
+//! consecutive cells is one contiguous run, so a group of cells loads it into SIMD lanes
+//! in one move, and a block of cells writes one slice of each plane (see `planes`), so
+//! blocks run in parallel without sharing writes. `operator` gathers, runs and
+//! differentiates one bound operator, in blocks of cells; `topology` says where each
+//! cell's streamed populations come from, row by row; this module holds a whole
 //! simulation (the step, the objective, their gradients) and implements the backend
 //! interface.
 
 mod operator;
+mod planes;
 mod topology;
 
 use std::ops::Range;
@@ -31,6 +34,9 @@ use crate::storage::Storage;
 pub(crate) use operator::CpuReal;
 use operator::{CpuOperator, OutBar, CHUNK};
 use topology::Topology;
+
+/// How the CPU backend lays out its states (see the module docs).
+const LAYOUT: StateLayout = StateLayout::DirectionMajor;
 
 /// One simulation on the CPU: the step, the objective and the grid's tables.
 pub(crate) struct CpuEngine<R: CpuReal> {
@@ -126,18 +132,21 @@ impl<R: CpuReal> CpuEngine<R> {
             return;
         }
         let shifts = crate::storage::shifts(self.grid.lattice());
-        f.par_chunks_mut(self.topo.q)
-            .enumerate()
-            .for_each(|(cell, pops)| {
-                let mut bad = false;
-                for (v, w) in pops.iter_mut().zip(&shifts) {
-                    let r = storage.round(v.to_f64() as f32, *w);
-                    bad |= !r.is_finite();
-                    *v = R::from_f64(f64::from(r));
-                }
-                if bad {
-                    not_finite(cell);
-                }
+        f.par_chunks_mut(self.topo.cells)
+            .zip(&shifts)
+            .for_each(|(plane, w)| {
+                plane
+                    .par_chunks_mut(CHUNK)
+                    .enumerate()
+                    .for_each(|(b, values)| {
+                        for (k, v) in values.iter_mut().enumerate() {
+                            let r = storage.round(v.to_f64() as f32, *w);
+                            if !r.is_finite() {
+                                not_finite(b * CHUNK + k);
+                            }
+                            *v = R::from_f64(f64::from(r));
+                        }
+                    })
             });
     }
 
@@ -192,19 +201,21 @@ impl<R: CpuReal> CpuEngine<R> {
             return 0.0;
         }
         // Cells outside the interior are never written, so they stay zero across reuses.
+        let cells = self.topo.cells;
         let out = &mut self.objective_scratch.0;
-        out.resize(op.outputs_len * self.topo.cells, R::default());
+        out.resize(op.outputs_len * cells, R::default());
         op.forward_all(&self.topo, t, f, out);
-        let m = op.outputs_len;
-        let partials: Vec<f64> = out
-            .par_chunks(m * CHUNK)
+        let out = &*out;
+        // Each cell's weighted outputs, summed over a fixed chunking of the cells.
+        let partials: Vec<f64> = (0..cells.div_ceil(CHUNK))
+            .into_par_iter()
             .map(|chunk| {
-                chunk
-                    .chunks(m)
-                    .map(|o| {
-                        o.iter()
-                            .zip(&obj.weights)
-                            .map(|(v, w)| v.to_f64() * w)
+                (chunk * CHUNK..cells.min(chunk * CHUNK + CHUNK))
+                    .map(|cell| {
+                        obj.weights
+                            .iter()
+                            .enumerate()
+                            .map(|(j, w)| out[j * cells + cell].to_f64() * w)
                             .sum::<f64>()
                     })
                     .sum()
@@ -252,11 +263,10 @@ impl<R: CpuReal> Stepper for CpuEngine<R> {
         if self.storage.is_half() {
             // The zero of 16-bit storage is the deviation from the weights (as on the GPU).
             let shifts = crate::storage::shifts(self.grid.lattice());
-            state.par_chunks_mut(self.topo.q).for_each(|pops| {
-                for (v, w) in pops.iter_mut().zip(&shifts) {
-                    *v = R::from_f64(f64::from(*w));
-                }
-            });
+            state
+                .par_chunks_mut(self.topo.cells)
+                .zip(&shifts)
+                .for_each(|(plane, w)| plane.fill(R::from_f64(f64::from(*w))));
         }
         Ok(state)
     }
@@ -321,23 +331,9 @@ impl<R: CpuReal> Engine for CpuEngine<R> {
         if self.compute == Precision::F32 {
             // Round as the f32 forward would have left the state.
             let narrow: Vec<f32> = f.par_iter().map(|v| *v as f32).collect();
-            convert(
-                &narrow,
-                StateLayout::CellMajor,
-                dst,
-                StateLayout::CellMajor,
-                q,
-                cells,
-            );
+            convert(&narrow, StateLayout::CellMajor, dst, LAYOUT, q, cells);
         } else {
-            convert(
-                f,
-                StateLayout::CellMajor,
-                dst,
-                StateLayout::CellMajor,
-                q,
-                cells,
-            );
+            convert(f, StateLayout::CellMajor, dst, LAYOUT, q, cells);
         }
         // The simulation refused populations that 16-bit storage cannot hold finite.
         self.round_cells(dst, |_| {});
@@ -347,7 +343,7 @@ impl<R: CpuReal> Engine for CpuEngine<R> {
 
     fn download(&self, s: &Vec<R>, out: HostVec<'_>, layout: StateLayout) -> Result<()> {
         let (q, cells) = (self.topo.q, self.topo.cells);
-        convert_out(s, StateLayout::CellMajor, out, layout, q, cells);
+        convert_out(s, LAYOUT, out, layout, q, cells);
         self.transfers.download(self.state_bytes());
         Ok(())
     }
@@ -422,10 +418,9 @@ impl<R: CpuReal> PartEngine for CpuEngine<R> {
         moves: &[LayerMove],
         mode: MoveMode,
     ) -> Result<()> {
-        let q = parts.first().map_or(0, |p| p.topo.q);
-        let run = layer_cells * q;
         for m in moves {
             let (from, to) = (m.from.0, m.to.0);
+            let (from_cells, to_cells) = (parts[from].topo.cells, parts[to].topo.cells);
             debug_assert_ne!(from, to, "a split has at least two parts");
             // Two distinct states, borrowed at once.
             let (src, dst) = if from < to {
@@ -435,16 +430,16 @@ impl<R: CpuReal> PartEngine for CpuEngine<R> {
                 let (lo, hi) = states.split_at_mut(from);
                 (&hi[0], &mut lo[to])
             };
-            let src = &src[m.from.1 * run..(m.from.1 + m.layers) * run];
-            let dst = &mut dst[m.to.1 * run..(m.to.1 + m.layers) * run];
+            let run = m.layers * layer_cells;
             // Only the directions moved: what the GPUs move, so these tests see the same
             // choice of directions.
-            for (d, s) in dst.chunks_mut(q).zip(src.chunks(q)) {
-                for &i in &m.directions {
-                    match mode {
-                        MoveMode::Replace => d[i] = s[i],
-                        MoveMode::Add => d[i] += s[i],
-                    }
+            for &i in &m.directions {
+                let s = i * from_cells + m.from.1 * layer_cells;
+                let d = i * to_cells + m.to.1 * layer_cells;
+                let (src, dst) = (&src[s..s + run], &mut dst[d..d + run]);
+                match mode {
+                    MoveMode::Replace => dst.copy_from_slice(src),
+                    MoveMode::Add => dst.iter_mut().zip(src).for_each(|(d, s)| *d += *s),
                 }
             }
         }
@@ -452,8 +447,9 @@ impl<R: CpuReal> PartEngine for CpuEngine<R> {
     }
 
     fn zero_cells(&mut self, state: &mut Vec<R>, cells: Range<usize>) -> Result<()> {
-        let q = self.topo.q;
-        state[cells.start * q..cells.end * q].fill(R::default());
+        for plane in state.chunks_mut(self.topo.cells) {
+            plane[cells.clone()].fill(R::default());
+        }
         Ok(())
     }
 }

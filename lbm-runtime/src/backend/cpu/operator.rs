@@ -1,4 +1,4 @@
-//! One bound operator on the CPU: gathering its inputs from a cell-major state, its
+//! One bound operator on the CPU: gathering its inputs from a direction-major state, its
 //! forward over every cell, and the two passes of its adjoint.
 //!
 //! The adjoint runs in two passes: every cell computes the adjoints of all its inputs
@@ -20,6 +20,7 @@ use crate::lanes::Group;
 use crate::operator::{CpuForms, FlatForms, LaneForward};
 use crate::real::Real;
 
+use super::planes::cut_into_blocks;
 use super::topology::{clip, Topology};
 
 mod groups;
@@ -118,16 +119,28 @@ impl CellInput {
 /// Where a cell's output adjoints come from in pass A.
 #[derive(Clone, Copy)]
 pub(crate) enum OutBar<'a, R> {
-    /// `values[cell * outputs_len..]`: the adjoint state of the step's result.
+    /// `values[j * cells + cell]` for output `j`: the adjoint state of the step's result,
+    /// direction-major as the states.
     PerCell(&'a [R]),
     /// The same for every cell (an objective's weights).
     Uniform(&'a [R]),
 }
 
-impl<R> OutBar<'_, R> {
-    fn of(&self, cell: usize, len: usize) -> &[R] {
-        match self {
-            OutBar::PerCell(v) => &v[cell * len..cell * len + len],
+impl<'a, R: Copy> OutBar<'a, R> {
+    /// The output adjoints of `cell` of `cells`, gathered into `buf` where they are not
+    /// already one slice.
+    #[inline]
+    fn of<'b>(&self, cell: usize, cells: usize, buf: &'b mut [R]) -> &'b [R]
+    where
+        'a: 'b,
+    {
+        match *self {
+            OutBar::PerCell(v) => {
+                for (j, b) in buf.iter_mut().enumerate() {
+                    *b = v[j * cells + cell];
+                }
+                buf
+            }
             OutBar::Uniform(v) => v,
         }
     }
@@ -144,6 +157,8 @@ struct Scratch<R: CpuReal> {
     group_ints: Vec<i64>,
     /// A group's outputs.
     group_out: Vec<R::Lanes>,
+    /// One cell's outputs, before they go to their planes.
+    out: Vec<R>,
     /// Inputs and outputs in `f32`, for a forward computed in `f32` on wider storage.
     narrow: Vec<f32>,
     narrow_out: Vec<f32>,
@@ -223,6 +238,7 @@ impl<R: CpuReal> CpuOperator<R> {
             group_reals: Vec::new(),
             group_ints: Vec::new(),
             group_out: Vec::new(),
+            out: vec![R::default(); self.outputs_len],
             narrow: Vec::new(),
             narrow_out: Vec::new(),
         };
@@ -272,7 +288,7 @@ impl<R: CpuReal> CpuOperator<R> {
     }
 
     /// Fills the inputs of `cell` that differ from cell to cell, from the state `f`;
-    /// `ups[i]` is `Q` times the cell direction `i` streams from. Real input `j` goes to
+    /// `ups[i]` is the cell direction `i` streams from. Real input `j` goes to
     /// `reals[j * stride]` (a lane of a group when `stride` is the lane count).
     #[inline]
     fn gather(
@@ -284,48 +300,69 @@ impl<R: CpuReal> CpuOperator<R> {
         (reals, stride): (&mut [R], usize),
         ints: &mut [i64],
     ) {
-        let q = topo.q;
-        for input in &self.per_cell {
-            match *input {
-                CellInput::Pulled(o) => {
-                    put_strided(
-                        reals,
-                        stride,
-                        o,
-                        ups.iter().enumerate().map(|(i, &up)| f[up + i]),
-                    );
-                }
-                CellInput::Local(o) => {
-                    put_strided(reals, stride, o, f[cell * q..cell * q + q].iter().copied())
-                }
-                CellInput::Far(o) => {
-                    // The cell `x + c_i` is the one `OPP[i]` streams from.
-                    put_strided(reals, stride, o, topo.opp.iter().map(|&j| f[ups[j] + j]));
-                }
-                CellInput::Neighbor { at, k } => {
-                    let nb = self.neighbor_tables(k).0[cell] as usize;
-                    put_strided(reals, stride, at, f[nb * q..nb * q + q].iter().copied());
-                }
-                CellInput::Field { at, len, k } => {
-                    let Source::Field(v) = &self.bound.sources[k] else {
-                        unreachable!("a field input is bound to a field");
-                    };
-                    put_strided(
-                        reals,
-                        stride,
-                        at,
-                        v[cell * len..cell * len + len]
-                            .iter()
-                            .map(|v| R::from_f64(*v)),
-                    );
-                }
-                CellInput::Links(at) => ints[at] = topo.links[cell],
-                CellInput::IntField { at, k } => {
-                    let Source::IntField(v) = &self.bound.sources[k] else {
-                        unreachable!("an integer field input is bound to one");
-                    };
-                    ints[at] = v[cell];
-                }
+        for &input in &self.per_cell {
+            self.gather_input(input, topo, cell, ups, f, (reals, stride), ints);
+        }
+    }
+
+    /// One input of [`Self::gather`].
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn gather_input(
+        &self,
+        input: CellInput,
+        topo: &Topology,
+        cell: usize,
+        ups: &[usize],
+        f: &[R],
+        (reals, stride): (&mut [R], usize),
+        ints: &mut [i64],
+    ) {
+        let (q, cells) = (topo.q, topo.cells);
+        match input {
+            CellInput::Pulled(o) => {
+                put_strided(
+                    reals,
+                    stride,
+                    o,
+                    ups.iter().enumerate().map(|(i, &up)| f[i * cells + up]),
+                );
+            }
+            CellInput::Local(o) => {
+                put_strided(reals, stride, o, (0..q).map(|i| f[i * cells + cell]))
+            }
+            CellInput::Far(o) => {
+                // The cell `x + c_i` is the one `OPP[i]` streams from.
+                put_strided(
+                    reals,
+                    stride,
+                    o,
+                    topo.opp.iter().map(|&j| f[j * cells + ups[j]]),
+                );
+            }
+            CellInput::Neighbor { at, k } => {
+                let nb = self.neighbor_tables(k).0[cell] as usize;
+                put_strided(reals, stride, at, (0..q).map(|i| f[i * cells + nb]));
+            }
+            CellInput::Field { at, len, k } => {
+                let Source::Field(v) = &self.bound.sources[k] else {
+                    unreachable!("a field input is bound to a field");
+                };
+                put_strided(
+                    reals,
+                    stride,
+                    at,
+                    v[cell * len..cell * len + len]
+                        .iter()
+                        .map(|v| R::from_f64(*v)),
+                );
+            }
+            CellInput::Links(at) => ints[at] = topo.links[cell],
+            CellInput::IntField { at, k } => {
+                let Source::IntField(v) = &self.bound.sources[k] else {
+                    unreachable!("an integer field input is bound to one");
+                };
+                ints[at] = v[cell];
             }
         }
     }
@@ -336,8 +373,8 @@ impl<R: CpuReal> CpuOperator<R> {
             .expect("tables for every neighbour source")
     }
 
-    /// Runs the forward form on every interior cell; `out` gets `outputs_len` values per
-    /// cell (those of other cells are left as they were).
+    /// Runs the forward form on every interior cell; `out` gets `outputs_len` planes of
+    /// one value per cell (those of other cells are left as they were).
     pub fn forward_all(&self, topo: &Topology, t: usize, f: &[R], out: &mut [R]) {
         self.forward_recording(topo, t, f, out, None);
     }
@@ -352,13 +389,17 @@ impl<R: CpuReal> CpuOperator<R> {
         out: &mut [R],
         record: Option<&AtomicU64>,
     ) {
-        let m = self.outputs_len.max(1);
-        out.par_chunks_mut(BLOCK * m).enumerate().for_each_init(
+        let m = self.outputs_len;
+        if m == 0 {
+            return;
+        }
+        let mut blocks = cut_into_blocks(out, m, topo.cells, BLOCK);
+        blocks.par_chunks_mut(m).enumerate().for_each_init(
             || self.scratch(t),
-            |s, (b, out)| {
+            |s, (b, planes)| {
                 let start = b * BLOCK;
-                let cells = clip(start..start + out.len() / m, &topo.interior);
-                let bad = self.forward_cells(topo, f, cells, &mut out[..], start, s);
+                let cells = clip(start..start + planes[0].len(), &topo.interior);
+                let bad = self.forward_cells(topo, f, cells, planes, start, s);
                 if let (Some(record), Some(cell)) = (record, bad) {
                     record.fetch_min(divergence_code(t, cell), Ordering::Relaxed);
                 }
@@ -366,29 +407,25 @@ impl<R: CpuReal> CpuOperator<R> {
         );
     }
 
-    /// The forward of `cells`, whose outputs go to `out` from cell `start` on; returns the
-    /// first cell with a non-finite output.
+    /// The forward of `cells`, whose outputs go to `out` (the block's slice of each output
+    /// plane, from cell `start` on); returns the first cell with a non-finite output.
     fn forward_cells(
         &self,
         topo: &Topology,
         f: &[R],
         cells: Range<usize>,
-        out: &mut [R],
+        out: &mut [&mut [R]],
         start: usize,
         s: &mut Scratch<R>,
     ) -> Option<usize> {
         if let Some(lanes) = self.lanes {
             return self.forward_groups(lanes, topo, f, cells, out, start, s);
         }
-        let m = self.outputs_len;
         let mut bad = None;
-        topo.for_each_cell(cells, (self.streams, topo.q), |cell, ups| {
+        topo.for_each_cell(cells, (self.streams, 1), |cell, ups| {
             self.gather(topo, cell, ups, f, (&mut s.reals, 1), &mut s.ints);
-            let o = &mut out[(cell - start) * m..(cell - start) * m + m];
-            self.forward_one(s, o);
-            if bad.is_none() && !o.iter().all(|v| v.is_finite()) {
-                bad = Some(cell);
-            }
+            self.forward_one(s);
+            store_cell(s, out, cell - start, cell, &mut bad);
         });
         bad
     }
@@ -396,7 +433,9 @@ impl<R: CpuReal> CpuOperator<R> {
     /// The forward form on gathered inputs, in `f32` when so asked: the storage then
     /// holds `f32` values in a wider type, so rounding the inputs, computing in `f32` and
     /// widening the results leaves every state the `f32` run's bit for bit.
-    fn forward_one(&self, s: &mut Scratch<R>, out: &mut [R]) {
+    /// The outputs go to `s.out`.
+    fn forward_one(&self, s: &mut Scratch<R>) {
+        let out = &mut s.out;
         let Some(forms) = self.forward_f32 else {
             (self.forms.forward)(&s.reals, &s.ints, out);
             return;
@@ -431,9 +470,9 @@ impl<R: CpuReal> CpuOperator<R> {
                 // one, while their adjoints are in cache.
                 bars[..(cells.start - start) * n].fill(R::default());
                 bars[(cells.end - start) * n..].fill(R::default());
-                topo.for_each_cell(cells, (self.streams, topo.q), |cell, ups| {
+                topo.for_each_cell(cells, (self.streams, 1), |cell, ups| {
                     self.gather(topo, cell, ups, f, (&mut s.reals, 1), &mut s.ints);
-                    let ob = out_bar.of(cell, self.outputs_len);
+                    let ob = out_bar.of(cell, topo.cells, &mut s.out);
                     let bar = &mut bars[(cell - start) * n..(cell - start + 1) * n];
                     bar.fill(R::default());
                     (self.forms.adjoint)(&s.reals, &s.ints, ob, bar);
@@ -442,9 +481,9 @@ impl<R: CpuReal> CpuOperator<R> {
         );
     }
 
-    /// Pass B: adds into `lambda` (cell-major) what every population reader sent each
-    /// slot, or with `fresh` writes it there (from zero, as adding into a zeroed state
-    /// would, without a pass of its own over the state).
+    /// Pass B: adds into `lambda` (direction-major) what every population reader sent
+    /// each slot, or with `fresh` writes it there (from zero, as adding into a zeroed
+    /// state would, without a pass of its own over the state).
     pub fn scatter_populations(&self, topo: &Topology, bars: &[R], lambda: &mut [R], fresh: bool) {
         let (q, n) = (topo.q, self.reals_len);
         let reads: Vec<CellInput> = self
@@ -468,17 +507,25 @@ impl<R: CpuReal> CpuOperator<R> {
             return;
         }
         let opp = &topo.opp;
-        lambda
-            .par_chunks_mut(BLOCK * q)
-            .enumerate()
-            .for_each(|(b, lam)| {
+        let mut blocks = cut_into_blocks(lambda, q, topo.cells, BLOCK);
+        blocks.par_chunks_mut(q).enumerate().for_each_init(
+            Vec::new,
+            |lam: &mut Vec<R>, (b, planes)| {
                 let start = b * BLOCK;
-                let cells = start..start + lam.len() / q;
-                topo.for_each_cell(cells, (self.streams, n), |y, ups| {
-                    let lam = &mut lam[(y - start) * q..(y - start) * q + q];
-                    if fresh {
-                        lam.fill(R::default());
+                let len = planes[0].len();
+                // The block's slots cell by cell, as every reader of a cell's slots is
+                // found at once; they go back to their planes at the end.
+                lam.clear();
+                lam.resize(len * q, R::default());
+                if !fresh {
+                    for (i, plane) in planes.iter().enumerate() {
+                        for (k, v) in plane.iter().enumerate() {
+                            lam[k * q + i] = *v;
+                        }
                     }
+                }
+                topo.for_each_cell(start..start + len, (self.streams, n), |y, ups| {
+                    let lam = &mut lam[(y - start) * q..(y - start) * q + q];
                     // Each slot adds its readers in source order, as it always has, so
                     // the sums round the same way.
                     for read in &reads {
@@ -512,7 +559,13 @@ impl<R: CpuReal> CpuOperator<R> {
                         }
                     }
                 });
-            });
+                for (i, plane) in planes.iter_mut().enumerate() {
+                    for (k, v) in plane.iter_mut().enumerate() {
+                        *v = lam[k * q + i];
+                    }
+                }
+            },
+        );
     }
 
     /// Adds the parameter adjoints of pass A to the accumulators.
@@ -532,6 +585,26 @@ impl<R: CpuReal> CpuOperator<R> {
                 GradValue::PerStep(g) => add(&mut g[t], &sum_over_cells(bars, n, o, len)),
             }
         }
+    }
+}
+
+/// Moves one cell's outputs from `s.out` to `at` of each of the block's output planes
+/// `out`, recording `cell` in `bad` when an output is not finite and no cell was before.
+#[inline(always)]
+fn store_cell<R: CpuReal>(
+    s: &Scratch<R>,
+    out: &mut [&mut [R]],
+    at: usize,
+    cell: usize,
+    bad: &mut Option<usize>,
+) {
+    let mut finite = true;
+    for (plane, v) in out.iter_mut().zip(&s.out) {
+        plane[at] = *v;
+        finite &= v.is_finite();
+    }
+    if !finite && bad.is_none() {
+        *bad = Some(cell);
     }
 }
 

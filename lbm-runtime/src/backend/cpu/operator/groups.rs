@@ -1,6 +1,11 @@
 //! Running an operator over groups of cells, one cell per lane of the lane types (see
 //! [`crate::lanes`]): the inputs of consecutive cells are gathered into the lanes, the
-//! lane form runs once for the group, and the outputs are scattered back.
+//! lane form runs once for the group, and the outputs are stored back.
+//!
+//! States are direction-major, so where the group's cells stream from consecutive cells
+//! (away from the ends of a row) each population of the group is one contiguous run of
+//! the state, copied into its lanes in one move; the outputs go back the same way.
+//! Elsewhere the inputs are gathered cell by cell into the lanes.
 //!
 //! Only forwards run in groups: the adjoints' lane forms cost minutes of compilation.
 //!
@@ -12,13 +17,12 @@
 
 use std::ops::Range;
 
-use super::{CpuOperator, CpuReal, Scratch};
-use crate::backend::cpu::topology::Topology;
+use super::{store_cell, CellInput, CpuOperator, CpuReal, Scratch};
+use crate::backend::cpu::topology::{Topology, MAX_Q};
 use crate::lanes::{self, Group};
 use crate::operator::LaneForward;
 
-/// The most lanes of a lane type.
-const MAX_LANES: usize = 8;
+const PREFETCH_AHEAD: usize = 1024;
 
 impl<R: CpuReal> CpuOperator<R> {
     /// [`CpuOperator::forward_cells`] over groups of cells.
@@ -29,31 +33,104 @@ impl<R: CpuReal> CpuOperator<R> {
         topo: &Topology,
         f: &[R],
         cells: Range<usize>,
-        out: &mut [R],
+        out: &mut [&mut [R]],
         start: usize,
         s: &mut Scratch<R>,
     ) -> Option<usize> {
         let n = R::Lanes::LANES;
         let mut bad = None;
-        let mut group = [0usize; MAX_LANES];
-        let mut filled = 0;
-        topo.for_each_cell(cells, (self.streams, topo.q), |cell, ups| {
-            self.gather_lane(topo, cell, ups, f, filled, s);
-            group[filled] = cell;
-            filled += 1;
-            if filled == n {
-                filled = 0;
-                // SAFETY: a lane forward is chosen only where `lanes::supported()`.
-                let ran = self.uniform_ints(s) && unsafe { run_forward(forward, s) };
-                if ran {
-                    self.scatter_outputs(s, &group[..n], out, start, &mut bad);
-                } else {
-                    self.forward_singly(s, &group[..n], out, start, &mut bad);
+        let mut ups = [0usize; MAX_Q];
+        let ups = &mut ups[..topo.q];
+        let mut first = cells.start;
+        while first + n <= cells.end {
+            if !self.streams || topo.streams_as_a_run(first, n) {
+                if self.streams {
+                    topo.upstream_of(first, ups);
+                }
+                self.gather_run(topo, first, ups, f, s);
+            } else {
+                for lane in 0..n {
+                    topo.upstream_of(first + lane, ups);
+                    self.gather_lane(topo, first + lane, ups, f, lane, s);
                 }
             }
-        });
-        self.forward_singly(s, &group[..filled], out, start, &mut bad);
+            // SAFETY: a lane forward is chosen only where `lanes::supported()`.
+            let ran = self.uniform_ints(s) && unsafe { run_forward(forward, s) };
+            if ran {
+                self.store_group(s, first, out, start, &mut bad);
+            } else {
+                self.forward_singly(s, first..first + n, out, start, &mut bad);
+            }
+            first += n;
+        }
+        // The cells left over, one at a time.
+        for cell in first..cells.end {
+            if self.streams {
+                topo.upstream_of(cell, ups);
+            }
+            self.gather(topo, cell, ups, f, (&mut s.reals, 1), &mut s.ints);
+            self.forward_one(s);
+            store_cell(s, out, cell - start, cell, &mut bad);
+        }
         bad
+    }
+
+    /// Gathers the inputs of the group of cells from `first` on, which stream from
+    /// consecutive cells (`ups` are those of `first`; see
+    /// [`Topology::streams_as_a_run`]): populations move a run of cells at a time.
+    #[inline]
+    fn gather_run(
+        &self,
+        topo: &Topology,
+        first: usize,
+        ups: &[usize],
+        f: &[R],
+        s: &mut Scratch<R>,
+    ) {
+        let (n, cells, il) = (R::Lanes::LANES, topo.cells, self.ints_len);
+        let lanes = R::Lanes::scalars_mut(&mut s.group_reals);
+        let ints = &mut s.group_ints;
+        // Input `input` of every lane, from the `n` values of `f` at `from`.
+        let copy_run = |lanes: &mut [R], input: usize, from: usize| {
+            lanes[input * n..input * n + n].copy_from_slice(&f[from..from + n]);
+            #[cfg(target_arch = "x86_64")]
+            {
+                let ahead = f.as_ptr().wrapping_add(from + PREFETCH_AHEAD);
+                // SAFETY: a prefetch only hints; it may point anywhere.
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                        ahead.cast(),
+                    )
+                };
+            }
+        };
+        for &input in &self.per_cell {
+            match input {
+                CellInput::Pulled(o) => {
+                    for (i, &up) in ups.iter().enumerate() {
+                        copy_run(lanes, o + i, i * cells + up);
+                    }
+                }
+                CellInput::Local(o) => {
+                    for i in 0..topo.q {
+                        copy_run(lanes, o + i, i * cells + first);
+                    }
+                }
+                CellInput::Far(o) => {
+                    for (i, &j) in topo.opp.iter().enumerate() {
+                        copy_run(lanes, o + i, j * cells + ups[j]);
+                    }
+                }
+                // Inputs indexed cell by cell.
+                _ => {
+                    for lane in 0..n {
+                        let reals = (&mut lanes[lane..], n);
+                        let ints = &mut ints[lane * il..(lane + 1) * il];
+                        self.gather_input(input, topo, first + lane, ups, f, reals, ints);
+                    }
+                }
+            }
+        }
     }
 
     /// Gathers `cell`'s inputs into lane `lane` of the group buffers.
@@ -91,50 +168,44 @@ impl<R: CpuReal> CpuOperator<R> {
             .copy_from_slice(&s.group_ints[lane * il..(lane + 1) * il]);
     }
 
-    fn scatter_outputs(
+    /// Stores the outputs of the group of cells from `first` on, a run of each output
+    /// plane at a time.
+    fn store_group(
         &self,
         s: &Scratch<R>,
-        group: &[usize],
-        out: &mut [R],
+        first: usize,
+        out: &mut [&mut [R]],
         start: usize,
         bad: &mut Option<usize>,
     ) {
-        let (n, m) = (R::Lanes::LANES, self.outputs_len);
+        let n = R::Lanes::LANES;
         let lanes_out = R::Lanes::scalars(&s.group_out);
-        for (k, &cell) in group.iter().enumerate() {
-            let o = &mut out[(cell - start) * m..(cell - start) * m + m];
-            for (j, v) in o.iter_mut().enumerate() {
-                *v = lanes_out[j * n + k];
-            }
+        let at = first - start;
+        for (plane, lanes) in out.iter_mut().zip(lanes_out.chunks_exact(n)) {
+            plane[at..at + n].copy_from_slice(lanes);
         }
         // One pass over the whole group without an early exit, which vectorises; the
         // cells are looked at one by one only when some value is not finite.
         let finite = lanes_out.iter().fold(true, |all, v| all & v.is_finite());
         if bad.is_none() && !finite {
-            *bad = group.iter().enumerate().find_map(|(k, &cell)| {
-                (0..m)
-                    .any(|j| !lanes_out[j * n + k].is_finite())
-                    .then_some(cell)
-            });
+            *bad = (0..n)
+                .find(|&k| lanes_out.iter().skip(k).step_by(n).any(|v| !v.is_finite()))
+                .map(|k| first + k);
         }
     }
 
     fn forward_singly(
         &self,
         s: &mut Scratch<R>,
-        group: &[usize],
-        out: &mut [R],
+        group: Range<usize>,
+        out: &mut [&mut [R]],
         start: usize,
         bad: &mut Option<usize>,
     ) {
-        let m = self.outputs_len;
-        for (k, &cell) in group.iter().enumerate() {
+        for (k, cell) in group.enumerate() {
             self.take_lane(s, k);
-            let o = &mut out[(cell - start) * m..(cell - start) * m + m];
-            self.forward_one(s, o);
-            if bad.is_none() && !o.iter().all(|v| v.is_finite()) {
-                *bad = Some(cell);
-            }
+            self.forward_one(s);
+            store_cell(s, out, cell - start, cell, bad);
         }
     }
 }
