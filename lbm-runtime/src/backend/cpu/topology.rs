@@ -131,6 +131,23 @@ impl Topology {
         }
     }
 
+    /// Cells per row.
+    pub fn nx(&self) -> usize {
+        self.nx
+    }
+
+    /// Where the cells of `first`'s row from `first` on stream from, direction by
+    /// direction: `runs[i] = (start, x)` says that the `k`-th of them takes population `i`
+    /// from the cell at `(x + k) mod nx` of the row that starts at cell `start`.
+    pub fn source_runs(&self, first: usize, runs: &mut [(usize, usize)]) {
+        let (row, x0) = (first / self.nx, first % self.nx);
+        let rows = &self.up_rows[row * self.q..row * self.q + self.q];
+        for ((run, &start), &shift) in runs.iter_mut().zip(rows).zip(&self.x_shift) {
+            let x = x0 + shift;
+            *run = (start, if x >= self.nx { x - self.nx } else { x });
+        }
+    }
+
     /// `ups` of [`Topology::for_each_cell`], with `stride` 1, for one cell.
     pub fn upstream_of(&self, cell: usize, ups: &mut [usize]) {
         let (row, x) = (cell / self.nx, cell % self.nx);
@@ -223,6 +240,30 @@ mod tests {
                     });
                     if topo.streams_as_a_run(cell, n) {
                         assert!(shifted, "cell {cell}, {n} cells");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The runs a stretch of a row streams from give the grid's upstream cells, wrapping
+    /// along x, from anywhere in the row.
+    #[test]
+    fn source_runs_match_the_grid() {
+        for grid in [
+            Grid::new_2d(LatticeKind::D2Q9, 12, 3).unwrap(),
+            Grid::new_3d(LatticeKind::D3Q19, 10, 3, 2).unwrap(),
+            Grid::new_3d(LatticeKind::D3Q27, 1, 2, 2).unwrap(),
+        ] {
+            let topo = Topology::new(&grid).unwrap();
+            let nx = grid.dims()[0];
+            let mut runs = vec![(0, 0); topo.q];
+            for first in 0..grid.cells() {
+                topo.source_runs(first, &mut runs);
+                for k in 0..nx - first % nx {
+                    for (i, &(start, x)) in runs.iter().enumerate() {
+                        let want = grid.upstream(first + k, i);
+                        assert_eq!(start + (x + k) % nx, want, "cell {first} + {k}, i {i}");
                     }
                 }
             }

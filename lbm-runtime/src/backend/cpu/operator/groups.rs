@@ -22,6 +22,8 @@ use crate::backend::cpu::topology::{Topology, MAX_Q};
 use crate::lanes::{self, Group};
 use crate::operator::LaneForward;
 
+/// How far ahead of a group's run of a plane the plane's next values are prefetched:
+/// the hardware prefetchers follow only so many of a step's dozens of streams.
 const PREFETCH_AHEAD: usize = 1024;
 
 impl<R: CpuReal> CpuOperator<R> {
@@ -48,6 +50,8 @@ impl<R: CpuReal> CpuOperator<R> {
                     topo.upstream_of(first, ups);
                 }
                 self.gather_run(topo, first, ups, f, s);
+            } else if first % topo.nx() + n <= topo.nx() {
+                self.gather_wrapping(topo, first, f, s);
             } else {
                 for lane in 0..n {
                     topo.upstream_of(first + lane, ups);
@@ -127,6 +131,57 @@ impl<R: CpuReal> CpuOperator<R> {
                         let reals = (&mut lanes[lane..], n);
                         let ints = &mut ints[lane * il..(lane + 1) * il];
                         self.gather_input(input, topo, first + lane, ups, f, reals, ints);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gathers the inputs of the group of cells from `first` on, which lie in one row
+    /// but stream across its ends: population by population, each lane from its cell's
+    /// place in the run its row streams from (see [`Topology::source_runs`]).
+    fn gather_wrapping(&self, topo: &Topology, first: usize, f: &[R], s: &mut Scratch<R>) {
+        let (n, cells, nx, il) = (R::Lanes::LANES, topo.cells, topo.nx(), self.ints_len);
+        let mut sources = [(0usize, 0usize); MAX_Q];
+        let sources = &mut sources[..topo.q];
+        topo.source_runs(first, sources);
+        let lanes = R::Lanes::scalars_mut(&mut s.group_reals);
+        let ints = &mut s.group_ints;
+        // Input `input` of every lane, from plane `plane` of the row that starts at cell
+        // `row`, from its cell `x` on, wrapping.
+        let copy_wrapping =
+            |lanes: &mut [R], input: usize, plane: usize, (row, x): (usize, usize)| {
+                let row = &f[plane * cells + row..plane * cells + row + nx];
+                for (k, lane) in lanes[input * n..input * n + n].iter_mut().enumerate() {
+                    let at = x + k;
+                    *lane = row[if at >= nx { at - nx } else { at }];
+                }
+            };
+        let row_start = first - first % nx;
+        for &input in &self.per_cell {
+            match input {
+                CellInput::Pulled(o) => {
+                    for (i, &run) in sources.iter().enumerate() {
+                        copy_wrapping(lanes, o + i, i, run);
+                    }
+                }
+                CellInput::Local(o) => {
+                    for i in 0..topo.q {
+                        copy_wrapping(lanes, o + i, i, (row_start, first - row_start));
+                    }
+                }
+                // The cell `x + c_i` is the one `OPP[i]` streams from.
+                CellInput::Far(o) => {
+                    for (i, &j) in topo.opp.iter().enumerate() {
+                        copy_wrapping(lanes, o + i, j, sources[j]);
+                    }
+                }
+                // Inputs indexed cell by cell, which read no streamed population.
+                _ => {
+                    for lane in 0..n {
+                        let reals = (&mut lanes[lane..], n);
+                        let ints = &mut ints[lane * il..(lane + 1) * il];
+                        self.gather_input(input, topo, first + lane, &[], f, reals, ints);
                     }
                 }
             }
