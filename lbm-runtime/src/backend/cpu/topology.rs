@@ -159,14 +159,6 @@ impl Topology {
         );
     }
 
-    /// Whether the `n` cells from `first` on lie in one row and none of them streams
-    /// across the row's ends: each direction then streams into them from `n` consecutive
-    /// cells, those of `first` and the next `n - 1`.
-    pub fn streams_as_a_run(&self, first: usize, n: usize) -> bool {
-        let x = first % self.nx;
-        x >= self.reach && x + n + self.reach <= self.nx
-    }
-
     /// `ups` of [`Topology::for_each_cell`] for the cell at `x` of the row whose upstream
     /// rows start at `rows`, wrapping along x.
     fn wrapped(&self, rows: &[usize], x: usize, stride: usize, ups: &mut [usize]) {
@@ -216,10 +208,9 @@ mod tests {
         }
     }
 
-    /// Single cells and runs agree with the grid's neighbours, and a run is reported only
-    /// where every cell of it takes the first cell's upstream cells shifted along x.
+    /// One cell's upstream cells agree with the grid's neighbours.
     #[test]
-    fn runs_and_single_cells_match_the_grid() {
+    fn single_cells_match_the_grid() {
         for grid in [
             Grid::new_2d(LatticeKind::D2Q9, 12, 3).unwrap(),
             Grid::new_3d(LatticeKind::D3Q19, 10, 3, 2).unwrap(),
@@ -231,16 +222,6 @@ mod tests {
                 topo.upstream_of(cell, &mut ups);
                 for (i, &up) in ups.iter().enumerate() {
                     assert_eq!(up, grid.upstream(cell, i));
-                }
-                for n in [1, 4, 8] {
-                    let shifted = (0..n).all(|k| {
-                        cell + k < grid.cells()
-                            && (0..topo.q)
-                                .all(|i| grid.upstream(cell + k, i) == grid.upstream(cell, i) + k)
-                    });
-                    if topo.streams_as_a_run(cell, n) {
-                        assert!(shifted, "cell {cell}, {n} cells");
-                    }
                 }
             }
         }

@@ -2,10 +2,10 @@
 //! [`crate::lanes`]): the inputs of consecutive cells are gathered into the lanes, the
 //! lane form runs once for the group, and the outputs are stored back.
 //!
-//! States are direction-major, so where the group's cells stream from consecutive cells
-//! (away from the ends of a row) each population of the group is one contiguous run of
-//! the state, copied into its lanes in one move; the outputs go back the same way.
-//! Elsewhere the inputs are gathered cell by cell into the lanes.
+//! States are direction-major, so where the group's cells lie in one row each
+//! population of the group is one contiguous run of the state (two where the row wraps),
+//! copied into its lanes in one move; the outputs go back the same way. A group that
+//! straddles two rows is gathered cell by cell into the lanes.
 //!
 //! Only forwards run in groups: the adjoints' lane forms cost minutes of compilation.
 //!
@@ -45,13 +45,8 @@ impl<R: CpuReal> CpuOperator<R> {
         let ups = &mut ups[..topo.q];
         let mut first = cells.start;
         while first + n <= cells.end {
-            if !self.streams || topo.streams_as_a_run(first, n) {
-                if self.streams {
-                    topo.upstream_of(first, ups);
-                }
-                self.gather_run(topo, first, ups, f, s);
-            } else if first % topo.nx() + n <= topo.nx() {
-                self.gather_wrapping(topo, first, f, s);
+            if first % topo.nx() + n <= topo.nx() {
+                self.gather_in_row(topo, first, f, s);
             } else {
                 for lane in 0..n {
                     topo.upstream_of(first + lane, ups);
@@ -79,101 +74,50 @@ impl<R: CpuReal> CpuOperator<R> {
         bad
     }
 
-    /// Gathers the inputs of the group of cells from `first` on, which stream from
-    /// consecutive cells (`ups` are those of `first`; see
-    /// [`Topology::streams_as_a_run`]): populations move a run of cells at a time.
-    #[inline]
-    fn gather_run(
-        &self,
-        topo: &Topology,
-        first: usize,
-        ups: &[usize],
-        f: &[R],
-        s: &mut Scratch<R>,
-    ) {
-        let (n, cells, il) = (R::Lanes::LANES, topo.cells, self.ints_len);
-        let lanes = R::Lanes::scalars_mut(&mut s.group_reals);
-        let ints = &mut s.group_ints;
-        // Input `input` of every lane, from the `n` values of `f` at `from`.
-        let copy_run = |lanes: &mut [R], input: usize, from: usize| {
-            lanes[input * n..input * n + n].copy_from_slice(&f[from..from + n]);
-            #[cfg(target_arch = "x86_64")]
-            {
-                let ahead = f.as_ptr().wrapping_add(from + PREFETCH_AHEAD);
-                // SAFETY: a prefetch only hints; it may point anywhere.
-                unsafe {
-                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                        ahead.cast(),
-                    )
-                };
-            }
-        };
-        for &input in &self.per_cell {
-            match input {
-                CellInput::Pulled(o) => {
-                    for (i, &up) in ups.iter().enumerate() {
-                        copy_run(lanes, o + i, i * cells + up);
-                    }
-                }
-                CellInput::Local(o) => {
-                    for i in 0..topo.q {
-                        copy_run(lanes, o + i, i * cells + first);
-                    }
-                }
-                CellInput::Far(o) => {
-                    for (i, &j) in topo.opp.iter().enumerate() {
-                        copy_run(lanes, o + i, j * cells + ups[j]);
-                    }
-                }
-                // Inputs indexed cell by cell.
-                _ => {
-                    for lane in 0..n {
-                        let reals = (&mut lanes[lane..], n);
-                        let ints = &mut ints[lane * il..(lane + 1) * il];
-                        self.gather_input(input, topo, first + lane, ups, f, reals, ints);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Gathers the inputs of the group of cells from `first` on, which lie in one row
-    /// but stream across its ends: population by population, each lane from its cell's
-    /// place in the run its row streams from (see [`Topology::source_runs`]).
-    fn gather_wrapping(&self, topo: &Topology, first: usize, f: &[R], s: &mut Scratch<R>) {
+    /// Gathers the inputs of the group of cells from `first` on, which lie in one row:
+    /// population by population, from the run of its plane the row streams from (see
+    /// [`Topology::source_runs`]), in one move unless the run wraps at the row's end.
+    fn gather_in_row(&self, topo: &Topology, first: usize, f: &[R], s: &mut Scratch<R>) {
         let (n, cells, nx, il) = (R::Lanes::LANES, topo.cells, topo.nx(), self.ints_len);
         let mut sources = [(0usize, 0usize); MAX_Q];
         let sources = &mut sources[..topo.q];
-        topo.source_runs(first, sources);
+        if self.streams {
+            topo.source_runs(first, sources);
+        }
         let lanes = R::Lanes::scalars_mut(&mut s.group_reals);
         let ints = &mut s.group_ints;
         // Input `input` of every lane, from plane `plane` of the row that starts at cell
         // `row`, from its cell `x` on, wrapping.
-        let copy_wrapping =
-            |lanes: &mut [R], input: usize, plane: usize, (row, x): (usize, usize)| {
-                let row = &f[plane * cells + row..plane * cells + row + nx];
-                for (k, lane) in lanes[input * n..input * n + n].iter_mut().enumerate() {
+        let copy_run = |lanes: &mut [R], input: usize, plane: usize, (row, x): (usize, usize)| {
+            let row = &f[plane * cells + row..plane * cells + row + nx];
+            let lanes = &mut lanes[input * n..input * n + n];
+            if x + n <= nx {
+                lanes.copy_from_slice(&row[x..x + n]);
+                prefetch(row.as_ptr().wrapping_add(x + PREFETCH_AHEAD));
+            } else {
+                for (k, lane) in lanes.iter_mut().enumerate() {
                     let at = x + k;
                     *lane = row[if at >= nx { at - nx } else { at }];
                 }
-            };
+            }
+        };
         let row_start = first - first % nx;
         for &input in &self.per_cell {
             match input {
                 CellInput::Pulled(o) => {
                     for (i, &run) in sources.iter().enumerate() {
-                        copy_wrapping(lanes, o + i, i, run);
+                        copy_run(lanes, o + i, i, run);
                     }
                 }
                 CellInput::Local(o) => {
                     for i in 0..topo.q {
-                        copy_wrapping(lanes, o + i, i, (row_start, first - row_start));
+                        copy_run(lanes, o + i, i, (row_start, first - row_start));
                     }
                 }
                 // The cell `x + c_i` is the one `OPP[i]` streams from.
                 CellInput::Far(o) => {
                     for (i, &j) in topo.opp.iter().enumerate() {
-                        copy_wrapping(lanes, o + i, j, sources[j]);
+                        copy_run(lanes, o + i, j, sources[j]);
                     }
                 }
                 // Inputs indexed cell by cell, which read no streamed population.
@@ -275,4 +219,16 @@ unsafe fn run_forward<R: CpuReal>(forward: LaneForward<R::Lanes>, s: &mut Scratc
     // SAFETY: the caller's contract.
     unsafe { forward(&s.group_reals, ints, &mut s.group_out) };
     !lanes::diverged()
+}
+
+/// Asks for the cache line at `at` ahead of its use; `at` may point anywhere.
+#[inline(always)]
+fn prefetch<R>(at: *const R) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch only hints, and does not fault on any address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
 }
