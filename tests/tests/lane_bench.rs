@@ -49,6 +49,22 @@ fn ns_per_cell(op: &OperatorInfo, lattice: LatticeKind) -> (f64, f64) {
     let reals: Vec<f32> = cells[0].reals.iter().map(|&v| v as f32).collect();
     let mut out = vec![0.0f32; outputs];
     let scalar_time = fastest(|| scalar(black_box(&reals), black_box(&ints), black_box(&mut out)));
+    let adjoint = op.cpu.f32(lattice).adjoint;
+    let out_bar: Vec<f32> = (0..outputs).map(|k| 0.1 * k as f32 - 0.3).collect();
+    let mut reals_bar = vec![0.0f32; reals.len()];
+    let adjoint_time = fastest(|| {
+        adjoint(
+            black_box(&reals),
+            black_box(&ints),
+            black_box(&out_bar),
+            black_box(&mut reals_bar),
+        )
+    });
+    println!(
+        "  scalar adjoint {} {lattice}: {:.2} ns/cell",
+        op.name,
+        adjoint_time.as_secs_f64() * 1e9 / CALLS as f64
+    );
 
     let lane = op.cpu.f32_lanes(lattice);
     let mut groups = vec![F32x8::default(); cells[0].reals.len()];
