@@ -75,6 +75,38 @@ pub fn lane_forward() -> TokenStream {
     }
 }
 
+/// The flat adjoint over groups of eight `f32` cells, compiled with the lane types'
+/// features as [`lane_forward`] is: the adjoint and every form it calls are inlined into
+/// it. It runs them on `RolledF32x8`, the lanes whose forms keep their loops over `Q`
+/// (see `lbm_runtime::lanes`), which is what keeps its compile time near the forward's.
+pub fn lane_adjoint() -> TokenStream {
+    let allow = allow();
+    quote! {
+        /// [`adjoint_flat`] over groups of cells, with AVX2 and FMA enabled.
+        ///
+        /// # Safety
+        /// Only where `lbm_runtime::lanes::supported()` is true.
+        #[doc(hidden)]
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        #allow
+        pub unsafe fn adjoint_lanes<L: ::lbm_runtime::Lattice<D, Q>, const D: usize, const Q: usize>(
+            reals: &[::lbm_runtime::lanes::F32x8],
+            ints: &[i64],
+            out_bar: &[::lbm_runtime::lanes::F32x8],
+            reals_bar: &mut [::lbm_runtime::lanes::F32x8],
+        ) {
+            use ::lbm_runtime::lanes::{as_rolled, as_rolled_mut, RolledF32x8};
+            adjoint_flat::<RolledF32x8, L, D, Q>(
+                as_rolled(reals),
+                ints,
+                as_rolled(out_bar),
+                as_rolled_mut(reals_bar),
+            )
+        }
+    }
+}
+
 /// A callee path as seen from inside the generated module (one level below the operator).
 pub fn path_from_module(path: &syn::Path) -> TokenStream {
     let first = path.segments.first().map(|s| s.ident.to_string());
@@ -290,7 +322,8 @@ impl Printer<'_> {
         quote! {
             /// The operator's adjoint: given the inputs and the adjoints of the outputs,
             /// the adjoints of the real-valued inputs, in order (zero for `#[data]`).
-            #[inline]
+            /// Always inlined, for the lane adjoint (`adjoint_lanes`) as the forward is.
+            #[inline(always)]
             #allow
             pub fn adjoint #generics (#(#params),*) -> (#(#grad_types,)*) {
                 #rebind
@@ -415,7 +448,9 @@ impl Printer<'_> {
             .map(|&p| self.rust_type(f.vars[p].ty))
             .collect();
         quote! {
-            /// The adjoint form on flat buffers; adds into `reals_bar`.
+            /// The adjoint form on flat buffers; adds into `reals_bar`. Inlined into
+            /// `adjoint_lanes` for the same reason as `adjoint`.
+            #[inline(always)]
             #allow
             pub fn adjoint_flat #generics (reals: &[R], ints: &[i64], out_bar: &[R], reals_bar: &mut [R]) {
                 let mut lbm_at = 0usize;

@@ -165,6 +165,7 @@ fn module(
         output_types,
     } = rust;
     let lane_forward = crate::emit_rust::lane_forward();
+    let lane_adjoint = crate::emit_rust::lane_adjoint();
     let rust_forward = forward.to_string();
     let rust_adjoint = adjoint.to_string();
     let (c_shapes, c_forward, c_adjoint) = (&c.shapes, &c.forward, &c.adjoint);
@@ -191,9 +192,14 @@ fn module(
             (quote!(::lbm_runtime::D3Q19), 3, 19),
             (quote!(::lbm_runtime::D3Q27), 3, 27),
         ];
-        let items = lattices
-            .iter()
-            .map(|(l, d, q)| quote!(forward_lanes::<#lanes, #l, #d, #q>));
+        let items = lattices.iter().map(|(l, d, q)| {
+            quote! {
+                ::lbm_runtime::operator::LaneForms {
+                    forward: forward_lanes::<#lanes, #l, #d, #q>,
+                    adjoint: adjoint_lanes::<#l, #d, #q>,
+                }
+            }
+        });
         quote!([#(#items),*])
     };
     let f32_lanes = lane_forms(quote!(::lbm_runtime::lanes::F32x8));
@@ -225,6 +231,7 @@ fn module(
             #forward_flat
             #adjoint_flat
             #lane_forward
+            #lane_adjoint
             #reference
             #reference_flat
 

@@ -200,12 +200,20 @@ pub fn c_unit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operator::{CpuForms, FlatForms, ParamInfo, ParamKind, ParamRole, Shape};
+    use crate::operator::{CpuForms, FlatForms, LaneForms, ParamInfo, ParamKind, ParamRole, Shape};
     use std::io::Write as _;
     use std::process::{Command, Stdio};
 
     fn fwd<R>(_: &[R], _: &[i64], _: &mut [R]) {}
     fn adj<R>(_: &[R], _: &[i64], _: &[R], _: &mut [R]) {}
+
+    #[cfg(target_arch = "x86_64")]
+    const fn lane_forms() -> LaneForms<crate::lanes::F32x8> {
+        LaneForms {
+            forward: fwd,
+            adjoint: adj,
+        }
+    }
 
     const fn forms<R>() -> FlatForms<R> {
         FlatForms {
@@ -219,7 +227,7 @@ mod tests {
         f64: [forms(), forms(), forms()],
         reference: [fwd::<f64>, fwd::<f64>, fwd::<f64>],
         #[cfg(target_arch = "x86_64")]
-        f32_lanes: [fwd::<crate::lanes::F32x8>; 3],
+        f32_lanes: [lane_forms(), lane_forms(), lane_forms()],
     };
 
     const F_PARAM: &[ParamInfo] = &[ParamInfo {

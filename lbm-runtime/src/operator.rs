@@ -219,6 +219,21 @@ pub struct FlatForms<R> {
 /// # Safety
 /// Callable only where [`crate::lanes::supported`] is true.
 pub type LaneForward<V> = unsafe fn(reals: &[V], ints: &[i64], out: &mut [V]);
+/// Adjoint lane form: the flat adjoint over a group of cells, as [`LaneForward`] is the
+/// flat forward; adds into `reals_bar`.
+///
+/// # Safety
+/// Callable only where [`crate::lanes::supported`] is true.
+pub type LaneAdjoint<V> = unsafe fn(reals: &[V], ints: &[i64], out_bar: &[V], reals_bar: &mut [V]);
+
+/// The lane forward and adjoint of one operator for one lattice.
+pub struct LaneForms<V> {
+    /// Forward.
+    pub forward: LaneForward<V>,
+    /// Adjoint.
+    pub adjoint: LaneAdjoint<V>,
+}
+
 /// The flat Rust forms of an operator for every lattice, in [`LatticeKind::ALL`] order.
 pub struct CpuForms {
     /// `f32` forms.
@@ -229,11 +244,10 @@ pub struct CpuForms {
     /// `f64` (`<operator>::reference`), independent of the macro's compiler stages. Checks
     /// compare the generated forms with it.
     pub reference: [FlatForward<f64>; 3],
-    /// Lane forwards over eight `f32` cells. Only the `f32` forwards have lane forms: each
-    /// costs compile time in every crate that defines operators (lane adjoints took
-    /// minutes for the standard library alone), and `f32` forwards are what runs long.
+    /// Lane forms over eight `f32` cells. Only `f32` has lane forms: each costs compile
+    /// time in every crate that defines operators, and `f32` is what runs long.
     #[cfg(target_arch = "x86_64")]
-    pub f32_lanes: [LaneForward<crate::lanes::F32x8>; 3],
+    pub f32_lanes: [LaneForms<crate::lanes::F32x8>; 3],
 }
 
 fn lattice_index(lattice: LatticeKind) -> usize {
@@ -254,10 +268,10 @@ impl CpuForms {
         self.reference[lattice_index(lattice)]
     }
 
-    /// The `f32` lane forward for a lattice.
+    /// The `f32` lane forms for a lattice.
     #[cfg(target_arch = "x86_64")]
-    pub fn f32_lanes(&self, lattice: LatticeKind) -> LaneForward<crate::lanes::F32x8> {
-        self.f32_lanes[lattice_index(lattice)]
+    pub fn f32_lanes(&self, lattice: LatticeKind) -> &LaneForms<crate::lanes::F32x8> {
+        &self.f32_lanes[lattice_index(lattice)]
     }
 
     /// The `f32` forms for a lattice.

@@ -67,10 +67,12 @@ pub trait Real:
 {
     /// The precision this type stands for.
     const PRECISION: Precision;
-    /// Whether the generated forms unroll their loops over the lattice for this type
-    /// (see [`crate::unroll`]): for the lane types, whose arithmetic dwarfs the cost of
-    /// compiling the larger code, and not for scalars, whose forms stay loops.
-    const UNROLLS_LOOPS: bool = false;
+    /// The longest loop over the lattice that the generated forms unroll for this type
+    /// (see [`crate::unroll`]): every one for the lane type of the forwards, whose
+    /// arithmetic dwarfs the cost of compiling the larger code; those over `D` for the
+    /// lane type of the adjoints, which unrolled further took minutes to compile; none
+    /// for scalars, whose forms stay loops.
+    const UNROLLED_TRIPS: usize = 0;
     /// Converts from `f64`, rounding to nearest for `f32`.
     fn from_f64(v: f64) -> Self;
     /// Converts to `f64` exactly.

@@ -6,11 +6,18 @@
 //! that statement ran forward. Both stacks have a capacity the macro computes from the
 //! operator (bounded with the largest lattice), so they live on the stack, not the heap.
 
+use std::mem::MaybeUninit;
+
 use crate::real::Real;
 
 /// Saved real values.
+///
+/// The slots start uninitialised: a tape is made for every cell an adjoint runs on, and
+/// its capacity is bounded with the largest lattice, so zeroing it cost more than the
+/// pushes on small lattices. Every slot below `top` has been written by a push (a push
+/// writes slot `top` before raising it, a pop lowers it), so a pop reads a written slot.
 pub struct Tape<R, const N: usize> {
-    values: [R; N],
+    values: [MaybeUninit<R>; N],
     top: usize,
 }
 
@@ -19,7 +26,7 @@ impl<R: Real, const N: usize> Tape<R, N> {
     #[inline(always)]
     pub fn new() -> Self {
         Tape {
-            values: [R::default(); N],
+            values: [const { MaybeUninit::uninit() }; N],
             top: 0,
         }
     }
@@ -27,15 +34,19 @@ impl<R: Real, const N: usize> Tape<R, N> {
     /// Saves one value.
     #[inline(always)]
     pub fn push(&mut self, v: R) {
-        self.values[self.top] = v;
+        self.values[self.top] = MaybeUninit::new(v);
         self.top += 1;
     }
 
     /// Returns the value saved last.
+    ///
+    /// # Panics
+    /// If nothing is saved: the adjoints the macro prints pop only what they pushed.
     #[inline(always)]
     pub fn pop(&mut self) -> R {
-        self.top -= 1;
-        self.values[self.top]
+        self.top = self.top.checked_sub(1).expect("a pop follows its push");
+        // SAFETY: slots below the old `top` were written (see the type's docs).
+        unsafe { self.values[self.top].assume_init() }
     }
 }
 

@@ -4,9 +4,9 @@
 //! bodies index the lattice's tables: unrolled, `C[i][a]` and `W[i]` become constants, the
 //! products by `1` and `-1` fold and no table is loaded. rustc's `opt-level = 2` does not
 //! unroll loops of 19 or 27 trips by itself, so the printer calls these instead of writing
-//! a `for` loop. Only for a real type `R` whose [`Real::UNROLLS_LOOPS`] is set, and
-//! for trip counts up to [`MAX_UNROLLED`]; otherwise they run as ordinary loops, and the
-//! branch not taken is gone at monomorphisation.
+//! a `for` loop. Only for trip counts up to the real type's [`Real::UNROLLED_TRIPS`] (and
+//! [`MAX_UNROLLED`]); otherwise they run as ordinary loops, and the branch not taken is
+//! gone at monomorphisation.
 
 /// The longest loop that is unrolled (`Q` of D3Q27).
 pub const MAX_UNROLLED: usize = 27;
@@ -21,12 +21,18 @@ macro_rules! unrolled {
     };
 }
 
-/// `for i in start..END { body(i) }`, unrolled when `R::UNROLLS_LOOPS` and
+/// `for i in start..END { body(i) }`, unrolled when `END <= R::UNROLLED_TRIPS` and
 /// `END <= MAX_UNROLLED`.
 #[inline(always)]
 pub fn up<const END: usize, R: Real>(start: usize, mut body: impl FnMut(usize)) {
-    if !R::UNROLLS_LOOPS || END > MAX_UNROLLED {
-        (start..END).for_each(body);
+    if END > R::UNROLLED_TRIPS || END > MAX_UNROLLED {
+        // A `while` loop, not an iterator adaptor: a lane form's target features reach
+        // only what is inlined into it, and `for_each` is not always inlined.
+        let mut i = start;
+        while i < END {
+            body(i);
+            i += 1;
+        }
         return;
     }
     unrolled!(body, start, END, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26);
@@ -35,8 +41,12 @@ pub fn up<const END: usize, R: Real>(start: usize, mut body: impl FnMut(usize)) 
 /// `for i in (start..END).rev() { body(i) }`, unrolled as [`up`] is.
 #[inline(always)]
 pub fn down<const END: usize, R: Real>(start: usize, mut body: impl FnMut(usize)) {
-    if !R::UNROLLS_LOOPS || END > MAX_UNROLLED {
-        (start..END).rev().for_each(body);
+    if END > R::UNROLLED_TRIPS || END > MAX_UNROLLED {
+        let mut i = END;
+        while i > start {
+            i -= 1;
+            body(i);
+        }
         return;
     }
     unrolled!(body, start, END, 26 25 24 23 22 21 20 19 18 17 16 15 14 13 12 11 10 9 8 7 6 5 4 3 2 1 0);
@@ -86,7 +96,7 @@ mod tests {
         }
         #[cfg(target_arch = "x86_64")]
         const {
-            assert!(<Unrolling as Real>::UNROLLS_LOOPS && !<f64 as Real>::UNROLLS_LOOPS)
+            assert!(<Unrolling as Real>::UNROLLED_TRIPS >= 40 && <f64 as Real>::UNROLLED_TRIPS == 0)
         };
     }
 }

@@ -17,11 +17,11 @@ use crate::bind::{Bound, Source};
 use crate::gradients::{GradValue, ParamAccumulator};
 use crate::grid::Grid;
 use crate::lanes::Group;
-use crate::operator::{CpuForms, FlatForms, LaneForward};
+use crate::operator::{CpuForms, FlatForms, LaneForms};
 use crate::real::Real;
 
 use super::planes::cut_into_blocks;
-use super::topology::{clip, Topology};
+use super::topology::{clip, Topology, MAX_Q};
 
 mod groups;
 
@@ -34,11 +34,11 @@ pub trait CpuReal: Real + bytemuck::Pod {
     type Lanes: Group<Scalar = Self>;
     /// The forms of an operator for this type.
     fn forms(cpu: &CpuForms, lattice: crate::LatticeKind) -> &FlatForms<Self>;
-    /// Its lane forward, where this CPU runs it.
-    fn lane_forward(
-        cpu: &CpuForms,
+    /// Its lane forms, where this CPU runs them.
+    fn lane_forms(
+        cpu: &'static CpuForms,
         lattice: crate::LatticeKind,
-    ) -> Option<LaneForward<Self::Lanes>>;
+    ) -> Option<&'static LaneForms<Self::Lanes>>;
 }
 
 impl CpuReal for f32 {
@@ -49,10 +49,10 @@ impl CpuReal for f32 {
     fn forms(cpu: &CpuForms, lattice: crate::LatticeKind) -> &FlatForms<f32> {
         cpu.f32(lattice)
     }
-    fn lane_forward(
-        cpu: &CpuForms,
+    fn lane_forms(
+        cpu: &'static CpuForms,
         lattice: crate::LatticeKind,
-    ) -> Option<LaneForward<Self::Lanes>> {
+    ) -> Option<&'static LaneForms<Self::Lanes>> {
         #[cfg(target_arch = "x86_64")]
         {
             lanes_enabled().then(|| cpu.f32_lanes(lattice))
@@ -66,12 +66,12 @@ impl CpuReal for f32 {
 }
 
 impl CpuReal for f64 {
-    /// `f64` forwards have no lane forms (see [`CpuForms::f32_lanes`]).
+    /// `f64` has no lane forms (see [`CpuForms::f32_lanes`]).
     type Lanes = f64;
     fn forms(cpu: &CpuForms, lattice: crate::LatticeKind) -> &FlatForms<f64> {
         cpu.f64(lattice)
     }
-    fn lane_forward(_: &CpuForms, _: crate::LatticeKind) -> Option<LaneForward<f64>> {
+    fn lane_forms(_: &'static CpuForms, _: crate::LatticeKind) -> Option<&'static LaneForms<f64>> {
         None
     }
 }
@@ -157,8 +157,14 @@ struct Scratch<R: CpuReal> {
     group_ints: Vec<i64>,
     /// A group's outputs.
     group_out: Vec<R::Lanes>,
+    /// A group's output adjoints, for a lane adjoint.
+    group_out_bar: Vec<R::Lanes>,
+    /// A group's input adjoints.
+    group_bars: Vec<R::Lanes>,
     /// One cell's outputs, before they go to their planes.
     out: Vec<R>,
+    /// One cell's input adjoints, before they go to their planes.
+    bar: Vec<R>,
     /// Inputs and outputs in `f32`, for a forward computed in `f32` on wider storage.
     narrow: Vec<f32>,
     narrow_out: Vec<f32>,
@@ -183,8 +189,8 @@ pub(crate) struct CpuOperator<R: CpuReal> {
     /// The `f32` forward form, when this operator computes its forward in `f32` on wider
     /// storage (an `f32` simulation with an `f64` adjoint).
     forward_f32: Option<&'static FlatForms<f32>>,
-    /// The lane forward, where this CPU runs it.
-    lanes: Option<LaneForward<R::Lanes>>,
+    /// The lane forms, where this CPU runs them.
+    lanes: Option<&'static LaneForms<R::Lanes>>,
 }
 
 impl<R: CpuReal> CpuOperator<R> {
@@ -217,7 +223,7 @@ impl<R: CpuReal> CpuOperator<R> {
             ints_len: op.int_inputs_len(),
             outputs_len: op.outputs_len(lattice),
             forward_f32: None,
-            lanes: R::lane_forward(&op.cpu, lattice),
+            lanes: R::lane_forms(&op.cpu, lattice),
         }
     }
 
@@ -238,7 +244,10 @@ impl<R: CpuReal> CpuOperator<R> {
             group_reals: Vec::new(),
             group_ints: Vec::new(),
             group_out: Vec::new(),
+            group_out_bar: Vec::new(),
+            group_bars: Vec::new(),
             out: vec![R::default(); self.outputs_len],
+            bar: vec![R::default(); self.reals_len],
             narrow: Vec::new(),
             narrow_out: Vec::new(),
         };
@@ -259,6 +268,8 @@ impl<R: CpuReal> CpuOperator<R> {
             }
             s.group_ints = s.ints.repeat(n);
             s.group_out = vec![R::Lanes::default(); self.outputs_len];
+            s.group_out_bar = vec![R::Lanes::default(); self.outputs_len];
+            s.group_bars = vec![R::Lanes::default(); self.reals_len];
         }
         s
     }
@@ -419,7 +430,7 @@ impl<R: CpuReal> CpuOperator<R> {
         s: &mut Scratch<R>,
     ) -> Option<usize> {
         if let Some(lanes) = self.lanes {
-            return self.forward_groups(lanes, topo, f, cells, out, start, s);
+            return self.forward_groups(lanes.forward, topo, f, cells, out, start, s);
         }
         let mut bad = None;
         topo.for_each_cell(cells, (self.streams, 1), |cell, ups| {
@@ -450,8 +461,9 @@ impl<R: CpuReal> CpuOperator<R> {
             .for_each(|(o, n)| *o = R::from_f64(f64::from(*n)));
     }
 
-    /// Pass A of the adjoint: every interior cell's input adjoints, `[cell * reals_len + k]`
-    /// (zero for the other cells, which send nothing in pass B).
+    /// Pass A of the adjoint: every interior cell's input adjoints, in `reals_len` planes
+    /// of one value per cell (`[k * cells + cell]`), zero for the other cells, which send
+    /// nothing in pass B.
     pub fn adjoint_all(
         &self,
         topo: &Topology,
@@ -460,32 +472,61 @@ impl<R: CpuReal> CpuOperator<R> {
         out_bar: OutBar<'_, R>,
         bars: &mut [R],
     ) {
-        let n = self.reals_len.max(1);
-        bars.par_chunks_mut(BLOCK * n).enumerate().for_each_init(
+        let n = self.reals_len;
+        if n == 0 {
+            return;
+        }
+        let mut blocks = cut_into_blocks(bars, n, topo.cells, BLOCK);
+        blocks.par_chunks_mut(n).enumerate().for_each_init(
             || self.scratch(t),
-            |s, (b, bars)| {
+            |s, (b, planes)| {
                 let start = b * BLOCK;
-                let cells = clip(start..start + bars.len() / n, &topo.interior);
-                // Cells outside the interior send nothing; the others are zeroed one by
-                // one, while their adjoints are in cache.
-                bars[..(cells.start - start) * n].fill(R::default());
-                bars[(cells.end - start) * n..].fill(R::default());
+                let cells = clip(start..start + planes[0].len(), &topo.interior);
+                for plane in planes.iter_mut() {
+                    plane[..cells.start - start].fill(R::default());
+                    plane[cells.end - start..].fill(R::default());
+                }
+                if let Some(lanes) = self.lanes {
+                    self.adjoint_groups(lanes.adjoint, topo, f, cells, out_bar, planes, start, s);
+                    return;
+                }
                 topo.for_each_cell(cells, (self.streams, 1), |cell, ups| {
                     self.gather(topo, cell, ups, f, (&mut s.reals, 1), &mut s.ints);
-                    let ob = out_bar.of(cell, topo.cells, &mut s.out);
-                    let bar = &mut bars[(cell - start) * n..(cell - start + 1) * n];
-                    bar.fill(R::default());
-                    (self.forms.adjoint)(&s.reals, &s.ints, ob, bar);
+                    self.adjoint_one(s, cell, topo.cells, out_bar, planes, start);
                 });
             },
         );
     }
 
+    /// The scalar adjoint of `cell`, whose inputs are gathered in `s`: its input adjoints
+    /// go to `planes`, the block's slices of the input adjoint planes from cell `start` on.
+    #[inline]
+    fn adjoint_one(
+        &self,
+        s: &mut Scratch<R>,
+        cell: usize,
+        cells: usize,
+        out_bar: OutBar<'_, R>,
+        planes: &mut [&mut [R]],
+        start: usize,
+    ) {
+        let ob = out_bar.of(cell, cells, &mut s.out);
+        s.bar.fill(R::default());
+        (self.forms.adjoint)(&s.reals, &s.ints, ob, &mut s.bar);
+        for (plane, b) in planes.iter_mut().zip(&s.bar) {
+            plane[cell - start] = *b;
+        }
+    }
+
     /// Pass B: adds into `lambda` (direction-major) what every population reader sent
     /// each slot, or with `fresh` writes it there (from zero, as adding into a zeroed
     /// state would, without a pass of its own over the state).
+    ///
+    /// Row by row: the cells of a stretch of a row that read one slot each are a run of
+    /// cells (the run the stretch streams from, in the opposite direction), so every
+    /// plane of `lambda` adds runs of the planes of pass A.
     pub fn scatter_populations(&self, topo: &Topology, bars: &[R], lambda: &mut [R], fresh: bool) {
-        let (q, n) = (topo.q, self.reals_len);
+        let (q, cells, nx) = (topo.q, topo.cells, topo.nx());
         let reads: Vec<CellInput> = self
             .per_cell
             .iter()
@@ -506,83 +547,82 @@ impl<R: CpuReal> CpuOperator<R> {
             }
             return;
         }
+        let plane = |k: usize| &bars[k * cells..(k + 1) * cells];
         let opp = &topo.opp;
-        let mut blocks = cut_into_blocks(lambda, q, topo.cells, BLOCK);
-        blocks.par_chunks_mut(q).enumerate().for_each_init(
-            Vec::new,
-            |lam: &mut Vec<R>, (b, planes)| {
-                let start = b * BLOCK;
-                let len = planes[0].len();
-                // The block's slots cell by cell, as every reader of a cell's slots is
-                // found at once; they go back to their planes at the end.
-                lam.clear();
-                lam.resize(len * q, R::default());
-                if !fresh {
-                    for (i, plane) in planes.iter().enumerate() {
-                        for (k, v) in plane.iter().enumerate() {
-                            lam[k * q + i] = *v;
+        let mut blocks = cut_into_blocks(lambda, q, cells, BLOCK);
+        blocks.par_chunks_mut(q).enumerate().for_each(|(b, lam)| {
+            let start = b * BLOCK;
+            let end = start + lam[0].len();
+            if fresh {
+                // Block by block, so the zeros are still in cache when the reads add.
+                lam.iter_mut().for_each(|l| l.fill(R::default()));
+            }
+            let mut runs = [(0usize, 0usize); MAX_Q];
+            let runs = &mut runs[..q];
+            let mut y = start;
+            while y < end {
+                let stretch = y..end.min(y - y % nx + nx);
+                let at = y - start..stretch.end - start;
+                if self.streams {
+                    topo.source_runs(y, runs);
+                }
+                // Every slot adds its readers in source order, as it always has, so the
+                // sums round the same way.
+                for read in &reads {
+                    match *read {
+                        // Cell y + c_j (the one OPP[j] streams from) pulled slot j as its
+                        // f[j].
+                        CellInput::Pulled(o) => {
+                            for (j, lam) in lam.iter_mut().enumerate() {
+                                add_run(&mut lam[at.clone()], plane(o + j), runs[opp[j]], nx);
+                            }
                         }
+                        CellInput::Local(o) => {
+                            for (j, lam) in lam.iter_mut().enumerate() {
+                                add(&mut lam[at.clone()], &plane(o + j)[stretch.clone()]);
+                            }
+                        }
+                        // Cell y + c_j read it as its f_far[OPP[j]].
+                        CellInput::Far(o) => {
+                            for (j, lam) in lam.iter_mut().enumerate() {
+                                let from = plane(o + opp[j]);
+                                add_run(&mut lam[at.clone()], from, runs[opp[j]], nx);
+                            }
+                        }
+                        // Cell y - offset read this cell's populations.
+                        CellInput::Neighbor { at: o, k } => {
+                            let readers = &self.neighbor_tables(k).1[stretch.clone()];
+                            for (j, lam) in lam.iter_mut().enumerate() {
+                                let from = plane(o + j);
+                                for (l, &r) in lam[at.clone()].iter_mut().zip(readers) {
+                                    *l += from[r as usize];
+                                }
+                            }
+                        }
+                        _ => unreachable!("only population reads are kept"),
                     }
                 }
-                topo.for_each_cell(start..start + len, (self.streams, n), |y, ups| {
-                    let lam = &mut lam[(y - start) * q..(y - start) * q + q];
-                    // Each slot adds its readers in source order, as it always has, so
-                    // the sums round the same way.
-                    for read in &reads {
-                        match *read {
-                            // Cell y + c_j (the one OPP[j] streams from) pulled this slot
-                            // as its f[j].
-                            CellInput::Pulled(o) => {
-                                for (j, l) in lam.iter_mut().enumerate() {
-                                    *l += bars[ups[opp[j]] + o + j];
-                                }
-                            }
-                            CellInput::Local(o) => {
-                                for (l, b) in lam.iter_mut().zip(&bars[y * n + o..y * n + o + q]) {
-                                    *l += *b;
-                                }
-                            }
-                            // Cell y + c_j read it as its f_far[OPP[j]].
-                            CellInput::Far(o) => {
-                                for (j, l) in lam.iter_mut().enumerate() {
-                                    *l += bars[ups[opp[j]] + o + opp[j]];
-                                }
-                            }
-                            // Cell y - offset read this cell's populations.
-                            CellInput::Neighbor { at, k } => {
-                                let from = self.neighbor_tables(k).1[y] as usize;
-                                for (j, l) in lam.iter_mut().enumerate() {
-                                    *l += bars[from * n + at + j];
-                                }
-                            }
-                            _ => unreachable!("only population reads are kept"),
-                        }
-                    }
-                });
-                for (i, plane) in planes.iter_mut().enumerate() {
-                    for (k, v) in plane.iter_mut().enumerate() {
-                        *v = lam[k * q + i];
-                    }
-                }
-            },
-        );
+                y = stretch.end;
+            }
+        });
     }
 
     /// Adds the parameter adjoints of pass A to the accumulators.
     pub fn accumulate_params(&self, t: usize, bars: &[R], acc: &mut ParamAccumulator) {
-        let n = self.reals_len;
+        let cells = bars.len() / self.reals_len.max(1);
         for (k, _, value) in &mut acc.entries {
             let (o, len) = (self.offsets[*k].expect("real parameter"), self.lens[*k]);
+            let planes = &bars[o * cells..(o + len) * cells];
             match value {
                 GradValue::Field(g) => {
                     g.par_chunks_mut(len).enumerate().for_each(|(cell, g)| {
                         for (a, gk) in g.iter_mut().enumerate() {
-                            *gk += bars[cell * n + o + a].to_f64();
+                            *gk += planes[a * cells + cell].to_f64();
                         }
                     });
                 }
-                GradValue::Uniform(g) => add(g, &sum_over_cells(bars, n, o, len)),
-                GradValue::PerStep(g) => add(&mut g[t], &sum_over_cells(bars, n, o, len)),
+                GradValue::Uniform(g) => add(g, &sum_over_cells(planes, cells)),
+                GradValue::PerStep(g) => add(&mut g[t], &sum_over_cells(planes, cells)),
             }
         }
     }
@@ -616,29 +656,36 @@ fn put_strided<R>(reals: &mut [R], stride: usize, at: usize, values: impl Iterat
     }
 }
 
-fn add(into: &mut [f64], v: &[f64]) {
-    into.iter_mut().zip(v).for_each(|(a, b)| *a += b);
+/// `into[k] += v[k]`.
+#[inline]
+fn add<T: Copy + std::ops::AddAssign>(into: &mut [T], v: &[T]) {
+    into.iter_mut().zip(v).for_each(|(a, b)| *a += *b);
 }
 
-/// Sum over cells of `bars[cell * stride + offset + k]`, in a fixed order.
-fn sum_over_cells<R: Real>(bars: &[R], stride: usize, offset: usize, len: usize) -> Vec<f64> {
-    let partials: Vec<Vec<f64>> = bars
-        .par_chunks(stride * CHUNK)
-        .map(|chunk| {
-            let mut s = vec![0.0; len];
-            for cell in chunk.chunks(stride) {
-                for (k, sk) in s.iter_mut().enumerate() {
-                    *sk += cell[offset + k].to_f64();
-                }
-            }
-            s
+/// The sum over cells of each plane of `planes` (of `cells` values each), in a fixed
+/// order: chunks of [`CHUNK`] cells, then the chunks' sums in order.
+fn sum_over_cells<R: Real>(planes: &[R], cells: usize) -> Vec<f64> {
+    planes
+        .chunks(cells.max(1))
+        .map(|plane| {
+            let partials: Vec<f64> = plane
+                .par_chunks(CHUNK)
+                .map(|chunk| chunk.iter().fold(0.0, |s, v| s + v.to_f64()))
+                .collect();
+            partials.iter().fold(0.0, |s, p| s + p)
         })
-        .collect();
-    let mut total = vec![0.0; len];
-    for p in &partials {
-        add(&mut total, p);
-    }
-    total
+        .collect()
+}
+
+/// `dst[k] += plane[start + (x + k) mod nx]`: a run of the row of `plane` that starts at
+/// cell `start`, from its cell `x` on, wrapping (`dst` is at most a row long).
+#[inline]
+fn add_run<R: Real>(dst: &mut [R], plane: &[R], (start, x): (usize, usize), nx: usize) {
+    let row = &plane[start..start + nx];
+    let first = dst.len().min(nx - x);
+    let (head, tail) = dst.split_at_mut(first);
+    add(head, &row[x..x + first]);
+    add(tail, &row[..tail.len()]);
 }
 
 /// The inputs of `sources` that differ from cell to cell, with their offsets.

@@ -7,7 +7,8 @@
 //! copied into its lanes in one move; the outputs go back the same way. A group that
 //! straddles two rows is gathered cell by cell into the lanes.
 //!
-//! Only forwards run in groups: the adjoints' lane forms cost minutes of compilation.
+//! Pass A of the adjoint runs in groups the same way: the group's output adjoints are runs
+//! of the adjoint state's planes, and its input adjoints runs of the pass's planes.
 //!
 //! A group whose cells differ in an integer input (a link mask, a tag), or whose lanes
 //! disagreed on a decision the form takes once for all, runs cell by cell with the scalar
@@ -17,10 +18,10 @@
 
 use std::ops::Range;
 
-use super::{store_cell, CellInput, CpuOperator, CpuReal, Scratch};
+use super::{store_cell, CellInput, CpuOperator, CpuReal, OutBar, Scratch};
 use crate::backend::cpu::topology::{Topology, MAX_Q};
 use crate::lanes::{self, Group};
-use crate::operator::LaneForward;
+use crate::operator::{LaneAdjoint, LaneForward};
 
 /// How far ahead of a group's run of a plane the plane's next values are prefetched:
 /// the hardware prefetchers follow only so many of a step's dozens of streams.
@@ -45,14 +46,7 @@ impl<R: CpuReal> CpuOperator<R> {
         let ups = &mut ups[..topo.q];
         let mut first = cells.start;
         while first + n <= cells.end {
-            if first % topo.nx() + n <= topo.nx() {
-                self.gather_in_row(topo, first, f, s);
-            } else {
-                for lane in 0..n {
-                    topo.upstream_of(first + lane, ups);
-                    self.gather_lane(topo, first + lane, ups, f, lane, s);
-                }
-            }
+            self.gather_group(topo, first, f, ups, s);
             // SAFETY: a lane forward is chosen only where `lanes::supported()`.
             let ran = self.uniform_ints(s) && unsafe { run_forward(forward, s) };
             if ran {
@@ -72,6 +66,103 @@ impl<R: CpuReal> CpuOperator<R> {
             store_cell(s, out, cell - start, cell, &mut bad);
         }
         bad
+    }
+
+    /// Pass A ([`CpuOperator::adjoint_all`]) of `cells` over groups of cells; `planes` are
+    /// the block's slices of the input adjoint planes, from cell `start` on.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn adjoint_groups(
+        &self,
+        adjoint: LaneAdjoint<R::Lanes>,
+        topo: &Topology,
+        f: &[R],
+        cells: Range<usize>,
+        out_bar: OutBar<'_, R>,
+        planes: &mut [&mut [R]],
+        start: usize,
+        s: &mut Scratch<R>,
+    ) {
+        let n = R::Lanes::LANES;
+        let mut ups = [0usize; MAX_Q];
+        let ups = &mut ups[..topo.q];
+        let mut first = cells.start;
+        while first + n <= cells.end {
+            self.gather_group(topo, first, f, ups, s);
+            self.gather_out_bar(out_bar, topo.cells, first, s);
+            // SAFETY: a lane adjoint is chosen only where `lanes::supported()`.
+            let ran = self.uniform_ints(s) && unsafe { run_adjoint(adjoint, s) };
+            if ran {
+                self.store_group_bars(s, first - start, planes);
+            } else {
+                for (lane, cell) in (first..first + n).enumerate() {
+                    self.take_lane(s, lane);
+                    self.adjoint_one(s, cell, topo.cells, out_bar, planes, start);
+                }
+            }
+            first += n;
+        }
+        for cell in first..cells.end {
+            if self.streams {
+                topo.upstream_of(cell, ups);
+            }
+            self.gather(topo, cell, ups, f, (&mut s.reals, 1), &mut s.ints);
+            self.adjoint_one(s, cell, topo.cells, out_bar, planes, start);
+        }
+    }
+
+    /// Gathers the inputs of the group of cells from `first` on into the lanes: by runs
+    /// when they lie in one row, else cell by cell (`ups` is scratch space).
+    fn gather_group(
+        &self,
+        topo: &Topology,
+        first: usize,
+        f: &[R],
+        ups: &mut [usize],
+        s: &mut Scratch<R>,
+    ) {
+        let n = R::Lanes::LANES;
+        if first % topo.nx() + n <= topo.nx() {
+            self.gather_in_row(topo, first, f, s);
+        } else {
+            for lane in 0..n {
+                topo.upstream_of(first + lane, ups);
+                self.gather_lane(topo, first + lane, ups, f, lane, s);
+            }
+        }
+    }
+
+    /// The output adjoints of the group of cells from `first` on, into the lanes: a run
+    /// of each plane of the adjoint state, or the same values in every lane.
+    fn gather_out_bar(
+        &self,
+        out_bar: OutBar<'_, R>,
+        cells: usize,
+        first: usize,
+        s: &mut Scratch<R>,
+    ) {
+        let n = R::Lanes::LANES;
+        let lanes = R::Lanes::scalars_mut(&mut s.group_out_bar);
+        match out_bar {
+            OutBar::PerCell(v) => {
+                for (j, lanes) in lanes.chunks_exact_mut(n).enumerate() {
+                    lanes.copy_from_slice(&v[j * cells + first..j * cells + first + n]);
+                }
+            }
+            OutBar::Uniform(v) => {
+                for (lanes, v) in lanes.chunks_exact_mut(n).zip(v) {
+                    lanes.fill(*v);
+                }
+            }
+        }
+    }
+
+    /// Writes the group's input adjoints to `planes`, a run of each from `at` on.
+    fn store_group_bars(&self, s: &Scratch<R>, at: usize, planes: &mut [&mut [R]]) {
+        let n = R::Lanes::LANES;
+        let lanes = R::Lanes::scalars(&s.group_bars);
+        for (plane, lanes) in planes.iter_mut().zip(lanes.chunks_exact(n)) {
+            plane[at..at + n].copy_from_slice(lanes);
+        }
     }
 
     /// Gathers the inputs of the group of cells from `first` on, which lie in one row:
@@ -221,6 +312,20 @@ unsafe fn run_forward<R: CpuReal>(forward: LaneForward<R::Lanes>, s: &mut Scratc
     !lanes::diverged()
 }
 
+/// The lane adjoint on the gathered group, into `s.group_bars`; false when its lanes
+/// diverged.
+///
+/// # Safety
+/// Only where `lanes::supported()`.
+unsafe fn run_adjoint<R: CpuReal>(adjoint: LaneAdjoint<R::Lanes>, s: &mut Scratch<R>) -> bool {
+    lanes::reset_divergence();
+    let ints = &s.group_ints[..s.ints.len()];
+    s.group_bars.fill(R::Lanes::default());
+    // SAFETY: the caller's contract.
+    unsafe { adjoint(&s.group_reals, ints, &s.group_out_bar, &mut s.group_bars) };
+    !lanes::diverged()
+}
+
 /// Asks for the cache line at `at` ahead of its use; `at` may point anywhere.
 #[inline(always)]
 fn prefetch<R>(at: *const R) {
@@ -231,4 +336,148 @@ fn prefetch<R>(at: *const R) {
     };
     #[cfg(not(target_arch = "x86_64"))]
     let _ = at;
+}
+
+/// The groups against the oracle of the cell-by-cell path (which the gradient tests hold
+/// to finite differences): forward outputs and pass A's input adjoints, bit for bit, on
+/// grids whose rows are not whole groups (so groups straddle rows and wrap) and whose
+/// walls give neighbouring cells different link masks (so some groups fall back).
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use crate::bind::{Bound, Objective, Step};
+    use crate::grid::Grid;
+    use crate::operator;
+    use crate::ops::{guo_forcing, halfway_bounce_back};
+    use crate::{ops, LatticeKind};
+
+    /// Bounce-back, then a forced collision whose force is a per-cell field: population,
+    /// own-population, link-mask, uniform and field inputs at once.
+    #[operator]
+    fn walls_then_forced_bgk(
+        #[populations] f: [Real; Q],
+        #[local] f_local: [Real; Q],
+        #[links] links: i64,
+        #[param] omega: Real,
+        force: [Real; D],
+    ) -> [Real; Q] {
+        let g = halfway_bounce_back(f, f_local, links);
+        guo_forcing(g, omega, force)
+    }
+
+    /// A small deterministic generator: the values only need to differ from cell to cell.
+    fn values(n: usize, seed: u64, (lo, hi): (f64, f64)) -> Vec<f64> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                lo + (hi - lo) * ((x >> 11) as f64 / (1u64 << 53) as f64)
+            })
+            .collect()
+    }
+
+    /// A grid of `dims` with a wall at y = 0 and a solid block, so masks vary along rows.
+    fn grid_with_walls(lattice: LatticeKind, [nx, ny, nz]: [usize; 3]) -> Grid {
+        let grid = if nz == 1 {
+            Grid::new_2d(lattice, nx, ny)
+        } else {
+            Grid::new_3d(lattice, nx, ny, nz)
+        }
+        .expect("a valid grid");
+        let solid = (0..grid.cells())
+            .map(|c| {
+                let [x, y, _] = grid.coords(c);
+                y == 0 || (5..9).contains(&x) && (2..4).contains(&y)
+            })
+            .collect();
+        grid.with_solid(solid).expect("a valid mask")
+    }
+
+    /// The operator with and without lane forms.
+    fn both(bound: &Bound, grid: &Grid, topo: &Topology) -> [CpuOperator<f32>; 2] {
+        let mut grouped = CpuOperator::<f32>::new(bound, grid, topo);
+        grouped.lanes = Some(bound.op.cpu.f32_lanes(grid.lattice()));
+        let mut single = CpuOperator::<f32>::new(bound, grid, topo);
+        single.lanes = None;
+        [grouped, single]
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// Runs the forward and pass A both ways and compares them.
+    fn check(bound: &Bound, grid: &Grid, out_bar: impl Fn(usize) -> Vec<f32>) {
+        let topo = Topology::new(grid).expect("tables for a small grid");
+        let ops = both(bound, grid, &topo);
+        let cells = grid.cells();
+        let f: Vec<f32> = values(topo.q * cells, 7, (0.01, 0.2))
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        let [outputs, bar_len] = [ops[0].outputs_len * cells, ops[0].reals_len * cells];
+        let out_bar = out_bar(outputs);
+        let run = |op: &CpuOperator<f32>| {
+            let mut out = vec![0f32; outputs];
+            op.forward_all(&topo, 0, &f, &mut out);
+            let mut bars = vec![f32::NAN; bar_len];
+            let out_bar = if out_bar.len() == outputs {
+                OutBar::PerCell(&out_bar)
+            } else {
+                OutBar::Uniform(&out_bar)
+            };
+            op.adjoint_all(&topo, 0, &f, out_bar, &mut bars);
+            (out, bars)
+        };
+        let ((out, bars), (want_out, want_bars)) = (run(&ops[0]), run(&ops[1]));
+        let name = bound.op.name;
+        assert_eq!(
+            bits(&out),
+            bits(&want_out),
+            "{name} forward on {:?}",
+            grid.dims()
+        );
+        assert_eq!(
+            bits(&bars),
+            bits(&want_bars),
+            "{name} adjoint on {:?}",
+            grid.dims()
+        );
+    }
+
+    #[test]
+    fn groups_give_the_bits_of_cell_by_cell() {
+        if !lanes::supported() {
+            eprintln!("this CPU lacks AVX2 or FMA: the backend runs no lane forms here");
+            return;
+        }
+        for (lattice, dims) in [
+            (LatticeKind::D2Q9, [21, 7, 1]),
+            (LatticeKind::D3Q19, [13, 6, 3]),
+        ] {
+            let grid = grid_with_walls(lattice, dims);
+            let d = lattice.d();
+            let force = values(grid.cells() * d, 3, (-1e-3, 1e-3));
+            let step = Step::new(&walls_then_forced_bgk::INFO)
+                .uniform("omega", [1.7])
+                .field("force", force)
+                .bind(&grid)
+                .expect("a valid binding");
+            let per_cell = |n| {
+                values(n, 11, (-1.0, 1.0))
+                    .iter()
+                    .map(|&v| v as f32)
+                    .collect()
+            };
+            check(&step, &grid, per_cell);
+            // An objective's adjoint: the same output weights for every cell.
+            let objective = Objective::new(&ops::velocity_mismatch::INFO)
+                .uniform("target", [0.01, -0.02, 0.005][..d].to_vec())
+                .bind(&grid, 1)
+                .expect("a valid binding");
+            check(&objective.bound, &grid, |_| vec![0.75]);
+        }
+    }
 }
