@@ -403,7 +403,7 @@ mod avx {
     lanes!(
         /// Eight `f32` lanes in one AVX register, whose forms unroll every loop over the
         /// lattice: the lane forwards.
-        F32x8, usize::MAX, f32, __m256, 8, _mm256_set1_ps, _mm256_add_ps, _mm256_sub_ps,
+        F32x8, crate::unroll::MAX_UNROLLED, f32, __m256, 8, _mm256_set1_ps, _mm256_add_ps, _mm256_sub_ps,
         _mm256_mul_ps, _mm256_div_ps, _mm256_sqrt_ps, _mm256_xor_ps, _mm256_andnot_ps,
         _mm256_cmp_ps, _mm256_movemask_ps, _mm256_fmadd_ps
     );

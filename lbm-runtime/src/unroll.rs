@@ -96,7 +96,10 @@ mod tests {
         }
         #[cfg(target_arch = "x86_64")]
         const {
-            assert!(<Unrolling as Real>::UNROLLED_TRIPS >= 40 && <f64 as Real>::UNROLLED_TRIPS == 0)
+            assert!(
+                <Unrolling as Real>::UNROLLED_TRIPS == MAX_UNROLLED
+                    && <f64 as Real>::UNROLLED_TRIPS == 0
+            )
         };
     }
 }

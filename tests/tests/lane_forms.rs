@@ -109,7 +109,8 @@ fn check_adjoint_group<V: Group>(
     op: &OperatorInfo,
     lattice: LatticeKind,
     (scalar, lane): (&FlatForms<V::Scalar>, &LaneForms<V>),
-    (cells, out_bars): (&[Vec<V::Scalar>], &[Vec<V::Scalar>]),
+    cells: &[Vec<V::Scalar>],
+    out_bars: &[Vec<V::Scalar>],
     ints: &[i64],
 ) -> Result<bool, String> {
     let reals = pack::<V>(cells);
@@ -222,8 +223,7 @@ fn lane_adjoints_give_the_scalar_bits() {
                             .collect()
                     })
                     .collect();
-                let group = (reals.as_slice(), out_bars.as_slice());
-                match check_adjoint_group::<F32x8>(op, lattice, forms, group, &ints) {
+                match check_adjoint_group::<F32x8>(op, lattice, forms, &reals, &out_bars, &ints) {
                     Ok(true) => ran += 1,
                     Ok(false) => {}
                     Err(e) => failures.push(e),
@@ -288,9 +288,15 @@ fn lanes_that_branch_apart_are_reported() {
     let adjoint_forms = (rectify::INFO.cpu.f32(l), rectify::INFO.cpu.f32_lanes(l));
     let out_bars = cells([1.0, -2.0, 3.0, -4.0, 5.0, -6.0, 7.0, -8.0]);
     for same_side in [&positive, &negative] {
-        let group = (same_side.as_slice(), out_bars.as_slice());
         assert_eq!(
-            check_adjoint_group::<F32x8>(&rectify::INFO, l, adjoint_forms, group, &[]),
+            check_adjoint_group::<F32x8>(
+                &rectify::INFO,
+                l,
+                adjoint_forms,
+                same_side,
+                &out_bars,
+                &[]
+            ),
             Ok(true)
         );
     }
@@ -303,9 +309,15 @@ fn lanes_that_branch_apart_are_reported() {
             check_group::<F32x8>(&rectify::INFO, l, forms, &cells(mixed), &[]),
             Ok(false)
         );
-        let group = (&cells(mixed)[..], out_bars.as_slice());
         assert_eq!(
-            check_adjoint_group::<F32x8>(&rectify::INFO, l, adjoint_forms, group, &[]),
+            check_adjoint_group::<F32x8>(
+                &rectify::INFO,
+                l,
+                adjoint_forms,
+                &cells(mixed),
+                &out_bars,
+                &[]
+            ),
             Ok(false)
         );
     }
