@@ -11,6 +11,12 @@
 //! bounds those of a valid scalar run) and the group is marked [`diverged`]: its outputs
 //! are not to be used, and the caller runs its cells one by one instead.
 //!
+//! There are two lane types over the same eight `f32` lanes, which differ only in how far
+//! the generated forms unroll their loops over the lattice ([`Real::UNROLLED_TRIPS`]):
+//! [`F32x8`], for the forwards, unrolls them all, so lattice tables fold into constants;
+//! [`RolledF32x8`], for the adjoints, only those over `D`, since an adjoint unrolled over
+//! `Q` took several times as long to compile for a small gain in speed.
+//!
 //! The lane types are built on AVX2 and FMA, which the CPU backend detects at run time:
 //! the generated lane forms are compiled with those features enabled (the macro wraps
 //! them in `#[target_feature]` functions), and the backend calls them only where the CPU

@@ -28,7 +28,7 @@ use crate::checkpoint::Stepper;
 use crate::error::Result;
 use crate::gradients::{ParamAccumulator, ParamGradient};
 use crate::grid::Grid;
-use crate::memory::{bytes_of, check_host_fits, try_filled};
+use crate::memory::{bytes_of, check_host_fits, try_zeroed};
 use crate::real::Precision;
 use crate::storage::Storage;
 pub(crate) use operator::CpuReal;
@@ -175,7 +175,7 @@ impl<R: CpuReal> CpuEngine<R> {
     ) -> Result<()> {
         let mut bars = std::mem::take(&mut self.bars);
         if bars.is_empty() {
-            bars = try_filled("the adjoint's per-cell inputs", self.bars_len())?;
+            bars = try_zeroed("the adjoint's per-cell inputs", self.bars_len())?;
         }
         self.step
             .adjoint_all(&self.topo, t, f_in, OutBar::PerCell(lambda_out), &mut bars);
@@ -259,7 +259,7 @@ impl<R: CpuReal> Stepper for CpuEngine<R> {
     type Host = Vec<R>;
 
     fn alloc(&mut self) -> Result<Vec<R>> {
-        let mut state: Vec<R> = try_filled("a state", self.state_len())?;
+        let mut state: Vec<R> = try_zeroed("a state", self.state_len())?;
         if self.storage.is_half() {
             // The zero of 16-bit storage is the deviation from the weights (as on the GPU).
             let shifts = crate::storage::shifts(self.grid.lattice());
@@ -272,7 +272,7 @@ impl<R: CpuReal> Stepper for CpuEngine<R> {
     }
 
     fn alloc_adjoint(&mut self) -> Result<Vec<R>> {
-        try_filled("an adjoint state", self.state_len())
+        try_zeroed("an adjoint state", self.state_len())
     }
 
     fn copy(&mut self, src: &Vec<R>, dst: &mut Vec<R>) -> Result<()> {

@@ -1,10 +1,10 @@
 //! One bound operator on the CPU: gathering its inputs from a direction-major state, its
 //! forward over every cell, and the two passes of its adjoint.
 //!
-//! The adjoint runs in two passes: every cell computes the adjoints of all its inputs
-//! (pass A), then every population slot gathers what its readers sent it (pass B):
-//! streaming is a permutation, so each slot has a fixed set of readers and no write is
-//! shared. Sums over cells use a fixed chunking, so results do not depend on thread
+//! The adjoint runs in two passes: every cell computes the adjoints of all its inputs, one
+//! plane per input value (pass A), then every population slot gathers what its readers
+//! sent it (pass B): streaming is a permutation, so each slot has a fixed set of readers
+//! and no write is shared. Sums over cells use a fixed chunking, so results do not depend on thread
 //! scheduling.
 
 use std::ops::Range;
