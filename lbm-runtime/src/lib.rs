@@ -45,6 +45,8 @@ pub mod unroll;
 
 pub mod ops;
 
+/// Timings of the CPU backend's steps, for benchmarks.
+pub use backend::cpu::profile as cpu_profile;
 pub use backend::host::{StateLayout, StateReal, Transfers};
 pub use backend::plan::Limits;
 pub use bind::{Objective, Source, Step};

@@ -8,7 +8,9 @@
 //!
 //! - Kernel level (GPU): forward and adjoint MLUPS of the BGK step from CUDA events around
 //!   the launches alone, beside the copy roofline of a device-to-device copy of one state
-//!   measured in the same run: `roof MLUPS = bandwidth / (2 Q sizeof(real))`.
+//!   measured in the same run: `roof MLUPS = bandwidth / (2 Q sizeof(real))`. Without a
+//!   GPU, the wall clock around the CPU backend's forward and adjoint steps on states in
+//!   memory, beside a parallel host copy.
 //! - User level: what a caller of `Simulation` sees, timed on the wall clock around the
 //!   public calls: the per-call overhead of `run` and `gradient` (wall time minus the
 //!   kernel time of the same steps and minus the one state copy a gradient returns), the
@@ -29,8 +31,8 @@ use lbm_examples::inverse::channel::Channel;
 use lbm_examples::inverse::design::gray_channel_step;
 use lbm_runtime::cuda::profile;
 use lbm_runtime::{
-    ops, Backend, Budget, Checkpointing, Grid, LatticeKind, Objective, Precision, Result,
-    Simulation, Step, Storage, Streaming,
+    cpu_profile, ops, Backend, Budget, Checkpointing, Grid, LatticeKind, Objective, Precision,
+    Result, Simulation, Step, Storage, Streaming,
 };
 use rayon::prelude::*;
 use serde::Serialize;
@@ -400,7 +402,7 @@ fn print_report(r: &Report) {
             if r.backend == "cuda" {
                 "CUDA events around the launches"
             } else {
-                "wall clock of run and store-all gradients; roofline from a parallel host copy"
+                "wall clock of steps on states in memory; roofline from a parallel host copy"
             }
         );
         println!(
@@ -745,22 +747,13 @@ fn host_copy_bandwidth(bytes: usize) -> f64 {
     2.0 * bytes as f64 / best / 1e9
 }
 
-/// Forward and adjoint throughput of the CPU backend on `grid` with the current rayon
-/// pool, against the host's copy bandwidth measured the same way.
+/// Forward and adjoint throughput of the CPU backend's steps on `grid` with the current
+/// rayon pool (states in memory, as the GPU's kernel rows), against the host's copy
+/// bandwidth measured the same way.
 fn cpu_kernel_row(name: &str, grid: &Grid, p: Precision, steps: usize) -> Result<KernelRow> {
     let f0 = initial(grid)?;
-    let mut sim = Simulation::new(grid.clone(), &bgk(1.8), p, Backend::Cpu)?;
-    sim.set_populations(&f0)?;
-    sim.run(2)?;
-    let start = Instant::now();
-    sim.run(steps)?;
-    let forward = start.elapsed().as_secs_f64() / steps as f64;
-    let objective = Objective::new(&ops::kinetic_energy::INFO);
-    sim.parameter_gradient(&objective, 2, Checkpointing::StoreAll)?;
-    let start = Instant::now();
-    sim.parameter_gradient(&objective, steps, Checkpointing::StoreAll)?;
-    // A store-all gradient runs each step forward once, then its adjoint.
-    let adjoint = (start.elapsed().as_secs_f64() / steps as f64 - forward).max(1e-12);
+    let times = cpu_profile::time_steps(grid, &bgk(1.8), p, &f0, steps)?;
+    let (forward, adjoint) = (times.forward, times.adjoint);
     let q = grid.lattice().q();
     let bw = host_copy_bandwidth(256 << 20);
     let roof = bw * 1e9 / (2.0 * (q * bytes_of(p)) as f64) / 1e6;

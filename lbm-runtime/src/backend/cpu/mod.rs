@@ -11,6 +11,7 @@
 
 mod operator;
 mod planes;
+pub mod profile;
 mod topology;
 
 use std::ops::Range;
@@ -177,10 +178,15 @@ impl<R: CpuReal> CpuEngine<R> {
         if bars.is_empty() {
             bars = try_zeroed("the adjoint's per-cell inputs", self.bars_len())?;
         }
-        self.step
-            .adjoint_all(&self.topo, t, f_in, OutBar::PerCell(lambda_out), &mut bars);
-        self.step
-            .scatter_populations(&self.topo, &bars, lambda_in, true);
+        if self.step.writes_slots() {
+            self.step
+                .adjoint_into_slots(&self.topo, t, f_in, lambda_out, &mut bars, lambda_in);
+        } else {
+            self.step
+                .adjoint_all(&self.topo, t, f_in, OutBar::PerCell(lambda_out), &mut bars);
+            self.step
+                .scatter_populations(&self.topo, &bars, lambda_in, true);
+        }
         self.step.accumulate_params(t, &bars, &mut self.step_grads);
         self.bars = bars;
         Ok(())

@@ -4,8 +4,9 @@
 //! The adjoint runs in two passes: every cell computes the adjoints of all its inputs, one
 //! plane per input value (pass A), then every population slot gathers what its readers
 //! sent it (pass B): streaming is a permutation, so each slot has a fixed set of readers
-//! and no write is shared. Sums over cells use a fixed chunking, so results do not depend on thread
-//! scheduling.
+//! and no write is shared. A step whose only population reads are streamed ones has one
+//! reader per slot, and its pass A writes the slots itself (see `slots`). Sums over cells
+//! use a fixed chunking, so results do not depend on thread scheduling.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,11 @@ use super::planes::cut_into_blocks;
 use super::topology::{clip, Topology, MAX_Q};
 
 mod groups;
+mod slots;
+#[cfg(test)]
+mod test_support;
+
+use slots::{SlotTerms, Slots};
 
 /// Cells per chunk of a deterministic parallel sum.
 pub(crate) const CHUNK: usize = 1024;
@@ -146,6 +152,15 @@ impl<'a, R: Copy> OutBar<'a, R> {
     }
 }
 
+/// Where pass A puts the adjoints of the populations a cell read.
+#[derive(Clone, Copy)]
+enum PopulationBars<'s, 'a, R> {
+    /// In their planes, like every other input's, for pass B.
+    Planes,
+    /// Straight into their slots of the adjoint state.
+    Slots(&'s SlotTerms, &'s Slots<'a, R>),
+}
+
 /// One task's input buffers, the constants of its step already in place.
 struct Scratch<R: CpuReal> {
     reals: Vec<R>,
@@ -165,6 +180,8 @@ struct Scratch<R: CpuReal> {
     out: Vec<R>,
     /// One cell's input adjoints, before they go to their planes.
     bar: Vec<R>,
+    /// One slot's sum over its readers, lane by lane, when a slot has several.
+    slot_sum: Vec<R>,
     /// Inputs and outputs in `f32`, for a forward computed in `f32` on wider storage.
     narrow: Vec<f32>,
     narrow_out: Vec<f32>,
@@ -191,6 +208,8 @@ pub(crate) struct CpuOperator<R: CpuReal> {
     forward_f32: Option<&'static FlatForms<f32>>,
     /// The lane forms, where this CPU runs them.
     lanes: Option<&'static LaneForms<R::Lanes>>,
+    /// How pass A can write population adjoints into their slots, when it can.
+    slot_terms: Option<SlotTerms>,
 }
 
 impl<R: CpuReal> CpuOperator<R> {
@@ -210,16 +229,18 @@ impl<R: CpuReal> CpuOperator<R> {
         let offsets = bound.real_offsets(grid);
         let lens: Vec<usize> = op.params.iter().map(|p| p.shape.len(lattice)).collect();
         let per_cell = per_cell_inputs(&bound.sources, &offsets, &lens);
+        let reals_len = op.real_inputs_len(lattice);
         CpuOperator {
             lattice,
             neighbors,
+            slot_terms: SlotTerms::of(&per_cell, &topo.opp, reals_len),
             bound: bound.clone(),
             forms: R::forms(&op.cpu, lattice),
             streams: per_cell.iter().any(|c| c.streams()),
             per_cell,
             offsets,
             lens,
-            reals_len: op.real_inputs_len(lattice),
+            reals_len,
             ints_len: op.int_inputs_len(),
             outputs_len: op.outputs_len(lattice),
             forward_f32: None,
@@ -248,6 +269,7 @@ impl<R: CpuReal> CpuOperator<R> {
             group_bars: Vec::new(),
             out: vec![R::default(); self.outputs_len],
             bar: vec![R::default(); self.reals_len],
+            slot_sum: vec![R::default(); R::Lanes::LANES],
             narrow: Vec::new(),
             narrow_out: Vec::new(),
         };
@@ -472,6 +494,56 @@ impl<R: CpuReal> CpuOperator<R> {
         out_bar: OutBar<'_, R>,
         bars: &mut [R],
     ) {
+        self.adjoint_blocks(topo, t, f, out_bar, bars, PopulationBars::Planes);
+    }
+
+    /// Whether [`Self::adjoint_into_slots`] can run this operator's adjoint: it streams
+    /// populations.
+    pub fn writes_slots(&self) -> bool {
+        self.slot_terms.is_some()
+    }
+
+    /// Pass A and pass B in one: the adjoints of the populations every interior cell
+    /// streamed go straight to their slots of `lambda` (direction-major), which gets every
+    /// slot (zero where no interior cell read it); the other inputs' adjoints go to `bars`
+    /// as from [`Self::adjoint_all`], and those of its own or a neighbour's populations are
+    /// then added into their slots as pass B would. `out_bar` is the adjoint state of the
+    /// step's result.
+    pub fn adjoint_into_slots(
+        &self,
+        topo: &Topology,
+        t: usize,
+        f: &[R],
+        out_bar: &[R],
+        bars: &mut [R],
+        lambda: &mut [R],
+    ) {
+        let terms = self
+            .slot_terms
+            .as_ref()
+            .expect("adjoint_into_slots on an operator that writes slots");
+        if topo.interior != (0..topo.cells) {
+            // A part of a split domain: the slots its halo cells read get nothing below.
+            lambda.par_iter_mut().for_each(|l| *l = R::default());
+        }
+        let slots = Slots::new(lambda);
+        let pops = PopulationBars::Slots(terms, &slots);
+        self.adjoint_blocks(topo, t, f, OutBar::PerCell(out_bar), bars, pops);
+        self.scatter_reads(topo, bars, lambda, false, |c| {
+            matches!(c, CellInput::Local(_) | CellInput::Neighbor { .. })
+        });
+    }
+
+    /// Pass A over blocks of cells in parallel.
+    fn adjoint_blocks(
+        &self,
+        topo: &Topology,
+        t: usize,
+        f: &[R],
+        out_bar: OutBar<'_, R>,
+        bars: &mut [R],
+        pops: PopulationBars<'_, '_, R>,
+    ) {
         let n = self.reals_len;
         if n == 0 {
             return;
@@ -487,34 +559,51 @@ impl<R: CpuReal> CpuOperator<R> {
                     plane[cells.end - start..].fill(R::default());
                 }
                 if let Some(lanes) = self.lanes {
-                    self.adjoint_groups(lanes.adjoint, topo, f, cells, out_bar, planes, start, s);
+                    let adjoint = lanes.adjoint;
+                    self.adjoint_groups(adjoint, topo, f, cells, out_bar, planes, start, pops, s);
                     return;
                 }
                 topo.for_each_cell(cells, (self.streams, 1), |cell, ups| {
                     self.gather(topo, cell, ups, f, (&mut s.reals, 1), &mut s.ints);
-                    self.adjoint_one(s, cell, topo.cells, out_bar, planes, start);
+                    self.adjoint_one(s, cell, topo, ups, out_bar, planes, start, pops);
                 });
             },
         );
     }
 
     /// The scalar adjoint of `cell`, whose inputs are gathered in `s`: its input adjoints
-    /// go to `planes`, the block's slices of the input adjoint planes from cell `start` on.
+    /// go to `planes`, the block's slices of the input adjoint planes from cell `start` on,
+    /// or as `pops` says; `ups[i]` is the cell direction `i` streams from.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     fn adjoint_one(
         &self,
         s: &mut Scratch<R>,
         cell: usize,
-        cells: usize,
+        topo: &Topology,
+        ups: &[usize],
         out_bar: OutBar<'_, R>,
         planes: &mut [&mut [R]],
         start: usize,
+        pops: PopulationBars<'_, '_, R>,
     ) {
-        let ob = out_bar.of(cell, cells, &mut s.out);
+        let ob = out_bar.of(cell, topo.cells, &mut s.out);
         s.bar.fill(R::default());
         (self.forms.adjoint)(&s.reals, &s.ints, ob, &mut s.bar);
-        for (plane, b) in planes.iter_mut().zip(&s.bar) {
-            plane[cell - start] = *b;
+        match pops {
+            PopulationBars::Planes => {
+                for (plane, b) in planes.iter_mut().zip(&s.bar) {
+                    plane[cell - start] = *b;
+                }
+            }
+            PopulationBars::Slots(terms, slots) => {
+                for &k in terms.kept() {
+                    planes[k][cell - start] = s.bar[k];
+                }
+                // SAFETY: every cell of the step writes only the slots it read, and no
+                // two cells read one slot (`adjoint_into_slots`).
+                unsafe { self.put_cell_slots(terms, topo, ups, &s.bar, slots) };
+            }
         }
     }
 
@@ -526,21 +615,28 @@ impl<R: CpuReal> CpuOperator<R> {
     /// cells (the run the stretch streams from, in the opposite direction), so every
     /// plane of `lambda` adds runs of the planes of pass A.
     pub fn scatter_populations(&self, topo: &Topology, bars: &[R], lambda: &mut [R], fresh: bool) {
+        self.scatter_reads(topo, bars, lambda, fresh, |c| {
+            matches!(
+                c,
+                CellInput::Pulled(_)
+                    | CellInput::Local(_)
+                    | CellInput::Far(_)
+                    | CellInput::Neighbor { .. }
+            )
+        });
+    }
+
+    /// [`Self::scatter_populations`] of the population reads that `keep` keeps.
+    fn scatter_reads(
+        &self,
+        topo: &Topology,
+        bars: &[R],
+        lambda: &mut [R],
+        fresh: bool,
+        keep: impl Fn(&CellInput) -> bool,
+    ) {
         let (q, cells, nx) = (topo.q, topo.cells, topo.nx());
-        let reads: Vec<CellInput> = self
-            .per_cell
-            .iter()
-            .copied()
-            .filter(|c| {
-                matches!(
-                    c,
-                    CellInput::Pulled(_)
-                        | CellInput::Local(_)
-                        | CellInput::Far(_)
-                        | CellInput::Neighbor { .. }
-                )
-            })
-            .collect();
+        let reads: Vec<CellInput> = self.per_cell.iter().copied().filter(keep).collect();
         if reads.is_empty() {
             if fresh {
                 lambda.fill(R::default());

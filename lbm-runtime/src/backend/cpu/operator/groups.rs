@@ -18,7 +18,7 @@
 
 use std::ops::Range;
 
-use super::{store_cell, CellInput, CpuOperator, CpuReal, OutBar, Scratch};
+use super::{store_cell, CellInput, CpuOperator, CpuReal, OutBar, PopulationBars, Scratch};
 use crate::backend::cpu::topology::{Topology, MAX_Q};
 use crate::lanes::{self, Group};
 use crate::operator::{LaneAdjoint, LaneForward};
@@ -80,6 +80,7 @@ impl<R: CpuReal> CpuOperator<R> {
         out_bar: OutBar<'_, R>,
         planes: &mut [&mut [R]],
         start: usize,
+        pops: PopulationBars<'_, '_, R>,
         s: &mut Scratch<R>,
     ) {
         let n = R::Lanes::LANES;
@@ -92,11 +93,14 @@ impl<R: CpuReal> CpuOperator<R> {
             // SAFETY: a lane adjoint is chosen only where `lanes::supported()`.
             let ran = self.uniform_ints(s) && unsafe { run_adjoint(adjoint, s) };
             if ran {
-                self.store_group_bars(s, first - start, planes);
+                self.store_group_bars(s, first, planes, start, topo, pops);
             } else {
                 for (lane, cell) in (first..first + n).enumerate() {
                     self.take_lane(s, lane);
-                    self.adjoint_one(s, cell, topo.cells, out_bar, planes, start);
+                    if self.streams {
+                        topo.upstream_of(cell, ups);
+                    }
+                    self.adjoint_one(s, cell, topo, ups, out_bar, planes, start, pops);
                 }
             }
             first += n;
@@ -106,7 +110,7 @@ impl<R: CpuReal> CpuOperator<R> {
                 topo.upstream_of(cell, ups);
             }
             self.gather(topo, cell, ups, f, (&mut s.reals, 1), &mut s.ints);
-            self.adjoint_one(s, cell, topo.cells, out_bar, planes, start);
+            self.adjoint_one(s, cell, topo, ups, out_bar, planes, start, pops);
         }
     }
 
@@ -156,12 +160,34 @@ impl<R: CpuReal> CpuOperator<R> {
         }
     }
 
-    /// Writes the group's input adjoints to `planes`, a run of each from `at` on.
-    fn store_group_bars(&self, s: &Scratch<R>, at: usize, planes: &mut [&mut [R]]) {
-        let n = R::Lanes::LANES;
+    /// Writes the input adjoints of the group of cells from `first` on to `planes` (the
+    /// block's slices of the planes, from cell `start` on), a run of each, or as `pops`
+    /// says.
+    fn store_group_bars(
+        &self,
+        s: &mut Scratch<R>,
+        first: usize,
+        planes: &mut [&mut [R]],
+        start: usize,
+        topo: &Topology,
+        pops: PopulationBars<'_, '_, R>,
+    ) {
+        let (n, at) = (R::Lanes::LANES, first - start);
         let lanes = R::Lanes::scalars(&s.group_bars);
-        for (plane, lanes) in planes.iter_mut().zip(lanes.chunks_exact(n)) {
-            plane[at..at + n].copy_from_slice(lanes);
+        match pops {
+            PopulationBars::Planes => {
+                for (plane, lanes) in planes.iter_mut().zip(lanes.chunks_exact(n)) {
+                    plane[at..at + n].copy_from_slice(lanes);
+                }
+            }
+            PopulationBars::Slots(terms, slots) => {
+                for &k in terms.kept() {
+                    planes[k][at..at + n].copy_from_slice(&lanes[k * n..k * n + n]);
+                }
+                // SAFETY: every cell of the step writes only the slots it read, and no
+                // two cells read one slot (`adjoint_into_slots`).
+                unsafe { self.put_group_slots(terms, topo, first, s, slots) };
+            }
         }
     }
 
@@ -344,56 +370,11 @@ fn prefetch<R>(at: *const R) {
 /// walls give neighbouring cells different link masks (so some groups fall back).
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
+    use super::super::test_support::{grid_with_walls, values, walls_then_forced_bgk};
     use super::*;
     use crate::bind::{Bound, Objective, Step};
     use crate::grid::Grid;
-    use crate::operator;
-    use crate::ops::{guo_forcing, halfway_bounce_back};
     use crate::{ops, LatticeKind};
-
-    /// Bounce-back, then a forced collision whose force is a per-cell field: population,
-    /// own-population, link-mask, uniform and field inputs at once.
-    #[operator]
-    fn walls_then_forced_bgk(
-        #[populations] f: [Real; Q],
-        #[local] f_local: [Real; Q],
-        #[links] links: i64,
-        #[param] omega: Real,
-        force: [Real; D],
-    ) -> [Real; Q] {
-        let g = halfway_bounce_back(f, f_local, links);
-        guo_forcing(g, omega, force)
-    }
-
-    /// A small deterministic generator: the values only need to differ from cell to cell.
-    fn values(n: usize, seed: u64, (lo, hi): (f64, f64)) -> Vec<f64> {
-        let mut x = seed;
-        (0..n)
-            .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                lo + (hi - lo) * ((x >> 11) as f64 / (1u64 << 53) as f64)
-            })
-            .collect()
-    }
-
-    /// A grid of `dims` with a wall at y = 0 and a solid block, so masks vary along rows.
-    fn grid_with_walls(lattice: LatticeKind, [nx, ny, nz]: [usize; 3]) -> Grid {
-        let grid = if nz == 1 {
-            Grid::new_2d(lattice, nx, ny)
-        } else {
-            Grid::new_3d(lattice, nx, ny, nz)
-        }
-        .expect("a valid grid");
-        let solid = (0..grid.cells())
-            .map(|c| {
-                let [x, y, _] = grid.coords(c);
-                y == 0 || (5..9).contains(&x) && (2..4).contains(&y)
-            })
-            .collect();
-        grid.with_solid(solid).expect("a valid mask")
-    }
 
     /// The operator with and without lane forms.
     fn both(bound: &Bound, grid: &Grid, topo: &Topology) -> [CpuOperator<f32>; 2] {
