@@ -219,9 +219,10 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         interior: &Range<usize>,
     ) -> Result<StepKernels<R>> {
         let layout = Layout::new(step, grid).with_interior(interior);
-        let role = match states.storage {
-            Storage::Compute => Role::Forward,
-            Storage::F16 | Storage::BF16 => Role::CompactForward,
+        let role = match (states.storage, states.streaming) {
+            (Storage::Compute, _) => Role::Forward,
+            (Storage::F16 | Storage::BF16, Streaming::TwoStates) => Role::CompactForward,
+            (Storage::F16 | Storage::BF16, Streaming::InPlace) => Role::CompactInPlaceForward,
         };
         let fwd = tuned(
             dev,
@@ -256,7 +257,11 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         let (grid, layout) = (&self.grid, &self.step.buf.layout);
         let op = self.step.buf.bound.op;
         let odd = odd_names(names::STEP_ADJ, self.states);
-        let adj = tuned(self.dev, names::STEP_ADJ, &odd, Role::Adjoint, |m| {
+        let role = match R::PRECISION {
+            Precision::F32 => Role::Adjoint,
+            Precision::F64 => Role::WideAdjoint,
+        };
+        let adj = tuned(self.dev, names::STEP_ADJ, &odd, role, |m| {
             Ok(adjoint_module(
                 op,
                 layout,

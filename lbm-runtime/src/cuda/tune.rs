@@ -5,7 +5,8 @@
 //! fits on a multiprocessor and arithmetic latency goes unhidden. Capping registers with
 //! `__launch_bounds__(BLOCK, m)` trades spills for occupancy. `min_blocks` first proposes
 //! the largest `m` whose cap keeps at least 60% of the registers the unbounded adjoint
-//! uses, and 85% of those the unbounded forward step uses; the kernel compiled for it is
+//! uses (75% in `f64`), and 85% of those the unbounded forward step uses; the kernel
+//! compiled for it is
 //! kept only if it does not spill, else the next smaller `m` is tried. Measured on an
 //! H200 (`bench --sweep`: BGK on D2Q9, D3Q19 and D3Q27, f32 and f64, every `m` from 1 to
 //! 4, 2026-12-01), spills cost more than any occupancy gains: the D2Q9 f64 adjoint ran at
@@ -43,8 +44,19 @@ pub(crate) enum Role {
     /// for 6 blocks (40 registers) against 39,695 for 4 (56); D3Q27 96^3: 28,076 for 5 (48)
     /// against 27,694 for 3 (64), 6 spilling. The same caps slow `f32` forwards by 2-3%.
     CompactForward,
-    /// An adjoint step: latency-bound, keeps 60% of its registers.
+    /// A forward step on 16-bit states streamed in place: as [`Role::CompactForward`], up
+    /// to 4 blocks. Its odd step writes its neighbours' slots, which wants registers to
+    /// keep stores in flight: measured on an H200 (D3Q19 256^3 binary16, 2026-12-05),
+    /// 37,319 MLUPS for 4 blocks, 36,875 for 3, 34,316-34,332 for 5 and 6 (none spill).
+    CompactInPlaceForward,
+    /// An adjoint step in `f32`: latency-bound, keeps 60% of its registers, up to 6 blocks.
     Adjoint,
+    /// An adjoint step in `f64`, whose values take two registers each: a cap takes twice
+    /// the loads in flight from it, so it keeps 75%. Measured on an H200 (D3Q19 128^3,
+    /// 2026-12-05): unbounded (198 registers) 6,605 MLUPS, capped for 2 blocks (128, no
+    /// spills) 5,227, where in `f32` the same share (80 of 96 registers, 3 blocks) ran at
+    /// 15,251 against 13,191 unbounded.
+    WideAdjoint,
 }
 
 impl Role {
@@ -53,16 +65,20 @@ impl Role {
         match self {
             Role::Forward => 85,
             // Any share: the search stops at the first cap that does not spill.
-            Role::CompactForward => 0,
+            Role::CompactForward | Role::CompactInPlaceForward => 0,
             Role::Adjoint => 60,
+            Role::WideAdjoint => 75,
         }
     }
 
     /// The most blocks a multiprocessor is asked to hold.
     fn most_blocks(self) -> u32 {
         match self {
-            Role::CompactForward => 6,
-            Role::Forward | Role::Adjoint => 4,
+            // Adjoints small enough for 5 or 6 blocks (D2Q9's, 64 registers unbounded)
+            // gain from them: the in-place D2Q9 4096^2 adjoint ran at 32,670 MLUPS for 6
+            // blocks against 30,797 for 4 (H200, 2026-12-05).
+            Role::CompactForward | Role::Adjoint => 6,
+            Role::Forward | Role::CompactInPlaceForward | Role::WideAdjoint => 4,
         }
     }
 }
@@ -173,8 +189,15 @@ mod tests {
         // Registers of the unbounded BGK kernels (D2Q9 f32, f64; D3Q19 f32, f64) and the
         // best bounds measured for them on an H200 (4 where 3 and 4 tied; a bound at or
         // above the registers used changes nothing).
-        let adjoint = [99, 159, 207, 255].map(|r| min_blocks(Role::Adjoint, r, regs));
-        assert_eq!(adjoint, [4, 2, 2, 1]);
+        let adjoint = [99, 207].map(|r| min_blocks(Role::Adjoint, r, regs));
+        assert_eq!(adjoint, [4, 2]);
+        let wide = [159, 255].map(|r| min_blocks(Role::WideAdjoint, r, regs));
+        assert_eq!(wide, [2, 1]);
+        // Since the scatter computes its indices again (2026-12-05): D3Q19 f32 at 96
+        // registers is proposed 4 blocks (which spill, so 3 are taken, the fastest), and
+        // f64 at 198 stays unbounded, the fastest.
+        assert_eq!(min_blocks(Role::Adjoint, 96, regs), 4);
+        assert_eq!(min_blocks(Role::WideAdjoint, 198, regs), 1);
         let forward = [40, 72, 64, 112].map(|r| min_blocks(Role::Forward, r, regs));
         assert_eq!(forward.map(|m| cap(m, regs)), [64, 64, 64, 128]);
         assert!(
@@ -191,6 +214,7 @@ mod tests {
         assert_eq!(min_blocks(Role::CompactForward, 96, regs), 6);
         assert_eq!(cap(6, regs), 40);
         assert_eq!(min_blocks(Role::Forward, 56, regs), 4);
+        assert_eq!(min_blocks(Role::CompactInPlaceForward, 56, regs), 4);
     }
 
     #[test]
