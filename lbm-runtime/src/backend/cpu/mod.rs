@@ -178,15 +178,8 @@ impl<R: CpuReal> CpuEngine<R> {
         if bars.is_empty() {
             bars = try_zeroed("the adjoint's per-cell inputs", self.bars_len())?;
         }
-        if self.step.writes_slots() {
-            self.step
-                .adjoint_into_slots(&self.topo, t, f_in, lambda_out, &mut bars, lambda_in);
-        } else {
-            self.step
-                .adjoint_all(&self.topo, t, f_in, OutBar::PerCell(lambda_out), &mut bars);
-            self.step
-                .scatter_populations(&self.topo, &bars, lambda_in, true);
-        }
+        self.step
+            .adjoint_step(&self.topo, t, f_in, lambda_out, &mut bars, lambda_in);
         self.step.accumulate_params(t, &bars, &mut self.step_grads);
         self.bars = bars;
         Ok(())

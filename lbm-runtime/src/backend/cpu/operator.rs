@@ -497,19 +497,15 @@ impl<R: CpuReal> CpuOperator<R> {
         self.adjoint_blocks(topo, t, f, out_bar, bars, PopulationBars::Planes);
     }
 
-    /// Whether [`Self::adjoint_into_slots`] can run this operator's adjoint: it streams
-    /// populations.
-    pub fn writes_slots(&self) -> bool {
-        self.slot_terms.is_some()
-    }
-
-    /// Pass A and pass B in one: the adjoints of the populations every interior cell
-    /// streamed go straight to their slots of `lambda` (direction-major), which gets every
-    /// slot (zero where no interior cell read it); the other inputs' adjoints go to `bars`
-    /// as from [`Self::adjoint_all`], and those of its own or a neighbour's populations are
-    /// then added into their slots as pass B would. `out_bar` is the adjoint state of the
-    /// step's result.
-    pub fn adjoint_into_slots(
+    /// The adjoint of a step: `lambda` (direction-major) gets every slot's adjoint from
+    /// `out_bar`, the adjoint state of the step's result (zero where no interior cell read
+    /// the slot), and `bars` every input's planes as from [`Self::adjoint_all`] (those of
+    /// streamed populations only when the step does not stream).
+    ///
+    /// A step that streams writes the adjoints of its streamed populations straight into
+    /// their slots (see `slots`), then adds those of its own or a neighbour's populations
+    /// as pass B would; any other runs pass A, then pass B.
+    pub fn adjoint_step(
         &self,
         topo: &Topology,
         t: usize,
@@ -518,10 +514,11 @@ impl<R: CpuReal> CpuOperator<R> {
         bars: &mut [R],
         lambda: &mut [R],
     ) {
-        let terms = self
-            .slot_terms
-            .as_ref()
-            .expect("adjoint_into_slots on an operator that writes slots");
+        let Some(terms) = &self.slot_terms else {
+            self.adjoint_all(topo, t, f, OutBar::PerCell(out_bar), bars);
+            self.scatter_populations(topo, bars, lambda, true);
+            return;
+        };
         if topo.interior != (0..topo.cells) {
             // A part of a split domain: the slots its halo cells read get nothing below.
             lambda.par_iter_mut().for_each(|l| *l = R::default());
@@ -601,7 +598,7 @@ impl<R: CpuReal> CpuOperator<R> {
                     planes[k][cell - start] = s.bar[k];
                 }
                 // SAFETY: every cell of the step writes only the slots it read, and no
-                // two cells read one slot (`adjoint_into_slots`).
+                // two cells read one slot (`adjoint_step`).
                 unsafe { self.put_cell_slots(terms, topo, ups, &s.bar, slots) };
             }
         }

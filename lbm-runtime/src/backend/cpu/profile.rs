@@ -52,34 +52,37 @@ fn time_typed<R: CpuReal>(
     let mut s = engine.alloc()?;
     engine.upload(initial, &mut s)?;
     let mut out = engine.alloc()?;
-    let mut forward = |engine: &mut CpuEngine<R>, n: usize| -> Result<f64> {
-        let start = Instant::now();
-        for _ in 0..n {
-            engine.forward(0, &s, &mut out)?;
-            std::mem::swap(&mut s, &mut out);
-        }
-        Ok(start.elapsed().as_secs_f64())
+    let mut forward_step = || {
+        engine.forward(0, &s, &mut out)?;
+        std::mem::swap(&mut s, &mut out);
+        Ok(())
     };
-    forward(&mut engine, WARMUP)?;
-    let forward = forward(&mut engine, steps)?;
+    seconds(WARMUP, &mut forward_step)?;
+    let forward = seconds(steps, &mut forward_step)?;
     engine.check_divergence()?;
     // Any adjoint will do: the step is linear in it. The state's values are at hand.
     let mut lambda = engine.alloc_adjoint()?;
     engine.upload(initial, &mut lambda)?;
     let mut scratch = engine.alloc_adjoint()?;
-    let mut adjoint = |engine: &mut CpuEngine<R>, n: usize| -> Result<f64> {
-        let start = Instant::now();
-        for _ in 0..n {
-            engine.adjoint(0, &s, &lambda, &mut scratch)?;
-            std::mem::swap(&mut lambda, &mut scratch);
-        }
-        Ok(start.elapsed().as_secs_f64())
+    let mut adjoint_step = || {
+        engine.adjoint(0, &s, &lambda, &mut scratch)?;
+        std::mem::swap(&mut lambda, &mut scratch);
+        Ok(())
     };
-    adjoint(&mut engine, WARMUP)?;
-    let adjoint = adjoint(&mut engine, steps)?;
+    seconds(WARMUP, &mut adjoint_step)?;
+    let adjoint = seconds(steps, &mut adjoint_step)?;
     let per_step = |seconds: f64| seconds / steps.max(1) as f64;
     Ok(StepTimes {
         forward: per_step(forward),
         adjoint: per_step(adjoint),
     })
+}
+
+/// Seconds that `n` calls of `step` take.
+fn seconds(n: usize, step: &mut impl FnMut() -> Result<()>) -> Result<f64> {
+    let start = Instant::now();
+    for _ in 0..n {
+        step()?;
+    }
+    Ok(start.elapsed().as_secs_f64())
 }

@@ -185,7 +185,7 @@ impl<R: CpuReal> CpuOperator<R> {
                     planes[k][at..at + n].copy_from_slice(&lanes[k * n..k * n + n]);
                 }
                 // SAFETY: every cell of the step writes only the slots it read, and no
-                // two cells read one slot (`adjoint_into_slots`).
+                // two cells read one slot (`adjoint_step`).
                 unsafe { self.put_group_slots(terms, topo, first, s, slots) };
             }
         }

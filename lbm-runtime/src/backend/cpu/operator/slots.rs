@@ -25,8 +25,8 @@ pub(super) struct SlotTerms {
     /// Population reads per slot (pulled and far sources of the step).
     reads: usize,
     planes: Vec<usize>,
-    /// The input planes that are not population reads: written as planes, for the
-    /// parameter gradients.
+    /// The input planes that are not streamed populations: written as planes, for the
+    /// parameter gradients and for pass B to add own-cell and neighbour reads.
     kept: Vec<usize>,
 }
 
@@ -252,7 +252,7 @@ mod tests {
         op.scatter_populations(topo, &bars, &mut lambda, true);
         let two_passes = (wide(&lambda), kept(&bars));
         let (mut bars, mut lambda) = (nans(op.reals_len * cells), nans(topo.q * cells));
-        op.adjoint_into_slots(topo, 0, &f, &out_bar, &mut bars, &mut lambda);
+        op.adjoint_step(topo, 0, &f, &out_bar, &mut bars, &mut lambda);
         [two_passes, (wide(&lambda), kept(&bars))]
     }
 
