@@ -6,13 +6,13 @@
 //! `__launch_bounds__(BLOCK, m)` trades spills for occupancy. `min_blocks` first proposes
 //! the largest `m` whose cap keeps at least 60% of the registers the unbounded adjoint
 //! uses (75% in `f64`), and 85% of those the unbounded forward step uses; the kernel
-//! compiled for it is
-//! kept only if it does not spill, else the next smaller `m` is tried. Measured on an
-//! H200 (`bench --sweep`: BGK on D2Q9, D3Q19 and D3Q27, f32 and f64, every `m` from 1 to
-//! 4, 2026-12-01), spills cost more than any occupancy gains: the D2Q9 f64 adjoint ran at
-//! 13,149 MLUPS capped for 3 blocks (48 bytes of spills) and 15,443 for 2 (none), the
-//! D3Q27 f32 adjoint at 6,762 for 2 (40 bytes) and 7,771 unbounded; where nothing spills,
-//! more blocks win (D3Q19 f32: 13,417 for 2 against 10,101 unbounded).
+//! compiled for it is kept only if it does not spill, else the next smaller `m` is
+//! tried. Measured on an H200 (`bench --sweep`: BGK on D2Q9, D3Q19 and D3Q27, f32 and
+//! f64, every `m` from 1 to 4, 2026-12-01), spills cost more than any occupancy gains:
+//! the D2Q9 f64 adjoint ran at 13,149 MLUPS capped for 3 blocks (48 bytes of spills) and
+//! 15,443 for 2 (none), the D3Q27 f32 adjoint at 6,762 for 2 (40 bytes) and 7,771
+//! unbounded; where nothing spills, more blocks win (D3Q19 f32: 13,417 for 2 against
+//! 10,101 unbounded).
 //! `LBM_CUDA_MIN_BLOCKS` forces a value.
 
 use std::sync::Arc;
