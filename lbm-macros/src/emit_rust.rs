@@ -78,9 +78,26 @@ pub fn lane_forward() -> TokenStream {
 /// The flat adjoint over groups of eight `f32` cells, compiled with the lane types'
 /// features as [`lane_forward`] is: the adjoint and every form it calls are inlined into
 /// it. It runs them on `RolledF32x8`, the lanes whose forms keep their loops over `Q`
-/// (see `lbm_runtime::lanes`), which is what keeps its compile time near the forward's.
-pub fn lane_adjoint() -> TokenStream {
+/// (see `lbm_runtime::lanes`), which is what keeps its compile time near the forward's;
+/// with `unrolled` (`#[operator(unroll_adjoint)]`), on `F32x8`, whose forms unroll every
+/// loop: faster, for operators that run long, at several times the compile time.
+pub fn lane_adjoint(unrolled: bool) -> TokenStream {
     let allow = allow();
+    let call = if unrolled {
+        quote! {
+            adjoint_flat::<::lbm_runtime::lanes::F32x8, L, D, Q>(reals, ints, out_bar, reals_bar)
+        }
+    } else {
+        quote! {
+            use ::lbm_runtime::lanes::{as_rolled, as_rolled_mut, RolledF32x8};
+            adjoint_flat::<RolledF32x8, L, D, Q>(
+                as_rolled(reals),
+                ints,
+                as_rolled(out_bar),
+                as_rolled_mut(reals_bar),
+            )
+        }
+    };
     quote! {
         /// [`adjoint_flat`] over groups of cells, with AVX2 and FMA enabled.
         ///
@@ -96,13 +113,7 @@ pub fn lane_adjoint() -> TokenStream {
             out_bar: &[::lbm_runtime::lanes::F32x8],
             reals_bar: &mut [::lbm_runtime::lanes::F32x8],
         ) {
-            use ::lbm_runtime::lanes::{as_rolled, as_rolled_mut, RolledF32x8};
-            adjoint_flat::<RolledF32x8, L, D, Q>(
-                as_rolled(reals),
-                ints,
-                as_rolled(out_bar),
-                as_rolled_mut(reals_bar),
-            )
+            #call
         }
     }
 }

@@ -13,7 +13,10 @@ use crate::ir::*;
 use crate::{adjoint, check, contract, emit_c, emit_reference, emit_rust, lower, parse, symbol};
 
 pub fn expand(attr: TokenStream, item: syn::ItemFn) -> syn::Result<TokenStream> {
-    let debug = parse_args(attr)?;
+    let Args {
+        debug,
+        unroll_adjoint,
+    } = parse_args(attr)?;
     let cx = Ctxt::new();
     let parsed = parse::parse(&item, &cx);
     let Some(mut f) = parsed else {
@@ -41,25 +44,49 @@ pub fn expand(attr: TokenStream, item: syn::ItemFn) -> syn::Result<TokenStream> 
         eprintln!("==== reverse sweep ====\n{:#?}", adj.reverse);
         eprintln!("==== C ====\n{}{}\n{}", c.shapes, c.forward, c.adjoint);
     }
-    Ok(module(&f, &c, &rust, &reference, &into_data, &forwarded))
+    let lane_adjoint = emit_rust::lane_adjoint(unroll_adjoint);
+    Ok(module(
+        &f,
+        &c,
+        &rust,
+        &reference,
+        &into_data,
+        &forwarded,
+        lane_adjoint,
+    ))
 }
 
-fn parse_args(attr: TokenStream) -> syn::Result<bool> {
-    if attr.is_empty() {
-        return Ok(false);
-    }
-    let ident: syn::Ident = syn::parse2(attr.clone()).map_err(|_| {
-        syn::Error::new_spanned(&attr, "the only argument of `#[operator]` is `debug`")
-    })?;
-    if ident == symbol::DEBUG {
-        Ok(true)
-    } else {
-        Err(syn::Error::new(
-            ident.span(),
-            "the only argument of `#[operator]` is `debug`",
-        ))
-    }
+/// The arguments of `#[operator(..)]`.
+#[derive(Default)]
+struct Args {
+    /// `debug`: print the IR, the sweeps and the C while compiling.
+    debug: bool,
+    /// `unroll_adjoint`: the CPU's lane adjoint unrolls every loop (see
+    /// [`emit_rust::lane_adjoint`]).
+    unroll_adjoint: bool,
 }
+
+fn parse_args(attr: TokenStream) -> syn::Result<Args> {
+    let mut args = Args::default();
+    let idents = syn::parse::Parser::parse2(
+        syn::punctuated::Punctuated::<syn::Ident, syn::Token![,]>::parse_terminated,
+        attr.clone(),
+    )
+    .map_err(|_| syn::Error::new_spanned(&attr, ARGUMENTS))?;
+    for ident in idents {
+        if ident == symbol::DEBUG {
+            args.debug = true;
+        } else if ident == symbol::UNROLL_ADJOINT {
+            args.unroll_adjoint = true;
+        } else {
+            return Err(syn::Error::new(ident.span(), ARGUMENTS));
+        }
+    }
+    Ok(args)
+}
+
+/// What `#[operator(..)]` accepts, for its errors.
+const ARGUMENTS: &str = "the arguments of `#[operator]` are `debug` and `unroll_adjoint`";
 
 fn shape_tokens(ty: Ty) -> TokenStream {
     match ty {
@@ -96,6 +123,7 @@ fn module(
     reference: &TokenStream,
     into_data: &TokenStream,
     forwarded: &[TokenStream],
+    lane_adjoint: TokenStream,
 ) -> TokenStream {
     let name = &f.name;
     let vis = &f.vis;
@@ -165,7 +193,6 @@ fn module(
         output_types,
     } = rust;
     let lane_forward = crate::emit_rust::lane_forward();
-    let lane_adjoint = crate::emit_rust::lane_adjoint();
     let rust_forward = forward.to_string();
     let rust_adjoint = adjoint.to_string();
     let (c_shapes, c_forward, c_adjoint) = (&c.shapes, &c.forward, &c.adjoint);

@@ -17,6 +17,8 @@ pub const LINKS: &str = "links";
 pub const RANGE: &str = "range";
 /// Macro argument: print the IR, the adjoint and the C at compile time.
 pub const DEBUG: &str = "debug";
+/// Macro argument: the CPU's lane adjoint unrolls every loop, not only those over `D`.
+pub const UNROLL_ADJOINT: &str = "unroll_adjoint";
 
 /// The real type of the language.
 pub const REAL: &str = "Real";

@@ -7,7 +7,7 @@ use crate::ops::{
 };
 
 /// BGK collision: relax every population towards equilibrium at rate `omega`.
-#[operator]
+#[operator(unroll_adjoint)]
 pub fn bgk(
     #[populations] f: [Real; Q],
     #[param]
@@ -30,7 +30,7 @@ pub fn bgk(
 /// equilibrium), `f_i' = f_i - omega (f+_i - feq+_i) - omega_minus (f-_i - feq-_i)`, where
 /// `omega_minus` solves `magic = (1/omega - 1/2) (1/omega_minus - 1/2)`. `magic = 1/4`
 /// puts bounce-back walls halfway between nodes; `magic = (1/omega - 1/2)^2` gives BGK.
-#[operator]
+#[operator(unroll_adjoint)]
 pub fn trt(
     #[populations] f: [Real; Q],
     #[param]

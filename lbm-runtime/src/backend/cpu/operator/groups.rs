@@ -459,6 +459,17 @@ mod tests {
                 .bind(&grid, 1)
                 .expect("a valid binding");
             check(&objective.bound, &grid, |_| vec![0.75]);
+            // Library collisions whose lane adjoints unroll every loop (`unroll_adjoint`),
+            // where the others keep their loops over `Q`.
+            let collisions = [
+                Step::new(&ops::bgk::INFO).uniform("omega", [1.7]),
+                Step::new(&ops::trt::INFO)
+                    .uniform("omega", [1.7])
+                    .uniform("magic", [0.25]),
+            ];
+            for step in collisions {
+                check(&step.bind(&grid).expect("a valid binding"), &grid, per_cell);
+            }
         }
     }
 }
