@@ -85,6 +85,16 @@ impl Activity {
         self.needed[v] && self.overwritten[v]
     }
 
+    /// Whether the reverse sweep reads `v` (see the field).
+    pub fn needed(&self, v: VarId) -> bool {
+        self.needed[v]
+    }
+
+    /// Whether `v` may be assigned more than once on some run (see the field).
+    pub fn overwritten(&self, v: VarId) -> bool {
+        self.overwritten[v]
+    }
+
     /// Whether a real-valued expression depends on a differentiable parameter.
     pub fn expr_active(&self, e: &Expr) -> bool {
         match &e.kind {

@@ -6,13 +6,16 @@
 //! it restores what that statement overwrote, so every variable holds its value from just
 //! before the statement ran forward, and partial derivatives can be computed from the
 //! variables directly. Loops run backwards, branches replay the branch taken, calls to
-//! operators call their adjoints. Integers and booleans carry no adjoint.
+//! operators call their adjoints. Integers and booleans carry no adjoint. Loop temporaries
+//! that `recompute` picks are not saved: each reversed iteration starts by computing them
+//! again, which gives the same invariant.
 
 use proc_macro2::Span;
 
 use crate::activity::Activity;
 use crate::count::Count;
 use crate::ir::*;
+use crate::recompute::Recompute;
 
 /// The two sweeps and what printers need to declare for them.
 pub struct Adjoint {
@@ -26,7 +29,7 @@ pub struct Adjoint {
     pub control_len: Count,
 }
 
-pub fn transform(f: &mut Function, act: &Activity) -> Adjoint {
+pub fn transform(f: &mut Function, act: &Activity, recompute: &Recompute) -> Adjoint {
     let originals = f.vars.len();
     let mut bars = vec![None; originals];
     for (v, bar) in bars.iter_mut().enumerate() {
@@ -38,7 +41,12 @@ pub fn transform(f: &mut Function, act: &Activity) -> Adjoint {
         }
     }
     let body = f.body.clone();
-    let mut t = Transformer { f, act, bars };
+    let mut t = Transformer {
+        f,
+        act,
+        recompute,
+        bars,
+    };
     let (forward, reverse) = t.block(&body);
     let tape_len = tape_len(&forward, t.f);
     let control_len = control_len(&forward);
@@ -54,10 +62,17 @@ pub fn transform(f: &mut Function, act: &Activity) -> Adjoint {
 struct Transformer<'a> {
     f: &'a mut Function,
     act: &'a Activity,
+    recompute: &'a Recompute,
     bars: Vec<Option<VarId>>,
 }
 
 impl Transformer<'_> {
+    /// Whether an assignment to `v` saves the old value: the reverse sweep reads it, and
+    /// neither leaves it in place nor computes it again.
+    fn must_save(&self, v: VarId) -> bool {
+        self.act.must_save(v) && !self.recompute.is_recomputed(v)
+    }
+
     fn bar(&self, v: VarId) -> VarId {
         self.bars[v].expect("real-valued variables have adjoints")
     }
@@ -83,7 +98,7 @@ impl Transformer<'_> {
                 let mut fw = Vec::new();
                 let mut rv = Vec::new();
                 let real = self.f.vars[v].ty.is_real_valued();
-                if self.act.must_save(v) {
+                if self.must_save(v) {
                     if real {
                         fw.push(mk(StmtKind::Save(place.clone())));
                         rv.push(mk(StmtKind::Restore(place.clone())));
@@ -105,7 +120,7 @@ impl Transformer<'_> {
             StmtKind::Call { callee, args, outs } => {
                 let saved: Vec<Place> = outs
                     .iter()
-                    .filter(|o| self.act.must_save(**o))
+                    .filter(|o| self.must_save(**o))
                     .map(|o| Place::Var(*o))
                     .collect();
                 let (mut fw, mut rv) = save_restore(&saved, span);
@@ -240,17 +255,21 @@ impl Transformer<'_> {
                 if rv_body.is_empty() {
                     return (vec![fw], Vec::new());
                 }
+                // Each reversed iteration first computes again the temporaries its
+                // forward iteration did not save.
+                let mut rv_body_full = self.recompute.statements(body);
+                rv_body_full.extend(rv_body);
                 let rv = mk(StmtKind::For {
                     var: *var,
                     start: start.clone(),
                     end: end.clone(),
                     reverse: !*reverse,
-                    body: rv_body,
+                    body: rv_body_full,
                 });
                 (vec![fw], vec![rv])
             }
             StmtKind::Copy { dst, src } => {
-                let saved: Vec<Place> = if self.act.must_save(*dst) {
+                let saved: Vec<Place> = if self.must_save(*dst) {
                     vec![Place::Var(*dst)]
                 } else {
                     Vec::new()

@@ -10,6 +10,7 @@ use crate::activity::Activity;
 use crate::ctxt::Ctxt;
 use crate::emit_rust::path_from_module;
 use crate::ir::*;
+use crate::recompute::Recompute;
 use crate::{adjoint, check, contract, emit_c, emit_reference, emit_rust, lower, parse, symbol};
 
 pub fn expand(attr: TokenStream, item: syn::ItemFn) -> syn::Result<TokenStream> {
@@ -34,7 +35,8 @@ pub fn expand(attr: TokenStream, item: syn::ItemFn) -> syn::Result<TokenStream> 
     cx.check()?;
     let into_data = contract::differentiated_arguments(&f, &act);
     let forwarded = contract::forwarded_params(&f);
-    let adj = adjoint::transform(&mut f, &act);
+    let recompute = Recompute::analyse(&f, &act);
+    let adj = adjoint::transform(&mut f, &act, &recompute);
     let c = emit_c::emit(&f, &adj);
     let rust = emit_rust::emit(&f, &adj);
     let reference = emit_reference::emit(&item);

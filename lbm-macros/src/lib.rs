@@ -3,9 +3,10 @@
 //!
 //! The stages, one module each: `parse` (syn -> typed IR; a folder split by construct,
 //! with the typing rules in `parse/typing.rs`), `check` (checks spanning several
-//! statements), `lower` (single exit), `activity` (what carries derivatives), `adjoint`
-//! (forward and reverse sweeps), `emit_c` and `emit_rust` (printers). `expand` runs them
-//! and assembles the generated module.
+//! statements), `lower` (single exit), `activity` (what carries derivatives), `recompute`
+//! (what the reverse sweep computes again instead of saving), `adjoint` (forward and
+//! reverse sweeps), `emit_c` and `emit_rust` (printers). `expand` runs them and assembles
+//! the generated module.
 
 // Statement visitors match on the statement kind first and test conditions inside the
 // arm; folding the tests into match guards would make the kinds harder to scan.
@@ -28,6 +29,7 @@ mod ir;
 mod lower;
 mod names;
 mod parse;
+mod recompute;
 mod symbol;
 
 use proc_macro::TokenStream;

@@ -315,7 +315,7 @@ impl<'r> Generator<'r> {
 
     fn stmt(&mut self, loops: Loops) {
         let nested = self.depth < 2;
-        let choice = self.rng.below(if nested { 17 } else { 10 });
+        let choice = self.rng.below(if nested { 18 } else { 10 });
         match choice {
             0 => self.new_scalar(loops),
             1 => self.reassign_scalar(loops),
@@ -333,6 +333,7 @@ impl<'r> Generator<'r> {
             13 => self.early_return(loops),
             14 => self.accumulate_loop(),
             15 => self.subcycle(),
+            16 => self.loop_temporaries(),
             _ => self.vector_loop(),
         }
     }
@@ -560,6 +561,29 @@ impl<'r> Generator<'r> {
         });
     }
 
+    /// Temporaries local to an iteration, as in TRT: an index and a value built from it
+    /// that the reverse sweep computes again instead of saving, and one from a random
+    /// expression, which it must save when the expression reads what the body overwrites.
+    fn loop_temporaries(&mut self) {
+        let targets = self.of_kind(Kind::Populations, true);
+        let t = self.rng.pick(&targets).clone();
+        let loops = Loops {
+            dir: true,
+            axis: false,
+        };
+        let e = self.expr(loops, 2);
+        let (j, part, mixed) = (self.fresh("j"), self.fresh("t"), self.fresh("t"));
+        let sign = if self.rng.chance(0.5) { "+" } else { "-" };
+        self.block("for i in 0..Q", |g| {
+            g.line(&format!("let {j} = OPP[i];"));
+            g.line(&format!("let {part} = 0.5 * (f[i] {sign} f[{j}]) * s;"));
+            g.line(&format!("let {mixed} = {e} * {part};"));
+            g.line(&format!(
+                "{t}[i] = {t}[i] * (1.0 + 0.1 * ({part} + {mixed}).tanh());"
+            ));
+        });
+    }
+
     /// BGK sub-cycled: the outputs of a two-result call are overwritten each iteration.
     fn subcycle(&mut self) {
         let targets = self.of_kind(Kind::Populations, true);
@@ -669,6 +693,7 @@ mod tests {
             " *= ",
             " += ",
             "[OPP[i]]",
+            " = OPP[i];",
         ] {
             assert!(text.contains(construct), "no program uses `{construct}`");
         }

@@ -106,6 +106,26 @@ fn loop_carried(#[data] g: [Real; Q], #[param] s: Real) -> Real {
     a
 }
 
+/// Loop temporaries the reverse sweep computes again instead of saving (an index and the
+/// values built from it, as in TRT) beside ones it must restore: one whose value reads a
+/// variable the body assigns after it, one read in the next iteration before it is
+/// assigned again.
+#[operator]
+fn loop_temporaries(#[populations] f: [Real; Q], #[param] s: Real) -> Real {
+    let mut acc = 0.0;
+    let mut prev = 0.0;
+    for i in 0..Q {
+        let j = OPP[i];
+        let sym = 0.5 * (f[i] + f[j]) * s;
+        let lagged = acc * f[i];
+        acc = acc + sym * sym + lagged * s;
+        let carried = prev * f[j];
+        prev = sym.sin() + f[i] * s;
+        acc += carried * 0.5 + (sym * f[j]).exp() * 0.1;
+    }
+    acc
+}
+
 fn check_all(op: &OperatorInfo, cases: usize) {
     assert_operator_gradients(op, cases, 42);
 }
@@ -187,6 +207,11 @@ fn early_return_inside_a_loop_is_exact() {
 #[test]
 fn dependencies_carried_backwards_through_loops_are_active() {
     check_all(&loop_carried::INFO, 8);
+}
+
+#[test]
+fn loop_temporaries_computed_again_or_restored_are_exact() {
+    check_all(&loop_temporaries::INFO, 16);
 }
 
 #[test]
