@@ -257,8 +257,10 @@ fn a_gradient_that_does_not_fit_is_refused_before_it_allocates() {
     let grid = grid();
     let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.2]);
     let mut sim = fresh(&step, &initial(&grid));
-    let state = grid.cells() * 9 * 8;
     let all = gradient(&mut sim, 60);
+    // A state as the backend keeps it: Q planes of at least one value per cell.
+    let state = all.report.state_bytes;
+    assert!(state >= grid.cells() * 9 * 8, "{state}");
     // Room for 20 more states: store-all over 60 steps needs 62.
     sim.set_memory_limit(Some(20 * state));
     let objective = Objective::new(&ops::kinetic_energy::INFO);
@@ -271,10 +273,10 @@ fn a_gradient_that_does_not_fit_is_refused_before_it_allocates() {
     else {
         panic!("{err}");
     };
-    // The need is every new state (62) and the adjoint's per-cell buffers: one of the
-    // step's real inputs per cell (Q populations and omega) for the step, and as many
-    // for the objective.
-    let buffers = 2 * (9 + 1) * grid.cells() * 8;
+    // The need is every new state (62) and the adjoint's per-cell buffers: one plane of
+    // the step's real inputs (Q populations and omega) for the step, and as many for the
+    // objective, each plane a ninth of a state.
+    let buffers = 2 * (9 + 1) * state / 9;
     assert_eq!(*needed, 62 * state + buffers, "{err}");
     assert_eq!(*available, Some(20 * state), "{err}");
     assert!(err.to_string().contains("fits: revolve with"), "{err}");
@@ -298,7 +300,7 @@ fn quadratic_recomputation_is_refused_unless_allowed() {
     let step = Step::new(&ops::bgk::INFO).uniform("omega", [1.2]);
     let mut sim = fresh(&step, &initial(&grid));
     let objective = Objective::new(&ops::kinetic_energy::INFO);
-    let state = grid.cells() * 9 * 8;
+    let state = gradient(&mut sim, 1).report.state_bytes;
     let five = Checkpointing::Budget(lbm_runtime::Budget::bytes(5 * state));
     let err = sim.gradient(&objective, 2000, five).unwrap_err();
     assert!(

@@ -225,13 +225,17 @@ fn split_gradients_equal_the_whole_run_to_rounding() {
         for objective in objectives(&grid) {
             let mut whole = simulation(&grid, &step, Precision::F64, Backend::Cpu);
             let expected = gradient(&mut whole, &objective, Checkpointing::StoreAll);
-            // Store-all, and revolve with a few snapshots and the rest spilled to the host
-            // (copies, offloads and reloads of split states). Twelve whole-grid states are
-            // about six of the three-part split's, whose halos add four layers.
-            let whole_state = grid.cells() * grid.lattice().q() * 8;
+            // Store-all, and revolve with six snapshots and the rest spilled to the host
+            // (copies, offloads and reloads of split states).
+            let store_all = gradient(
+                &mut simulation(&grid, &step, Precision::F64, Backend::CpuSplit(3)),
+                &objective,
+                Checkpointing::StoreAll,
+            );
+            let split_state = store_all.report.state_bytes;
             let schedules = [
                 Checkpointing::StoreAll,
-                Checkpointing::Budget(Budget::bytes(12 * whole_state).spill_to_host(1 << 30)),
+                Checkpointing::Budget(Budget::bytes(6 * split_state).spill_to_host(1 << 30)),
             ];
             for (parts, checkpointing) in [(2, schedules[0]), (3, schedules[1])] {
                 let mut split = simulation(&grid, &step, Precision::F64, Backend::CpuSplit(parts));

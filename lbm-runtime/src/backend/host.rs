@@ -59,6 +59,7 @@ const CELLS_PER_TASK: usize = 4096;
 /// Converts `src` (layout `from`) into `dst` (layout `to`), element by element, in
 /// parallel. Transpositions walk blocks of cells so that one side is read or written in
 /// contiguous runs and no index is divided.
+#[cfg(any(feature = "cuda", test))]
 pub(crate) fn convert<S: Real, D: Real>(
     src: &[S],
     from: StateLayout,
@@ -67,15 +68,41 @@ pub(crate) fn convert<S: Real, D: Real>(
     q: usize,
     cells: usize,
 ) {
-    debug_assert_eq!(src.len(), q * cells);
-    debug_assert_eq!(dst.len(), q * cells);
+    convert_planes(src, (from, cells), dst, (to, cells), q, cells);
+}
+
+/// [`convert`] between buffers whose direction-major planes start `plane_len` values
+/// apart (given beside each layout, at least `cells`; ignored for a cell-major side):
+/// the values past a plane's `cells` are neither read nor written.
+pub(crate) fn convert_planes<S: Real, D: Real>(
+    src: &[S],
+    (from, src_plane): (StateLayout, usize),
+    dst: &mut [D],
+    (to, dst_plane): (StateLayout, usize),
+    q: usize,
+    cells: usize,
+) {
+    let len = |layout, plane_len: usize| match layout {
+        StateLayout::CellMajor => q * cells,
+        StateLayout::DirectionMajor => q * plane_len,
+    };
+    debug_assert_eq!(src.len(), len(from, src_plane));
+    debug_assert_eq!(dst.len(), len(to, dst_plane));
     let cast = |v: &S| D::from_f64(v.to_f64());
     match (from, to) {
-        (StateLayout::CellMajor, StateLayout::CellMajor)
-        | (StateLayout::DirectionMajor, StateLayout::DirectionMajor) => dst
+        (StateLayout::CellMajor, StateLayout::CellMajor) => dst
             .par_chunks_mut(CELLS_PER_TASK * q)
             .zip(src.par_chunks(CELLS_PER_TASK * q))
             .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d = cast(s))),
+        (StateLayout::DirectionMajor, StateLayout::DirectionMajor) => dst
+            .par_chunks_mut(dst_plane)
+            .zip(src.par_chunks(src_plane))
+            .for_each(|(d, s)| {
+                d[..cells]
+                    .par_chunks_mut(CELLS_PER_TASK)
+                    .zip(s[..cells].par_chunks(CELLS_PER_TASK))
+                    .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d = cast(s)))
+            }),
         (StateLayout::DirectionMajor, StateLayout::CellMajor) => dst
             .par_chunks_mut(CELLS_PER_TASK * q)
             .enumerate()
@@ -83,15 +110,18 @@ pub(crate) fn convert<S: Real, D: Real>(
                 let first = block * CELLS_PER_TASK;
                 let n = d.len() / q;
                 for i in 0..q {
-                    let row = &src[i * cells + first..i * cells + first + n];
+                    let row = &src[i * src_plane + first..i * src_plane + first + n];
                     for (k, v) in row.iter().enumerate() {
                         d[k * q + i] = cast(v);
                     }
                 }
             }),
-        (StateLayout::CellMajor, StateLayout::DirectionMajor) => {
-            dst.par_chunks_mut(cells).enumerate().for_each(|(i, row)| {
-                row.par_chunks_mut(CELLS_PER_TASK)
+        (StateLayout::CellMajor, StateLayout::DirectionMajor) => dst
+            .par_chunks_mut(dst_plane)
+            .enumerate()
+            .for_each(|(i, row)| {
+                row[..cells]
+                    .par_chunks_mut(CELLS_PER_TASK)
                     .enumerate()
                     .for_each(|(block, d)| {
                         let first = block * CELLS_PER_TASK;
@@ -99,8 +129,7 @@ pub(crate) fn convert<S: Real, D: Real>(
                             *v = cast(&src[(first + k) * q + i]);
                         }
                     })
-            })
-        }
+            }),
     }
 }
 
@@ -167,14 +196,27 @@ pub(crate) fn convert_out<S: Real>(
     q: usize,
     cells: usize,
 ) {
+    convert_planes_out(src, (from, cells), out, to, q, cells);
+}
+
+/// [`convert_out`] from a buffer whose direction-major planes start `plane_len` values
+/// apart (see [`convert_planes`]).
+pub(crate) fn convert_planes_out<S: Real>(
+    src: &[S],
+    from: (StateLayout, usize),
+    out: HostVec<'_>,
+    to: StateLayout,
+    q: usize,
+    cells: usize,
+) {
     match out {
         HostVec::F32(v) => {
             fresh_zeroed(v, q * cells);
-            convert(src, from, v, to, q, cells);
+            convert_planes(src, from, v, (to, cells), q, cells);
         }
         HostVec::F64(v) => {
             fresh_zeroed(v, q * cells);
-            convert(src, from, v, to, q, cells);
+            convert_planes(src, from, v, (to, cells), q, cells);
         }
     }
 }
@@ -309,5 +351,46 @@ mod tests {
             cells,
         );
         assert_eq!(back, cell_major);
+    }
+
+    /// Planes longer than the cells: every cell's value lands in its plane, the values
+    /// past the cells are neither written (the NaN stay) nor read (they never come out).
+    #[test]
+    fn padded_planes_convert_both_ways() {
+        let (q, cells, plane_len) = (3, CELLS_PER_TASK + 5, CELLS_PER_TASK + 12);
+        let cell_major: Vec<f64> = (0..q * cells).map(|k| k as f64).collect();
+        let mut padded = vec![f64::NAN; q * plane_len];
+        let (dm, cm) = (StateLayout::DirectionMajor, StateLayout::CellMajor);
+        convert_planes(
+            &cell_major,
+            (cm, cells),
+            &mut padded,
+            (dm, plane_len),
+            q,
+            cells,
+        );
+        for i in 0..q {
+            for cell in 0..plane_len {
+                let v = padded[i * plane_len + cell];
+                if cell < cells {
+                    assert_eq!(v, (cell * q + i) as f64, "plane {i}, cell {cell}");
+                } else {
+                    assert!(v.is_nan(), "plane {i}: padding {cell} written");
+                }
+            }
+        }
+        for (layout, want) in [
+            (cm, cell_major.clone()),
+            (dm, {
+                let mut packed = vec![0.0; q * cells];
+                convert(&cell_major, cm, &mut packed, dm, q, cells);
+                packed
+            }),
+        ] {
+            let mut out = Vec::new();
+            let from = (dm, plane_len);
+            convert_planes_out(&padded, from, HostVec::F64(&mut out), layout, q, cells);
+            assert_eq!(out, want, "{layout:?}");
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! The CPU backend: the flat Rust forms of the same operators, parallel over cells.
 //!
-//! States are direction-major (`[i * cells + cell]`), as on the GPU: population `i` of
-//! consecutive cells is one contiguous run, so a group of cells loads it into SIMD lanes
-//! in one move, and a block of cells writes one slice of each plane (see `planes`), so
-//! blocks run in parallel without sharing writes. `operator` gathers, runs and
+//! States are direction-major (`[i * plane_len + cell]`), as on the GPU: population `i`
+//! of consecutive cells is one contiguous run, so a group of cells loads it into SIMD
+//! lanes in one move, and a block of cells writes one slice of each plane (see `planes`),
+//! so blocks run in parallel without sharing writes. Planes are a little longer than the
+//! grid has cells, so that they start a whole number of pages apart (see `topology`). `operator` gathers, runs and
 //! differentiates one bound operator, in blocks of cells; `topology` says where each
 //! cell's streamed populations come from, row by row; this module holds a whole
 //! simulation (the step, the objective, their gradients) and implements the backend
@@ -20,7 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rayon::prelude::*;
 
 use super::host::{
-    check_state, convert, convert_out, HostVec, StateLayout, TransferCounter, Transfers,
+    check_state, convert_planes, convert_planes_out, HostVec, StateLayout, TransferCounter,
+    Transfers,
 };
 use super::split::{LayerMove, MoveMode, PartEngine};
 use super::{diverged_error, divergence_code, Engine, FINITE};
@@ -80,13 +82,17 @@ impl<R: CpuReal> CpuEngine<R> {
     ) -> Result<Self> {
         let (q, cells) = (grid.lattice().q(), grid.cells());
         // Two states and the neighbour tables, before any of them is allocated.
-        let state = bytes_of("a state", q * cells, std::mem::size_of::<R>())?;
+        let state = bytes_of(
+            "a state",
+            q * Topology::plane_len(cells, std::mem::size_of::<R>()),
+            std::mem::size_of::<R>(),
+        )?;
         let tables = Topology::table_bytes(grid);
         check_host_fits(
             &format!("a simulation of {cells} cells on the CPU"),
             state.saturating_mul(2).saturating_add(tables),
         )?;
-        let mut topo = Topology::new(grid)?;
+        let mut topo = Topology::new(grid, std::mem::size_of::<R>())?;
         topo.interior = interior;
         Ok(CpuEngine {
             step: Self::step_operator(step, grid, &topo, compute),
@@ -133,10 +139,11 @@ impl<R: CpuReal> CpuEngine<R> {
             return;
         }
         let shifts = crate::storage::shifts(self.grid.lattice());
-        f.par_chunks_mut(self.topo.cells)
+        let cells = self.topo.cells;
+        f.par_chunks_mut(self.topo.plane_len)
             .zip(&shifts)
             .for_each(|(plane, w)| {
-                plane
+                plane[..cells]
                     .par_chunks_mut(CHUNK)
                     .enumerate()
                     .for_each(|(b, values)| {
@@ -180,14 +187,15 @@ impl<R: CpuReal> CpuEngine<R> {
         }
         self.step
             .adjoint_step(&self.topo, t, f_in, lambda_out, &mut bars, lambda_in);
-        self.step.accumulate_params(t, &bars, &mut self.step_grads);
+        self.step
+            .accumulate_params(&self.topo, t, &bars, &mut self.step_grads);
         self.bars = bars;
         Ok(())
     }
 
     /// Length of pass A's buffer of per-cell input adjoints.
     fn bars_len(&self) -> usize {
-        self.step.reals_len * self.topo.cells
+        self.step.reals_len * self.topo.plane_len
     }
 
     /// The objective's value on state `f` after step `t` (zero if it is not evaluated there).
@@ -200,9 +208,9 @@ impl<R: CpuReal> CpuEngine<R> {
             return 0.0;
         }
         // Cells outside the interior are never written, so they stay zero across reuses.
-        let cells = self.topo.cells;
+        let (cells, plane_len) = (self.topo.cells, self.topo.plane_len);
         let out = &mut self.objective_scratch.0;
-        out.resize(op.outputs_len * cells, R::default());
+        out.resize(op.outputs_len * plane_len, R::default());
         op.forward_all(&self.topo, t, f, out);
         let out = &*out;
         // Each cell's weighted outputs, summed over a fixed chunking of the cells.
@@ -214,7 +222,7 @@ impl<R: CpuReal> CpuEngine<R> {
                         obj.weights
                             .iter()
                             .enumerate()
-                            .map(|(j, w)| out[j * cells + cell].to_f64() * w)
+                            .map(|(j, w)| out[j * plane_len + cell].to_f64() * w)
                             .sum::<f64>()
                     })
                     .sum()
@@ -239,16 +247,27 @@ impl<R: CpuReal> CpuEngine<R> {
             .collect();
         // Pass A writes every input adjoint it reads back, so a reused buffer is fine.
         let bars = &mut self.objective_scratch.1;
-        bars.resize(op.reals_len * self.topo.cells, R::default());
+        bars.resize(op.reals_len * self.topo.plane_len, R::default());
         op.adjoint_all(&self.topo, t, f, OutBar::Uniform(&weights), bars);
         op.scatter_populations(&self.topo, bars, lambda, false);
         if let Some(acc) = &mut self.objective_grads {
-            op.accumulate_params(t, bars, acc);
+            op.accumulate_params(&self.topo, t, bars, acc);
         }
     }
 
+    /// Populations of a state as a caller holds it.
     fn state_len(&self) -> usize {
         self.topo.cells * self.topo.q
+    }
+
+    /// Values of a state as this backend keeps it, every plane padded.
+    fn buffer_len(&self) -> usize {
+        self.topo.plane_len * self.topo.q
+    }
+
+    /// Bytes of a state's populations, which an upload or a download moves.
+    fn moved_bytes(&self) -> usize {
+        self.state_len() * std::mem::size_of::<R>()
     }
 }
 
@@ -258,12 +277,12 @@ impl<R: CpuReal> Stepper for CpuEngine<R> {
     type Host = Vec<R>;
 
     fn alloc(&mut self) -> Result<Vec<R>> {
-        let mut state: Vec<R> = try_zeroed("a state", self.state_len())?;
+        let mut state: Vec<R> = try_zeroed("a state", self.buffer_len())?;
         if self.storage.is_half() {
             // The zero of 16-bit storage is the deviation from the weights (as on the GPU).
             let shifts = crate::storage::shifts(self.grid.lattice());
             state
-                .par_chunks_mut(self.topo.cells)
+                .par_chunks_mut(self.topo.plane_len)
                 .zip(&shifts)
                 .for_each(|(plane, w)| plane.fill(R::from_f64(f64::from(*w))));
         }
@@ -271,7 +290,7 @@ impl<R: CpuReal> Stepper for CpuEngine<R> {
     }
 
     fn alloc_adjoint(&mut self) -> Result<Vec<R>> {
-        try_zeroed("an adjoint state", self.state_len())
+        try_zeroed("an adjoint state", self.buffer_len())
     }
 
     fn copy(&mut self, src: &Vec<R>, dst: &mut Vec<R>) -> Result<()> {
@@ -310,7 +329,7 @@ impl<R: CpuReal> Stepper for CpuEngine<R> {
     }
 
     fn state_bytes(&self) -> usize {
-        self.state_len() * std::mem::size_of::<R>()
+        self.buffer_len() * std::mem::size_of::<R>()
     }
 
     fn offload(&mut self, s: &Vec<R>) -> Result<Vec<R>> {
@@ -327,23 +346,28 @@ impl<R: CpuReal> Engine for CpuEngine<R> {
     fn upload(&mut self, f: &[f64], dst: &mut Vec<R>) -> Result<()> {
         check_state(f, self.state_len())?;
         let (q, cells) = (self.topo.q, self.topo.cells);
+        let (from, to) = (
+            (StateLayout::CellMajor, cells),
+            (LAYOUT, self.topo.plane_len),
+        );
         if self.compute == Precision::F32 {
             // Round as the f32 forward would have left the state.
             let narrow: Vec<f32> = f.par_iter().map(|v| *v as f32).collect();
-            convert(&narrow, StateLayout::CellMajor, dst, LAYOUT, q, cells);
+            convert_planes(&narrow, from, dst, to, q, cells);
         } else {
-            convert(f, StateLayout::CellMajor, dst, LAYOUT, q, cells);
+            convert_planes(f, from, dst, to, q, cells);
         }
         // The simulation refused populations that 16-bit storage cannot hold finite.
         self.round_cells(dst, |_| {});
-        self.transfers.upload(self.state_bytes());
+        self.transfers.upload(self.moved_bytes());
         Ok(())
     }
 
     fn download(&self, s: &Vec<R>, out: HostVec<'_>, layout: StateLayout) -> Result<()> {
         let (q, cells) = (self.topo.q, self.topo.cells);
-        convert_out(s, LAYOUT, out, layout, q, cells);
-        self.transfers.download(self.state_bytes());
+        let from = (LAYOUT, self.topo.plane_len);
+        convert_planes_out(s, from, out, layout, q, cells);
+        self.transfers.download(self.moved_bytes());
         Ok(())
     }
 
@@ -400,7 +424,7 @@ impl<R: CpuReal> Engine for CpuEngine<R> {
 
     fn gradient_scratch_bytes(&self) -> usize {
         // Pass A's buffer for the step and, at most, one for the objective.
-        let reals = self.bars_len() + self.step.reals_len.max(1) * self.topo.cells;
+        let reals = self.bars_len() + self.step.reals_len.max(1) * self.topo.plane_len;
         reals.saturating_mul(std::mem::size_of::<R>())
     }
 }
@@ -419,7 +443,7 @@ impl<R: CpuReal> PartEngine for CpuEngine<R> {
     ) -> Result<()> {
         for m in moves {
             let (from, to) = (m.from.0, m.to.0);
-            let (from_cells, to_cells) = (parts[from].topo.cells, parts[to].topo.cells);
+            let (from_len, to_len) = (parts[from].topo.plane_len, parts[to].topo.plane_len);
             debug_assert_ne!(from, to, "a split has at least two parts");
             // Two distinct states, borrowed at once.
             let (src, dst) = if from < to {
@@ -433,8 +457,8 @@ impl<R: CpuReal> PartEngine for CpuEngine<R> {
             // Only the directions moved: what the GPUs move, so these tests see the same
             // choice of directions.
             for &i in &m.directions {
-                let s = i * from_cells + m.from.1 * layer_cells;
-                let d = i * to_cells + m.to.1 * layer_cells;
+                let s = i * from_len + m.from.1 * layer_cells;
+                let d = i * to_len + m.to.1 * layer_cells;
                 let (src, dst) = (&src[s..s + run], &mut dst[d..d + run]);
                 match mode {
                     MoveMode::Replace => dst.copy_from_slice(src),
@@ -446,7 +470,7 @@ impl<R: CpuReal> PartEngine for CpuEngine<R> {
     }
 
     fn zero_cells(&mut self, state: &mut Vec<R>, cells: Range<usize>) -> Result<()> {
-        for plane in state.chunks_mut(self.topo.cells) {
+        for plane in state.chunks_mut(self.topo.plane_len) {
             plane[cells.clone()].fill(R::default());
         }
         Ok(())

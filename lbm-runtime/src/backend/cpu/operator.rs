@@ -125,25 +125,25 @@ impl CellInput {
 /// Where a cell's output adjoints come from in pass A.
 #[derive(Clone, Copy)]
 pub(crate) enum OutBar<'a, R> {
-    /// `values[j * cells + cell]` for output `j`: the adjoint state of the step's result,
-    /// direction-major as the states.
+    /// `values[j * plane_len + cell]` for output `j`: the adjoint state of the step's
+    /// result, direction-major as the states.
     PerCell(&'a [R]),
     /// The same for every cell (an objective's weights).
     Uniform(&'a [R]),
 }
 
 impl<'a, R: Copy> OutBar<'a, R> {
-    /// The output adjoints of `cell` of `cells`, gathered into `buf` where they are not
-    /// already one slice.
+    /// The output adjoints of `cell` (planes `plane_len` values apart), gathered into
+    /// `buf` where they are not already one slice.
     #[inline]
-    fn of<'b>(&self, cell: usize, cells: usize, buf: &'b mut [R]) -> &'b [R]
+    fn of<'b>(&self, cell: usize, plane_len: usize, buf: &'b mut [R]) -> &'b [R]
     where
         'a: 'b,
     {
         match *self {
             OutBar::PerCell(v) => {
                 for (j, b) in buf.iter_mut().enumerate() {
-                    *b = v[j * cells + cell];
+                    *b = v[j * plane_len + cell];
                 }
                 buf
             }
@@ -351,18 +351,18 @@ impl<R: CpuReal> CpuOperator<R> {
         (reals, stride): (&mut [R], usize),
         ints: &mut [i64],
     ) {
-        let (q, cells) = (topo.q, topo.cells);
+        let (q, plane) = (topo.q, topo.plane_len);
         match input {
             CellInput::Pulled(o) => {
                 put_strided(
                     reals,
                     stride,
                     o,
-                    ups.iter().enumerate().map(|(i, &up)| f[i * cells + up]),
+                    ups.iter().enumerate().map(|(i, &up)| f[i * plane + up]),
                 );
             }
             CellInput::Local(o) => {
-                put_strided(reals, stride, o, (0..q).map(|i| f[i * cells + cell]))
+                put_strided(reals, stride, o, (0..q).map(|i| f[i * plane + cell]))
             }
             CellInput::Far(o) => {
                 // The cell `x + c_i` is the one `OPP[i]` streams from.
@@ -370,12 +370,12 @@ impl<R: CpuReal> CpuOperator<R> {
                     reals,
                     stride,
                     o,
-                    topo.opp.iter().map(|&j| f[j * cells + ups[j]]),
+                    topo.opp.iter().map(|&j| f[j * plane + ups[j]]),
                 );
             }
             CellInput::Neighbor { at, k } => {
                 let nb = self.neighbor_tables(k).0[cell] as usize;
-                put_strided(reals, stride, at, (0..q).map(|i| f[i * cells + nb]));
+                put_strided(reals, stride, at, (0..q).map(|i| f[i * plane + nb]));
             }
             CellInput::Field { at, len, k } => {
                 let Source::Field(v) = &self.bound.sources[k] else {
@@ -426,7 +426,7 @@ impl<R: CpuReal> CpuOperator<R> {
         if m == 0 {
             return;
         }
-        let mut blocks = cut_into_blocks(out, m, topo.cells, BLOCK);
+        let mut blocks = cut_into_blocks(out, m, (topo.cells, topo.plane_len), BLOCK);
         blocks.par_chunks_mut(m).enumerate().for_each_init(
             || self.scratch(t),
             |s, (b, planes)| {
@@ -545,7 +545,7 @@ impl<R: CpuReal> CpuOperator<R> {
         if n == 0 {
             return;
         }
-        let mut blocks = cut_into_blocks(bars, n, topo.cells, BLOCK);
+        let mut blocks = cut_into_blocks(bars, n, (topo.cells, topo.plane_len), BLOCK);
         blocks.par_chunks_mut(n).enumerate().for_each_init(
             || self.scratch(t),
             |s, (b, planes)| {
@@ -584,7 +584,7 @@ impl<R: CpuReal> CpuOperator<R> {
         start: usize,
         pops: PopulationBars<'_, '_, R>,
     ) {
-        let ob = out_bar.of(cell, topo.cells, &mut s.out);
+        let ob = out_bar.of(cell, topo.plane_len, &mut s.out);
         s.bar.fill(R::default());
         (self.forms.adjoint)(&s.reals, &s.ints, ob, &mut s.bar);
         match pops {
@@ -632,7 +632,7 @@ impl<R: CpuReal> CpuOperator<R> {
         fresh: bool,
         keep: impl Fn(&CellInput) -> bool,
     ) {
-        let (q, cells, nx) = (topo.q, topo.cells, topo.nx());
+        let (q, plane_len, nx) = (topo.q, topo.plane_len, topo.nx());
         let reads: Vec<CellInput> = self.per_cell.iter().copied().filter(keep).collect();
         if reads.is_empty() {
             if fresh {
@@ -640,9 +640,9 @@ impl<R: CpuReal> CpuOperator<R> {
             }
             return;
         }
-        let plane = |k: usize| &bars[k * cells..(k + 1) * cells];
+        let plane = |k: usize| &bars[k * plane_len..(k + 1) * plane_len];
         let opp = &topo.opp;
-        let mut blocks = cut_into_blocks(lambda, q, cells, BLOCK);
+        let mut blocks = cut_into_blocks(lambda, q, (topo.cells, plane_len), BLOCK);
         blocks.par_chunks_mut(q).enumerate().for_each(|(b, lam)| {
             let start = b * BLOCK;
             let end = start + lam[0].len();
@@ -701,21 +701,29 @@ impl<R: CpuReal> CpuOperator<R> {
     }
 
     /// Adds the parameter adjoints of pass A to the accumulators.
-    pub fn accumulate_params(&self, t: usize, bars: &[R], acc: &mut ParamAccumulator) {
-        let cells = bars.len() / self.reals_len.max(1);
+    pub fn accumulate_params(
+        &self,
+        topo: &Topology,
+        t: usize,
+        bars: &[R],
+        acc: &mut ParamAccumulator,
+    ) {
+        let (cells, plane_len) = (topo.cells, topo.plane_len);
         for (k, _, value) in &mut acc.entries {
             let (o, len) = (self.offsets[*k].expect("real parameter"), self.lens[*k]);
-            let planes = &bars[o * cells..(o + len) * cells];
+            let planes = &bars[o * plane_len..(o + len) * plane_len];
             match value {
                 GradValue::Field(g) => {
                     g.par_chunks_mut(len).enumerate().for_each(|(cell, g)| {
                         for (a, gk) in g.iter_mut().enumerate() {
-                            *gk += planes[a * cells + cell].to_f64();
+                            *gk += planes[a * plane_len + cell].to_f64();
                         }
                     });
                 }
-                GradValue::Uniform(g) => add(g, &sum_over_cells(planes, cells)),
-                GradValue::PerStep(g) => add(&mut g[t], &sum_over_cells(planes, cells)),
+                GradValue::Uniform(g) => add(g, &sum_over_cells(planes, (cells, plane_len))),
+                GradValue::PerStep(g) => {
+                    add(&mut g[t], &sum_over_cells(planes, (cells, plane_len)))
+                }
             }
         }
     }
@@ -755,13 +763,13 @@ fn add<T: Copy + std::ops::AddAssign>(into: &mut [T], v: &[T]) {
     into.iter_mut().zip(v).for_each(|(a, b)| *a += *b);
 }
 
-/// The sum over cells of each plane of `planes` (of `cells` values each), in a fixed
-/// order: chunks of [`CHUNK`] cells, then the chunks' sums in order.
-fn sum_over_cells<R: Real>(planes: &[R], cells: usize) -> Vec<f64> {
+/// The sum over the `cells` cells of each plane of `planes` (`plane_len` values each),
+/// in a fixed order: chunks of [`CHUNK`] cells, then the chunks' sums in order.
+fn sum_over_cells<R: Real>(planes: &[R], (cells, plane_len): (usize, usize)) -> Vec<f64> {
     planes
-        .chunks(cells.max(1))
+        .chunks(plane_len.max(1))
         .map(|plane| {
-            let partials: Vec<f64> = plane
+            let partials: Vec<f64> = plane[..cells]
                 .par_chunks(CHUNK)
                 .map(|chunk| chunk.iter().fold(0.0, |s, v| s + v.to_f64()))
                 .collect();

@@ -153,6 +153,11 @@ impl<E: PartEngine> SplitEngine<E> {
         Ok(())
     }
 
+    /// Bytes of the whole grid's populations, which an upload or a download moves.
+    fn moved_bytes(&self) -> usize {
+        self.cells * self.q * std::mem::size_of::<E::Elem>()
+    }
+
     /// A whole-grid state, cell-major in `f64`, from the parts' own cells.
     fn gather(&self, states: &[E::State]) -> Result<Vec<f64>> {
         let mut whole = vec![0.0; self.cells * self.q];
@@ -339,7 +344,7 @@ impl<E: PartEngine> Engine for SplitEngine<E> {
         for (p, (part, d)) in self.parts.iter_mut().zip(dst.iter_mut()).enumerate() {
             part.upload(&self.slabs.cut(p, f, self.q), d)?;
         }
-        self.transfers.upload(self.state_bytes());
+        self.transfers.upload(self.moved_bytes());
         Ok(())
     }
 
@@ -353,7 +358,7 @@ impl<E: PartEngine> Engine for SplitEngine<E> {
             self.q,
             self.cells,
         );
-        self.transfers.download(self.state_bytes());
+        self.transfers.download(self.moved_bytes());
         Ok(())
     }
 

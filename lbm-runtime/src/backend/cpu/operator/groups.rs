@@ -89,7 +89,7 @@ impl<R: CpuReal> CpuOperator<R> {
         let mut first = cells.start;
         while first + n <= cells.end {
             self.gather_group(topo, first, f, ups, s);
-            self.gather_out_bar(out_bar, topo.cells, first, s);
+            self.gather_out_bar(out_bar, topo.plane_len, first, s);
             // SAFETY: a lane adjoint is chosen only where `lanes::supported()`.
             let ran = self.uniform_ints(s) && unsafe { run_adjoint(adjoint, s) };
             if ran {
@@ -140,7 +140,7 @@ impl<R: CpuReal> CpuOperator<R> {
     fn gather_out_bar(
         &self,
         out_bar: OutBar<'_, R>,
-        cells: usize,
+        plane_len: usize,
         first: usize,
         s: &mut Scratch<R>,
     ) {
@@ -149,7 +149,8 @@ impl<R: CpuReal> CpuOperator<R> {
         match out_bar {
             OutBar::PerCell(v) => {
                 for (j, lanes) in lanes.chunks_exact_mut(n).enumerate() {
-                    lanes.copy_from_slice(&v[j * cells + first..j * cells + first + n]);
+                    let at = j * plane_len + first;
+                    lanes.copy_from_slice(&v[at..at + n]);
                 }
             }
             OutBar::Uniform(v) => {
@@ -195,7 +196,7 @@ impl<R: CpuReal> CpuOperator<R> {
     /// population by population, from the run of its plane the row streams from (see
     /// [`Topology::source_runs`]), in one move unless the run wraps at the row's end.
     fn gather_in_row(&self, topo: &Topology, first: usize, f: &[R], s: &mut Scratch<R>) {
-        let (n, cells, nx, il) = (R::Lanes::LANES, topo.cells, topo.nx(), self.ints_len);
+        let (n, plane_len, nx, il) = (R::Lanes::LANES, topo.plane_len, topo.nx(), self.ints_len);
         let mut sources = [(0usize, 0usize); MAX_Q];
         let sources = &mut sources[..topo.q];
         if self.streams {
@@ -206,7 +207,7 @@ impl<R: CpuReal> CpuOperator<R> {
         // Input `input` of every lane, from plane `plane` of the row that starts at cell
         // `row`, from its cell `x` on, wrapping.
         let copy_run = |lanes: &mut [R], input: usize, plane: usize, (row, x): (usize, usize)| {
-            let row = &f[plane * cells + row..plane * cells + row + nx];
+            let row = &f[plane * plane_len + row..plane * plane_len + row + nx];
             let lanes = &mut lanes[input * n..input * n + n];
             if x + n <= nx {
                 lanes.copy_from_slice(&row[x..x + n]);
@@ -391,14 +392,14 @@ mod tests {
 
     /// Runs the forward and pass A both ways and compares them.
     fn check(bound: &Bound, grid: &Grid, out_bar: impl Fn(usize) -> Vec<f32>) {
-        let topo = Topology::new(grid).expect("tables for a small grid");
+        let topo = Topology::new(grid, 4).expect("tables for a small grid");
         let ops = both(bound, grid, &topo);
-        let cells = grid.cells();
-        let f: Vec<f32> = values(topo.q * cells, 7, (0.01, 0.2))
+        let plane_len = topo.plane_len;
+        let f: Vec<f32> = values(topo.q * plane_len, 7, (0.01, 0.2))
             .iter()
             .map(|&v| v as f32)
             .collect();
-        let [outputs, bar_len] = [ops[0].outputs_len * cells, ops[0].reals_len * cells];
+        let [outputs, bar_len] = [ops[0].outputs_len, ops[0].reals_len].map(|m| m * plane_len);
         let out_bar = out_bar(outputs);
         let run = |op: &CpuOperator<f32>| {
             let mut out = vec![0f32; outputs];

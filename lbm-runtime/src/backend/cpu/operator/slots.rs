@@ -156,7 +156,7 @@ impl<R: CpuReal> CpuOperator<R> {
             let v = rest.iter().fold(bar[*first], |v, &k| v + bar[k]);
             // SAFETY: slot (up, j) is read by this cell alone (streaming is a
             // permutation), so only this cell writes it; the caller's contract.
-            unsafe { slots.put(j * topo.cells + up, v) };
+            unsafe { slots.put(j * topo.plane_len + up, v) };
         }
     }
 
@@ -173,7 +173,7 @@ impl<R: CpuReal> CpuOperator<R> {
         s: &mut Scratch<R>,
         slots: &Slots<'_, R>,
     ) {
-        let (n, q, cells, nx) = (R::Lanes::LANES, topo.q, topo.cells, topo.nx());
+        let (n, q, plane_len, nx) = (R::Lanes::LANES, topo.q, topo.plane_len, topo.nx());
         let lanes = R::Lanes::scalars(&s.group_bars);
         let lane_run = |k: usize| &lanes[k * n..k * n + n];
         if first % nx + n > nx {
@@ -213,7 +213,7 @@ impl<R: CpuReal> CpuOperator<R> {
             };
             // SAFETY: the group's cells read these slots and no other cell does; the
             // caller's contract covers the other threads.
-            unsafe { slots.put_run((j * cells + row, x), nx, values) };
+            unsafe { slots.put_run((j * plane_len + row, x), nx, values) };
         }
     }
 }
@@ -233,27 +233,32 @@ mod tests {
     /// The adjoint state and the kept planes, from pass A then pass B and from writing
     /// slots, both starting from buffers of NaN so that a slot neither way writes shows.
     fn both_ways<R: CpuReal>(op: &CpuOperator<R>, topo: &Topology) -> [(Vec<f64>, Vec<f64>); 2] {
-        let cells = topo.cells;
+        let (cells, plane_len) = (topo.cells, topo.plane_len);
         let real = |v: Vec<f64>| v.into_iter().map(R::from_f64).collect::<Vec<R>>();
-        let f = real(values(topo.q * cells, 7, (0.01, 0.2)));
-        let out_bar = real(values(op.outputs_len * cells, 11, (-1.0, 1.0)));
+        let f = real(values(topo.q * plane_len, 7, (0.01, 0.2)));
+        let out_bar = real(values(op.outputs_len * plane_len, 11, (-1.0, 1.0)));
         let nans = |n: usize| vec![R::from_f64(f64::NAN); n];
         let terms = op.slot_terms.as_ref().expect("a step that streams");
-        let kept = |bars: &[R]| -> Vec<f64> {
-            terms
-                .kept()
+        // The cells' values of planes `planes` of `buf` (the rest of each plane is no
+        // cell's, and stays NaN).
+        let cells_of = |buf: &[R], planes: &[usize]| -> Vec<f64> {
+            let plane = |k: usize| &buf[k * plane_len..k * plane_len + cells];
+            planes
                 .iter()
-                .flat_map(|&k| bars[k * cells..(k + 1) * cells].iter().map(|v| v.to_f64()))
+                .flat_map(|&k| plane(k).iter().map(|v| v.to_f64()))
                 .collect()
         };
-        let wide = |v: &[R]| v.iter().map(|v| v.to_f64()).collect::<Vec<f64>>();
-        let (mut bars, mut lambda) = (nans(op.reals_len * cells), nans(topo.q * cells));
+        let every: Vec<usize> = (0..topo.q).collect();
+        let (mut bars, mut lambda) = (nans(op.reals_len * plane_len), nans(topo.q * plane_len));
         op.adjoint_all(topo, 0, &f, OutBar::PerCell(&out_bar), &mut bars);
         op.scatter_populations(topo, &bars, &mut lambda, true);
-        let two_passes = (wide(&lambda), kept(&bars));
-        let (mut bars, mut lambda) = (nans(op.reals_len * cells), nans(topo.q * cells));
+        let two_passes = (cells_of(&lambda, &every), cells_of(&bars, terms.kept()));
+        let (mut bars, mut lambda) = (nans(op.reals_len * plane_len), nans(topo.q * plane_len));
         op.adjoint_step(topo, 0, &f, &out_bar, &mut bars, &mut lambda);
-        [two_passes, (wide(&lambda), kept(&bars))]
+        [
+            two_passes,
+            (cells_of(&lambda, &every), cells_of(&bars, terms.kept())),
+        ]
     }
 
     /// Compares the two ways: equal values where each slot adds at most two terms (the
@@ -281,7 +286,7 @@ mod tests {
     /// The operator as the CPU runs it in `f32` (with lanes where this CPU has them, and
     /// without) and in `f64`; `interior` makes it a part of a split grid.
     fn each_way(what: &str, bound: &Bound, grid: &Grid, interior: Option<Range>, tol: [f64; 2]) {
-        let mut topo = Topology::new(grid).expect("tables for a small grid");
+        let mut topo = Topology::new(grid, 4).expect("tables for a small grid");
         if let Some(interior) = interior {
             topo.interior = interior;
         }
