@@ -182,26 +182,14 @@ mod tests {
         assert_eq!(recomputed(&operator(source, "trt")), ["j", "sym", "anti"]);
     }
 
+    /// The operator the gradient tests hold to finite differences: its temporaries the
+    /// rule must take beside ones it must leave on the tape.
     #[test]
     fn temporaries_whose_sources_move_are_saved() {
-        let item: syn::ItemFn = syn::parse_quote! {
-            fn mixed(#[populations] f: [Real; Q], #[param] s: Real) -> Real {
-                let mut acc = 0.0;
-                let mut prev = 0.0;
-                for i in 0..Q {
-                    let j = OPP[i];
-                    let sym = 0.5 * (f[i] + f[j]) * s;
-                    let lagged = acc * f[i];
-                    acc = acc + sym * sym + lagged * s;
-                    let carried = prev * f[j];
-                    prev = sym.sin() + f[i] * s;
-                    acc += carried * 0.5 + (sym * f[j]).exp() * 0.1;
-                }
-                acc
-            }
-        };
+        let source = include_str!("../../tests/tests/control_flow.rs");
         // `lagged` reads `acc`, which the body assigns after it; `carried` reads `prev`,
         // assigned after it and read before its assignment in the next iteration.
+        let item = operator(source, "loop_temporaries");
         assert_eq!(recomputed(&item), ["j", "sym"]);
     }
 
