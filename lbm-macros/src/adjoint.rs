@@ -8,12 +8,14 @@
 //! variables directly. Loops run backwards, branches replay the branch taken, calls to
 //! operators call their adjoints. Integers and booleans carry no adjoint. Loop temporaries
 //! that `recompute` picks are not saved: each reversed iteration starts by computing them
-//! again, which gives the same invariant.
+//! again, which gives the same invariant. Saves whose restored value the reverse sweep
+//! overwrites before reading it are dropped afterwards, with their restores (`dead_saves`).
 
 use proc_macro2::Span;
 
 use crate::activity::Activity;
 use crate::count::Count;
+use crate::dead_saves;
 use crate::ir::*;
 use crate::recompute::Recompute;
 
@@ -46,8 +48,12 @@ pub fn transform(f: &mut Function, act: &Activity, recompute: &Recompute) -> Adj
         act,
         recompute,
         bars,
+        sites: 0,
     };
-    let (forward, reverse) = t.block(&body);
+    let (mut forward, mut reverse) = t.block(&body);
+    let dead = dead_saves::find(&reverse, t.f);
+    dead_saves::remove(&mut forward, &dead);
+    dead_saves::remove(&mut reverse, &dead);
     let tape_len = tape_len(&forward, t.f);
     let control_len = control_len(&forward);
     Adjoint {
@@ -64,6 +70,8 @@ struct Transformer<'a> {
     act: &'a Activity,
     recompute: &'a Recompute,
     bars: Vec<Option<VarId>>,
+    /// Saves numbered so far.
+    sites: SaveSite,
 }
 
 impl Transformer<'_> {
@@ -71,6 +79,31 @@ impl Transformer<'_> {
     /// neither leaves it in place nor computes it again.
     fn must_save(&self, v: VarId) -> bool {
         self.act.must_save(v) && !self.recompute.is_recomputed(v)
+    }
+
+    /// A number for the next save and its restore.
+    fn site(&mut self) -> SaveSite {
+        self.sites += 1;
+        self.sites - 1
+    }
+
+    /// Saves of `places` for the forward sweep and their restores for the reverse sweep.
+    /// The tape is last-in, first-out, so the restores run in the opposite order of the
+    /// saves.
+    fn save_restore(&mut self, places: &[Place], span: Span) -> (Block, Block) {
+        let sites: Vec<SaveSite> = places.iter().map(|_| self.site()).collect();
+        let saves = places
+            .iter()
+            .zip(&sites)
+            .map(|(p, &k)| Stmt::new(StmtKind::Save(p.clone(), k), span))
+            .collect();
+        let restores = places
+            .iter()
+            .zip(&sites)
+            .rev()
+            .map(|(p, &k)| Stmt::new(StmtKind::Restore(p.clone(), k), span))
+            .collect();
+        (saves, restores)
     }
 
     fn bar(&self, v: VarId) -> VarId {
@@ -100,8 +133,9 @@ impl Transformer<'_> {
                 let real = self.f.vars[v].ty.is_real_valued();
                 if self.must_save(v) {
                     if real {
-                        fw.push(mk(StmtKind::Save(place.clone())));
-                        rv.push(mk(StmtKind::Restore(place.clone())));
+                        let (save, restore) = self.save_restore(std::slice::from_ref(place), span);
+                        fw.extend(save);
+                        rv.extend(restore);
                     } else {
                         fw.push(mk(StmtKind::SaveControl(Expr::var(
                             v,
@@ -123,7 +157,7 @@ impl Transformer<'_> {
                     .filter(|o| self.must_save(**o))
                     .map(|o| Place::Var(*o))
                     .collect();
-                let (mut fw, mut rv) = save_restore(&saved, span);
+                let (mut fw, mut rv) = self.save_restore(&saved, span);
                 fw.push(s.clone());
                 if outs.iter().any(|o| self.act.is_active(*o)) {
                     let arg_bars = args
@@ -274,7 +308,7 @@ impl Transformer<'_> {
                 } else {
                     Vec::new()
                 };
-                let (mut fw, mut rv) = save_restore(&saved, span);
+                let (mut fw, mut rv) = self.save_restore(&saved, span);
                 fw.push(s.clone());
                 if self.act.is_active(*dst) {
                     let dst_bar = self.bar(*dst);
@@ -291,8 +325,8 @@ impl Transformer<'_> {
             StmtKind::Return(_) => unreachable!("returns are lowered before the adjoint"),
             StmtKind::Accumulate { .. }
             | StmtKind::Let { .. }
-            | StmtKind::Save(_)
-            | StmtKind::Restore(_)
+            | StmtKind::Save(..)
+            | StmtKind::Restore(..)
             | StmtKind::SaveControl(_)
             | StmtKind::RestoreControl(_)
             | StmtKind::CallAdjoint { .. }
@@ -457,21 +491,6 @@ impl Transformer<'_> {
     }
 }
 
-/// Saves of `places` for the forward sweep and their restores for the reverse sweep. The
-/// tape is last-in, first-out, so the restores run in the opposite order of the saves.
-fn save_restore(places: &[Place], span: Span) -> (Block, Block) {
-    let saves = places
-        .iter()
-        .map(|p| Stmt::new(StmtKind::Save(p.clone()), span))
-        .collect();
-    let restores = places
-        .iter()
-        .rev()
-        .map(|p| Stmt::new(StmtKind::Restore(p.clone()), span))
-        .collect();
-    (saves, restores)
-}
-
 /// The value at a place, as an expression.
 fn read(place: &Place, var_ty: Ty, span: Span) -> Expr {
     match place {
@@ -483,8 +502,8 @@ fn read(place: &Place, var_ty: Ty, span: Span) -> Expr {
 /// Upper bound of reals saved by a forward sweep.
 fn tape_len(block: &Block, f: &Function) -> Count {
     sum_over(block, &mut |s| match &s.kind {
-        StmtKind::Save(Place::Elem(..)) => Some(Count::Lit(1)),
-        StmtKind::Save(Place::Var(v)) => Some(Count::of_type(f.vars[*v].ty)),
+        StmtKind::Save(Place::Elem(..), _) => Some(Count::Lit(1)),
+        StmtKind::Save(Place::Var(v), _) => Some(Count::of_type(f.vars[*v].ty)),
         _ => None,
     })
 }
@@ -527,8 +546,8 @@ fn sum_over(block: &Block, leaf: &mut impl FnMut(&Stmt) -> Option<Count>) -> Cou
             | StmtKind::Accumulate { .. }
             | StmtKind::Return(_)
             | StmtKind::Let { .. }
-            | StmtKind::Save(_)
-            | StmtKind::Restore(_)
+            | StmtKind::Save(..)
+            | StmtKind::Restore(..)
             | StmtKind::SaveControl(_)
             | StmtKind::RestoreControl(_)
             | StmtKind::CallAdjoint { .. }

@@ -33,8 +33,8 @@ fn always_returns(block: &Block) -> bool {
         StmtKind::Assign { .. } | StmtKind::Call { .. } | StmtKind::Copy { .. } => false,
         StmtKind::Accumulate { .. }
         | StmtKind::Let { .. }
-        | StmtKind::Save(_)
-        | StmtKind::Restore(_)
+        | StmtKind::Save(..)
+        | StmtKind::Restore(..)
         | StmtKind::SaveControl(_)
         | StmtKind::RestoreControl(_)
         | StmtKind::CallAdjoint { .. }

@@ -436,8 +436,8 @@ impl<'a> Printer<'a> {
                 let line = format!("const {ty} {} = {};", self.name(*var), self.expr(value));
                 self.line(line);
             }
-            StmtKind::Save(place) => self.save_restore(place, true),
-            StmtKind::Restore(place) => self.save_restore(place, false),
+            StmtKind::Save(place, _) => self.save_restore(place, true),
+            StmtKind::Restore(place, _) => self.save_restore(place, false),
             StmtKind::SaveControl(e) => {
                 let line = format!("lbm_ctl[lbm_cp++] = (int)({});", self.expr(e));
                 self.line(line);
@@ -678,7 +678,7 @@ pub fn collect_vars(block: &Block, used: &mut Vec<VarId>, lets: &mut HashSet<Var
                 lets.insert(*var);
                 push_expr(value, used);
             }
-            StmtKind::Save(p) | StmtKind::Restore(p) => {
+            StmtKind::Save(p, _) | StmtKind::Restore(p, _) => {
                 used.push(p.var());
                 if let Place::Elem(_, i) = p {
                     push_expr(i, used);

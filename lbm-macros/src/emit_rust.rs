@@ -661,8 +661,8 @@ impl Printer<'_> {
                 let ty = self.rust_type(self.f.vars[*var].ty);
                 quote!(let #n: #ty = #v;)
             }
-            StmtKind::Save(place) => self.save_restore(place, true),
-            StmtKind::Restore(place) => self.save_restore(place, false),
+            StmtKind::Save(place, _) => self.save_restore(place, true),
+            StmtKind::Restore(place, _) => self.save_restore(place, false),
             StmtKind::SaveControl(e) => {
                 let v = self.expr(e);
                 quote!(lbm_ctl.push((#v) as i64);)

@@ -464,6 +464,11 @@ impl Place {
 
 pub type Block = Vec<Stmt>;
 
+/// Which save a [`StmtKind::Save`] or [`StmtKind::Restore`] is: the adjoint numbers each
+/// save it writes and gives its restore the same number, so that a later pass can drop
+/// both.
+pub type SaveSite = usize;
+
 #[derive(Clone, Debug)]
 pub struct Arm {
     /// Integer patterns of the arm; `None` for `_`.
@@ -521,9 +526,9 @@ pub enum StmtKind {
         value: Expr,
     },
     /// Saves the value at a place (a whole variable: all its reals) on the real tape.
-    Save(Place),
-    /// Restores what the matching [`StmtKind::Save`] saved.
-    Restore(Place),
+    Save(Place, SaveSite),
+    /// Restores what the matching [`StmtKind::Save`] (the one of the same site) saved.
+    Restore(Place, SaveSite),
     /// Saves an integer or boolean expression on the control tape.
     SaveControl(Expr),
     /// Pops the control tape into an integer or boolean variable.
@@ -643,8 +648,8 @@ impl Stmt {
             | StmtKind::Accumulate { .. }
             | StmtKind::Return(_)
             | StmtKind::Let { .. }
-            | StmtKind::Save(_)
-            | StmtKind::Restore(_)
+            | StmtKind::Save(..)
+            | StmtKind::Restore(..)
             | StmtKind::SaveControl(_)
             | StmtKind::RestoreControl(_)
             | StmtKind::CallAdjoint { .. }
@@ -667,7 +672,9 @@ impl Stmt {
             StmtKind::Return(values) => values.iter().collect(),
             StmtKind::Let { value, .. } => vec![value],
             StmtKind::SaveControl(e) => vec![e],
-            StmtKind::Save(place) | StmtKind::Restore(place) => place.index().into_iter().collect(),
+            StmtKind::Save(place, _) | StmtKind::Restore(place, _) => {
+                place.index().into_iter().collect()
+            }
             StmtKind::Copy { .. }
             | StmtKind::Accumulate { .. }
             | StmtKind::RestoreControl(_)
@@ -684,7 +691,7 @@ impl Stmt {
             StmtKind::Copy { dst, .. } => vec![*dst],
             StmtKind::Accumulate { into, .. } => vec![*into],
             StmtKind::Let { var, .. } => vec![*var],
-            StmtKind::Restore(place) => vec![place.var()],
+            StmtKind::Restore(place, _) => vec![place.var()],
             StmtKind::RestoreControl(v) | StmtKind::Zero(v) => vec![*v],
             StmtKind::CallAdjoint { arg_bars, .. } => arg_bars.clone(),
             // A loop writes its counter.
@@ -692,7 +699,7 @@ impl Stmt {
             StmtKind::If { .. }
             | StmtKind::Match { .. }
             | StmtKind::Return(_)
-            | StmtKind::Save(_)
+            | StmtKind::Save(..)
             | StmtKind::SaveControl(_) => Vec::new(),
         }
     }
@@ -746,8 +753,8 @@ impl Stmt {
             StmtKind::Return(_) => unreachable!("returns are lowered before the analyses"),
             StmtKind::Accumulate { .. }
             | StmtKind::Let { .. }
-            | StmtKind::Save(_)
-            | StmtKind::Restore(_)
+            | StmtKind::Save(..)
+            | StmtKind::Restore(..)
             | StmtKind::SaveControl(_)
             | StmtKind::RestoreControl(_)
             | StmtKind::CallAdjoint { .. }

@@ -5,8 +5,8 @@
 //! with the typing rules in `parse/typing.rs`), `check` (checks spanning several
 //! statements), `lower` (single exit), `activity` (what carries derivatives), `recompute`
 //! (what the reverse sweep computes again instead of saving), `adjoint` (forward and
-//! reverse sweeps), `emit_c` and `emit_rust` (printers). `expand` runs them and assembles
-//! the generated module.
+//! reverse sweeps, with `dead_saves` dropping the saves nothing reads back), `emit_c` and
+//! `emit_rust` (printers). `expand` runs them and assembles the generated module.
 
 // Statement visitors match on the statement kind first and test conditions inside the
 // arm; folding the tests into match guards would make the kinds harder to scan.
@@ -18,6 +18,7 @@ mod check;
 mod contract;
 mod count;
 mod ctxt;
+mod dead_saves;
 mod emit_c;
 mod emit_reference;
 mod emit_rust;

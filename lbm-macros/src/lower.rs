@@ -52,8 +52,8 @@ fn needs_done_flag(block: &Block, tail: bool) -> bool {
             StmtKind::Assign { .. } | StmtKind::Call { .. } | StmtKind::Copy { .. } => false,
             StmtKind::Accumulate { .. }
             | StmtKind::Let { .. }
-            | StmtKind::Save(_)
-            | StmtKind::Restore(_)
+            | StmtKind::Save(..)
+            | StmtKind::Restore(..)
             | StmtKind::SaveControl(_)
             | StmtKind::RestoreControl(_)
             | StmtKind::CallAdjoint { .. }
@@ -190,8 +190,8 @@ impl Lowering<'_> {
             }
             StmtKind::Accumulate { .. }
             | StmtKind::Let { .. }
-            | StmtKind::Save(_)
-            | StmtKind::Restore(_)
+            | StmtKind::Save(..)
+            | StmtKind::Restore(..)
             | StmtKind::SaveControl(_)
             | StmtKind::RestoreControl(_)
             | StmtKind::CallAdjoint { .. }

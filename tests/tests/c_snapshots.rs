@@ -263,7 +263,7 @@ fn inactive_values_get_no_adjoint_code() {
             real s_bar = 0;
             real f_bar[Q] = {0};
             real k_bar = 0;
-            real lbm_tape[((1 + Q) + 1)];
+            real lbm_tape[1];
             int lbm_tp = 0;
             int lbm_ctl[1];
             int lbm_cp = 0;
@@ -277,11 +277,9 @@ fn inactive_values_get_no_adjoint_code() {
                 still[k_1] = (real)0.0;
             }
             lbm_equilibrium(&k, still, e);
-            lbm_tape[lbm_tp++] = acc;
             acc = (real)0.0;
             #pragma unroll
             for (int i = 0; i < Q; ++i) {
-                lbm_tape[lbm_tp++] = acc;
                 acc += f[i] * c * e[i];
             }
             if (big) {
@@ -307,14 +305,12 @@ fn inactive_values_get_no_adjoint_code() {
             }
             #pragma unroll
             for (int i = Q - 1; i >= 0; --i) {
-                acc = lbm_tape[--lbm_tp];
                 const real d = acc_bar;
                 acc_bar = (real)0.0;
                 acc_bar += d;
                 const real d_1 = d * e[i];
                 f_bar[i] += d_1 * c;
             }
-            acc = lbm_tape[--lbm_tp];
             acc_bar = (real)0.0;
             for (int lbm_k = 0; lbm_k < Q; ++lbm_k) lbm_f_bar[lbm_k] += f_bar[lbm_k];
             *lbm_s_bar += s_bar;
