@@ -203,20 +203,14 @@ fn read(live: &mut Live, e: &Expr) {
 /// a loop-carried value the next reversed iteration reads keeps its save.
 #[cfg(test)]
 mod tests {
-    use crate::activity::Activity;
-    use crate::ctxt::Ctxt;
     use crate::ir::*;
     use crate::recompute::Recompute;
+    use crate::test_support::{lowered, operator};
 
     /// The names of the variables the forward sweep of `item`'s adjoint saves, once per
     /// save statement, in order.
     fn saved(item: &syn::ItemFn) -> Vec<String> {
-        let cx = Ctxt::new();
-        let parsed = crate::parse::parse(item, &cx);
-        cx.check().expect("the operator is valid");
-        let mut f = parsed.expect("the operator parses");
-        crate::lower::lower_returns(&mut f);
-        let act = Activity::analyse(&f);
+        let (mut f, act) = lowered(item);
         let recompute = Recompute::analyse(&f, &act);
         let adjoint = crate::adjoint::transform(&mut f, &act, &recompute);
         let mut names = Vec::new();
@@ -226,17 +220,6 @@ mod tests {
             }
         });
         names
-    }
-
-    fn operator(source: &str, name: &str) -> syn::ItemFn {
-        let file = syn::parse_file(source).expect("the source parses");
-        file.items
-            .into_iter()
-            .find_map(|item| match item {
-                syn::Item::Fn(f) if f.sig.ident == name => Some(f),
-                _ => None,
-            })
-            .expect("the operator is in the source")
     }
 
     /// `usq` and the partial sums of `cu` are restored only to be overwritten; the value

@@ -32,6 +32,8 @@ mod names;
 mod parse;
 mod recompute;
 mod symbol;
+#[cfg(test)]
+mod test_support;
 
 use proc_macro::TokenStream;
 

@@ -148,32 +148,16 @@ fn count_reads(stmts: &[Stmt], reads: &mut [usize]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ctxt::Ctxt;
+    use crate::test_support::{lowered, operator};
 
     /// The names of the variables the reverse sweep of `item` recomputes.
     fn recomputed(item: &syn::ItemFn) -> Vec<String> {
-        let cx = Ctxt::new();
-        let parsed = crate::parse::parse(item, &cx);
-        cx.check().expect("the operator is valid");
-        let mut f = parsed.expect("the operator parses");
-        crate::lower::lower_returns(&mut f);
-        let act = Activity::analyse(&f);
+        let (f, act) = lowered(item);
         let r = Recompute::analyse(&f, &act);
         (0..f.vars.len())
             .filter(|&v| r.is_recomputed(v))
             .map(|v| f.vars[v].name.clone())
             .collect()
-    }
-
-    fn operator(source: &str, name: &str) -> syn::ItemFn {
-        let file = syn::parse_file(source).expect("the source parses");
-        file.items
-            .into_iter()
-            .find_map(|item| match item {
-                syn::Item::Fn(f) if f.sig.ident == name => Some(f),
-                _ => None,
-            })
-            .expect("the operator is in the source")
     }
 
     #[test]

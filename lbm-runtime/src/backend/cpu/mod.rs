@@ -4,9 +4,10 @@
 //! of consecutive cells is one contiguous run, so a group of cells loads it into SIMD
 //! lanes in one move, and a block of cells writes one slice of each plane (see `planes`),
 //! so blocks run in parallel without sharing writes. Planes are a little longer than the
-//! grid has cells, so that they start a whole number of pages apart (see `topology`). `operator` gathers, runs and
-//! differentiates one bound operator, in blocks of cells; `topology` says where each
-//! cell's streamed populations come from, row by row; this module holds a whole
+//! grid has cells, so that they start an odd number of half pages apart (see
+//! `Topology::plane_len`). `operator` gathers, runs and differentiates one bound
+//! operator, in blocks of cells; `topology` says where each cell's streamed populations
+//! come from, row by row; this module holds a whole
 //! simulation (the step, the objective, their gradients) and implements the backend
 //! interface.
 
