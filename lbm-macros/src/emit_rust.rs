@@ -470,12 +470,7 @@ impl Printer<'_> {
                 #(let #out_bars = <#types as ::lbm_runtime::tape::Value<R>>::read_flat(out_bar, &mut lbm_at);)*
                 let (#(#grads,)*) = adjoint::<R, L, D, Q>(#(#names,)* #out_bar);
                 let mut lbm_at = 0usize;
-                #(
-                    let mut lbm_write = lbm_at;
-                    let mut lbm_sum = <#grad_types as ::lbm_runtime::tape::Value<R>>::read_flat(reals_bar, &mut lbm_at);
-                    <#grad_types as ::lbm_runtime::tape::Value<R>>::accumulate(&mut lbm_sum, #grads);
-                    <#grad_types as ::lbm_runtime::tape::Value<R>>::write_flat(&lbm_sum, reals_bar, &mut lbm_write);
-                )*
+                #(<#grad_types as ::lbm_runtime::tape::Value<R>>::add_to_flat(&#grads, reals_bar, &mut lbm_at);)*
             }
         }
     }

@@ -112,6 +112,10 @@ pub trait Value<R: Real>: Copy {
     fn write_flat(&self, buf: &mut [R], at: &mut usize);
     /// Reads the elements from a flat buffer at `*at`, advancing it.
     fn read_flat(buf: &[R], at: &mut usize) -> Self;
+    /// Adds the elements into a flat buffer at `*at`, advancing it: in place, because a
+    /// lane adjoint's arrays are hundreds of bytes, which a read, an accumulation and a
+    /// write would copy twice.
+    fn add_to_flat(&self, buf: &mut [R], at: &mut usize);
 }
 
 impl<R: Real> Value<R> for R {
@@ -142,6 +146,11 @@ impl<R: Real> Value<R> for R {
         *at += 1;
         buf[*at - 1]
     }
+    #[inline(always)]
+    fn add_to_flat(&self, buf: &mut [R], at: &mut usize) {
+        buf[*at] += *self;
+        *at += 1;
+    }
 }
 
 impl<R: Real, const M: usize> Value<R> for [R; M] {
@@ -152,8 +161,10 @@ impl<R: Real, const M: usize> Value<R> for [R; M] {
     }
     #[inline(always)]
     fn accumulate(&mut self, other: Self) {
-        for (a, b) in self.iter_mut().zip(other) {
-            *a += b;
+        // By reference: iterating `other` by value moves the whole array into the
+        // iterator, a copy LLVM keeps (a `memcpy` call) for lane arrays.
+        for (a, b) in self.iter_mut().zip(&other) {
+            *a += *b;
         }
     }
     #[inline(always)]
@@ -179,6 +190,13 @@ impl<R: Real, const M: usize> Value<R> for [R; M] {
         v.copy_from_slice(&buf[*at..*at + M]);
         *at += M;
         v
+    }
+    #[inline(always)]
+    fn add_to_flat(&self, buf: &mut [R], at: &mut usize) {
+        for (a, b) in buf[*at..*at + M].iter_mut().zip(self) {
+            *a += *b;
+        }
+        *at += M;
     }
 }
 

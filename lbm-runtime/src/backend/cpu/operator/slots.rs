@@ -121,13 +121,21 @@ impl<'a, R: Copy> Slots<'a, R> {
     #[inline(always)]
     unsafe fn put_run(&self, (start, x): (usize, usize), nx: usize, values: &[R]) {
         assert!(start + nx <= self.len && x < nx && values.len() <= nx);
-        let first = values.len().min(nx - x);
-        // SAFETY: both runs lie in the row (checked above), which lies in the state; the
+        let len = values.len();
+        // SAFETY: the runs lie in the row (checked above), which lies in the state; the
         // caller's contract rules out a race.
         unsafe {
             let row = self.ptr.add(start);
-            std::ptr::copy_nonoverlapping(values.as_ptr(), row.add(x), first);
-            std::ptr::copy_nonoverlapping(values[first..].as_ptr(), row, values.len() - first);
+            if x + len <= nx {
+                // The usual case, apart: one copy of a length the caller's inlining makes
+                // a constant (a group's lanes), which compiles to moves rather than a call
+                // to `memcpy` as the split copies' run-time lengths do.
+                std::ptr::copy_nonoverlapping(values.as_ptr(), row.add(x), len);
+            } else {
+                let first = nx - x;
+                std::ptr::copy_nonoverlapping(values.as_ptr(), row.add(x), first);
+                std::ptr::copy_nonoverlapping(values[first..].as_ptr(), row, len - first);
+            }
         }
     }
 }
