@@ -44,9 +44,12 @@ impl<R: CpuReal> CpuOperator<R> {
         let mut bad = None;
         let mut ups = [0usize; MAX_Q];
         let ups = &mut ups[..topo.q];
+        // Set up once, not per group: an array this size is a call to `memset`.
+        let mut runs = [(0usize, 0usize); MAX_Q];
+        let runs = &mut runs[..topo.q];
         let mut first = cells.start;
         while first + n <= cells.end {
-            self.gather_group(topo, first, f, ups, s);
+            self.gather_group(topo, first, f, (ups, runs), s);
             // SAFETY: a lane forward is chosen only where `lanes::supported()`.
             let ran = self.uniform_ints(s) && unsafe { run_forward(forward, s) };
             if ran {
@@ -86,14 +89,16 @@ impl<R: CpuReal> CpuOperator<R> {
         let n = R::Lanes::LANES;
         let mut ups = [0usize; MAX_Q];
         let ups = &mut ups[..topo.q];
+        let mut runs = [(0usize, 0usize); MAX_Q];
+        let runs = &mut runs[..topo.q];
         let mut first = cells.start;
         while first + n <= cells.end {
-            self.gather_group(topo, first, f, ups, s);
+            self.gather_group(topo, first, f, (ups, runs), s);
             self.gather_out_bar(out_bar, topo.plane_len, first, s);
             // SAFETY: a lane adjoint is chosen only where `lanes::supported()`.
             let ran = self.uniform_ints(s) && unsafe { run_adjoint(adjoint, s) };
             if ran {
-                self.store_group_bars(s, first, planes, start, topo, pops);
+                self.store_group_bars(s, first, planes, start, (topo, runs), pops);
             } else {
                 for (lane, cell) in (first..first + n).enumerate() {
                     self.take_lane(s, lane);
@@ -115,18 +120,23 @@ impl<R: CpuReal> CpuOperator<R> {
     }
 
     /// Gathers the inputs of the group of cells from `first` on into the lanes: by runs
-    /// when they lie in one row, else cell by cell (`ups` is scratch space).
+    /// when they lie in one row, else cell by cell (`ups` is scratch space). Where they
+    /// lie in one row of a step that streams, leaves the group's source runs
+    /// ([`Topology::source_runs`]) in `runs`, for the slots of its adjoints.
     fn gather_group(
         &self,
         topo: &Topology,
         first: usize,
         f: &[R],
-        ups: &mut [usize],
+        (ups, runs): (&mut [usize], &mut [(usize, usize)]),
         s: &mut Scratch<R>,
     ) {
         let n = R::Lanes::LANES;
         if first % topo.nx() + n <= topo.nx() {
-            self.gather_in_row(topo, first, f, s);
+            if self.streams {
+                topo.source_runs(first, runs);
+            }
+            self.gather_in_row(topo, first, f, runs, s);
         } else {
             for lane in 0..n {
                 topo.upstream_of(first + lane, ups);
@@ -163,14 +173,14 @@ impl<R: CpuReal> CpuOperator<R> {
 
     /// Writes the input adjoints of the group of cells from `first` on to `planes` (the
     /// block's slices of the planes, from cell `start` on), a run of each, or as `pops`
-    /// says.
+    /// says; `runs` are the group's source runs as [`Self::gather_group`] left them.
     fn store_group_bars(
         &self,
         s: &mut Scratch<R>,
         first: usize,
         planes: &mut [&mut [R]],
         start: usize,
-        topo: &Topology,
+        (topo, runs): (&Topology, &[(usize, usize)]),
         pops: PopulationBars<'_, '_, R>,
     ) {
         let (n, at) = (R::Lanes::LANES, first - start);
@@ -187,21 +197,24 @@ impl<R: CpuReal> CpuOperator<R> {
                 }
                 // SAFETY: every cell of the step writes only the slots it read, and no
                 // two cells read one slot (`adjoint_step`).
-                unsafe { self.put_group_slots(terms, topo, first, s, slots) };
+                unsafe { self.put_group_slots(terms, (topo, runs), first, s, slots) };
             }
         }
     }
 
     /// Gathers the inputs of the group of cells from `first` on, which lie in one row:
-    /// population by population, from the run of its plane the row streams from (see
-    /// [`Topology::source_runs`]), in one move unless the run wraps at the row's end.
-    fn gather_in_row(&self, topo: &Topology, first: usize, f: &[R], s: &mut Scratch<R>) {
+    /// population by population, from the run of its plane the row streams from
+    /// (`sources`, as [`Topology::source_runs`] gives them where the step streams), in one
+    /// move unless the run wraps at the row's end.
+    fn gather_in_row(
+        &self,
+        topo: &Topology,
+        first: usize,
+        f: &[R],
+        sources: &[(usize, usize)],
+        s: &mut Scratch<R>,
+    ) {
         let (n, plane_len, nx, il) = (R::Lanes::LANES, topo.plane_len, topo.nx(), self.ints_len);
-        let mut sources = [(0usize, 0usize); MAX_Q];
-        let sources = &mut sources[..topo.q];
-        if self.streams {
-            topo.source_runs(first, sources);
-        }
         let lanes = R::Lanes::scalars_mut(&mut s.group_reals);
         let ints = &mut s.group_ints;
         // Input `input` of every lane, from plane `plane` of the row that starts at cell

@@ -169,14 +169,15 @@ impl<R: CpuReal> CpuOperator<R> {
     }
 
     /// Writes the slots that the group of cells from `first` on read, from the group's
-    /// input adjoints in `s.group_bars`.
+    /// input adjoints in `s.group_bars`; `runs` are its source runs
+    /// ([`Topology::source_runs`]) where it lies in one row.
     ///
     /// # Safety
     /// As [`Self::put_cell_slots`], for every cell of the group.
     pub(super) unsafe fn put_group_slots(
         &self,
         terms: &SlotTerms,
-        topo: &Topology,
+        (topo, runs): (&Topology, &[(usize, usize)]),
         first: usize,
         s: &mut Scratch<R>,
         slots: &Slots<'_, R>,
@@ -200,9 +201,6 @@ impl<R: CpuReal> CpuOperator<R> {
             s.bar = bar;
             return;
         }
-        let mut runs = [(0usize, 0usize); crate::backend::cpu::topology::MAX_Q];
-        let runs = &mut runs[..q];
-        topo.source_runs(first, runs);
         let sum = &mut s.slot_sum;
         for (j, &(row, x)) in runs.iter().enumerate() {
             let planes = terms.of_direction(j);
