@@ -636,23 +636,25 @@ pub(crate) fn adjoint_module(
 ) -> Result<String, CodegenError> {
     let mut s = module_head(op, layout, lattice, precision)?;
     s.push_str(&population_defines(states.storage, "real"));
-    for &(addressing, suffix) in states.addressings() {
-        adjoint_kernel(&mut s, op, layout, lattice, addressing, suffix, min_blocks);
+    let staged = stages_output_adjoints(lattice.q(), precision, layout);
+    for &kind in states.addressings() {
+        adjoint_kernel(&mut s, op, layout, lattice, kind, min_blocks, staged);
     }
     side_kernel(&mut s, layout, lattice);
     Ok(s)
 }
 
-/// The adjoint kernel of a step whose states are laid out as `addressing`. Adjoint
-/// states are always in the natural layout.
+/// The adjoint kernel of a step whose states are laid out as `addressing`, named with
+/// `suffix`; `staged` as [`stages_output_adjoints`] says. Adjoint states are always in
+/// the natural layout.
 fn adjoint_kernel(
     s: &mut String,
     op: &'static OperatorInfo,
     layout: &Layout,
     lattice: LatticeKind,
-    addressing: Addressing,
-    suffix: &str,
+    (addressing, suffix): (Addressing, &str),
     min_blocks: u32,
+    staged: bool,
 ) {
     let (d, q) = (lattice.d(), lattice.q());
     let name = op.c_name;
@@ -669,7 +671,7 @@ fn adjoint_kernel(
     );
     s.push_str(&coords(d, layout.dims, Cells::Within(layout.interior)));
     declare_reduced(s, layout);
-    let ob = OutputAdjointLoads::new(q);
+    let ob = OutputAdjointLoads::new(q, staged);
     s.push_str(&ob.shared);
     s.push_str("    if (active) {\n");
     let mut body = ob.issue;
@@ -732,12 +734,12 @@ struct OutputAdjointLoads {
 }
 
 impl OutputAdjointLoads {
-    fn new(q: usize) -> Self {
+    fn new(q: usize, staged: bool) -> Self {
         let direct: String = (0..q)
             .map(|i| format!("    ob[{i}] = lout[{i}ull * n64 + cell];\n"))
             .collect();
         let declare = format!("    real ob[{q}];\n");
-        if !stages_output_adjoints(q) {
+        if !staged {
             return OutputAdjointLoads {
                 shared: String::new(),
                 issue: String::new(),
@@ -776,13 +778,21 @@ impl OutputAdjointLoads {
 /// asynchronous copies (sm_80 on): they are in flight while the forward is recomputed
 /// without holding registers.
 ///
-/// Measured on an H200 (f32 BGK, adjoint over forward time): D2Q9 4096^2 1.73 -> 1.64,
-/// in place 1.59 -> 1.52, with 16-bit storage 2.66 -> 2.56; but D3Q19 128^3 and 256^3
-/// 1.60 -> 1.71, TRT 2.09 -> 2.24, KBC 3.20 -> 3.58, whose adjoints already keep their
-/// loads in flight in registers and pay for the extra shared-memory reads and the
-/// smaller L1. So only small lattices stage (D2Q9: 9 KiB a block in `f32`).
-fn stages_output_adjoints(q: usize) -> bool {
-    q <= 9
+/// Measured on an H200 (adjoint over forward time, the kernels before and staged
+/// alternating): f32 BGK on D2Q9 gains, 4096^2 1.73 -> 1.64, 1024^2 1.72 -> 1.63, in
+/// place 1.59 -> 1.52, with 16-bit storage 2.66 -> 2.56. Every adjoint that holds more
+/// in registers loses: D3Q19 1.60 -> 1.71, TRT 2.09 -> 2.24, KBC 3.20 -> 3.58, D2Q9 in
+/// `f64` 1.69 -> 1.73, and the Zou-He channel's D2Q9 step (which also reads its own
+/// populations and three fields) 3.66 -> 3.82; those keep their loads in flight in
+/// registers already and pay for the shared-memory reads and the smaller L1. So only
+/// `f32` steps on lattices of at most nine directions that read nothing but pulled
+/// populations and uniform values stage, the kind that was measured to gain.
+fn stages_output_adjoints(q: usize, precision: Precision, layout: &Layout) -> bool {
+    let lean = layout
+        .slots
+        .iter()
+        .all(|slot| matches!(slot, Slot::Pulled | Slot::Uniform { .. }));
+    q <= 9 && precision == Precision::F32 && lean
 }
 
 /// The side gather: slot (y, j) gets what cell y - offset read from it, in parameter
@@ -1010,6 +1020,38 @@ mod tests {
         let l = Layout::new(&ke, &grid);
         out.push(objective_module(ke.op, &l, lattice, precision, aa).unwrap());
         out
+    }
+
+    /// Staging is a measured choice (see `stages_output_adjoints`): only the kind of step
+    /// that gained stages, and only where it says so does the kernel hold shared memory.
+    #[test]
+    fn only_lean_f32_d2q9_adjoints_stage_their_output_adjoints() {
+        let layout = |lattice: LatticeKind, step: Step| {
+            let grid = match lattice.d() {
+                2 => Grid::new_2d(lattice, 4, 3).unwrap(),
+                _ => Grid::new_3d(lattice, 4, 3, 2).unwrap(),
+            };
+            let bound = step.bind(&grid).unwrap();
+            (bound.op, Layout::new(&bound, &grid))
+        };
+        let bgk = || Step::new(&ops::bgk::INFO).uniform("omega", [1.2]);
+        let bouzidi = |q: usize| Step::new(&ops::bouzidi::INFO).field("q", vec![0.5; 12 * q]);
+        let cases = [
+            (LatticeKind::D2Q9, bgk(), Precision::F32, true),
+            (LatticeKind::D2Q9, bgk(), Precision::F64, false),
+            (LatticeKind::D3Q19, bgk(), Precision::F32, false),
+            (LatticeKind::D2Q9, bouzidi(9), Precision::F32, false),
+        ];
+        for (lattice, step, precision, staged) in cases {
+            let (op, l) = layout(lattice, step);
+            assert_eq!(stages_output_adjoints(lattice.q(), precision, &l), staged);
+            let m = adjoint_module(op, &l, lattice, precision, States::default(), 2).unwrap();
+            assert_eq!(
+                m.contains("__shared__ real lbm_ob_s"),
+                staged,
+                "{lattice:?}"
+            );
+        }
     }
 
     #[test]
