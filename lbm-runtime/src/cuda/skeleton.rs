@@ -959,11 +959,16 @@ mod tests {
     use crate::nvrtc::{compile_ptx, nvrtc_for_test};
     use crate::ops;
 
-    fn modules(lattice: LatticeKind, precision: Precision) -> Vec<String> {
-        let grid = match lattice.d() {
+    /// A grid of a few cells of `lattice`, with rows of unequal sides.
+    fn small_grid(lattice: LatticeKind) -> Grid {
+        match lattice.d() {
             2 => Grid::new_2d(lattice, 4, 3).unwrap(),
             _ => Grid::new_3d(lattice, 4, 3, 2).unwrap(),
-        };
+        }
+    }
+
+    fn modules(lattice: LatticeKind, precision: Precision) -> Vec<String> {
+        let grid = small_grid(lattice);
         let bgk = Step::new(&ops::bgk::INFO)
             .uniform("omega", [1.2])
             .bind(&grid)
@@ -1026,24 +1031,18 @@ mod tests {
     /// that gained stages, and only where it says so does the kernel hold shared memory.
     #[test]
     fn only_lean_f32_d2q9_adjoints_stage_their_output_adjoints() {
-        let layout = |lattice: LatticeKind, step: Step| {
-            let grid = match lattice.d() {
-                2 => Grid::new_2d(lattice, 4, 3).unwrap(),
-                _ => Grid::new_3d(lattice, 4, 3, 2).unwrap(),
-            };
-            let bound = step.bind(&grid).unwrap();
-            (bound.op, Layout::new(&bound, &grid))
-        };
         let bgk = || Step::new(&ops::bgk::INFO).uniform("omega", [1.2]);
-        let bouzidi = |q: usize| Step::new(&ops::bouzidi::INFO).field("q", vec![0.5; 12 * q]);
+        let bouzidi = Step::new(&ops::bouzidi::INFO).field("q", vec![0.5; 12 * 9]);
         let cases = [
             (LatticeKind::D2Q9, bgk(), Precision::F32, true),
             (LatticeKind::D2Q9, bgk(), Precision::F64, false),
             (LatticeKind::D3Q19, bgk(), Precision::F32, false),
-            (LatticeKind::D2Q9, bouzidi(9), Precision::F32, false),
+            (LatticeKind::D2Q9, bouzidi, Precision::F32, false),
         ];
         for (lattice, step, precision, staged) in cases {
-            let (op, l) = layout(lattice, step);
+            let grid = small_grid(lattice);
+            let bound = step.bind(&grid).unwrap();
+            let (op, l) = (bound.op, Layout::new(&bound, &grid));
             assert_eq!(stages_output_adjoints(lattice.q(), precision, &l), staged);
             let m = adjoint_module(op, &l, lattice, precision, States::default(), 2).unwrap();
             assert_eq!(
