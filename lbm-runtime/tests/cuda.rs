@@ -217,6 +217,56 @@ fn bgk_gradients_match_cpu_on_every_lattice() {
     }
 }
 
+/// The library's other collisions, each with its parameters, forward and backward on
+/// every lattice: their generated kernels (KBC's branch on the entropic product, the
+/// Smagorinsky square roots) run nowhere else on the GPU in the tests.
+#[test]
+fn library_collisions_match_cpu_forward_and_backward() {
+    if !gpu("library_collisions_match_cpu_forward_and_backward") {
+        return;
+    }
+    let steps = [
+        Step::new(&ops::trt::INFO)
+            .uniform("omega", [1.7])
+            .uniform("magic", [0.25]),
+        Step::new(&ops::regularized_bgk::INFO).uniform("omega", [1.6]),
+        Step::new(&ops::mrt::INFO)
+            .uniform("omega", [1.7])
+            .uniform("omega_bulk", [1.2])
+            .uniform("omega_ghost", [1.1]),
+        Step::new(&ops::kbc::INFO).uniform("omega", [1.9]),
+        Step::new(&ops::smagorinsky_bgk::INFO)
+            .uniform("omega", [1.8])
+            .uniform("c_smag", [0.17]),
+    ];
+    let names = ["trt", "regularized_bgk", "mrt", "kbc", "smagorinsky_bgk"];
+    let objective = Objective::new(&ops::kinetic_energy::INFO).at_steps([3, 6]);
+    for grid in grids() {
+        let f0 = initial(&grid);
+        for (name, step) in names.iter().zip(&steps) {
+            for (p, tol) in [(Precision::F64, 1e-12), (Precision::F32, 1e-4)] {
+                let what = format!("{name} {} {p:?}", grid.lattice());
+                let mut g = simulation(&grid, step, p, Backend::Cuda, &f0);
+                let mut c = simulation(&grid, step, p, Backend::Cpu, &f0);
+                g.run(6).unwrap();
+                c.run(6).unwrap();
+                assert_close(
+                    &format!("{what}: populations"),
+                    &g.populations().unwrap(),
+                    &c.populations().unwrap(),
+                    tol,
+                );
+                let run = |b| {
+                    simulation(&grid, step, p, b, &f0)
+                        .gradient(&objective, 6, Checkpointing::StoreAll)
+                        .unwrap()
+                };
+                compare_gradients(&what, &run(Backend::Cuda), &run(Backend::Cpu), tol);
+            }
+        }
+    }
+}
+
 #[test]
 fn every_source_kind_matches_cpu_forward_and_backward() {
     if !gpu("every_source_kind_matches_cpu_forward_and_backward") {
