@@ -15,7 +15,8 @@ use common::{end_tags, gpu, initial, noise, obstacle, step_bouzidi, step_zou_he}
 use lbm_runtime::ops::{bgk, moving_wall_bounce_back};
 use lbm_runtime::{
     cuda, operator, ops, AdjointPrecision, Backend, Budget, Checkpointing, GradValue, Gradients,
-    Grid, LatticeKind, LbmError, Objective, Precision, RunReport, Simulation, Source, Step,
+    Grid, LatticeKind, LbmError, Objective, OperatorInfo, Precision, RunReport, Simulation, Source,
+    Step,
 };
 
 /// Every parameter source at once: a moving wall on solid links, a per-step relaxation
@@ -225,27 +226,28 @@ fn library_collisions_match_cpu_forward_and_backward() {
     if !gpu("library_collisions_match_cpu_forward_and_backward") {
         return;
     }
-    let steps = [
-        Step::new(&ops::trt::INFO)
-            .uniform("omega", [1.7])
-            .uniform("magic", [0.25]),
-        Step::new(&ops::regularized_bgk::INFO).uniform("omega", [1.6]),
-        Step::new(&ops::mrt::INFO)
-            .uniform("omega", [1.7])
-            .uniform("omega_bulk", [1.2])
-            .uniform("omega_ghost", [1.1]),
-        Step::new(&ops::kbc::INFO).uniform("omega", [1.9]),
-        Step::new(&ops::smagorinsky_bgk::INFO)
-            .uniform("omega", [1.8])
-            .uniform("c_smag", [0.17]),
+    let collisions: [(&OperatorInfo, &[(&str, f64)]); 5] = [
+        (&ops::trt::INFO, &[("omega", 1.7), ("magic", 0.25)]),
+        (&ops::regularized_bgk::INFO, &[("omega", 1.6)]),
+        (
+            &ops::mrt::INFO,
+            &[("omega", 1.7), ("omega_bulk", 1.2), ("omega_ghost", 1.1)],
+        ),
+        (&ops::kbc::INFO, &[("omega", 1.9)]),
+        (
+            &ops::smagorinsky_bgk::INFO,
+            &[("omega", 1.8), ("c_smag", 0.17)],
+        ),
     ];
-    let names = ["trt", "regularized_bgk", "mrt", "kbc", "smagorinsky_bgk"];
     let objective = Objective::new(&ops::kinetic_energy::INFO).at_steps([3, 6]);
     for grid in grids() {
         let f0 = initial(&grid);
-        for (name, step) in names.iter().zip(&steps) {
+        for (op, params) in collisions {
+            let step = &params.iter().fold(Step::new(op), |step, &(name, value)| {
+                step.uniform(name, [value])
+            });
             for (p, tol) in [(Precision::F64, 1e-12), (Precision::F32, 1e-4)] {
-                let what = format!("{name} {} {p:?}", grid.lattice());
+                let what = format!("{} {} {p:?}", op.name, grid.lattice());
                 let mut g = simulation(&grid, step, p, Backend::Cuda, &f0);
                 let mut c = simulation(&grid, step, p, Backend::Cpu, &f0);
                 g.run(6).unwrap();

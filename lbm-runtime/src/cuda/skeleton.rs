@@ -1032,7 +1032,8 @@ mod tests {
     #[test]
     fn only_lean_f32_d2q9_adjoints_stage_their_output_adjoints() {
         let bgk = || Step::new(&ops::bgk::INFO).uniform("omega", [1.2]);
-        let bouzidi = Step::new(&ops::bouzidi::INFO).field("q", vec![0.5; 12 * 9]);
+        let d2q9_links = small_grid(LatticeKind::D2Q9).cells() * 9;
+        let bouzidi = Step::new(&ops::bouzidi::INFO).field("q", vec![0.5; d2q9_links]);
         let cases = [
             (LatticeKind::D2Q9, bgk(), Precision::F32, true),
             (LatticeKind::D2Q9, bgk(), Precision::F64, false),
