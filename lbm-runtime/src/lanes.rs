@@ -146,6 +146,9 @@ pub trait Group: Real {
     fn scalars(groups: &[Self]) -> &[Self::Scalar];
     /// [`Group::scalars`], to write lanes.
     fn scalars_mut(groups: &mut [Self]) -> &mut [Self::Scalar];
+    /// Whether every lane of every group is finite: one pass without an early exit,
+    /// in the lanes' own instructions, for the outputs of every group a step computes.
+    fn all_finite(groups: &[Self]) -> bool;
 }
 
 macro_rules! group_of_one {
@@ -160,6 +163,10 @@ macro_rules! group_of_one {
             #[inline(always)]
             fn scalars_mut(groups: &mut [Self]) -> &mut [$t] {
                 groups
+            }
+            #[inline(always)]
+            fn all_finite(groups: &[Self]) -> bool {
+                groups.iter().fold(true, |all, v| all & v.is_finite())
             }
         }
     )*};
@@ -203,10 +210,32 @@ mod avx {
                         std::slice::from_raw_parts_mut(groups.as_mut_ptr().cast(), groups.len() * $n)
                     }
                 }
+                #[inline(always)]
+                fn all_finite(groups: &[Self]) -> bool {
+                    // SAFETY: the groups exist, so the CPU has AVX2 (see the module docs).
+                    unsafe { Self::all_finite_simd(groups) }
+                }
             }
 
             impl $name {
                 const ALL: i32 = (1 << $n) - 1;
+
+                /// [`Group::all_finite`]: `v * 0` is zero unless `v` is infinite or NaN,
+                /// and a NaN stays in a sum, so a sum of them is ordered (not NaN) only
+                /// where every value is finite. Compiled with the lanes' features, unlike
+                /// the callers in the backend, so that the loop runs in their
+                /// instructions rather than calls to them.
+                ///
+                /// # Safety
+                /// Only where the CPU has AVX2.
+                #[target_feature(enable = "avx2")]
+                unsafe fn all_finite_simd(groups: &[Self]) -> bool {
+                    let zero = $set1(0.0);
+                    let sum = groups
+                        .iter()
+                        .fold(zero, |sum, v| $add(sum, $mul(v.0, zero)));
+                    $movemask($cmp::<_CMP_ORD_Q>(sum, sum)) == Self::ALL
+                }
 
                 /// A group from its lanes. Panics on a CPU without AVX2 and FMA (see
                 /// [`supported`](super::supported)).

@@ -25,10 +25,12 @@ use super::planes::cut_into_blocks;
 use super::topology::{clip, Topology, MAX_Q};
 
 mod groups;
+mod runs;
 mod slots;
 #[cfg(test)]
 mod test_support;
 
+use runs::RunReads;
 use slots::{SlotTerms, Slots};
 
 /// Cells per chunk of a deterministic parallel sum.
@@ -210,6 +212,9 @@ pub(crate) struct CpuOperator<R: CpuReal> {
     lanes: Option<&'static LaneForms<R::Lanes>>,
     /// How pass A can write population adjoints into their slots, when it can.
     slot_terms: Option<SlotTerms>,
+    /// The per-cell inputs as reads of runs of the state, when they all are (see
+    /// `runs`); groups of cells gather them so.
+    run_reads: Option<RunReads>,
 }
 
 impl<R: CpuReal> CpuOperator<R> {
@@ -230,6 +235,7 @@ impl<R: CpuReal> CpuOperator<R> {
         let lens: Vec<usize> = op.params.iter().map(|p| p.shape.len(lattice)).collect();
         let per_cell = per_cell_inputs(&bound.sources, &offsets, &lens);
         let reals_len = op.real_inputs_len(lattice);
+        let run_reads = RunReads::of(&per_cell, &topo.opp, topo.plane_len, R::Lanes::LANES);
         CpuOperator {
             lattice,
             neighbors,
@@ -245,6 +251,7 @@ impl<R: CpuReal> CpuOperator<R> {
             outputs_len: op.outputs_len(lattice),
             forward_f32: None,
             lanes: R::lane_forms(&op.cpu, lattice),
+            run_reads,
         }
     }
 

@@ -176,6 +176,16 @@ impl Topology {
         }
     }
 
+    /// Where the cells of row `row` stream from: `sources[i] = (start, back)` says that
+    /// direction `i` streams into the row's cell `x` from the cell at `(x + back) mod nx`
+    /// of the row that starts at cell `start`.
+    pub fn row_sources(&self, row: usize, sources: &mut [(usize, isize)]) {
+        let rows = &self.up_rows[row * self.q..row * self.q + self.q];
+        for ((source, &start), &back) in sources.iter_mut().zip(rows).zip(&self.x_back) {
+            *source = (start, back);
+        }
+    }
+
     /// `ups` of [`Topology::for_each_cell`], with `stride` 1, for one cell.
     pub fn upstream_of(&self, cell: usize, ups: &mut [usize]) {
         let (row, x) = (cell / self.nx, cell % self.nx);

@@ -18,6 +18,7 @@
 
 use std::ops::Range;
 
+use super::runs::RowReads;
 use super::{store_cell, CellInput, CpuOperator, CpuReal, OutBar, PopulationBars, Scratch};
 use crate::backend::cpu::topology::{Topology, MAX_Q};
 use crate::lanes::{self, Group};
@@ -47,13 +48,15 @@ impl<R: CpuReal> CpuOperator<R> {
         // Set up once, not per group: an array this size is a call to `memset`.
         let mut runs = [(0usize, 0usize); MAX_Q];
         let runs = &mut runs[..topo.q];
+        let mut rows = RowReads::default();
+        let shortest = out.iter().map(|plane| plane.len()).min().unwrap_or(0);
         let mut first = cells.start;
         while first + n <= cells.end {
-            self.gather_group(topo, first, f, (ups, runs), s);
+            self.gather_group(topo, first, f, (ups, runs, &mut rows), false, s);
             // SAFETY: a lane forward is chosen only where `lanes::supported()`.
             let ran = self.uniform_ints(s) && unsafe { run_forward(forward, s) };
             if ran {
-                self.store_group(s, first, out, start, &mut bad);
+                self.store_group(s, first, (out, shortest), start, &mut bad);
             } else {
                 self.forward_singly(s, first..first + n, out, start, &mut bad);
             }
@@ -89,11 +92,13 @@ impl<R: CpuReal> CpuOperator<R> {
         let n = R::Lanes::LANES;
         let mut ups = [0usize; MAX_Q];
         let ups = &mut ups[..topo.q];
+        // Set up once, not per group: an array this size is a call to `memset`.
         let mut runs = [(0usize, 0usize); MAX_Q];
         let runs = &mut runs[..topo.q];
+        let mut rows = RowReads::default();
         let mut first = cells.start;
         while first + n <= cells.end {
-            self.gather_group(topo, first, f, (ups, runs), s);
+            self.gather_group(topo, first, f, (ups, runs, &mut rows), true, s);
             self.gather_out_bar(out_bar, topo.plane_len, first, s);
             // SAFETY: a lane adjoint is chosen only where `lanes::supported()`.
             let ran = self.uniform_ints(s) && unsafe { run_adjoint(adjoint, s) };
@@ -120,29 +125,41 @@ impl<R: CpuReal> CpuOperator<R> {
     }
 
     /// Gathers the inputs of the group of cells from `first` on into the lanes: by runs
-    /// when they lie in one row, else cell by cell (`ups` is scratch space). Where they
-    /// lie in one row of a step that streams, leaves the group's source runs
-    /// ([`Topology::source_runs`]) in `runs`, for the slots of its adjoints.
+    /// when they lie in one row, else cell by cell (`ups` is scratch space). Where all
+    /// inputs are runs of the state (see `runs`), from `rows`, the reads of the group's
+    /// row (made anew when the row changes). Where the group lies in one row of a step
+    /// that streams, leaves its source runs ([`Topology::source_runs`]) in `runs` when
+    /// the gather needs them or `for_slots` asks for them (the slots of its adjoints).
     fn gather_group(
         &self,
         topo: &Topology,
         first: usize,
         f: &[R],
-        (ups, runs): (&mut [usize], &mut [(usize, usize)]),
+        (ups, runs, rows): (&mut [usize], &mut [(usize, usize)], &mut RowReads),
+        for_slots: bool,
         s: &mut Scratch<R>,
     ) {
-        let n = R::Lanes::LANES;
-        if first % topo.nx() + n <= topo.nx() {
-            if self.streams {
-                topo.source_runs(first, runs);
-            }
-            self.gather_in_row(topo, first, f, runs, s);
-        } else {
+        let (n, nx) = (R::Lanes::LANES, topo.nx());
+        let (row, x) = (first / nx, first % nx);
+        if x + n > nx {
             for lane in 0..n {
                 topo.upstream_of(first + lane, ups);
                 self.gather_lane(topo, first + lane, ups, f, lane, s);
             }
+            return;
         }
+        let by_runs = self.run_reads.as_ref();
+        if self.streams && (for_slots || by_runs.is_none()) {
+            topo.source_runs(first, runs);
+        }
+        let Some(reads) = by_runs else {
+            self.gather_in_row(topo, first, f, runs, s);
+            return;
+        };
+        if rows.row() != Some(row) {
+            reads.of_row(topo, row, n, rows);
+        }
+        rows.gather(f, (x, nx), R::Lanes::scalars_mut(&mut s.group_reals), n);
     }
 
     /// The output adjoints of the group of cells from `first` on, into the lanes: a run
@@ -299,24 +316,27 @@ impl<R: CpuReal> CpuOperator<R> {
     }
 
     /// Stores the outputs of the group of cells from `first` on, a run of each output
-    /// plane at a time.
+    /// plane at a time; `shortest` is the length of the shortest of the planes `out`.
     fn store_group(
         &self,
         s: &Scratch<R>,
         first: usize,
-        out: &mut [&mut [R]],
+        (out, shortest): (&mut [&mut [R]], usize),
         start: usize,
         bad: &mut Option<usize>,
     ) {
         let n = R::Lanes::LANES;
         let lanes_out = R::Lanes::scalars(&s.group_out);
         let at = first - start;
+        // One check for the group instead of one a plane.
+        assert!(at + n <= shortest, "a group beyond its block's planes");
         for (plane, lanes) in out.iter_mut().zip(lanes_out.chunks_exact(n)) {
-            plane[at..at + n].copy_from_slice(lanes);
+            // SAFETY: `at + n <= shortest <= plane.len()`, and `lanes` is `n` long.
+            unsafe { std::ptr::copy_nonoverlapping(lanes.as_ptr(), plane.as_mut_ptr().add(at), n) };
         }
-        // One pass over the whole group without an early exit, which vectorises; the
-        // cells are looked at one by one only when some value is not finite.
-        let finite = lanes_out.iter().fold(true, |all, v| all & v.is_finite());
+        // One pass over the whole group without an early exit; the cells are looked at
+        // one by one only when some value is not finite.
+        let finite = R::Lanes::all_finite(&s.group_out);
         if bad.is_none() && !finite {
             *bad = (0..n)
                 .find(|&k| lanes_out.iter().skip(k).step_by(n).any(|v| !v.is_finite()))

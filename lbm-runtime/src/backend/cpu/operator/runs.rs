@@ -1,0 +1,175 @@
+//! The gather of a group whose inputs are all population reads, as one flat list of
+//! copies.
+//!
+//! Most steps (a collision on a periodic grid, any operator whose per-cell inputs are its
+//! cell's streamed, own or far populations) read nothing per cell but runs of the state's
+//! planes. For them the operator's inputs are resolved once, when it is built, into
+//! [`RunRead`]s (which lanes to fill, from which plane, following which direction), and
+//! once per row of cells into [`RowReads`] (where each read's run starts in the state).
+//! A group away from its row's ends then gathers each input with one copy, with no
+//! dispatch on the kind of input and no per-group work on the topology.
+
+use std::ops::Range;
+
+use super::CellInput;
+use crate::backend::cpu::topology::{Topology, MAX_Q};
+
+/// One population read of a group of cells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RunRead {
+    /// The input's first scalar among the group's lanes (`input * LANES`).
+    lanes: usize,
+    /// Where the plane read starts in the state (`plane * plane_len`).
+    plane: usize,
+    /// The direction whose upstream cells it reads, or `None` for the cells' own.
+    along: Option<usize>,
+}
+
+/// Population `i` of an input, from the lattice's opposite directions: the plane it is
+/// read from, and the direction whose upstream cells it reads (`None`: the cells' own).
+type Population = fn(usize, &[usize]) -> (usize, Option<usize>);
+
+/// Every per-cell input of an operator, as reads of runs of the state; see the module's
+/// docs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct RunReads {
+    reads: Vec<RunRead>,
+}
+
+impl RunReads {
+    /// The reads of `per_cell` for groups of `lanes` cells on a state whose planes are
+    /// `plane_len` values apart (`opp` the lattice's opposite directions), or `None` when
+    /// some input is not a population run (a field, a neighbour's populations, an integer
+    /// input).
+    pub fn of(
+        per_cell: &[CellInput],
+        opp: &[usize],
+        plane_len: usize,
+        lanes: usize,
+    ) -> Option<Self> {
+        let mut reads = Vec::new();
+        for &input in per_cell {
+            let (at, population): (usize, Population) = match input {
+                CellInput::Pulled(at) => (at, |i, _| (i, Some(i))),
+                CellInput::Local(at) => (at, |i, _| (i, None)),
+                // `f(x + c_i, OPP[i])`: the cell that `OPP[i]` streams from.
+                CellInput::Far(at) => (at, |i, opp| (opp[i], Some(opp[i]))),
+                _ => return None,
+            };
+            reads.extend((0..opp.len()).map(|i| {
+                let (plane, along) = population(i, opp);
+                RunRead {
+                    lanes: (at + i) * lanes,
+                    plane: plane * plane_len,
+                    along,
+                }
+            }));
+        }
+        Some(RunReads { reads })
+    }
+
+    /// Makes `rows` the reads of row `row` of `topo` for groups of `n` cells.
+    pub fn of_row(&self, topo: &Topology, row: usize, n: usize, rows: &mut RowReads) {
+        let nx = topo.nx();
+        let mut sources = [(0usize, 0isize); MAX_Q];
+        topo.row_sources(row, &mut sources[..topo.q]);
+        let own = (row * nx, 0);
+        rows.reads.clear();
+        rows.reads.extend(self.reads.iter().map(|read| {
+            let (start, back) = read.along.map_or(own, |i| sources[i]);
+            let start = read.plane + start;
+            RowRead {
+                lanes: read.lanes,
+                inner: start.wrapping_add_signed(back),
+                start,
+                back,
+            }
+        }));
+        // The groups whose every read lies within its row: `x + back` in `0..=nx - n`.
+        let before = rows.reads.iter().map(|r| -r.back).max().unwrap_or(0).max(0);
+        let after = rows.reads.iter().map(|r| r.back).max().unwrap_or(0).max(0);
+        rows.inner = before as usize..(nx + 1).saturating_sub(n + after as usize);
+        rows.state_end = rows.reads.iter().map(|r| r.start + nx).max().unwrap_or(0);
+        rows.lanes_end = rows.reads.iter().map(|r| r.lanes + n).max().unwrap_or(0);
+        rows.row = Some(row);
+    }
+}
+
+/// One read of [`RunReads`] for the groups of one row.
+#[derive(Clone, Copy, Debug)]
+struct RowRead {
+    /// As [`RunRead::lanes`].
+    lanes: usize,
+    /// Where in the state the read of cell `x` of the row is, at `inner + x`, for the
+    /// groups in [`RowReads::inner`] (a wrapping sum: it may be below zero where
+    /// `x + back` is not).
+    inner: usize,
+    /// Where in the state the row it reads starts.
+    start: usize,
+    /// Cell `x` reads cell `(x + back) mod nx` of that row.
+    back: isize,
+}
+
+/// The reads of the groups of one row; see [`RunReads::of_row`].
+#[derive(Debug, Default)]
+pub(super) struct RowReads {
+    row: Option<usize>,
+    reads: Vec<RowRead>,
+    /// The first cells of the groups whose reads all lie within their rows.
+    inner: Range<usize>,
+    /// The least state length and lanes length that hold every read.
+    state_end: usize,
+    lanes_end: usize,
+}
+
+impl RowReads {
+    /// The row these are the reads of.
+    pub fn row(&self) -> Option<usize> {
+        self.row
+    }
+
+    /// Fills `lanes` (groups of `n` lanes, `n` as given to [`RunReads::of_row`]) for the
+    /// group from cell `x` on of the row of `nx` cells, from the state `f`.
+    #[inline]
+    pub fn gather<R: Copy>(&self, f: &[R], (x, nx): (usize, usize), lanes: &mut [R], n: usize) {
+        if self.inner.contains(&x) && f.len() >= self.state_end && lanes.len() >= self.lanes_end {
+            for read in &self.reads {
+                // SAFETY: `x` is in `inner`, so the run `inner + x..inner + x + n` is
+                // `start + x + back..` with `x + back` in `0..=nx - n`, within the row,
+                // which ends at most at `state_end <= f.len()`; the lanes end at most at
+                // `lanes_end <= lanes.len()`. One check a group instead of two a read.
+                unsafe {
+                    let from = f.as_ptr().add(read.inner.wrapping_add(x));
+                    let to = lanes.as_mut_ptr().add(read.lanes);
+                    std::ptr::copy_nonoverlapping(from, to, n);
+                }
+            }
+        } else {
+            self.gather_wrapping(f, (x, nx), lanes, n);
+        }
+    }
+
+    /// [`Self::gather`] for a group near the ends of its row, whose reads along x may
+    /// wrap around the row.
+    fn gather_wrapping<R: Copy>(
+        &self,
+        f: &[R],
+        (x, nx): (usize, usize),
+        lanes: &mut [R],
+        n: usize,
+    ) {
+        for read in &self.reads {
+            let row = &f[read.start..read.start + nx];
+            let lanes = &mut lanes[read.lanes..read.lanes + n];
+            let first = (x as isize + read.back).rem_euclid(nx as isize) as usize;
+            if first + n <= nx {
+                lanes.copy_from_slice(&row[first..first + n]);
+            } else {
+                for (k, lane) in lanes.iter_mut().enumerate() {
+                    let at = first + k;
+                    *lane = row[if at >= nx { at - nx } else { at }];
+                }
+            }
+        }
+    }
+}
