@@ -175,9 +175,20 @@ impl<R: CpuReal> CpuOperator<R> {
         let lanes = R::Lanes::scalars_mut(&mut s.group_out_bar);
         match out_bar {
             OutBar::PerCell(v) => {
+                // One check for the group instead of one a plane: the last plane's run
+                // ends furthest into `v`.
+                let planes = lanes.len() / n;
+                assert!(
+                    planes == 0 || (planes - 1) * plane_len + first + n <= v.len(),
+                    "a group beyond the adjoint state"
+                );
                 for (j, lanes) in lanes.chunks_exact_mut(n).enumerate() {
-                    let at = j * plane_len + first;
-                    lanes.copy_from_slice(&v[at..at + n]);
+                    // SAFETY: `j * plane_len + first + n <= v.len()` (checked above for the
+                    // largest `j`), and `lanes` is `n` long.
+                    unsafe {
+                        let from = v.as_ptr().add(j * plane_len + first);
+                        std::ptr::copy_nonoverlapping(from, lanes.as_mut_ptr(), n);
+                    }
                 }
             }
             OutBar::Uniform(v) => {
