@@ -159,7 +159,7 @@ impl<R: CpuReal> CpuOperator<R> {
         if rows.row() != Some(row) {
             reads.of_row(topo, row, n, rows);
         }
-        rows.gather(f, (x, nx), R::Lanes::scalars_mut(&mut s.group_reals), n);
+        rows.gather(f, x, R::Lanes::scalars_mut(&mut s.group_reals));
     }
 
     /// The output adjoints of the group of cells from `first` on, into the lanes: a run

@@ -91,6 +91,7 @@ impl RunReads {
         rows.inner = before as usize..(nx + 1).saturating_sub(n + after as usize);
         rows.state_end = rows.reads.iter().map(|r| r.start + nx).max().unwrap_or(0);
         rows.lanes_end = rows.reads.iter().map(|r| r.lanes + n).max().unwrap_or(0);
+        (rows.n, rows.nx) = (n, nx);
         rows.row = Some(row);
     }
 }
@@ -120,6 +121,9 @@ pub(super) struct RowReads {
     /// The least state length and lanes length that hold every read.
     state_end: usize,
     lanes_end: usize,
+    /// Cells a group, and cells a row, as the bounds above were worked out for.
+    n: usize,
+    nx: usize,
 }
 
 impl RowReads {
@@ -128,10 +132,11 @@ impl RowReads {
         self.row
     }
 
-    /// Fills `lanes` (groups of `n` lanes, `n` as given to [`RunReads::of_row`]) for the
-    /// group from cell `x` on of the row of `nx` cells, from the state `f`.
+    /// Fills `lanes` (runs of `n` lanes, `n` as given to [`RunReads::of_row`]) for the
+    /// group from cell `x` on of the row, from the state `f`.
     #[inline]
-    pub fn gather<R: Copy>(&self, f: &[R], (x, nx): (usize, usize), lanes: &mut [R], n: usize) {
+    pub fn gather<R: Copy>(&self, f: &[R], x: usize, lanes: &mut [R]) {
+        let n = self.n;
         if self.inner.contains(&x) && f.len() >= self.state_end && lanes.len() >= self.lanes_end {
             for read in &self.reads {
                 // SAFETY: `x` is in `inner`, so the run `inner + x..inner + x + n` is
@@ -145,19 +150,14 @@ impl RowReads {
                 }
             }
         } else {
-            self.gather_wrapping(f, (x, nx), lanes, n);
+            self.gather_wrapping(f, x, lanes);
         }
     }
 
     /// [`Self::gather`] for a group near the ends of its row, whose reads along x may
     /// wrap around the row.
-    fn gather_wrapping<R: Copy>(
-        &self,
-        f: &[R],
-        (x, nx): (usize, usize),
-        lanes: &mut [R],
-        n: usize,
-    ) {
+    fn gather_wrapping<R: Copy>(&self, f: &[R], x: usize, lanes: &mut [R]) {
+        let (n, nx) = (self.n, self.nx);
         for read in &self.reads {
             let row = &f[read.start..read.start + nx];
             let lanes = &mut lanes[read.lanes..read.lanes + n];
