@@ -14,6 +14,7 @@
 mod operator;
 mod planes;
 pub mod profile;
+mod state;
 mod topology;
 
 use std::ops::Range;
@@ -37,6 +38,7 @@ use crate::real::Precision;
 use crate::storage::Storage;
 pub(crate) use operator::CpuReal;
 use operator::{CpuOperator, OutBar, CHUNK};
+use state::{CpuState, Placement};
 use topology::Topology;
 
 /// How the CPU backend lays out its states (see the module docs).
@@ -64,6 +66,9 @@ pub(crate) struct CpuEngine<R: CpuReal> {
     /// The first non-finite population written, as `(step << 32) | cell`, or [`FINITE`].
     diverged: AtomicU64,
     transfers: TransferCounter,
+    /// Where the next state allocated starts within its page: consecutive states alternate
+    /// (see `state`).
+    next_placement: Placement,
 }
 
 impl<R: CpuReal> CpuEngine<R> {
@@ -108,6 +113,7 @@ impl<R: CpuReal> CpuEngine<R> {
             objective_scratch: (Vec::new(), Vec::new()),
             diverged: AtomicU64::new(FINITE),
             transfers: TransferCounter::default(),
+            next_placement: Placement::PageStart,
         })
     }
 
@@ -266,6 +272,14 @@ impl<R: CpuReal> CpuEngine<R> {
         self.topo.plane_len * self.topo.q
     }
 
+    /// A zeroed state (or adjoint) of [`Self::buffer_len`] values, placed where the state
+    /// allocated before it is not.
+    fn zeroed_state(&mut self, what: &str) -> Result<CpuState<R>> {
+        let placement = self.next_placement;
+        self.next_placement = placement.other();
+        CpuState::zeroed(what, self.buffer_len(), placement)
+    }
+
     /// Bytes of a state's populations, which an upload or a download moves.
     fn moved_bytes(&self) -> usize {
         self.state_len() * std::mem::size_of::<R>()
@@ -273,12 +287,12 @@ impl<R: CpuReal> CpuEngine<R> {
 }
 
 impl<R: CpuReal> Stepper for CpuEngine<R> {
-    type State = Vec<R>;
-    type Adjoint = Vec<R>;
+    type State = CpuState<R>;
+    type Adjoint = CpuState<R>;
     type Host = Vec<R>;
 
-    fn alloc(&mut self) -> Result<Vec<R>> {
-        let mut state: Vec<R> = try_zeroed("a state", self.buffer_len())?;
+    fn alloc(&mut self) -> Result<CpuState<R>> {
+        let mut state = self.zeroed_state("a state")?;
         if self.storage.is_half() {
             // The zero of 16-bit storage is the deviation from the weights (as on the GPU).
             let shifts = crate::storage::shifts(self.grid.lattice());
@@ -290,16 +304,16 @@ impl<R: CpuReal> Stepper for CpuEngine<R> {
         Ok(state)
     }
 
-    fn alloc_adjoint(&mut self) -> Result<Vec<R>> {
-        try_zeroed("an adjoint state", self.buffer_len())
+    fn alloc_adjoint(&mut self) -> Result<CpuState<R>> {
+        self.zeroed_state("an adjoint state")
     }
 
-    fn copy(&mut self, src: &Vec<R>, dst: &mut Vec<R>) -> Result<()> {
+    fn copy(&mut self, src: &CpuState<R>, dst: &mut CpuState<R>) -> Result<()> {
         dst.copy_from_slice(src);
         Ok(())
     }
 
-    fn forward(&mut self, t: usize, s: &Vec<R>, out: &mut Vec<R>) -> Result<()> {
+    fn forward(&mut self, t: usize, s: &CpuState<R>, out: &mut CpuState<R>) -> Result<()> {
         self.step
             .forward_recording(&self.topo, t, s, out, Some(&self.diverged));
         self.round_to_storage(t, out);
@@ -309,18 +323,18 @@ impl<R: CpuReal> Stepper for CpuEngine<R> {
     fn adjoint(
         &mut self,
         t: usize,
-        s: &Vec<R>,
-        lambda_out: &Vec<R>,
-        lambda_in: &mut Vec<R>,
+        s: &CpuState<R>,
+        lambda_out: &CpuState<R>,
+        lambda_in: &mut CpuState<R>,
     ) -> Result<()> {
         self.adjoint_step(t, s, lambda_out, lambda_in)
     }
 
-    fn loss(&mut self, t: usize, s: &Vec<R>) -> Result<f64> {
+    fn loss(&mut self, t: usize, s: &CpuState<R>) -> Result<f64> {
         Ok(self.objective_loss(t, s))
     }
 
-    fn seed(&mut self, t: usize, s: &Vec<R>, lambda: &mut Vec<R>) -> Result<()> {
+    fn seed(&mut self, t: usize, s: &CpuState<R>, lambda: &mut CpuState<R>) -> Result<()> {
         self.objective_seed(t, s, lambda);
         Ok(())
     }
@@ -333,18 +347,18 @@ impl<R: CpuReal> Stepper for CpuEngine<R> {
         self.buffer_len() * std::mem::size_of::<R>()
     }
 
-    fn offload(&mut self, s: &Vec<R>) -> Result<Vec<R>> {
-        Ok(s.clone())
+    fn offload(&mut self, s: &CpuState<R>) -> Result<Vec<R>> {
+        Ok(s.to_vec())
     }
 
-    fn reload(&mut self, h: &Vec<R>, dst: &mut Vec<R>) -> Result<()> {
+    fn reload(&mut self, h: &Vec<R>, dst: &mut CpuState<R>) -> Result<()> {
         dst.copy_from_slice(h);
         Ok(())
     }
 }
 
 impl<R: CpuReal> Engine for CpuEngine<R> {
-    fn upload(&mut self, f: &[f64], dst: &mut Vec<R>) -> Result<()> {
+    fn upload(&mut self, f: &[f64], dst: &mut CpuState<R>) -> Result<()> {
         check_state(f, self.state_len())?;
         let (q, cells) = (self.topo.q, self.topo.cells);
         let (from, to) = (
@@ -364,7 +378,7 @@ impl<R: CpuReal> Engine for CpuEngine<R> {
         Ok(())
     }
 
-    fn download(&self, s: &Vec<R>, out: HostVec<'_>, layout: StateLayout) -> Result<()> {
+    fn download(&self, s: &CpuState<R>, out: HostVec<'_>, layout: StateLayout) -> Result<()> {
         let (q, cells) = (self.topo.q, self.topo.cells);
         let from = (LAYOUT, self.topo.plane_len);
         convert_planes_out(s, from, out, layout, q, cells);
@@ -372,7 +386,12 @@ impl<R: CpuReal> Engine for CpuEngine<R> {
         Ok(())
     }
 
-    fn download_adjoint(&self, s: &Vec<R>, out: HostVec<'_>, layout: StateLayout) -> Result<()> {
+    fn download_adjoint(
+        &self,
+        s: &CpuState<R>,
+        out: HostVec<'_>,
+        layout: StateLayout,
+    ) -> Result<()> {
         self.download(s, out, layout)
     }
 
@@ -431,13 +450,13 @@ impl<R: CpuReal> Engine for CpuEngine<R> {
 }
 
 impl<R: CpuReal> PartEngine for CpuEngine<R> {
-    type Buffer = Vec<R>;
+    type Buffer = CpuState<R>;
     type Elem = R;
     const SHARED_MEMORY: bool = true;
 
     fn exchange(
         parts: &mut [Self],
-        states: &mut [Vec<R>],
+        states: &mut [CpuState<R>],
         layer_cells: usize,
         moves: &[LayerMove],
         mode: MoveMode,
@@ -470,7 +489,7 @@ impl<R: CpuReal> PartEngine for CpuEngine<R> {
         Ok(())
     }
 
-    fn zero_cells(&mut self, state: &mut Vec<R>, cells: Range<usize>) -> Result<()> {
+    fn zero_cells(&mut self, state: &mut CpuState<R>, cells: Range<usize>) -> Result<()> {
         for plane in state.chunks_mut(self.topo.plane_len) {
             plane[cells.clone()].fill(R::default());
         }

@@ -18,7 +18,7 @@
 
 use std::ops::Range;
 
-use super::runs::RowReads;
+use super::runs::{RowReads, SlotRuns};
 use super::{store_cell, CellInput, CpuOperator, CpuReal, OutBar, PopulationBars, Scratch};
 use crate::backend::cpu::topology::{Topology, MAX_Q};
 use crate::lanes::{self, Group};
@@ -103,7 +103,10 @@ impl<R: CpuReal> CpuOperator<R> {
             // SAFETY: a lane adjoint is chosen only where `lanes::supported()`.
             let ran = self.uniform_ints(s) && unsafe { run_adjoint(adjoint, s) };
             if ran {
-                self.store_group_bars(s, first, planes, start, (topo, runs), pops);
+                let (nx, row) = (topo.nx(), Some(first / topo.nx()));
+                let by_rows = (rows.row() == row).then(|| rows.slot_runs(first % nx));
+                let sources = (topo, &*runs, by_rows.flatten());
+                self.store_group_bars(s, first, planes, start, sources, pops);
             } else {
                 for (lane, cell) in (first..first + n).enumerate() {
                     self.take_lane(s, lane);
@@ -129,7 +132,8 @@ impl<R: CpuReal> CpuOperator<R> {
     /// inputs are runs of the state (see `runs`), from `rows`, the reads of the group's
     /// row (made anew when the row changes). Where the group lies in one row of a step
     /// that streams, leaves its source runs ([`Topology::source_runs`]) in `runs` when
-    /// the gather needs them or `for_slots` asks for them (the slots of its adjoints).
+    /// the gather needs them or `for_slots` asks for them (the slots of its adjoints) and
+    /// the row's reads do not give them.
     fn gather_group(
         &self,
         topo: &Topology,
@@ -148,16 +152,18 @@ impl<R: CpuReal> CpuOperator<R> {
             }
             return;
         }
-        let by_runs = self.run_reads.as_ref();
-        if self.streams && (for_slots || by_runs.is_none()) {
-            topo.source_runs(first, runs);
-        }
-        let Some(reads) = by_runs else {
+        let Some(reads) = self.run_reads.as_ref() else {
+            if self.streams {
+                topo.source_runs(first, runs);
+            }
             self.gather_in_row(topo, first, f, runs, s);
             return;
         };
         if rows.row() != Some(row) {
             reads.of_row(topo, row, n, rows);
+        }
+        if self.streams && for_slots && rows.slot_runs(x).is_none() {
+            topo.source_runs(first, runs);
         }
         rows.gather(f, x, R::Lanes::scalars_mut(&mut s.group_reals));
     }
@@ -201,14 +207,15 @@ impl<R: CpuReal> CpuOperator<R> {
 
     /// Writes the input adjoints of the group of cells from `first` on to `planes` (the
     /// block's slices of the planes, from cell `start` on), a run of each, or as `pops`
-    /// says; `runs` are the group's source runs as [`Self::gather_group`] left them.
+    /// says; `sources` are the group's source runs as [`Self::gather_group`] left them
+    /// and its slot runs if its row's reads give them.
     fn store_group_bars(
         &self,
         s: &mut Scratch<R>,
         first: usize,
         planes: &mut [&mut [R]],
         start: usize,
-        (topo, runs): (&Topology, &[(usize, usize)]),
+        sources: (&Topology, &[(usize, usize)], Option<SlotRuns<'_>>),
         pops: PopulationBars<'_, '_, R>,
     ) {
         let (n, at) = (R::Lanes::LANES, first - start);
@@ -225,7 +232,7 @@ impl<R: CpuReal> CpuOperator<R> {
                 }
                 // SAFETY: every cell of the step writes only the slots it read, and no
                 // two cells read one slot (`adjoint_step`).
-                unsafe { self.put_group_slots(terms, (topo, runs), first, s, slots) };
+                unsafe { self.put_group_slots(terms, sources, first, s, slots) };
             }
         }
     }

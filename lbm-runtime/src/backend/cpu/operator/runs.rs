@@ -34,6 +34,10 @@ type Population = fn(usize, &[usize]) -> (usize, Option<usize>);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct RunReads {
     reads: Vec<RunRead>,
+    /// For each direction `j`, the read of slot `(x - c_j, j)` (plane `j`, upstream along
+    /// `j`): where the adjoint of what the group pulled goes. Empty unless every direction
+    /// has such a read.
+    slot_reads: Vec<usize>,
 }
 
 impl RunReads {
@@ -65,7 +69,15 @@ impl RunReads {
                 }
             }));
         }
-        Some(RunReads { reads })
+        let slot_reads = (0..opp.len())
+            .map(|j| {
+                reads
+                    .iter()
+                    .position(|r| r.plane == j * plane_len && r.along == Some(j))
+            })
+            .collect::<Option<Vec<usize>>>()
+            .unwrap_or_default();
+        Some(RunReads { reads, slot_reads })
     }
 
     /// Makes `rows` the reads of row `row` of `topo` for groups of `n` cells.
@@ -91,6 +103,9 @@ impl RunReads {
         rows.inner = before as usize..(nx + 1).saturating_sub(n + after as usize);
         rows.state_end = rows.reads.iter().map(|r| r.start + nx).max().unwrap_or(0);
         rows.lanes_end = rows.reads.iter().map(|r| r.lanes + n).max().unwrap_or(0);
+        rows.slots.clear();
+        rows.slots
+            .extend(self.slot_reads.iter().map(|&k| rows.reads[k].inner));
         (rows.n, rows.nx) = (n, nx);
         rows.row = Some(row);
     }
@@ -124,12 +139,52 @@ pub(super) struct RowReads {
     /// Cells a group, and cells a row, as the bounds above were worked out for.
     n: usize,
     nx: usize,
+    /// [`RowRead::inner`] of the reads of [`RunReads::slot_reads`].
+    slots: Vec<usize>,
+}
+
+/// Where a group whose reads lie within its row writes the adjoints of the slots it
+/// pulled; see [`RowReads::slot_runs`].
+pub(super) struct SlotRuns<'a> {
+    /// Direction `j`'s run starts at `starts[j] + x`.
+    starts: &'a [usize],
+    x: usize,
+    /// The least state length that holds every run.
+    pub state_end: usize,
+    /// Cells a group: the length of every run.
+    pub n: usize,
+}
+
+impl SlotRuns<'_> {
+    /// Where direction `j`'s run starts in the state; it ends `n` values later, at most
+    /// at `state_end`.
+    #[inline]
+    pub fn start(&self, j: usize) -> usize {
+        self.starts[j].wrapping_add(self.x)
+    }
+
+    /// Directions with a run.
+    pub fn directions(&self) -> usize {
+        self.starts.len()
+    }
 }
 
 impl RowReads {
     /// The row these are the reads of.
     pub fn row(&self) -> Option<usize> {
         self.row
+    }
+
+    /// Where the group from cell `x` on of the row writes the adjoints of the slots it
+    /// pulled, run by run, if its reads lie within the row and every direction has a
+    /// pulled read (else the caller works them out from the topology).
+    pub fn slot_runs(&self, x: usize) -> Option<SlotRuns<'_>> {
+        (self.inner.contains(&x) && !self.slots.is_empty()).then_some(SlotRuns {
+            starts: &self.slots,
+            x,
+            state_end: self.state_end,
+            n: self.n,
+        })
     }
 
     /// Fills `lanes` (runs of `n` lanes, `n` as given to [`RunReads::of_row`]) for the

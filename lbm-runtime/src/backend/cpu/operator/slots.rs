@@ -14,6 +14,7 @@
 
 use std::marker::PhantomData;
 
+use super::runs::SlotRuns;
 use super::{CellInput, CpuOperator, CpuReal, Scratch};
 use crate::backend::cpu::topology::Topology;
 use crate::lanes::Group;
@@ -169,22 +170,27 @@ impl<R: CpuReal> CpuOperator<R> {
     }
 
     /// Writes the slots that the group of cells from `first` on read, from the group's
-    /// input adjoints in `s.group_bars`; `runs` are its source runs
-    /// ([`Topology::source_runs`]) where it lies in one row.
+    /// input adjoints in `s.group_bars`: at `by_rows` where its row's reads give them,
+    /// else at its source runs `runs` ([`Topology::source_runs`]) where it lies in one
+    /// row, else slot by slot.
     ///
     /// # Safety
     /// As [`Self::put_cell_slots`], for every cell of the group.
     pub(super) unsafe fn put_group_slots(
         &self,
         terms: &SlotTerms,
-        (topo, runs): (&Topology, &[(usize, usize)]),
+        (topo, runs, by_rows): (&Topology, &[(usize, usize)], Option<SlotRuns<'_>>),
         first: usize,
         s: &mut Scratch<R>,
         slots: &Slots<'_, R>,
     ) {
         let (n, q, plane_len, nx) = (R::Lanes::LANES, topo.q, topo.plane_len, topo.nx());
         let lanes = R::Lanes::scalars(&s.group_bars);
-        let lane_run = |k: usize| &lanes[k * n..k * n + n];
+        if let Some(rows) = by_rows {
+            // SAFETY: the caller's contract.
+            unsafe { put_in_row(terms, &rows, lanes, &mut s.slot_sum, slots) };
+            return;
+        }
         if first % nx + n > nx {
             // The group straddles two rows: slot by slot.
             let mut ups = [0usize; crate::backend::cpu::topology::MAX_Q];
@@ -203,23 +209,67 @@ impl<R: CpuReal> CpuOperator<R> {
         }
         let sum = &mut s.slot_sum;
         for (j, &(row, x)) in runs.iter().enumerate() {
-            let planes = terms.of_direction(j);
-            let values = match planes {
-                [k] => lane_run(*k),
-                _ => {
-                    sum[..n].copy_from_slice(lane_run(planes[0]));
-                    for &k in &planes[1..] {
-                        sum[..n]
-                            .iter_mut()
-                            .zip(lane_run(k))
-                            .for_each(|(a, b)| *a += *b);
-                    }
-                    &sum[..n]
-                }
-            };
+            let values = slot_values(terms.of_direction(j), lanes, n, sum);
             // SAFETY: the group's cells read these slots and no other cell does; the
             // caller's contract covers the other threads.
             unsafe { slots.put_run((j * plane_len + row, x), nx, values) };
+        }
+    }
+}
+
+/// The sum of a slot's terms over the lanes of a group (`n` lanes an input), in source
+/// order: the one plane itself when there is one term, else its sum in `sum`.
+#[inline(always)]
+fn slot_values<'a, R: CpuReal>(
+    planes: &[usize],
+    lanes: &'a [R],
+    n: usize,
+    sum: &'a mut [R],
+) -> &'a [R] {
+    let lane_run = |k: usize| &lanes[k * n..k * n + n];
+    match planes {
+        [k] => lane_run(*k),
+        _ => {
+            sum[..n].copy_from_slice(lane_run(planes[0]));
+            for &k in &planes[1..] {
+                sum[..n]
+                    .iter_mut()
+                    .zip(lane_run(k))
+                    .for_each(|(a, b)| *a += *b);
+            }
+            &sum[..n]
+        }
+    }
+}
+
+/// [`CpuOperator::put_group_slots`] for a group whose slots lie at `rows`' runs, with one
+/// bounds check for the group.
+///
+/// # Safety
+/// As [`CpuOperator::put_cell_slots`], for every cell of the group.
+#[inline]
+unsafe fn put_in_row<R: CpuReal>(
+    terms: &SlotTerms,
+    rows: &SlotRuns<'_>,
+    lanes: &[R],
+    sum: &mut [R],
+    slots: &Slots<'_, R>,
+) {
+    let n = rows.n;
+    let directions = rows.directions();
+    assert!(
+        rows.state_end <= slots.len,
+        "a group's slots beyond the adjoint state"
+    );
+    for j in 0..directions {
+        let values = slot_values(terms.of_direction(j), lanes, n, sum);
+        // SAFETY: the run `start(j)..start(j) + n` ends at most at `state_end <= len`
+        // (`SlotRuns`, checked above) and `values` is `n` long (`slot_values`); the group's cells read
+        // these slots and no other cell does, and the caller's contract covers the other
+        // threads.
+        unsafe {
+            let to = slots.ptr.add(rows.start(j));
+            std::ptr::copy_nonoverlapping(values.as_ptr(), to, n);
         }
     }
 }
