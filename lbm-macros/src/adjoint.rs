@@ -356,10 +356,12 @@ impl Transformer<'_> {
             Place::Var(_) => Place::Var(bar),
             Place::Elem(_, i) => Place::Elem(bar, i.clone()),
         };
+        // `-0.0`, the additive identity, as everywhere an adjoint restarts
+        // (`StmtKind::Zero`).
         let clear = Stmt::new(
             StmtKind::Assign {
                 place: bar_place.clone(),
-                value: Expr::real(0.0, span),
+                value: Expr::real(-0.0, span),
             },
             span,
         );

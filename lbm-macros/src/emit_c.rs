@@ -155,9 +155,19 @@ impl<'a> Printer<'a> {
     fn declarations(&mut self, blocks: &[&Block]) {
         for v in hoisted_vars(self.f, blocks) {
             let var = &self.f.vars[v];
+            // Adjoints start at the additive identity (`StmtKind::Zero`).
+            let adjoint = matches!(var.role, Role::Adjoint(_));
             let decl = match var.ty {
+                Ty::Real if adjoint => format!("real {} = -(real)0;", var.name),
                 Ty::Real => format!("real {} = 0;", var.name),
                 Ty::Int(_) | Ty::Bool => format!("int {} = 0;", var.name),
+                ty if adjoint => {
+                    let n = type_len(self.f, ty);
+                    format!(
+                        "real {0}[{n}]; for (int lbm_k = 0; lbm_k < {n}; ++lbm_k) {0}[lbm_k] = -(real)0;",
+                        var.name
+                    )
+                }
                 ty => format!("real {}[{}] = {{0}};", var.name, type_len(self.f, ty)),
             };
             self.line(decl);
@@ -449,11 +459,11 @@ impl<'a> Printer<'a> {
             StmtKind::Zero(v) => {
                 let name = self.name(*v).to_string();
                 match self.ty(*v) {
-                    Ty::Real => self.line(format!("{name} = 0;")),
+                    Ty::Real => self.line(format!("{name} = -(real)0;")),
                     ty => {
                         let n = type_len(self.f, ty);
                         self.line(format!(
-                            "for (int lbm_k = 0; lbm_k < {n}; ++lbm_k) {name}[lbm_k] = 0;"
+                            "for (int lbm_k = 0; lbm_k < {n}; ++lbm_k) {name}[lbm_k] = -(real)0;"
                         ));
                     }
                 }
@@ -532,6 +542,13 @@ impl<'a> Printer<'a> {
             ExprKind::LatOpp(i) => (format!("LBM_OPP[{}]", self.expr(i)), 13),
             ExprKind::Unary(UnOp::Neg, a) => (format!("-{}", self.expr_prec(a, 13)), 12),
             ExprKind::Unary(UnOp::Not, a) => (format!("!{}", self.expr_prec(a, 13)), 12),
+            ExprKind::Binary(..) if e.lattice_product().is_some() => {
+                let (x, c) = e.lattice_product().expect("checked by the guard");
+                (
+                    format!("lbm_times_c({}, {})", self.expr(x), self.expr(c)),
+                    13,
+                )
+            }
             ExprKind::Binary(..) if e.constant_divisor().is_some() => {
                 let (a, k) = e.constant_divisor().expect("checked by the guard");
                 let p = precedence(BinOp::Mul);

@@ -176,6 +176,12 @@ impl Printer<'_> {
         }
     }
 
+    /// The value an adjoint starts from: `-0.0` (see `StmtKind::Zero`).
+    fn additive_zero(&self, ty: Ty) -> TokenStream {
+        let t = self.rust_type(ty);
+        quote!(<#t as ::lbm_runtime::tape::Value<R>>::additive_zero())
+    }
+
     fn zero(&self, ty: Ty) -> TokenStream {
         match ty {
             Ty::Int(_) => quote!(0),
@@ -216,7 +222,12 @@ impl Printer<'_> {
         let mut out = TokenStream::new();
         for v in crate::emit_c::hoisted_vars(self.f, blocks) {
             let var = &self.f.vars[v];
-            let (name, ty, zero) = (self.ident(v), self.rust_type(var.ty), self.zero(var.ty));
+            let zero = if matches!(var.role, Role::Adjoint(_)) {
+                self.additive_zero(var.ty)
+            } else {
+                self.zero(var.ty)
+            };
+            let (name, ty) = (self.ident(v), self.rust_type(var.ty));
             out.extend(quote!(let mut #name: #ty = #zero;));
         }
         out
@@ -667,7 +678,7 @@ impl Printer<'_> {
                 quote!(#n = ::lbm_runtime::tape::FromControl::from_control(lbm_ctl.pop());)
             }
             StmtKind::Zero(v) => {
-                let (n, z) = (self.ident(*v), self.zero(self.f.vars[*v].ty));
+                let (n, z) = (self.ident(*v), self.additive_zero(self.f.vars[*v].ty));
                 quote!(#n = #z;)
             }
             StmtKind::Return(_) => unreachable!("returns are lowered before printing"),
@@ -755,6 +766,14 @@ impl Printer<'_> {
             ExprKind::Unary(UnOp::Not, a) => {
                 let a = self.expr(a);
                 quote_spanned!(span=> (!(#a)))
+            }
+            ExprKind::Binary(..) if e.lattice_product().is_some() => {
+                let (x, c) = e.lattice_product().expect("checked by the guard");
+                let ExprKind::LatC(i, a) = &c.kind else {
+                    unreachable!("`lattice_product` gives a lattice component")
+                };
+                let (x, i, a) = (self.expr(x), self.expr(i), self.expr(a));
+                quote_spanned!(span=> #real::times_c(#x, L::C[(#i) as usize][(#a) as usize] as f64))
             }
             ExprKind::Binary(..) if e.constant_divisor().is_some() => {
                 let (a, k) = e.constant_divisor().expect("checked by the guard");

@@ -135,7 +135,8 @@ pub enum Role {
     Ret(usize),
     /// The flag set by an early `return`.
     Done,
-    /// The adjoint of another variable.
+    /// The adjoint of another variable. Adjoints start (and restart) at `-0.0`, the
+    /// additive identity (see [`StmtKind::Zero`]).
     Adjoint(VarId),
 }
 
@@ -359,6 +360,25 @@ impl Expr {
         }
     }
 
+    /// The factors `(x, c)` of a real product by a lattice velocity component `c`
+    /// (`C[i][a]`, on either side): the emitters write it as `times_c(x, c)`, which an
+    /// unrolled loop folds to `-0.0` where the component is zero, so that the addition it
+    /// feeds disappears (IEEE rules keep `x * 0.0`: it is NaN for an infinite `x`). Both
+    /// emitters do it, so the C and Rust forms agree; the result may differ from `x * c`
+    /// in the sign of a zero, or where `x` is not finite.
+    pub fn lattice_product(&self) -> Option<(&Expr, &Expr)> {
+        match &self.kind {
+            ExprKind::Binary(BinOp::Mul, a, b) if self.ty.is_scalar_real() => {
+                match (&a.kind, &b.kind) {
+                    (_, ExprKind::LatC(..)) => Some((a, b)),
+                    (ExprKind::LatC(..), _) => Some((b, a)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
     /// Calls `f` on every variable the expression reads.
     pub fn for_each_var(&self, f: &mut impl FnMut(VarId)) {
         match &self.kind {
@@ -541,7 +561,9 @@ pub enum StmtKind {
         out_bars: Vec<VarId>,
         arg_bars: Vec<VarId>,
     },
-    /// Sets a real-valued variable (all of it) to zero.
+    /// Sets an adjoint (all of it) to zero, written `-0.0`: the additive identity, so
+    /// that the first addition into it compiles to nothing (`x + 0.0` is not `x` when `x`
+    /// is `-0.0`, `x + -0.0` always is).
     Zero(VarId),
 }
 

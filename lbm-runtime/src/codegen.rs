@@ -135,6 +135,14 @@ pub fn c_prelude(lattice: LatticeKind, precision: Precision) -> String {
     }
     s.push_str("};\n");
 
+    // What `Real::times_c` is to the Rust forms: `x * c` for a lattice velocity component
+    // `c`, which an unrolled loop knows, with a zero component as `-0.0` (dropped by the
+    // addition it feeds) instead of a multiplication IEEE rules forbid the compiler to
+    // remove.
+    s.push_str(
+        "LBM_HELPER real lbm_times_c(real x, real c) { return c == (real)0 ? -(real)0 : x * c; }\n",
+    );
+
     let opp: Vec<String> = (0..q).map(|i| lattice.opp(i).to_string()).collect();
     let _ = writeln!(
         s,

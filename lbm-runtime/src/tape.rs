@@ -102,6 +102,10 @@ pub trait Value<R: Real>: Copy {
     const LEN: usize;
     /// The zero value.
     fn zero() -> Self;
+    /// Zero as the additive identity, `-0.0`, which the generated adjoints start their
+    /// accumulators from: adding `x` to it gives `x` exactly, so a compiler drops the
+    /// first addition (it may not drop `0.0 + x`, which is `0.0` for `x = -0.0`).
+    fn additive_zero() -> Self;
     /// Adds `other` to `self` element-wise.
     fn accumulate(&mut self, other: Self);
     /// Saves every element on the tape.
@@ -123,6 +127,10 @@ impl<R: Real> Value<R> for R {
     #[inline(always)]
     fn zero() -> Self {
         R::default()
+    }
+    #[inline(always)]
+    fn additive_zero() -> Self {
+        R::from_f64(-0.0)
     }
     #[inline(always)]
     fn accumulate(&mut self, other: Self) {
@@ -158,6 +166,10 @@ impl<R: Real, const M: usize> Value<R> for [R; M] {
     #[inline(always)]
     fn zero() -> Self {
         [R::default(); M]
+    }
+    #[inline(always)]
+    fn additive_zero() -> Self {
+        [R::from_f64(-0.0); M]
     }
     #[inline(always)]
     fn accumulate(&mut self, other: Self) {

@@ -45,9 +45,9 @@ fn density_c_adjoint() {
         {
             real rho = 0;
             real ret = 0;
-            real ret_bar = 0;
-            real rho_bar = 0;
-            real f_bar[Q] = {0};
+            real ret_bar = -(real)0;
+            real rho_bar = -(real)0;
+            real f_bar[Q]; for (int lbm_k = 0; lbm_k < Q; ++lbm_k) f_bar[lbm_k] = -(real)0;
             /* forward sweep */
             rho = (real)0.0;
             #pragma unroll
@@ -58,16 +58,16 @@ fn density_c_adjoint() {
             /* reverse sweep */
             ret_bar = *lbm_out0_bar;
             const real d_1 = ret_bar;
-            ret_bar = (real)0.0;
+            ret_bar = (real)-0.0;
             rho_bar += d_1;
             #pragma unroll
             for (int i = Q - 1; i >= 0; --i) {
                 const real d = rho_bar;
-                rho_bar = (real)0.0;
+                rho_bar = (real)-0.0;
                 rho_bar += d;
                 f_bar[i] += d;
             }
-            rho_bar = (real)0.0;
+            rho_bar = (real)-0.0;
             for (int lbm_k = 0; lbm_k < Q; ++lbm_k) lbm_f_bar[lbm_k] += f_bar[lbm_k];
         }
     "#]].assert_eq(density::INFO.c_adjoint);
@@ -117,13 +117,13 @@ fn bgk_c_adjoint() {
             real feq[LBM_LEN_equilibrium_0] = {0};
             real out[Q] = {0};
             real ret[Q] = {0};
-            real ret_bar[Q] = {0};
-            real out_bar[Q] = {0};
-            real f_bar[Q] = {0};
-            real omega_bar = 0;
-            real feq_bar[LBM_LEN_equilibrium_0] = {0};
-            real rho_bar[LBM_LEN_density_velocity_0] = {0};
-            real u_bar[LBM_LEN_density_velocity_1] = {0};
+            real ret_bar[Q]; for (int lbm_k = 0; lbm_k < Q; ++lbm_k) ret_bar[lbm_k] = -(real)0;
+            real out_bar[Q]; for (int lbm_k = 0; lbm_k < Q; ++lbm_k) out_bar[lbm_k] = -(real)0;
+            real f_bar[Q]; for (int lbm_k = 0; lbm_k < Q; ++lbm_k) f_bar[lbm_k] = -(real)0;
+            real omega_bar = -(real)0;
+            real feq_bar[LBM_LEN_equilibrium_0]; for (int lbm_k = 0; lbm_k < LBM_LEN_equilibrium_0; ++lbm_k) feq_bar[lbm_k] = -(real)0;
+            real rho_bar[LBM_LEN_density_velocity_0]; for (int lbm_k = 0; lbm_k < LBM_LEN_density_velocity_0; ++lbm_k) rho_bar[lbm_k] = -(real)0;
+            real u_bar[LBM_LEN_density_velocity_1]; for (int lbm_k = 0; lbm_k < LBM_LEN_density_velocity_1; ++lbm_k) u_bar[lbm_k] = -(real)0;
             /* forward sweep */
             lbm_density_velocity(f, rho, u);
             lbm_equilibrium(rho, u, feq);
@@ -144,13 +144,13 @@ fn bgk_c_adjoint() {
             #pragma unroll
             for (int k_1 = Q - 1; k_1 >= 0; --k_1) {
                 const real d_3 = ret_bar[k_1];
-                ret_bar[k_1] = (real)0.0;
+                ret_bar[k_1] = (real)-0.0;
                 out_bar[k_1] += d_3;
             }
             #pragma unroll
             for (int i = Q - 1; i >= 0; --i) {
                 const real d = out_bar[i];
-                out_bar[i] = (real)0.0;
+                out_bar[i] = (real)-0.0;
                 f_bar[i] += d;
                 const real d_1 = -d;
                 omega_bar += d_1 * (f[i] - feq[i]);
@@ -160,13 +160,13 @@ fn bgk_c_adjoint() {
             }
             #pragma unroll
             for (int k = Q - 1; k >= 0; --k) {
-                out_bar[k] = (real)0.0;
+                out_bar[k] = (real)-0.0;
             }
             lbm_equilibrium_adj(rho, u, feq_bar, rho_bar, u_bar);
-            for (int lbm_k = 0; lbm_k < LBM_LEN_equilibrium_0; ++lbm_k) feq_bar[lbm_k] = 0;
+            for (int lbm_k = 0; lbm_k < LBM_LEN_equilibrium_0; ++lbm_k) feq_bar[lbm_k] = -(real)0;
             lbm_density_velocity_adj(f, rho_bar, u_bar, f_bar);
-            for (int lbm_k = 0; lbm_k < LBM_LEN_density_velocity_0; ++lbm_k) rho_bar[lbm_k] = 0;
-            for (int lbm_k = 0; lbm_k < LBM_LEN_density_velocity_1; ++lbm_k) u_bar[lbm_k] = 0;
+            for (int lbm_k = 0; lbm_k < LBM_LEN_density_velocity_0; ++lbm_k) rho_bar[lbm_k] = -(real)0;
+            for (int lbm_k = 0; lbm_k < LBM_LEN_density_velocity_1; ++lbm_k) u_bar[lbm_k] = -(real)0;
             for (int lbm_k = 0; lbm_k < Q; ++lbm_k) lbm_f_bar[lbm_k] += f_bar[lbm_k];
             *lbm_omega_bar += omega_bar;
         }
@@ -258,11 +258,11 @@ fn inactive_values_get_no_adjoint_code() {
             real e[LBM_LEN_equilibrium_0] = {0};
             real acc = 0;
             real ret = 0;
-            real ret_bar = 0;
-            real acc_bar = 0;
-            real s_bar = 0;
-            real f_bar[Q] = {0};
-            real k_bar = 0;
+            real ret_bar = -(real)0;
+            real acc_bar = -(real)0;
+            real s_bar = -(real)0;
+            real f_bar[Q]; for (int lbm_k = 0; lbm_k < Q; ++lbm_k) f_bar[lbm_k] = -(real)0;
+            real k_bar = -(real)0;
             real lbm_tape[1];
             int lbm_tp = 0;
             int lbm_ctl[1];
@@ -293,25 +293,25 @@ fn inactive_values_get_no_adjoint_code() {
             /* reverse sweep */
             ret_bar = *lbm_out0_bar;
             const real d_3 = ret_bar;
-            ret_bar = (real)0.0;
+            ret_bar = (real)-0.0;
             acc_bar += d_3;
             const int branch = lbm_ctl[--lbm_cp];
             if (branch != 0) {
                 acc = lbm_tape[--lbm_tp];
                 const real d_2 = acc_bar;
-                acc_bar = (real)0.0;
+                acc_bar = (real)-0.0;
                 acc_bar += d_2 * s;
                 s_bar += d_2 * acc;
             }
             #pragma unroll
             for (int i = Q - 1; i >= 0; --i) {
                 const real d = acc_bar;
-                acc_bar = (real)0.0;
+                acc_bar = (real)-0.0;
                 acc_bar += d;
                 const real d_1 = d * e[i];
                 f_bar[i] += d_1 * c;
             }
-            acc_bar = (real)0.0;
+            acc_bar = (real)-0.0;
             for (int lbm_k = 0; lbm_k < Q; ++lbm_k) lbm_f_bar[lbm_k] += f_bar[lbm_k];
             *lbm_s_bar += s_bar;
         }

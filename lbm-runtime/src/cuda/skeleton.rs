@@ -346,12 +346,14 @@ fn is_real(op: &OperatorInfo, k: usize) -> bool {
 }
 
 /// Declares the zeroed adjoint accumulators `b<k>` and returns the adjoint call's arguments
-/// after the output adjoints.
+/// after the output adjoints. They start at `-0.0`, the additive identity, as the
+/// operators' own adjoints do, so that the first addition into each compiles to nothing.
 fn adjoint_accumulators(s: &mut String, op: &OperatorInfo, layout: &Layout) -> Vec<String> {
     let mut args = Vec::new();
     for k in 0..layout.slots.len() {
         if is_real(op, k) {
-            let _ = writeln!(s, "    real b{k}[{}] = {{0}};", layout.lens[k]);
+            let zeros = vec!["-(real)0"; layout.lens[k]].join(", ");
+            let _ = writeln!(s, "    real b{k}[{}] = {{{zeros}}};", layout.lens[k]);
             args.push(format!("b{k}"));
         }
     }
