@@ -167,6 +167,11 @@ impl SlotRuns<'_> {
     pub fn directions(&self) -> usize {
         self.starts.len()
     }
+
+    /// [`Self::start`] of every direction, in order.
+    pub fn starts(&self) -> impl Iterator<Item = usize> + '_ {
+        self.starts.iter().map(|s| s.wrapping_add(self.x))
+    }
 }
 
 impl RowReads {

@@ -26,6 +26,8 @@ pub(super) struct SlotTerms {
     /// Population reads per slot (pulled and far sources of the step).
     reads: usize,
     planes: Vec<usize>,
+    /// The largest of `planes`.
+    last_plane: usize,
     /// The input planes that are not streamed populations: written as planes, for the
     /// parameter gradients and for pass B to add own-cell and neighbour reads.
     kept: Vec<usize>,
@@ -52,19 +54,21 @@ impl SlotTerms {
         let q = opp.len();
         // Slot (x - c_j, j) is what cell x pulled as its f[j], and what it read as its
         // f_far[OPP[j]] (the cell x - c_j is x + c_OPP[j]).
-        let planes = (0..q)
+        let planes: Vec<usize> = (0..q)
             .flat_map(|j| {
                 sources
                     .iter()
                     .map(move |&(o, far)| o + if far { opp[j] } else { j })
             })
             .collect();
+        let last_plane = planes.iter().copied().max().unwrap_or(0);
         let kept = (0..reals_len)
             .filter(|k| !sources.iter().any(|&(o, _)| (o..o + q).contains(k)))
             .collect();
         Some(SlotTerms {
             reads: sources.len(),
             planes,
+            last_plane,
             kept,
         })
     }
@@ -261,6 +265,25 @@ unsafe fn put_in_row<R: CpuReal>(
         rows.state_end <= slots.len,
         "a group's slots beyond the adjoint state"
     );
+    if terms.reads == 1 {
+        // One term a slot (every pull-only step): each slot run is a run of the lanes
+        // as it stands, copied with one check for the group instead of three a run.
+        assert!(
+            terms.planes.len() == directions && (terms.last_plane + 1) * n <= lanes.len(),
+            "a group's slot terms beyond its lanes"
+        );
+        for (start, &k) in rows.starts().zip(&terms.planes) {
+            // SAFETY: the lanes' run `k * n..k * n + n` ends within `lanes` (`k` is at
+            // most `last_plane`, checked above); the slot run ends at most at `state_end
+            // <= len` (`SlotRuns`, checked above). The group's cells read these slots and
+            // no other cell does; the caller's contract covers the other threads.
+            unsafe {
+                let from = lanes.as_ptr().add(k * n);
+                std::ptr::copy_nonoverlapping(from, slots.ptr.add(start), n);
+            }
+        }
+        return;
+    }
     for j in 0..directions {
         let values = slot_values(terms.of_direction(j), lanes, n, sum);
         // SAFETY: the run `start(j)..start(j) + n` ends at most at `state_end <= len`
