@@ -26,21 +26,6 @@ __global__ void __launch_bounds__(256) fwd(const float* __restrict__ f, float* _
   for (int i = 0; i < 19; i++) g[i * n + c] = 0.5f * v[i] + 0.01f * s;
 }
 template <int N>
-__global__ void __launch_bounds__(256) adj(const float* __restrict__ f, const float* __restrict__ a,
-                                         float* __restrict__ b) {
-  const size_t n = (size_t)N * N * N;
-  size_t c = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
-  if (c >= n) return;
-  int x = c % N, y = (c / N) % N, z = c / ((size_t)N * N);
-  float v[19]; float s = 0.f, t = 0.f;
-#pragma unroll
-  for (int i = 0; i < 19; i++) { v[i] = f[i * n + up<N>(x, y, z, i)]; s += v[i]; }
-#pragma unroll
-  for (int i = 0; i < 19; i++) { float w = a[i * n + c]; t += w * v[i]; v[i] = w; }
-#pragma unroll
-  for (int i = 0; i < 19; i++) b[i * n + up<N>(x, y, z, i)] = 0.5f * v[i] + 0.01f * (s + t);
-}
-template <int N>
 __device__ __forceinline__ size_t down(int x, int y, int z, int i) {
   int ux = (x + C[i][0] + N) % N, uy = (y + C[i][1] + N) % N, uz = (z + C[i][2] + N) % N;
   return ((size_t)uz * N + uy) * N + ux;
@@ -74,13 +59,13 @@ template <int N> void bench() {
   cudaMemset(f, 0, bytes); cudaMemset(a, 0, bytes);
   cudaEvent_t e0, e1; cudaEventCreate(&e0); cudaEventCreate(&e1);
   int blocks = (n + 255) / 256; float ms;
-  for (int w = 0; w < 5; w++) { fwd<N><<<blocks, 256>>>(f, g); adj<N><<<blocks, 256>>>(f, a, b); cudaMemcpy(g, f, bytes, cudaMemcpyDeviceToDevice); }
+  for (int w = 0; w < 5; w++) { fwd<N><<<blocks, 256>>>(f, g); adjv<N, false, true><<<blocks, 256>>>(f, a, b); cudaMemcpy(g, f, bytes, cudaMemcpyDeviceToDevice); }
   const int R = 50;
   cudaEventRecord(e0); for (int r = 0; r < R; r++) cudaMemcpy(g, f, bytes, cudaMemcpyDeviceToDevice); cudaEventRecord(e1); cudaEventSynchronize(e1);
   cudaEventElapsedTime(&ms, e0, e1); double copy = 2.0 * bytes * R / (ms / 1e3) / 1e9;
   cudaEventRecord(e0); for (int r = 0; r < R; r++) fwd<N><<<blocks, 256>>>(f, g); cudaEventRecord(e1); cudaEventSynchronize(e1);
   cudaEventElapsedTime(&ms, e0, e1); double tf = ms / R;
-  cudaEventRecord(e0); for (int r = 0; r < R; r++) adj<N><<<blocks, 256>>>(f, a, b); cudaEventRecord(e1); cudaEventSynchronize(e1);
+  cudaEventRecord(e0); for (int r = 0; r < R; r++) adjv<N, false, true><<<blocks, 256>>>(f, a, b); cudaEventRecord(e1); cudaEventSynchronize(e1);
   cudaEventElapsedTime(&ms, e0, e1); double ta = ms / R;
   double roof = copy * 1e9 / (2.0 * 19 * 4) / 1e6;
   printf("D3Q19 %d^3 copy %.0f GB/s roofline %.0f MLUPS | floor fwd %.0f MLUPS (%.0f%%) adj %.0f MLUPS | adj/fwd %.3f | err %s\n",
