@@ -156,19 +156,13 @@ pub(super) struct SlotRuns<'a> {
 }
 
 impl SlotRuns<'_> {
-    /// Where direction `j`'s run starts in the state; it ends `n` values later, at most
-    /// at `state_end`.
-    #[inline]
-    pub fn start(&self, j: usize) -> usize {
-        self.starts[j].wrapping_add(self.x)
-    }
-
     /// Directions with a run.
     pub fn directions(&self) -> usize {
         self.starts.len()
     }
 
-    /// [`Self::start`] of every direction, in order.
+    /// Where each direction's run starts in the state, in order of directions; each
+    /// ends `n` values later, at most at `state_end`.
     pub fn starts(&self) -> impl Iterator<Item = usize> + '_ {
         self.starts.iter().map(|s| s.wrapping_add(self.x))
     }

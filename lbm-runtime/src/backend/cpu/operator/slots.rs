@@ -284,16 +284,13 @@ unsafe fn put_in_row<R: CpuReal>(
         }
         return;
     }
-    for j in 0..directions {
+    for (j, start) in rows.starts().enumerate() {
         let values = slot_values(terms.of_direction(j), lanes, n, sum);
-        // SAFETY: the run `start(j)..start(j) + n` ends at most at `state_end <= len`
-        // (`SlotRuns`, checked above) and `values` is `n` long (`slot_values`); the group's cells read
-        // these slots and no other cell does, and the caller's contract covers the other
-        // threads.
-        unsafe {
-            let to = slots.ptr.add(rows.start(j));
-            std::ptr::copy_nonoverlapping(values.as_ptr(), to, n);
-        }
+        // SAFETY: the run `start..start + n` ends at most at `state_end <= len`
+        // (`SlotRuns`, checked above) and `values` is `n` long (`slot_values`); the
+        // group's cells read these slots and no other cell does, and the caller's
+        // contract covers the other threads.
+        unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), slots.ptr.add(start), n) };
     }
 }
 
