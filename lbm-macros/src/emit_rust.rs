@@ -715,6 +715,23 @@ impl Printer<'_> {
 
     // ------------------------------------------------------------ expressions
 
+    /// A lattice factor (see [`Expr::is_lattice_factor`]) as the `f64` that
+    /// `Real::times_c` takes: a product of components, each `-1`, `0` or `1`, so exact.
+    fn lattice_factor(&self, c: &Expr) -> TokenStream {
+        let span = c.span;
+        match &c.kind {
+            ExprKind::LatC(i, a) => {
+                let (i, a) = (self.expr(i), self.expr(a));
+                quote_spanned!(span=> (L::C[(#i) as usize][(#a) as usize] as f64))
+            }
+            ExprKind::Binary(BinOp::Mul, a, b) => {
+                let (a, b) = (self.lattice_factor(a), self.lattice_factor(b));
+                quote_spanned!(span=> (#a * #b))
+            }
+            _ => unreachable!("`lattice_product` gives components and their products"),
+        }
+    }
+
     fn expr(&self, e: &Expr) -> TokenStream {
         let span = e.span;
         let real = quote!(<R as ::lbm_runtime::Real>);
@@ -769,11 +786,8 @@ impl Printer<'_> {
             }
             ExprKind::Binary(..) if e.lattice_product().is_some() => {
                 let (x, c) = e.lattice_product().expect("checked by the guard");
-                let ExprKind::LatC(i, a) = &c.kind else {
-                    unreachable!("`lattice_product` gives a lattice component")
-                };
-                let (x, i, a) = (self.expr(x), self.expr(i), self.expr(a));
-                quote_spanned!(span=> #real::times_c(#x, L::C[(#i) as usize][(#a) as usize] as f64))
+                let (x, c) = (self.expr(x), self.lattice_factor(c));
+                quote_spanned!(span=> #real::times_c(#x, #c))
             }
             ExprKind::Binary(..) if e.constant_divisor().is_some() => {
                 let (a, k) = e.constant_divisor().expect("checked by the guard");

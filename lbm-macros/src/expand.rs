@@ -11,7 +11,10 @@ use crate::ctxt::Ctxt;
 use crate::emit_rust::path_from_module;
 use crate::ir::*;
 use crate::recompute::Recompute;
-use crate::{adjoint, check, contract, emit_c, emit_reference, emit_rust, lower, parse, symbol};
+use crate::{
+    adjoint, check, contract, emit_c, emit_reference, emit_rust, lattice_factors, lower, parse,
+    symbol,
+};
 
 pub fn expand(attr: TokenStream, item: syn::ItemFn) -> syn::Result<TokenStream> {
     let Args {
@@ -30,6 +33,7 @@ pub fn expand(attr: TokenStream, item: syn::ItemFn) -> syn::Result<TokenStream> 
     check::check_returns(&f, &cx);
     cx.check()?;
     lower::lower_returns(&mut f);
+    lattice_factors::gather(&mut f);
     let act = Activity::analyse(&f);
     check::check_casts(&f, &act, &cx);
     cx.check()?;

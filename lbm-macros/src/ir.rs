@@ -360,22 +360,36 @@ impl Expr {
         }
     }
 
-    /// The factors `(x, c)` of a real product by a lattice velocity component `c`
-    /// (`C[i][a]`, on either side): the emitters write it as `times_c(x, c)`, which an
-    /// unrolled loop folds to `-0.0` where the component is zero, so that the addition it
-    /// feeds disappears (IEEE rules keep `x * 0.0`: it is NaN for an infinite `x`). Both
-    /// emitters do it, so the C and Rust forms agree; the result may differ from `x * c`
-    /// in the sign of a zero, or where `x` is not finite.
+    /// The factors `(x, c)` of a real product by lattice velocity components `c`
+    /// (`C[i][a]`, or a product of them, on either side): the emitters write it as
+    /// `times_c(x, c)`, which an unrolled loop folds to `-0.0` where a component is zero,
+    /// so that the addition it feeds disappears (IEEE rules keep `x * 0.0`: it is NaN for
+    /// an infinite `x`). Both emitters do it, so the C and Rust forms agree; the result
+    /// may differ from `x * c` in the sign of a zero, or where `x` is not finite.
+    /// [`crate::lattice_factors`] gathers every product's components into one such `c`.
     pub fn lattice_product(&self) -> Option<(&Expr, &Expr)> {
         match &self.kind {
             ExprKind::Binary(BinOp::Mul, a, b) if self.ty.is_scalar_real() => {
-                match (&a.kind, &b.kind) {
-                    (_, ExprKind::LatC(..)) => Some((a, b)),
-                    (ExprKind::LatC(..), _) => Some((b, a)),
-                    _ => None,
+                if b.is_lattice_factor() {
+                    Some((a, b))
+                } else if a.is_lattice_factor() {
+                    Some((b, a))
+                } else {
+                    None
                 }
             }
             _ => None,
+        }
+    }
+
+    /// Whether this is a lattice velocity component or a product of them.
+    pub fn is_lattice_factor(&self) -> bool {
+        match &self.kind {
+            ExprKind::LatC(..) => true,
+            ExprKind::Binary(BinOp::Mul, a, b) if self.ty.is_scalar_real() => {
+                a.is_lattice_factor() && b.is_lattice_factor()
+            }
+            _ => false,
         }
     }
 
@@ -675,6 +689,61 @@ impl Stmt {
             | StmtKind::SaveControl(_)
             | StmtKind::RestoreControl(_)
             | StmtKind::CallAdjoint { .. }
+            | StmtKind::Zero(_) => Vec::new(),
+        }
+    }
+
+    /// [`Stmt::nested_blocks`], for rewriting.
+    pub fn nested_blocks_mut(&mut self) -> Vec<&mut Block> {
+        match &mut self.kind {
+            StmtKind::If {
+                then_branch,
+                else_branch,
+                ..
+            } => vec![then_branch, else_branch],
+            StmtKind::Match { arms, .. } => arms.iter_mut().map(|a| &mut a.body).collect(),
+            StmtKind::For { body, .. } => vec![body],
+            StmtKind::Assign { .. }
+            | StmtKind::Call { .. }
+            | StmtKind::Copy { .. }
+            | StmtKind::Accumulate { .. }
+            | StmtKind::Return(_)
+            | StmtKind::Let { .. }
+            | StmtKind::Save(..)
+            | StmtKind::Restore(..)
+            | StmtKind::SaveControl(_)
+            | StmtKind::RestoreControl(_)
+            | StmtKind::CallAdjoint { .. }
+            | StmtKind::Zero(_) => Vec::new(),
+        }
+    }
+
+    /// [`Stmt::exprs`], for rewriting.
+    pub fn exprs_mut(&mut self) -> Vec<&mut Expr> {
+        match &mut self.kind {
+            StmtKind::Assign { place, value } => {
+                let index = match place {
+                    Place::Var(_) => None,
+                    Place::Elem(_, i) => Some(i),
+                };
+                index.into_iter().chain([value]).collect()
+            }
+            StmtKind::Call { args, .. } | StmtKind::CallAdjoint { args, .. } => {
+                args.iter_mut().collect()
+            }
+            StmtKind::If { cond, .. } => vec![cond],
+            StmtKind::Match { scrutinee, .. } => vec![scrutinee],
+            StmtKind::For { start, end, .. } => vec![start, end],
+            StmtKind::Return(values) => values.iter_mut().collect(),
+            StmtKind::Let { value, .. } => vec![value],
+            StmtKind::SaveControl(e) => vec![e],
+            StmtKind::Save(place, _) | StmtKind::Restore(place, _) => match place {
+                Place::Var(_) => Vec::new(),
+                Place::Elem(_, i) => vec![i],
+            },
+            StmtKind::Copy { .. }
+            | StmtKind::Accumulate { .. }
+            | StmtKind::RestoreControl(_)
             | StmtKind::Zero(_) => Vec::new(),
         }
     }

@@ -27,6 +27,7 @@ mod expand;
 mod fuzz_tests;
 mod intrinsic;
 mod ir;
+mod lattice_factors;
 mod lower;
 mod names;
 mod parse;

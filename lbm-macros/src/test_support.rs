@@ -25,6 +25,7 @@ pub fn lowered(item: &syn::ItemFn) -> (Function, Activity) {
     cx.check().expect("the operator is valid");
     let mut f = parsed.expect("the operator parses");
     crate::lower::lower_returns(&mut f);
+    crate::lattice_factors::gather(&mut f);
     let act = Activity::analyse(&f);
     (f, act)
 }

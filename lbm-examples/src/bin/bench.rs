@@ -894,11 +894,23 @@ fn main() -> std::process::ExitCode {
     if let Some(gpus) = args.gpus {
         return scaling_main(&args, gpus as usize);
     }
-    let report = match (args.quick, profile::device_name()) {
+    // `LBM_BACKEND=cpu` measures the CPU backend on a machine that also has a GPU (a
+    // dedicated host is quieter than a shared one).
+    let cpu_asked = std::env::var("LBM_BACKEND").is_ok_and(|b| b == "cpu");
+    let device = if cpu_asked {
+        Err(lbm_runtime::LbmError::BackendUnavailable(
+            "LBM_BACKEND=cpu".into(),
+        ))
+    } else {
+        profile::device_name()
+    };
+    let report = match (args.quick, device) {
         (false, Ok(device)) => gpu_report(&args, device),
         (quick, device) => {
             if let (false, Err(why)) = (quick, device) {
-                eprintln!("note: no GPU ({why}); the CPU backend at small sizes");
+                eprintln!(
+                    "note: the CPU backend ({why}), at small sizes unless --cpu-sides gives them"
+                );
             }
             cpu_report(&args)
         }
