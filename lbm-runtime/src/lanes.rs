@@ -222,18 +222,27 @@ mod avx {
 
                 /// [`Group::all_finite`]: `v * 0` is zero unless `v` is infinite or NaN,
                 /// and a NaN stays in a sum, so a sum of them is ordered (not NaN) only
-                /// where every value is finite. Compiled with the lanes' features, unlike
-                /// the callers in the backend, so that the loop runs in their
-                /// instructions rather than calls to them.
+                /// where every value is finite. One fused `v * 0 + sum` a group, into
+                /// four sums so that the additions do not wait on each other. Compiled
+                /// with the lanes' features, unlike the callers in the backend, so that
+                /// the loop runs in their instructions rather than calls to them.
                 ///
                 /// # Safety
-                /// Only where the CPU has AVX2.
-                #[target_feature(enable = "avx2")]
+                /// Only where the CPU has AVX2 and FMA.
+                #[target_feature(enable = "avx2,fma")]
                 unsafe fn all_finite_simd(groups: &[Self]) -> bool {
                     let zero = $set1(0.0);
-                    let sum = groups
-                        .iter()
-                        .fold(zero, |sum, v| $add(sum, $mul(v.0, zero)));
+                    let mut sums = [zero; 4];
+                    let mut quads = groups.chunks_exact(4);
+                    for quad in &mut quads {
+                        for (sum, v) in sums.iter_mut().zip(quad) {
+                            *sum = $fmadd(v.0, zero, *sum);
+                        }
+                    }
+                    for (sum, v) in sums.iter_mut().zip(quads.remainder()) {
+                        *sum = $fmadd(v.0, zero, *sum);
+                    }
+                    let sum = $add($add(sums[0], sums[1]), $add(sums[2], sums[3]));
                     $movemask($cmp::<_CMP_ORD_Q>(sum, sum)) == Self::ALL
                 }
 
@@ -489,6 +498,30 @@ mod tests {
         .join()
         .expect("the thread does not panic");
         assert_eq!(lanes, [3.0; 8]);
+    }
+
+    /// Every group count (whole sets of four sums and remainders), every position of a
+    /// single non-finite value, and finite values whose plain sum would overflow.
+    #[test]
+    fn all_finite_finds_any_non_finite_value() {
+        if !supported() {
+            return;
+        }
+        for len in 0..11 {
+            let groups = vec![F32x8::from_array([f32::MAX; 8]); len];
+            assert!(F32x8::all_finite(&groups), "{len} groups of f32::MAX");
+            for at in 0..len * 8 {
+                for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                    let mut lanes = vec![-1.5f32; len * 8];
+                    lanes[at] = bad;
+                    let groups: Vec<F32x8> = lanes
+                        .chunks_exact(8)
+                        .map(|c| F32x8::from_array(c.try_into().expect("eight lanes")))
+                        .collect();
+                    assert!(!F32x8::all_finite(&groups), "{bad} at {at} of {len} groups");
+                }
+            }
+        }
     }
 
     /// The flag's merged loads must not merge away a divergence mark.

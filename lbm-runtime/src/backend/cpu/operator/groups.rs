@@ -18,7 +18,7 @@
 
 use std::ops::Range;
 
-use super::runs::{RowReads, SlotRuns};
+use super::runs::{copy_wrapping, RowReads, SlotRuns};
 use super::{store_cell, CellInput, CpuOperator, CpuReal, OutBar, PopulationBars, Scratch};
 use crate::backend::cpu::topology::{Topology, MAX_Q};
 use crate::lanes::{self, Group};
@@ -261,10 +261,7 @@ impl<R: CpuReal> CpuOperator<R> {
                 lanes.copy_from_slice(&row[x..x + n]);
                 prefetch(row.as_ptr().wrapping_add(x + PREFETCH_AHEAD));
             } else {
-                for (k, lane) in lanes.iter_mut().enumerate() {
-                    let at = x + k;
-                    *lane = row[if at >= nx { at - nx } else { at }];
-                }
+                copy_wrapping(row, x, lanes);
             }
         };
         let row_start = first - first % nx;

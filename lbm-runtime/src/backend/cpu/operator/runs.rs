@@ -216,12 +216,36 @@ impl RowReads {
             let row = &f[read.start..read.start + nx];
             let lanes = &mut lanes[read.lanes..read.lanes + n];
             let first = (x as isize + read.back).rem_euclid(nx as isize) as usize;
-            if first + n <= nx {
-                lanes.copy_from_slice(&row[first..first + n]);
-            } else {
-                for (k, lane) in lanes.iter_mut().enumerate() {
-                    let at = first + k;
-                    *lane = row[if at >= nx { at - nx } else { at }];
+            copy_wrapping(row, first, lanes);
+        }
+    }
+}
+
+/// Fills `lanes` from `row`, from its value `first` on, wrapping around its end (as
+/// often as `lanes` is longer): one contiguous copy for each pass over the row, where a
+/// value at a time cost a group at each end of a row as much as the rest of the row.
+pub(crate) fn copy_wrapping<R: Copy>(row: &[R], first: usize, lanes: &mut [R]) {
+    let (head, rest) = lanes.split_at_mut((row.len() - first).min(lanes.len()));
+    head.copy_from_slice(&row[first..first + head.len()]);
+    for pass in rest.chunks_mut(row.len()) {
+        pass.copy_from_slice(&row[..pass.len()]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_wrapping;
+
+    #[test]
+    fn wrapping_copies_take_the_row_cyclically() {
+        for nx in 1..12 {
+            let row: Vec<usize> = (100..100 + nx).collect();
+            for first in 0..nx {
+                for n in 0..3 * nx + 2 {
+                    let mut lanes = vec![0; n];
+                    copy_wrapping(&row, first, &mut lanes);
+                    let want: Vec<usize> = (0..n).map(|k| row[(first + k) % nx]).collect();
+                    assert_eq!(lanes, want, "row of {nx}, from {first}, {n} lanes");
                 }
             }
         }
