@@ -422,6 +422,26 @@ impl Expr {
         }
     }
 
+    /// The operands of this expression, left to right, for rewriting.
+    pub fn operands_mut(&mut self) -> Vec<&mut Expr> {
+        match &mut self.kind {
+            ExprKind::Index(_, a)
+            | ExprKind::LatW(a)
+            | ExprKind::LatOpp(a)
+            | ExprKind::Unary(_, a)
+            | ExprKind::Cast(a) => vec![a],
+            ExprKind::LatC(a, b) | ExprKind::Binary(_, a, b) => vec![a, b],
+            ExprKind::Intrinsic(_, args) => args.iter_mut().collect(),
+            ExprKind::Select(c, a, b) => vec![c, a, b],
+            ExprKind::RealLit(_)
+            | ExprKind::IntLit(_)
+            | ExprKind::BoolLit(_)
+            | ExprKind::Var(_)
+            | ExprKind::Lat(_)
+            | ExprKind::PopControl => Vec::new(),
+        }
+    }
+
     /// Calls `f` on this expression and on every expression inside it, each before its
     /// operands, operands left to right.
     pub fn for_each_expr(&self, f: &mut impl FnMut(&Expr)) {

@@ -40,28 +40,8 @@ fn gather_block(block: &mut Block) {
 
 /// Rewrites the operands first, so that a product sees its factors already gathered.
 fn gather_expr(e: &mut Expr) {
-    match &mut e.kind {
-        ExprKind::Index(_, a)
-        | ExprKind::LatW(a)
-        | ExprKind::LatOpp(a)
-        | ExprKind::Unary(_, a)
-        | ExprKind::Cast(a) => gather_expr(a),
-        ExprKind::LatC(a, b) | ExprKind::Binary(_, a, b) => {
-            gather_expr(a);
-            gather_expr(b);
-        }
-        ExprKind::Intrinsic(_, args) => args.iter_mut().for_each(gather_expr),
-        ExprKind::Select(c, a, b) => {
-            gather_expr(c);
-            gather_expr(a);
-            gather_expr(b);
-        }
-        ExprKind::RealLit(_)
-        | ExprKind::IntLit(_)
-        | ExprKind::BoolLit(_)
-        | ExprKind::Var(_)
-        | ExprKind::Lat(_)
-        | ExprKind::PopControl => {}
+    for operand in e.operands_mut() {
+        gather_expr(operand);
     }
     if is_real_product(e) {
         let span = e.span;
