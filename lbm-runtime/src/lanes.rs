@@ -212,7 +212,7 @@ mod avx {
                 }
                 #[inline(always)]
                 fn all_finite(groups: &[Self]) -> bool {
-                    // SAFETY: the groups exist, so the CPU has AVX2 (see the module docs).
+                    // SAFETY: the groups exist, so the CPU has AVX2 and FMA (see the module docs).
                     unsafe { Self::all_finite_simd(groups) }
                 }
             }
