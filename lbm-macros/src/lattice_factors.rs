@@ -97,15 +97,15 @@ mod tests {
 
     use super::*;
 
-    /// A random product tree over real variables (`VarId`s `0..vars`) and lattice
-    /// components (`C[k][0]`, `k` the component's number, `0..components`).
-    struct Tree {
-        expr: Expr,
+    /// The leaves of a random product tree: real variables (`VarId`s `0..vars`) and
+    /// lattice components (`C[k][0]`, `k` the component's number, `0..components`).
+    #[derive(Default)]
+    struct Leaves {
         vars: usize,
         components: usize,
     }
 
-    fn random_tree(rng: &mut u64, depth: usize, tree: &mut Tree) -> Expr {
+    fn random_tree(rng: &mut u64, depth: usize, tree: &mut Leaves) -> Expr {
         let span = Span::call_site();
         let mut next = || {
             *rng ^= *rng << 13;
@@ -208,17 +208,12 @@ mod tests {
     fn gathered_products_equal_the_written_ones() {
         let mut rng = 0x9E37_79B9_7F4A_7C15u64;
         for _ in 0..2000 {
-            let mut tree = Tree {
-                expr: Expr::real(0.0, Span::call_site()),
-                vars: 0,
-                components: 0,
-            };
-            tree.expr = random_tree(&mut rng, 4, &mut tree);
+            let mut tree = Leaves::default();
+            let written = random_tree(&mut rng, 4, &mut tree);
             if tree.components > 7 {
                 continue;
             }
-            let written = tree.expr.clone();
-            let mut gathered = tree.expr;
+            let mut gathered = written.clone();
             gather_expr(&mut gathered);
             assert!(is_gathered(&gathered), "{gathered:?}");
             let x: Vec<f32> = (0..tree.vars)

@@ -894,15 +894,14 @@ fn main() -> std::process::ExitCode {
     if let Some(gpus) = args.gpus {
         return scaling_main(&args, gpus as usize);
     }
-    // `LBM_BACKEND=cpu` measures the CPU backend on a machine that also has a GPU (a
-    // dedicated host is quieter than a shared one).
-    let cpu_asked = std::env::var("LBM_BACKEND").is_ok_and(|b| b == "cpu");
-    let device = if cpu_asked {
-        Err(lbm_runtime::LbmError::BackendUnavailable(
+    // The backend `LBM_BACKEND` names, as a simulation would pick it: `cpu` measures the
+    // CPU backend on a machine that also has a GPU (a dedicated host is quieter).
+    let device = match Backend::from_env() {
+        Ok(Backend::Cpu | Backend::CpuSplit(_)) => Err(lbm_runtime::LbmError::BackendUnavailable(
             "LBM_BACKEND=cpu".into(),
-        ))
-    } else {
-        profile::device_name()
+        )),
+        Ok(_) => profile::device_name(),
+        Err(why) => Err(why),
     };
     let report = match (args.quick, device) {
         (false, Ok(device)) => gpu_report(&args, device),
