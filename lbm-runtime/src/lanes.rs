@@ -149,6 +149,38 @@ pub trait Group: Real {
     /// Whether every lane of every group is finite: one pass without an early exit,
     /// in the lanes' own instructions, for the outputs of every group a step computes.
     fn all_finite(groups: &[Self]) -> bool;
+    /// Writes group `j` of `groups` to `planes[j]`, its `LANES` scalars from `at` on.
+    ///
+    /// # Safety
+    /// `at + LANES <= planes[j].len()` for every `j < groups.len()`.
+    unsafe fn store_groups(groups: &[Self], planes: &mut [&mut [Self::Scalar]], at: usize);
+    /// Writes group `j` of `first` and then of `second` to `planes[j]`, `2 * LANES`
+    /// scalars from `at` on, past the caches (non-temporal stores) where those scalars are
+    /// one whole cache line: a line written in parts from a dozen planes at once would
+    /// leave the core's write-combining buffers partly filled, each costing memory a read
+    /// and a write. A thread that stored past the caches runs [`fence_uncached_stores`]
+    /// before another reads what it wrote.
+    ///
+    /// # Safety
+    /// `at + 2 * LANES <= planes[j].len()` for every `j < first.len()`, and `second` is as
+    /// long as `first`.
+    unsafe fn store_pairs_uncached(
+        first: &[Self],
+        second: &[Self],
+        planes: &mut [&mut [Self::Scalar]],
+        at: usize,
+    );
+}
+
+/// Orders this thread's stores past the caches before its later stores, so that a thread
+/// that synchronises with it afterwards (a pool's join) sees them.
+#[inline]
+pub fn fence_uncached_stores() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of x86-64.
+    unsafe {
+        std::arch::x86_64::_mm_sfence()
+    };
 }
 
 macro_rules! group_of_one {
@@ -168,6 +200,29 @@ macro_rules! group_of_one {
             fn all_finite(groups: &[Self]) -> bool {
                 groups.iter().fold(true, |all, v| all & v.is_finite())
             }
+            #[inline(always)]
+            unsafe fn store_groups(groups: &[Self], planes: &mut [&mut [$t]], at: usize) {
+                for (plane, v) in planes.iter_mut().zip(groups) {
+                    // SAFETY: `at < plane.len()` (the caller's contract).
+                    unsafe { *plane.get_unchecked_mut(at) = *v };
+                }
+            }
+            #[inline(always)]
+            unsafe fn store_pairs_uncached(
+                first: &[Self],
+                second: &[Self],
+                planes: &mut [&mut [$t]],
+                at: usize,
+            ) {
+                // Two values are no cache line: ordinary stores.
+                for ((plane, a), b) in planes.iter_mut().zip(first).zip(second) {
+                    // SAFETY: `at + 1 < plane.len()` (the caller's contract).
+                    unsafe {
+                        *plane.get_unchecked_mut(at) = *a;
+                        *plane.get_unchecked_mut(at + 1) = *b;
+                    }
+                }
+            }
         }
     )*};
 }
@@ -185,10 +240,13 @@ mod avx {
     use crate::real::Precision;
     use std::arch::x86_64::*;
 
+    /// Bytes of a cache line.
+    const LINE: usize = 64;
+
     macro_rules! lanes {
         ($(#[$doc:meta])* $name:ident, $unrolled:expr, $t:ty, $v:ty, $n:literal,
          $set1:ident, $add:ident, $sub:ident, $mul:ident, $div:ident, $sqrt:ident,
-         $xor:ident, $andnot:ident, $cmp:ident, $movemask:ident, $fmadd:ident) => {
+         $xor:ident, $andnot:ident, $cmp:ident, $movemask:ident, $fmadd:ident, $storeu:ident, $stream:ident) => {
             $(#[$doc])*
             #[derive(Clone, Copy)]
             #[repr(transparent)]
@@ -214,6 +272,22 @@ mod avx {
                 fn all_finite(groups: &[Self]) -> bool {
                     // SAFETY: the groups exist, so the CPU has AVX2 and FMA (see the module docs).
                     unsafe { Self::all_finite_simd(groups) }
+                }
+                #[inline(always)]
+                unsafe fn store_groups(groups: &[Self], planes: &mut [&mut [$t]], at: usize) {
+                    // SAFETY: the caller's contract; the groups exist, so the CPU has AVX2
+                    // and FMA (see the module docs).
+                    unsafe { Self::store_groups_simd(groups, planes, at) }
+                }
+                #[inline(always)]
+                unsafe fn store_pairs_uncached(
+                    first: &[Self],
+                    second: &[Self],
+                    planes: &mut [&mut [$t]],
+                    at: usize,
+                ) {
+                    // SAFETY: as in `store_groups`.
+                    unsafe { Self::store_pairs_simd(first, second, planes, at) }
                 }
             }
 
@@ -244,6 +318,50 @@ mod avx {
                     }
                     let sum = $add($add(sums[0], sums[1]), $add(sums[2], sums[3]));
                     $movemask($cmp::<_CMP_ORD_Q>(sum, sum)) == Self::ALL
+                }
+
+                /// [`Group::store_groups`], in the lanes' instructions.
+                ///
+                /// # Safety
+                /// [`Group::store_groups`]'s contract, where the CPU has AVX2 and FMA.
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn store_groups_simd(groups: &[Self], planes: &mut [&mut [$t]], at: usize) {
+                    for (plane, v) in planes.iter_mut().zip(groups) {
+                        // SAFETY: `at + $n <= plane.len()` (the caller's contract).
+                        unsafe { $storeu(plane.as_mut_ptr().add(at), v.0) };
+                    }
+                }
+
+                /// [`Group::store_pairs_uncached`], in the lanes' instructions.
+                ///
+                /// # Safety
+                /// [`Group::store_pairs_uncached`]'s contract, where the CPU has AVX2 and
+                /// FMA.
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn store_pairs_simd(
+                    first: &[Self],
+                    second: &[Self],
+                    planes: &mut [&mut [$t]],
+                    at: usize,
+                ) {
+                    for ((plane, a), b) in planes.iter_mut().zip(first).zip(second) {
+                        // SAFETY: `at + 2 * $n <= plane.len()` (the caller's contract).
+                        let to = unsafe { plane.as_mut_ptr().add(at) };
+                        if to.addr().is_multiple_of(LINE) {
+                            // SAFETY: as above; `to` and `to + $n` are aligned for a
+                            // register (a line's start and middle).
+                            unsafe {
+                                $stream(to, a.0);
+                                $stream(to.add($n), b.0);
+                            }
+                        } else {
+                            // SAFETY: as above.
+                            unsafe {
+                                $storeu(to, a.0);
+                                $storeu(to.add($n), b.0);
+                            }
+                        }
+                    }
                 }
 
                 /// A group from its lanes. Panics on a CPU without AVX2 and FMA (see
@@ -451,7 +569,7 @@ mod avx {
         /// lattice: the lane forwards.
         F32x8, crate::unroll::MAX_UNROLLED, f32, __m256, 8, _mm256_set1_ps, _mm256_add_ps, _mm256_sub_ps,
         _mm256_mul_ps, _mm256_div_ps, _mm256_sqrt_ps, _mm256_xor_ps, _mm256_andnot_ps,
-        _mm256_cmp_ps, _mm256_movemask_ps, _mm256_fmadd_ps
+        _mm256_cmp_ps, _mm256_movemask_ps, _mm256_fmadd_ps, _mm256_storeu_ps, _mm256_stream_ps
     );
     lanes!(
         /// [`F32x8`] for the lane adjoints, whose forms unroll only their loops over `D`:
@@ -459,7 +577,7 @@ mod avx {
         /// took seven minutes to compile instead of one, for a few times their speed.
         RolledF32x8, 3, f32, __m256, 8, _mm256_set1_ps, _mm256_add_ps, _mm256_sub_ps,
         _mm256_mul_ps, _mm256_div_ps, _mm256_sqrt_ps, _mm256_xor_ps, _mm256_andnot_ps,
-        _mm256_cmp_ps, _mm256_movemask_ps, _mm256_fmadd_ps
+        _mm256_cmp_ps, _mm256_movemask_ps, _mm256_fmadd_ps, _mm256_storeu_ps, _mm256_stream_ps
     );
 
     /// The same lanes seen as [`RolledF32x8`], to run a lane adjoint on [`F32x8`] groups.

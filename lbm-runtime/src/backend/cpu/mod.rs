@@ -16,6 +16,7 @@ mod planes;
 pub mod profile;
 mod state;
 mod topology;
+mod uncached;
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};

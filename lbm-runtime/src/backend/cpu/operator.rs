@@ -23,6 +23,7 @@ use crate::real::Real;
 
 use super::planes::cut_into_blocks;
 use super::topology::{clip, Topology, MAX_Q};
+use super::uncached::{self, Stores};
 
 mod groups;
 mod runs;
@@ -174,6 +175,9 @@ struct Scratch<R: CpuReal> {
     group_ints: Vec<i64>,
     /// A group's outputs.
     group_out: Vec<R::Lanes>,
+    /// The outputs of a group held back until the next completes their cache lines (stores
+    /// past the caches).
+    held_out: Vec<R::Lanes>,
     /// A group's output adjoints, for a lane adjoint.
     group_out_bar: Vec<R::Lanes>,
     /// A group's input adjoints.
@@ -272,6 +276,7 @@ impl<R: CpuReal> CpuOperator<R> {
             group_reals: Vec::new(),
             group_ints: Vec::new(),
             group_out: Vec::new(),
+            held_out: Vec::new(),
             group_out_bar: Vec::new(),
             group_bars: Vec::new(),
             out: vec![R::default(); self.outputs_len],
@@ -297,6 +302,7 @@ impl<R: CpuReal> CpuOperator<R> {
             }
             s.group_ints = s.ints.repeat(n);
             s.group_out = vec![R::Lanes::default(); self.outputs_len];
+            s.held_out = vec![R::Lanes::default(); self.outputs_len];
             s.group_out_bar = vec![R::Lanes::default(); self.outputs_len];
             s.group_bars = vec![R::Lanes::default(); self.reals_len];
         }
@@ -429,6 +435,19 @@ impl<R: CpuReal> CpuOperator<R> {
         out: &mut [R],
         record: Option<&AtomicU64>,
     ) {
+        let stores = uncached::for_state(std::mem::size_of_val(out));
+        self.forward_storing(topo, t, f, (out, stores), record);
+    }
+
+    /// [`Self::forward_recording`], storing its outputs as `stores` says.
+    fn forward_storing(
+        &self,
+        topo: &Topology,
+        t: usize,
+        f: &[R],
+        (out, stores): (&mut [R], Stores),
+        record: Option<&AtomicU64>,
+    ) {
         let m = self.outputs_len;
         if m == 0 {
             return;
@@ -439,7 +458,7 @@ impl<R: CpuReal> CpuOperator<R> {
             |s, (b, planes)| {
                 let start = b * BLOCK;
                 let cells = clip(start..start + planes[0].len(), &topo.interior);
-                let bad = self.forward_cells(topo, f, cells, planes, start, s);
+                let bad = self.forward_cells(topo, f, cells, (planes, stores), start, s);
                 if let (Some(record), Some(cell)) = (record, bad) {
                     record.fetch_min(divergence_code(t, cell), Ordering::Relaxed);
                 }
@@ -448,18 +467,19 @@ impl<R: CpuReal> CpuOperator<R> {
     }
 
     /// The forward of `cells`, whose outputs go to `out` (the block's slice of each output
-    /// plane, from cell `start` on); returns the first cell with a non-finite output.
+    /// plane, from cell `start` on) as `stores` says; returns the first cell with a
+    /// non-finite output.
     fn forward_cells(
         &self,
         topo: &Topology,
         f: &[R],
         cells: Range<usize>,
-        out: &mut [&mut [R]],
+        (out, stores): (&mut [&mut [R]], Stores),
         start: usize,
         s: &mut Scratch<R>,
     ) -> Option<usize> {
         if let Some(lanes) = self.lanes {
-            return self.forward_groups(lanes.forward, topo, f, cells, out, start, s);
+            return self.forward_groups(lanes.forward, topo, f, cells, (out, stores), start, s);
         }
         let mut bad = None;
         topo.for_each_cell(cells, (self.streams, 1), |cell, ups| {

@@ -21,6 +21,7 @@ use std::ops::Range;
 use super::runs::{copy_wrapping, RowReads, SlotRuns};
 use super::{store_cell, CellInput, CpuOperator, CpuReal, OutBar, PopulationBars, Scratch};
 use crate::backend::cpu::topology::{Topology, MAX_Q};
+use crate::backend::cpu::uncached::Stores;
 use crate::lanes::{self, Group};
 use crate::operator::{LaneAdjoint, LaneForward};
 
@@ -37,11 +38,13 @@ impl<R: CpuReal> CpuOperator<R> {
         topo: &Topology,
         f: &[R],
         cells: Range<usize>,
-        out: &mut [&mut [R]],
+        (out, stores): (&mut [&mut [R]], Stores),
         start: usize,
         s: &mut Scratch<R>,
     ) -> Option<usize> {
         let n = R::Lanes::LANES;
+        // Stores past the caches pair the groups that start a cache line with the next.
+        let mut held = (stores == Stores::Uncached).then_some(None);
         let mut bad = None;
         let mut ups = [0usize; MAX_Q];
         let ups = &mut ups[..topo.q];
@@ -56,12 +59,13 @@ impl<R: CpuReal> CpuOperator<R> {
             // SAFETY: a lane forward is chosen only where `lanes::supported()`.
             let ran = self.uniform_ints(s) && unsafe { run_forward(forward, s) };
             if ran {
-                self.store_group(s, first, (out, shortest), start, &mut bad);
+                self.store_group(s, first, (out, shortest), start, held.as_mut(), &mut bad);
             } else {
                 self.forward_singly(s, first..first + n, out, start, &mut bad);
             }
             first += n;
         }
+        release_held(s, out, start, held.as_mut());
         // The cells left over, one at a time.
         for cell in first..cells.end {
             if self.streams {
@@ -70,6 +74,9 @@ impl<R: CpuReal> CpuOperator<R> {
             self.gather(topo, cell, ups, f, (&mut s.reals, 1), &mut s.ints);
             self.forward_one(s);
             store_cell(s, out, cell - start, cell, &mut bad);
+        }
+        if held.is_some() {
+            lanes::fence_uncached_stores();
         }
         bad
     }
@@ -332,23 +339,48 @@ impl<R: CpuReal> CpuOperator<R> {
 
     /// Stores the outputs of the group of cells from `first` on, a run of each output
     /// plane at a time; `shortest` is the length of the shortest of the planes `out`.
+    /// With `held` (stores past the caches), a group that starts a cache line waits in
+    /// `s.held_out` for the next group, which completes the line, and the two go out
+    /// together ([`Group::store_pairs_uncached`]); `held` is the first cell of the group
+    /// waiting, if one is.
     fn store_group(
         &self,
-        s: &Scratch<R>,
+        s: &mut Scratch<R>,
         first: usize,
         (out, shortest): (&mut [&mut [R]], usize),
         start: usize,
+        held: Option<&mut Option<usize>>,
         bad: &mut Option<usize>,
     ) {
         let n = R::Lanes::LANES;
-        let lanes_out = R::Lanes::scalars(&s.group_out);
         let at = first - start;
         // One check for the group instead of one a plane.
         assert!(at + n <= shortest, "a group beyond its block's planes");
-        for (plane, lanes) in out.iter_mut().zip(lanes_out.chunks_exact(n)) {
-            // SAFETY: `at + n <= shortest <= plane.len()`, and `lanes` is `n` long.
-            unsafe { std::ptr::copy_nonoverlapping(lanes.as_ptr(), plane.as_mut_ptr().add(at), n) };
+        match held {
+            None => {
+                // SAFETY: `at + n <= shortest <= plane.len()` for every plane.
+                unsafe { R::Lanes::store_groups(&s.group_out, out, at) };
+            }
+            Some(held) => match held.take() {
+                Some(h) if h + n == first => {
+                    // SAFETY: the held group's `h - start + n` is `at`, and `at + n` fits.
+                    unsafe {
+                        R::Lanes::store_pairs_uncached(&s.held_out, &s.group_out, out, h - start)
+                    };
+                }
+                other => {
+                    release_held(s, out, start, Some(&mut { other }));
+                    if at.is_multiple_of(2 * n) {
+                        s.held_out.copy_from_slice(&s.group_out);
+                        *held = Some(first);
+                    } else {
+                        // SAFETY: as for the cached stores.
+                        unsafe { R::Lanes::store_groups(&s.group_out, out, at) };
+                    }
+                }
+            },
         }
+        let lanes_out = R::Lanes::scalars(&s.group_out);
         // One pass over the whole group without an early exit; the cells are looked at
         // one by one only when some value is not finite.
         let finite = R::Lanes::all_finite(&s.group_out);
@@ -372,6 +404,20 @@ impl<R: CpuReal> CpuOperator<R> {
             self.forward_one(s);
             store_cell(s, out, cell - start, cell, bad);
         }
+    }
+}
+
+/// Stores the group held back for its cache line's other half (see
+/// [`CpuOperator::store_group`]), if one is, through the caches, and forgets it.
+fn release_held<R: CpuReal>(
+    s: &Scratch<R>,
+    out: &mut [&mut [R]],
+    start: usize,
+    held: Option<&mut Option<usize>>,
+) {
+    if let Some(h) = held.and_then(Option::take) {
+        // SAFETY: `store_group` checked that the held group fits every plane.
+        unsafe { R::Lanes::store_groups(&s.held_out, out, h - start) };
     }
 }
 
@@ -475,6 +521,46 @@ mod tests {
             "{name} adjoint on {:?}",
             grid.dims()
         );
+    }
+
+    /// Outputs stored past the caches are those stored through them, whether the planes
+    /// start on a cache line (pairs of groups go out past the caches), half a line or a
+    /// few values on (every store an ordinary one), on a grid whose walls send some
+    /// groups cell by cell (releasing a group held for its line's other half).
+    #[test]
+    fn uncached_stores_write_what_cached_ones_do() {
+        if !lanes::supported() {
+            eprintln!("this CPU lacks AVX2 or FMA: the backend runs no lane forms here");
+            return;
+        }
+        // 75 groups: the last starts a line and has no partner.
+        let grid = grid_with_walls(LatticeKind::D3Q19, [40, 5, 3]);
+        let topo = Topology::new(&grid, 4).expect("tables for a small grid");
+        let force = values(grid.cells() * 3, 3, (-1e-3, 1e-3));
+        let step = Step::new(&walls_then_forced_bgk::INFO)
+            .uniform("omega", [1.7])
+            .field("force", force)
+            .bind(&grid)
+            .expect("a valid binding");
+        let [op, _] = both(&step, &grid, &topo);
+        let f: Vec<f32> = values(topo.q * topo.plane_len, 5, (0.01, 0.2))
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        let outputs = op.outputs_len * topo.plane_len;
+        let run = |stores: Stores, skew: usize| {
+            // Room to start the planes on a cache line, then `skew` values on.
+            let mut buffer = vec![f32::NAN; outputs + 32];
+            let aligned = buffer.as_ptr().align_offset(64);
+            let out = &mut buffer[aligned + skew..aligned + skew + outputs];
+            op.forward_storing(&topo, 0, &f, (out, stores), None);
+            bits(out)
+        };
+        let want = run(Stores::Cached, 0);
+        assert!(topo.plane_len.is_multiple_of(16), "every plane starts on a line");
+        for skew in [0, 8, 4, 1] {
+            assert_eq!(run(Stores::Uncached, skew), want, "planes {skew} values on");
+        }
     }
 
     #[test]
