@@ -557,7 +557,10 @@ mod tests {
             bits(out)
         };
         let want = run(Stores::Cached, 0);
-        assert!(topo.plane_len.is_multiple_of(16), "every plane starts on a line");
+        assert!(
+            topo.plane_len.is_multiple_of(16),
+            "every plane starts on a line"
+        );
         for skew in [0, 8, 4, 1] {
             assert_eq!(run(Stores::Uncached, skew), want, "planes {skew} values on");
         }

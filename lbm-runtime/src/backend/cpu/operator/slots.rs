@@ -278,8 +278,13 @@ unsafe fn put_in_row<R: CpuReal>(
             // <= len` (`SlotRuns`, checked above). The group's cells read these slots and
             // no other cell does; the caller's contract covers the other threads.
             unsafe {
-                let from = lanes.as_ptr().add(k * n);
-                std::ptr::copy_nonoverlapping(from, slots.ptr.add(start), n);
+                let (from, to) = (lanes.as_ptr().add(k * n), slots.ptr.add(start));
+                // A length known here is a move, any other a call to `memcpy` (see
+                // `RowReads::gather`).
+                match n {
+                    8 => std::ptr::copy_nonoverlapping(from, to, 8),
+                    _ => std::ptr::copy_nonoverlapping(from, to, n),
+                }
             }
         }
         return;
