@@ -215,12 +215,10 @@ macro_rules! group_of_one {
                 at: usize,
             ) {
                 // Two values are no cache line: ordinary stores.
-                for ((plane, a), b) in planes.iter_mut().zip(first).zip(second) {
-                    // SAFETY: `at + 1 < plane.len()` (the caller's contract).
-                    unsafe {
-                        *plane.get_unchecked_mut(at) = *a;
-                        *plane.get_unchecked_mut(at + 1) = *b;
-                    }
+                // SAFETY: `at + 1 < plane.len()` (the caller's contract).
+                unsafe {
+                    Self::store_groups(first, planes, at);
+                    Self::store_groups(second, planes, at + 1);
                 }
             }
         }

@@ -197,8 +197,8 @@ impl RowReads {
                     // A copy of a length known here is a move or two; of any other, a call
                     // to `memcpy` for each read (27 of the D3Q19 forward's 174
                     // instructions a cell).
-                    8 => self.gather_inner::<R, 8>(f, x, lanes),
-                    _ => self.gather_inner_any(f, x, lanes),
+                    8 => self.gather_inner(f, x, lanes, 8),
+                    n => self.gather_inner(f, x, lanes, n),
                 }
             }
         } else {
@@ -206,37 +206,23 @@ impl RowReads {
         }
     }
 
-    /// [`Self::gather`] for a group in [`RowReads::inner`], of `N` cells.
+    /// [`Self::gather`] for a group in [`RowReads::inner`] of `n` cells; always inlined,
+    /// so that a constant `n` reaches the copies.
     ///
     /// # Safety
     /// `x` is in `self.inner`, `f.len() >= self.state_end`, `lanes.len() >= self.lanes_end`
-    /// and `N == self.n`.
+    /// and `n == self.n`.
     #[inline(always)]
-    unsafe fn gather_inner<R: Copy, const N: usize>(&self, f: &[R], x: usize, lanes: &mut [R]) {
+    unsafe fn gather_inner<R: Copy>(&self, f: &[R], x: usize, lanes: &mut [R], n: usize) {
         for read in &self.reads {
-            // SAFETY: `x` is in `inner`, so the run `inner + x..inner + x + N` is
-            // `start + x + back..` with `x + back` in `0..=nx - N`, within the row, which
+            // SAFETY: `x` is in `inner`, so the run `inner + x..inner + x + n` is
+            // `start + x + back..` with `x + back` in `0..=nx - n`, within the row, which
             // ends at most at `state_end <= f.len()`; the lanes end at most at
             // `lanes_end <= lanes.len()`. One check a group instead of two a read.
             unsafe {
                 let from = f.as_ptr().add(read.inner.wrapping_add(x));
                 let to = lanes.as_mut_ptr().add(read.lanes);
-                std::ptr::copy_nonoverlapping(from, to, N);
-            }
-        }
-    }
-
-    /// [`Self::gather_inner`] for groups of any size.
-    ///
-    /// # Safety
-    /// As for [`Self::gather_inner`], with `N` being `self.n`.
-    unsafe fn gather_inner_any<R: Copy>(&self, f: &[R], x: usize, lanes: &mut [R]) {
-        for read in &self.reads {
-            // SAFETY: as in `gather_inner`.
-            unsafe {
-                let from = f.as_ptr().add(read.inner.wrapping_add(x));
-                let to = lanes.as_mut_ptr().add(read.lanes);
-                std::ptr::copy_nonoverlapping(from, to, self.n);
+                std::ptr::copy_nonoverlapping(from, to, n);
             }
         }
     }
