@@ -176,14 +176,17 @@ impl Topology {
         }
     }
 
-    /// Where the cells of row `row` stream from: `sources[i] = (start, back)` says that
-    /// direction `i` streams into the row's cell `x` from the cell at `(x + back) mod nx`
-    /// of the row that starts at cell `start`.
-    pub fn row_sources(&self, row: usize, sources: &mut [(usize, isize)]) {
-        let rows = &self.up_rows[row * self.q..row * self.q + self.q];
-        for ((source, &start), &back) in sources.iter_mut().zip(rows).zip(&self.x_back) {
-            *source = (start, back);
-        }
+    /// Where the cells of row `row` stream from: direction `i` streams into the row's cell
+    /// `x` from the row that starts at cell `source_rows(row)[i]`, at its cell
+    /// `(x + x_backs()[i]) mod nx`.
+    pub fn source_rows(&self, row: usize) -> &[usize] {
+        &self.up_rows[row * self.q..row * self.q + self.q]
+    }
+
+    /// For each direction, how far back along x a cell's upstream cell lies (`-c_x`), the
+    /// same in every row; see [`Topology::source_rows`].
+    pub fn x_backs(&self) -> &[isize] {
+        &self.x_back
     }
 
     /// `ups` of [`Topology::for_each_cell`], with `stride` 1, for one cell.

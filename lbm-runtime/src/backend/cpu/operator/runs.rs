@@ -12,7 +12,7 @@
 use std::ops::Range;
 
 use super::CellInput;
-use crate::backend::cpu::topology::{Topology, MAX_Q};
+use crate::backend::cpu::topology::Topology;
 
 /// One population read of a group of cells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,33 +81,50 @@ impl RunReads {
     }
 
     /// Makes `rows` the reads of row `row` of `topo` for groups of `n` cells.
+    ///
+    /// What does not depend on the row (each read's lanes and shift along x, which groups
+    /// stay within their row) is worked out when `rows` first serves these reads on this
+    /// topology; a later row only moves each read's start, once a row instead of once a
+    /// group.
     pub fn of_row(&self, topo: &Topology, row: usize, n: usize, rows: &mut RowReads) {
         let nx = topo.nx();
-        let mut sources = [(0usize, 0isize); MAX_Q];
-        topo.row_sources(row, &mut sources[..topo.q]);
-        let own = (row * nx, 0);
+        if (rows.n, rows.nx, rows.reads.len()) != (n, nx, self.reads.len()) {
+            self.shape_rows(topo, n, rows);
+        }
+        let (sources, own) = (topo.source_rows(row), row * nx);
+        let mut last_row = 0;
+        for (row_read, read) in rows.reads.iter_mut().zip(&self.reads) {
+            let start = read.plane + read.along.map_or(own, |i| sources[i]);
+            row_read.start = start;
+            row_read.inner = start.wrapping_add_signed(row_read.back);
+            last_row = last_row.max(start);
+        }
+        rows.state_end = last_row + nx;
+        for (slot, &k) in rows.slots.iter_mut().zip(&self.slot_reads) {
+            *slot = rows.reads[k].inner;
+        }
+        rows.row = Some(row);
+    }
+
+    /// The row-independent part of [`Self::of_row`].
+    fn shape_rows(&self, topo: &Topology, n: usize, rows: &mut RowReads) {
+        let (nx, backs) = (topo.nx(), topo.x_backs());
         rows.reads.clear();
-        rows.reads.extend(self.reads.iter().map(|read| {
-            let (start, back) = read.along.map_or(own, |i| sources[i]);
-            let start = read.plane + start;
-            RowRead {
-                lanes: read.lanes,
-                inner: start.wrapping_add_signed(back),
-                start,
-                back,
-            }
+        rows.reads.extend(self.reads.iter().map(|read| RowRead {
+            lanes: read.lanes,
+            inner: 0,
+            start: 0,
+            back: read.along.map_or(0, |i| backs[i]),
         }));
         // The groups whose every read lies within its row: `x + back` in `0..=nx - n`.
         let before = rows.reads.iter().map(|r| -r.back).max().unwrap_or(0).max(0);
         let after = rows.reads.iter().map(|r| r.back).max().unwrap_or(0).max(0);
         rows.inner = before as usize..(nx + 1).saturating_sub(n + after as usize);
-        rows.state_end = rows.reads.iter().map(|r| r.start + nx).max().unwrap_or(0);
         rows.lanes_end = rows.reads.iter().map(|r| r.lanes + n).max().unwrap_or(0);
         rows.slots.clear();
-        rows.slots
-            .extend(self.slot_reads.iter().map(|&k| rows.reads[k].inner));
+        rows.slots.resize(self.slot_reads.len(), 0);
         (rows.n, rows.nx) = (n, nx);
-        rows.row = Some(row);
+        rows.row = None;
     }
 }
 
@@ -230,13 +247,46 @@ impl RowReads {
     /// [`Self::gather`] for a group near the ends of its row, whose reads along x may
     /// wrap around the row.
     fn gather_wrapping<R: Copy>(&self, f: &[R], x: usize, lanes: &mut [R]) {
-        let (n, nx) = (self.n, self.nx);
+        match self.n {
+            8 => self.gather_wrapping_inner(f, x, lanes, 8),
+            n => self.gather_wrapping_inner(f, x, lanes, n),
+        }
+    }
+
+    /// [`Self::gather_wrapping`] for groups of `n` cells; always inlined, so that a
+    /// constant `n` reaches the copies. Most reads of a group at a row's end do not wrap
+    /// (only those of the directions that cross the end), so each read that stays within
+    /// its row is one copy.
+    #[inline(always)]
+    fn gather_wrapping_inner<R: Copy>(&self, f: &[R], x: usize, lanes: &mut [R], n: usize) {
+        let nx = self.nx;
         for read in &self.reads {
             let row = &f[read.start..read.start + nx];
             let lanes = &mut lanes[read.lanes..read.lanes + n];
-            let first = (x as isize + read.back).rem_euclid(nx as isize) as usize;
-            copy_wrapping(row, first, lanes);
+            let first = wrap_along_row(x, read.back, nx);
+            match row.get(first..first + n) {
+                Some(run) => lanes.copy_from_slice(run),
+                None => copy_wrapping(row, first, lanes),
+            }
         }
+    }
+}
+
+/// `(x + back) mod nx`, without a division where `x + back` lies within one row of the
+/// row (the lattices' shifts are at most one cell).
+fn wrap_along_row(x: usize, back: isize, nx: usize) -> usize {
+    let (at, nx) = (x as isize + back, nx as isize);
+    let wrapped = if at < 0 {
+        at + nx
+    } else if at >= nx {
+        at - nx
+    } else {
+        at
+    };
+    if (0..nx).contains(&wrapped) {
+        wrapped as usize
+    } else {
+        at.rem_euclid(nx) as usize
     }
 }
 
@@ -253,7 +303,19 @@ pub(crate) fn copy_wrapping<R: Copy>(row: &[R], first: usize, lanes: &mut [R]) {
 
 #[cfg(test)]
 mod tests {
-    use super::copy_wrapping;
+    use super::{copy_wrapping, wrap_along_row};
+
+    #[test]
+    fn shifts_along_a_row_wrap_as_the_remainder_does() {
+        for nx in 1..10 {
+            for x in 0..nx {
+                for back in -12..=12 {
+                    let want = (x as isize + back).rem_euclid(nx as isize) as usize;
+                    assert_eq!(wrap_along_row(x, back, nx), want, "{x} + {back} in {nx}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn wrapping_copies_take_the_row_cyclically() {
