@@ -556,6 +556,7 @@ mod tests {
     const fn lane_forms() -> LaneForms<lbm_runtime::lanes::F32x8> {
         LaneForms {
             forward: fwd,
+            forward_wide: fwd,
             adjoint: adj,
         }
     }
