@@ -221,6 +221,7 @@ mod tests {
             forward: fwd,
             forward_wide: fwd,
             adjoint: adj,
+            adjoint_wide: adj,
         }
     }
 
