@@ -43,9 +43,8 @@ struct Timings {
     lane_adjoint: f64,
 }
 
-/// Times the scalar and the lane forms, forward and adjoint, of `op` on `lattice`; the
-/// lane forms as compiled for AVX-512VL's 32 vector registers (`wide`) or AVX2's 16.
-fn ns_per_cell(op: &OperatorInfo, lattice: LatticeKind, wide: bool) -> Timings {
+/// Times the scalar and the lane forms, forward and adjoint, of `op` on `lattice`.
+fn ns_per_cell(op: &OperatorInfo, lattice: LatticeKind) -> Timings {
     let mut rng = Rng::new(0xBE4C);
     let cells: Vec<_> = (0..F32x8::LANES)
         .map(|_| sample_inputs(op, lattice, &mut rng))
@@ -72,7 +71,6 @@ fn ns_per_cell(op: &OperatorInfo, lattice: LatticeKind, wide: bool) -> Timings {
     });
 
     let lane = op.cpu.f32_lanes(lattice);
-    let (forward, adjoint) = (lane.forward_for(wide), lane.adjoint_for(wide));
     let mut groups = vec![F32x8::default(); cells[0].reals.len()];
     let flat = F32x8::scalars_mut(&mut groups);
     for (k, cell) in cells.iter().enumerate() {
@@ -85,14 +83,13 @@ fn ns_per_cell(op: &OperatorInfo, lattice: LatticeKind, wide: bool) -> Timings {
     let mut group_bars = vec![F32x8::default(); groups.len()];
     lanes::reset_divergence();
     let lane_forward = fastest(|| {
-        // SAFETY: the caller checked `lanes::supported()`, and `lanes::wide_registers()`
-        // where `wide`.
-        unsafe { (forward)(black_box(&groups), black_box(&ints), black_box(&mut out)) }
+        // SAFETY: the caller checked `lanes::supported()`.
+        unsafe { (lane.forward)(black_box(&groups), black_box(&ints), black_box(&mut out)) }
     });
     let lane_adjoint = fastest(|| {
         // SAFETY: as above.
         unsafe {
-            (adjoint)(
+            (lane.adjoint)(
                 black_box(&groups),
                 black_box(&ints),
                 black_box(&group_out_bar),
@@ -118,35 +115,20 @@ fn lane_forms_ns_per_cell() {
         eprintln!("this CPU lacks AVX2 or FMA: there are no lane forms to time");
         return;
     }
-    let register_files: &[bool] = if lanes::wide_registers() {
-        &[false, true]
-    } else {
-        &[false]
-    };
-    println!(
-        "operator  lattice  registers  forward: scalar  lanes  | adjoint: scalar  lanes | lane adj/fwd"
-    );
+    println!("operator  lattice  forward: scalar  lanes  | adjoint: scalar  lanes | lane adj/fwd");
     for op in [&ops::bgk::INFO, &ops::trt::INFO] {
         for lattice in [LatticeKind::D2Q9, LatticeKind::D3Q19] {
-            for &wide in register_files {
-                let t = ns_per_cell(op, lattice, wide);
-                print_row(op, lattice, if wide { 32 } else { 16 }, &t);
-            }
+            let t = ns_per_cell(op, lattice);
+            println!(
+                "{:<9} {:<8} {:>15.2} {:>6.2} | {:>15.2} {:>6.2} | {:>12.2}",
+                op.name,
+                lattice.to_string(),
+                t.scalar_forward,
+                t.lane_forward,
+                t.scalar_adjoint,
+                t.lane_adjoint,
+                t.lane_adjoint / t.lane_forward
+            );
         }
     }
-}
-
-/// One row of [`lane_forms_ns_per_cell`]'s table.
-fn print_row(op: &OperatorInfo, lattice: LatticeKind, registers: usize, t: &Timings) {
-    println!(
-        "{:<9} {:<8} {:>9} {:>15.2} {:>6.2} | {:>15.2} {:>6.2} | {:>12.2}",
-        op.name,
-        lattice.to_string(),
-        registers,
-        t.scalar_forward,
-        t.lane_forward,
-        t.scalar_adjoint,
-        t.lane_adjoint,
-        t.lane_adjoint / t.lane_forward
-    );
 }
