@@ -128,28 +128,6 @@ pub fn lane_adjoint(unrolled: bool) -> TokenStream {
         ) {
             #call
         }
-
-        /// [`adjoint_lanes`] where AVX-512VL gives it 32 vector registers instead of 16:
-        /// the same operations, so the same bits, with fewer values spilled to the stack.
-        ///
-        /// # Safety
-        /// Only where `lbm_runtime::lanes::wide_registers()` is true.
-        #[doc(hidden)]
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-        #allow
-        pub unsafe fn adjoint_lanes_wide<
-            L: ::lbm_runtime::Lattice<D, Q>,
-            const D: usize,
-            const Q: usize,
-        >(
-            reals: &[::lbm_runtime::lanes::F32x8],
-            ints: &[i64],
-            out_bar: &[::lbm_runtime::lanes::F32x8],
-            reals_bar: &mut [::lbm_runtime::lanes::F32x8],
-        ) {
-            #call
-        }
     }
 }
 

@@ -231,7 +231,6 @@ fn module(
                     forward: forward_lanes::<#lanes, #l, #d, #q>,
                     forward_wide: forward_lanes_wide::<#lanes, #l, #d, #q>,
                     adjoint: adjoint_lanes::<#l, #d, #q>,
-                    adjoint_wide: adjoint_lanes_wide::<#l, #d, #q>,
                 }
             }
         });

@@ -221,7 +221,6 @@ mod tests {
             forward: fwd,
             forward_wide: fwd,
             adjoint: adj,
-            adjoint_wide: adj,
         }
     }
 

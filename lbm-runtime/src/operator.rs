@@ -235,28 +235,6 @@ pub struct LaneForms<V> {
     pub forward_wide: LaneForward<V>,
     /// Adjoint.
     pub adjoint: LaneAdjoint<V>,
-    /// The adjoint compiled as [`LaneForms::forward_wide`] is.
-    pub adjoint_wide: LaneAdjoint<V>,
-}
-
-impl<V> LaneForms<V> {
-    /// The forward for 32 vector registers (`wide`) or 16.
-    pub fn forward_for(&self, wide: bool) -> LaneForward<V> {
-        if wide {
-            self.forward_wide
-        } else {
-            self.forward
-        }
-    }
-
-    /// The adjoint for 32 vector registers (`wide`) or 16.
-    pub fn adjoint_for(&self, wide: bool) -> LaneAdjoint<V> {
-        if wide {
-            self.adjoint_wide
-        } else {
-            self.adjoint
-        }
-    }
 }
 
 /// The flat Rust forms of an operator for every lattice, in [`LatticeKind::ALL`] order.

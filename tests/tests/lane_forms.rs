@@ -12,7 +12,7 @@
 #![cfg(target_arch = "x86_64")]
 
 use lbm_runtime::lanes::{self, F32x8, Group};
-use lbm_runtime::operator::{FlatForms, FlatForward, LaneAdjoint, LaneForward};
+use lbm_runtime::operator::{FlatForms, FlatForward, LaneForms, LaneForward};
 use lbm_runtime::{operator, ops, LatticeKind, OperatorInfo, Real};
 use lbm_tests::gradcheck::{sample_inputs, Inputs, Rng};
 
@@ -108,7 +108,7 @@ fn unpack<V: Group>(groups: &[V]) -> Vec<Vec<V::Scalar>> {
 fn check_adjoint_group<V: Group>(
     op: &OperatorInfo,
     lattice: LatticeKind,
-    (scalar, lane): (&FlatForms<V::Scalar>, LaneAdjoint<V>),
+    (scalar, lane): (&FlatForms<V::Scalar>, &LaneForms<V>),
     cells: &[Vec<V::Scalar>],
     out_bars: &[Vec<V::Scalar>],
     ints: &[i64],
@@ -118,7 +118,7 @@ fn check_adjoint_group<V: Group>(
     let mut bars = vec![V::default(); reals.len()];
     lanes::reset_divergence();
     // SAFETY: the callers check `lanes::supported()` first.
-    unsafe { lane(&reals, ints, &out_bar, &mut bars) };
+    unsafe { (lane.adjoint)(&reals, ints, &out_bar, &mut bars) };
     if lanes::diverged() {
         return Ok(false);
     }
@@ -204,16 +204,10 @@ fn lane_adjoints_give_the_scalar_bits() {
         return;
     }
     let mut failures = Vec::new();
-    // The AVX2 forms, and those for AVX-512VL's 32 registers where the CPU has them.
-    let wide = [false, lanes::wide_registers()];
     for (n, op) in ops::ALL.iter().enumerate() {
-        for (lattice, wide) in LatticeKind::ALL
-            .into_iter()
-            .flat_map(|l| wide.map(|w| (l, w)))
-        {
+        for lattice in LatticeKind::ALL {
             let mut rng = Rng::new(0xAD70 ^ ((n as u64) << 8) ^ lattice.q() as u64);
-            let lane = op.cpu.f32_lanes(lattice).adjoint_for(wide);
-            let forms = (op.cpu.f32(lattice), lane);
+            let forms = (op.cpu.f32(lattice), op.cpu.f32_lanes(lattice));
             let outputs = op.outputs_len(lattice);
             let mut ran = 0;
             for _ in 0..GROUPS {
@@ -232,7 +226,7 @@ fn lane_adjoints_give_the_scalar_bits() {
                 match check_adjoint_group::<F32x8>(op, lattice, forms, &reals, &out_bars, &ints) {
                     Ok(true) => ran += 1,
                     Ok(false) => {}
-                    Err(e) => failures.push(format!("{e} (32 registers: {wide})")),
+                    Err(e) => failures.push(e),
                 }
             }
             if ran < GROUPS && !BRANCHING_ON_REALS.contains(&op.name) {
@@ -305,10 +299,7 @@ fn lanes_that_branch_apart_are_reported() {
         check_group::<F32x8>(&rectify::INFO, l, forms, &negative, &[]),
         Ok(true)
     );
-    let adjoint_forms = (
-        rectify::INFO.cpu.f32(l),
-        rectify::INFO.cpu.f32_lanes(l).adjoint,
-    );
+    let adjoint_forms = (rectify::INFO.cpu.f32(l), rectify::INFO.cpu.f32_lanes(l));
     let out_bars = cells([1.0, -2.0, 3.0, -4.0, 5.0, -6.0, 7.0, -8.0]);
     for same_side in [&positive, &negative] {
         assert_eq!(

@@ -558,7 +558,6 @@ mod tests {
             forward: fwd,
             forward_wide: fwd,
             adjoint: adj,
-            adjoint_wide: adj,
         }
     }
 

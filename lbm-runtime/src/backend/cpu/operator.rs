@@ -94,7 +94,7 @@ fn lanes_enabled() -> bool {
     })
 }
 
-/// Whether lane forms run as compiled for 32 vector registers
+/// Whether lane forwards run their forms compiled for 32 vector registers
 /// ([`LaneForms::forward_wide`]): where the CPU has AVX-512VL, unless `LBM_CPU_AVX512=0`
 /// asks for the AVX2 forms (to compare the two).
 fn wide_registers_enabled() -> bool {
@@ -224,7 +224,7 @@ pub(crate) struct CpuOperator<R: CpuReal> {
     forward_f32: Option<&'static FlatForms<f32>>,
     /// The lane forms, where this CPU runs them.
     lanes: Option<&'static LaneForms<R::Lanes>>,
-    /// Whether the lane forms are those for 32 vector registers (see
+    /// Whether the lane forward is [`LaneForms::forward_wide`] (see
     /// [`wide_registers_enabled`]).
     wide_registers: bool,
     /// How pass A can write population adjoints into their slots, when it can.
@@ -493,7 +493,11 @@ impl<R: CpuReal> CpuOperator<R> {
         s: &mut Scratch<R>,
     ) -> Option<usize> {
         if let Some(lanes) = self.lanes {
-            let forward = lanes.forward_for(self.wide_registers);
+            let forward = if self.wide_registers {
+                lanes.forward_wide
+            } else {
+                lanes.forward
+            };
             return self.forward_groups(forward, topo, f, cells, (out, stores), start, s);
         }
         let mut bad = None;
@@ -598,7 +602,7 @@ impl<R: CpuReal> CpuOperator<R> {
                     plane[cells.end - start..].fill(R::default());
                 }
                 if let Some(lanes) = self.lanes {
-                    let adjoint = lanes.adjoint_for(self.wide_registers);
+                    let adjoint = lanes.adjoint;
                     self.adjoint_groups(adjoint, topo, f, cells, out_bar, planes, start, pops, s);
                     return;
                 }

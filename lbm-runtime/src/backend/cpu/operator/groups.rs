@@ -108,8 +108,7 @@ impl<R: CpuReal> CpuOperator<R> {
         while first + n <= cells.end {
             self.gather_group(topo, first, f, (ups, runs, &mut rows), true, s);
             self.gather_out_bar(out_bar, topo.plane_len, first, s);
-            // SAFETY: a lane adjoint is chosen only where `lanes::supported()`, its wide
-            // form only where `lanes::wide_registers()` too.
+            // SAFETY: a lane adjoint is chosen only where `lanes::supported()`.
             let ran = self.uniform_ints(s) && unsafe { run_adjoint(adjoint, s) };
             if ran {
                 let (nx, row) = (topo.nx(), Some(first / topo.nx()));
