@@ -72,19 +72,6 @@ pub fn lane_forward() -> TokenStream {
         pub unsafe fn forward_lanes #generics (reals: &[R], ints: &[i64], out: &mut [R]) {
             forward_flat::<R, L, D, Q>(reals, ints, out)
         }
-
-        /// [`forward_lanes`] where AVX-512VL gives it 32 vector registers instead of 16:
-        /// the same operations, so the same bits, with fewer values spilled to the stack.
-        ///
-        /// # Safety
-        /// Only where `lbm_runtime::lanes::wide_registers()` is true.
-        #[doc(hidden)]
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-        #allow
-        pub unsafe fn forward_lanes_wide #generics (reals: &[R], ints: &[i64], out: &mut [R]) {
-            forward_flat::<R, L, D, Q>(reals, ints, out)
-        }
     }
 }
 

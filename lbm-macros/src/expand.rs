@@ -229,7 +229,6 @@ fn module(
             quote! {
                 ::lbm_runtime::operator::LaneForms {
                     forward: forward_lanes::<#lanes, #l, #d, #q>,
-                    forward_wide: forward_lanes_wide::<#lanes, #l, #d, #q>,
                     adjoint: adjoint_lanes::<#l, #d, #q>,
                 }
             }

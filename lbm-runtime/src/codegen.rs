@@ -219,7 +219,6 @@ mod tests {
     const fn lane_forms() -> LaneForms<crate::lanes::F32x8> {
         LaneForms {
             forward: fwd,
-            forward_wide: fwd,
             adjoint: adj,
         }
     }

@@ -85,19 +85,6 @@ pub fn supported() -> bool {
     found
 }
 
-/// Whether this CPU also has AVX-512F and AVX-512VL, under which the lane types'
-/// 256-bit operations have 32 vector registers instead of 16 (the lane forwards' `_wide`
-/// forms, see `LaneForms::forward_wide`).
-pub fn wide_registers() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    let found = supported()
-        && std::is_x86_feature_detected!("avx512f")
-        && std::is_x86_feature_detected!("avx512vl");
-    #[cfg(not(target_arch = "x86_64"))]
-    let found = false;
-    found
-}
-
 /// Panics unless this CPU has AVX2 and FMA: the check a lane value's construction makes.
 ///
 /// Once per thread it runs the detection; after that it is one load of this thread's flag,

@@ -230,9 +230,6 @@ pub type LaneAdjoint<V> = unsafe fn(reals: &[V], ints: &[i64], out_bar: &[V], re
 pub struct LaneForms<V> {
     /// Forward.
     pub forward: LaneForward<V>,
-    /// The same forward compiled with AVX-512VL's 32 vector registers (the same bits);
-    /// callable only where [`crate::lanes::wide_registers`] is also true.
-    pub forward_wide: LaneForward<V>,
     /// Adjoint.
     pub adjoint: LaneAdjoint<V>,
 }

@@ -253,20 +253,6 @@ fn lane_forwards_give_the_scalar_bits() {
     );
 }
 
-/// The forwards compiled for AVX-512VL's 32 vector registers run the same operations as
-/// those for 16, so they too give the scalar bits.
-#[test]
-fn wide_register_lane_forwards_give_the_scalar_bits() {
-    if !lanes::wide_registers() {
-        eprintln!("this CPU lacks AVX-512VL: the backend runs no wide-register forms here");
-        return;
-    }
-    check_all::<F32x8>(
-        |op, l| (op.cpu.f32(l).forward, op.cpu.f32_lanes(l).forward_wide),
-        |v| v as f32,
-    );
-}
-
 /// A branch on a real value: lanes on both sides of it cannot share one path.
 #[operator]
 fn rectify(x: Real) -> Real {

@@ -556,7 +556,6 @@ mod tests {
     const fn lane_forms() -> LaneForms<lbm_runtime::lanes::F32x8> {
         LaneForms {
             forward: fwd,
-            forward_wide: fwd,
             adjoint: adj,
         }
     }

@@ -94,16 +94,6 @@ fn lanes_enabled() -> bool {
     })
 }
 
-/// Whether lane forwards run their forms compiled for 32 vector registers
-/// ([`LaneForms::forward_wide`]): where the CPU has AVX-512VL, unless `LBM_CPU_AVX512=0`
-/// asks for the AVX2 forms (to compare the two).
-fn wide_registers_enabled() -> bool {
-    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ENABLED.get_or_init(|| {
-        crate::lanes::wide_registers() && std::env::var("LBM_CPU_AVX512").map_or(true, |v| v != "0")
-    })
-}
-
 /// Cells per parallel task: large enough that splitting and per-task setup vanish, small
 /// enough that two threads share a small grid evenly. Each cell's result does not depend
 /// on it.
@@ -224,9 +214,6 @@ pub(crate) struct CpuOperator<R: CpuReal> {
     forward_f32: Option<&'static FlatForms<f32>>,
     /// The lane forms, where this CPU runs them.
     lanes: Option<&'static LaneForms<R::Lanes>>,
-    /// Whether the lane forward is [`LaneForms::forward_wide`] (see
-    /// [`wide_registers_enabled`]).
-    wide_registers: bool,
     /// How pass A can write population adjoints into their slots, when it can.
     slot_terms: Option<SlotTerms>,
     /// The per-cell inputs as reads of runs of the state, when they all are (see
@@ -268,7 +255,6 @@ impl<R: CpuReal> CpuOperator<R> {
             outputs_len: op.outputs_len(lattice),
             forward_f32: None,
             lanes: R::lane_forms(&op.cpu, lattice),
-            wide_registers: wide_registers_enabled(),
             run_reads,
         }
     }
@@ -493,12 +479,7 @@ impl<R: CpuReal> CpuOperator<R> {
         s: &mut Scratch<R>,
     ) -> Option<usize> {
         if let Some(lanes) = self.lanes {
-            let forward = if self.wide_registers {
-                lanes.forward_wide
-            } else {
-                lanes.forward
-            };
-            return self.forward_groups(forward, topo, f, cells, (out, stores), start, s);
+            return self.forward_groups(lanes.forward, topo, f, cells, (out, stores), start, s);
         }
         let mut bad = None;
         topo.for_each_cell(cells, (self.streams, 1), |cell, ups| {

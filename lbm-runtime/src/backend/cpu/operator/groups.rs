@@ -56,8 +56,7 @@ impl<R: CpuReal> CpuOperator<R> {
         let mut first = cells.start;
         while first + n <= cells.end {
             self.gather_group(topo, first, f, (ups, runs, &mut rows), false, s);
-            // SAFETY: a lane forward is chosen only where `lanes::supported()`, its wide
-            // form only where `lanes::wide_registers()` too.
+            // SAFETY: a lane forward is chosen only where `lanes::supported()`.
             let ran = self.uniform_ints(s) && unsafe { run_forward(forward, s) };
             if ran {
                 self.store_group(s, first, (out, shortest), start, held.as_mut(), &mut bad);
@@ -475,27 +474,13 @@ mod tests {
     use crate::grid::Grid;
     use crate::{ops, LatticeKind};
 
-    /// The operator with lane forms (their forward compiled for 32 vector registers or
-    /// for 16) and without.
-    fn both(bound: &Bound, grid: &Grid, topo: &Topology, wide: bool) -> [CpuOperator<f32>; 2] {
+    /// The operator with and without lane forms.
+    fn both(bound: &Bound, grid: &Grid, topo: &Topology) -> [CpuOperator<f32>; 2] {
         let mut grouped = CpuOperator::<f32>::new(bound, grid, topo);
         grouped.lanes = Some(bound.op.cpu.f32_lanes(grid.lattice()));
-        grouped.wide_registers = wide;
         let mut single = CpuOperator::<f32>::new(bound, grid, topo);
         single.lanes = None;
         [grouped, single]
-    }
-
-    /// The lane forwards this CPU runs: the AVX2 form, and the AVX-512VL one where it has
-    /// AVX-512VL.
-    fn register_files() -> Vec<bool> {
-        let mut wide = vec![false];
-        if lanes::wide_registers() {
-            wide.push(true);
-        } else {
-            eprintln!("this CPU lacks AVX-512VL: only the lane forms for 16 registers run");
-        }
-        wide
     }
 
     fn bits(v: &[f32]) -> Vec<u32> {
@@ -504,20 +489,8 @@ mod tests {
 
     /// Runs the forward and pass A both ways and compares them.
     fn check(bound: &Bound, grid: &Grid, out_bar: impl Fn(usize) -> Vec<f32>) {
-        for wide in register_files() {
-            check_registers(bound, grid, &out_bar, wide);
-        }
-    }
-
-    /// [`check`] with the lane forward for 32 (`wide`) or 16 vector registers.
-    fn check_registers(
-        bound: &Bound,
-        grid: &Grid,
-        out_bar: impl Fn(usize) -> Vec<f32>,
-        wide: bool,
-    ) {
         let topo = Topology::new(grid, 4).expect("tables for a small grid");
-        let ops = both(bound, grid, &topo, wide);
+        let ops = both(bound, grid, &topo);
         let plane_len = topo.plane_len;
         let f: Vec<f32> = values(topo.q * plane_len, 7, (0.01, 0.2))
             .iter()
@@ -542,7 +515,7 @@ mod tests {
         assert_eq!(
             bits(&out),
             bits(&want_out),
-            "{name} forward on {:?}, wide registers {wide}",
+            "{name} forward on {:?}",
             grid.dims()
         );
         assert_eq!(
@@ -572,7 +545,7 @@ mod tests {
             .field("force", force)
             .bind(&grid)
             .expect("a valid binding");
-        let [op, _] = both(&step, &grid, &topo, lanes::wide_registers());
+        let [op, _] = both(&step, &grid, &topo);
         let f: Vec<f32> = values(topo.q * topo.plane_len, 5, (0.01, 0.2))
             .iter()
             .map(|&v| v as f32)
