@@ -274,22 +274,17 @@ impl RowReads {
     }
 }
 
-/// `(x + back) mod nx`, without a division where `x + back` lies within one row of the
-/// row (the lattices' shifts are at most one cell).
+/// `(x + back) mod nx`, without a division where `x + back` is in the row or the one
+/// before it (the lattices' shifts are at most one cell, and group starts never pass the
+/// row's end).
 fn wrap_along_row(x: usize, back: isize, nx: usize) -> usize {
     let (at, nx) = (x as isize + back, nx as isize);
-    let wrapped = if at < 0 {
-        at + nx
-    } else if at >= nx {
-        at - nx
-    } else {
-        at
+    let wrapped = match at {
+        at if (0..nx).contains(&at) => at,
+        at if (-nx..0).contains(&at) => at + nx,
+        at => at.rem_euclid(nx),
     };
-    if (0..nx).contains(&wrapped) {
-        wrapped as usize
-    } else {
-        at.rem_euclid(nx) as usize
-    }
+    wrapped as usize
 }
 
 /// Fills `lanes` from `row`, from its value `first` on, wrapping around its end (as
