@@ -208,14 +208,12 @@ impl Printer<'_> {
             .iter()
             .map(|&p| {
                 let (name, ty) = (self.ident(p), self.rust_type(self.f.vars[p].ty));
-                quote!(#name: #ty)
+                // `mut` in the signature, not a `let mut f = f;` rebinding: the move of
+                // a lane array (608 bytes for D3Q19) is a call to `memcpy` that the
+                // optimiser keeps once the form is inlined.
+                quote!(mut #name: #ty)
             })
             .collect()
-    }
-
-    fn rebind_params(&self) -> TokenStream {
-        let names: Vec<syn::Ident> = self.f.params.iter().map(|&p| self.ident(p)).collect();
-        quote!(#(let mut #names = #names;)*)
     }
 
     fn declarations(&self, blocks: &[&Block]) -> TokenStream {
@@ -244,7 +242,6 @@ impl Printer<'_> {
 
     fn forward(&self) -> TokenStream {
         let (generics, allow, params, ret) = (generics(), allow(), self.params(), self.ret_type());
-        let rebind = self.rebind_params();
         let rets: Block = self
             .f
             .ret_vars
@@ -262,7 +259,6 @@ impl Printer<'_> {
             #allow
             pub fn forward #generics (#(#params),*) -> #ret {
                 #signature_checks
-                #rebind
                 #decls
                 #body
                 #value
@@ -318,7 +314,6 @@ impl Printer<'_> {
         for &p in &real_params {
             extra.push(Stmt::new(StmtKind::Zero(bar(p)), Span::call_site()));
         }
-        let rebind = self.rebind_params();
         let decls = self.declarations(&[&adj.forward, &adj.reverse, &extra]);
         let tape = adj.tape_len.bound();
         let control = adj.control_len.bound();
@@ -348,7 +343,6 @@ impl Printer<'_> {
             #[inline(always)]
             #allow
             pub fn adjoint #generics (#(#params),*) -> (#(#grad_types,)*) {
-                #rebind
                 #decls
                 let mut lbm_tape = ::lbm_runtime::tape::Tape::<R, #tape>::new();
                 let mut lbm_ctl = ::lbm_runtime::tape::ControlTape::<#control>::new();

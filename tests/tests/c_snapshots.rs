@@ -193,8 +193,7 @@ fn density_rust_forward() {
             L: ::lbm_runtime::Lattice<D, Q>,
             const D: usize,
             const Q: usize,
-        >(f: [R; Q]) -> R {
-            let mut f = f;
+        >(mut f: [R; Q]) -> R {
             let mut rho: R = <R as ::lbm_runtime::tape::Value<R>>::zero();
             let mut ret: R = <R as ::lbm_runtime::tape::Value<R>>::zero();
             rho = <R as ::lbm_runtime::Real>::from_f64(0.0);
