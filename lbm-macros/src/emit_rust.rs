@@ -208,9 +208,8 @@ impl Printer<'_> {
             .iter()
             .map(|&p| {
                 let (name, ty) = (self.ident(p), self.rust_type(self.f.vars[p].ty));
-                // `mut` in the signature, not a `let mut f = f;` rebinding: the move of
-                // a lane array (608 bytes for D3Q19) is a call to `memcpy` that the
-                // optimiser keeps once the form is inlined.
+                // `mut` in the signature, so that the body may assign a parameter
+                // without first moving it into a local of its own (`let mut f = f;`).
                 quote!(mut #name: #ty)
             })
             .collect()

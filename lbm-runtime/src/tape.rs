@@ -206,8 +206,8 @@ impl<R: Real, const M: usize> Value<R> for [R; M] {
     fn add_to_flat(&self, buf: &mut [R], at: &mut usize) {
         let to = &mut buf[*at..*at + M];
         // Unrolled: as a loop (rustc does not unroll 19 trips), each lane value's
-        // addition carried the loop's own counting and checks, 20 instructions a cell of
-        // a D3Q19 lane adjoint.
+        // addition carried the loop's own counting and checks, 17 instructions a cell of
+        // a D3Q19 BGK adjoint step.
         crate::unroll::up::<M, R>(0, |k| to[k] += self[k]);
         *at += M;
     }
