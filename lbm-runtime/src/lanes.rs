@@ -146,30 +146,64 @@ pub trait Group: Real {
     fn scalars(groups: &[Self]) -> &[Self::Scalar];
     /// [`Group::scalars`], to write lanes.
     fn scalars_mut(groups: &mut [Self]) -> &mut [Self::Scalar];
-    /// Whether every lane of every group is finite: one pass without an early exit,
-    /// in the lanes' own instructions, for the outputs of every group a step computes.
-    fn all_finite(groups: &[Self]) -> bool;
-    /// Writes group `j` of `groups` to `planes[j]`, its `LANES` scalars from `at` on.
+    /// Fills group `k` of `groups` with the `LANES` scalars from `from + starts[k] + x` on,
+    /// for every `k < starts.len()`: a group's population runs, gathered.
+    ///
+    /// # Safety
+    /// `groups.len() >= starts.len()`, and each run `from + starts[k] + x..` of `LANES`
+    /// scalars lies in one allocation `from` points into.
+    unsafe fn gather_runs(
+        from: *const Self::Scalar,
+        starts: &[usize],
+        x: usize,
+        groups: &mut [Self],
+    );
+    /// Fills group `k` of `groups` with the `LANES` scalars from `from + k * stride` on, for
+    /// every group: a run of each plane of a direction-major state.
+    ///
+    /// # Safety
+    /// Each run `from + k * stride..` of `LANES` scalars, `k < groups.len()`, lies in one
+    /// allocation `from` points into.
+    unsafe fn gather_strided(from: *const Self::Scalar, stride: usize, groups: &mut [Self]);
+    /// Writes group `order[k]` of `groups` to the `LANES` scalars from `to + starts[k] + x`
+    /// on, for every `k < starts.len()`: a group's values, scattered to runs.
+    ///
+    /// # Safety
+    /// `order.len() >= starts.len()`, every `order[k] < groups.len()`, and each run
+    /// `to + starts[k] + x..` of `LANES` scalars lies in one allocation `to` points into,
+    /// which nothing else reads or writes meanwhile.
+    unsafe fn scatter_runs(
+        groups: &[Self],
+        order: &[usize],
+        to: *mut Self::Scalar,
+        starts: &[usize],
+        x: usize,
+    );
+    /// Writes group `j` of `groups` to `planes[j]`, its `LANES` scalars from `at` on, and
+    /// says whether every value written is finite: the check a step makes of every output,
+    /// in the same pass as the stores and without an early exit.
     ///
     /// # Safety
     /// `at + LANES <= planes[j].len()` for every `j < groups.len()`.
-    unsafe fn store_groups(groups: &[Self], planes: &mut [&mut [Self::Scalar]], at: usize);
+    unsafe fn store_checked(groups: &[Self], planes: &mut [&mut [Self::Scalar]], at: usize)
+        -> bool;
     /// Writes group `j` of `first` and then of `second` to `planes[j]`, `2 * LANES`
     /// scalars from `at` on, past the caches (non-temporal stores) where those scalars are
-    /// one whole cache line: a line written in parts from a dozen planes at once would
-    /// leave the core's write-combining buffers partly filled, each costing memory a read
-    /// and a write. A thread that stored past the caches runs [`fence_uncached_stores`]
-    /// before another reads what it wrote.
+    /// one whole cache line, and says whether every value written is finite, as
+    /// [`Group::store_checked`] does. A line written in parts from a dozen planes at once
+    /// would leave the core's write-combining buffers partly filled, each costing memory a
+    /// read and a write. A thread that stored past the caches runs
+    /// [`fence_uncached_stores`] before another reads what it wrote.
     ///
     /// # Safety
     /// `at + 2 * LANES <= planes[j].len()` for every `j < first.len()`, and `second` is as
     /// long as `first`.
-    unsafe fn store_pairs_uncached(
+    unsafe fn store_pairs_uncached_checked(
         first: &[Self],
         second: &[Self],
         planes: &mut [&mut [Self::Scalar]],
         at: usize,
-    );
+    ) -> bool;
 }
 
 /// Orders this thread's stores past the caches before its later stores, so that a thread
@@ -197,28 +231,47 @@ macro_rules! group_of_one {
                 groups
             }
             #[inline(always)]
-            fn all_finite(groups: &[Self]) -> bool {
-                groups.iter().fold(true, |all, v| all & v.is_finite())
-            }
-            #[inline(always)]
-            unsafe fn store_groups(groups: &[Self], planes: &mut [&mut [$t]], at: usize) {
-                for (plane, v) in planes.iter_mut().zip(groups) {
-                    // SAFETY: `at < plane.len()` (the caller's contract).
-                    unsafe { *plane.get_unchecked_mut(at) = *v };
+            unsafe fn gather_runs(from: *const $t, starts: &[usize], x: usize, groups: &mut [Self]) {
+                for (group, &start) in groups.iter_mut().zip(starts) {
+                    // SAFETY: the caller's contract.
+                    *group = unsafe { *from.add(start.wrapping_add(x)) };
                 }
             }
             #[inline(always)]
-            unsafe fn store_pairs_uncached(
+            unsafe fn gather_strided(from: *const $t, stride: usize, groups: &mut [Self]) {
+                for (k, group) in groups.iter_mut().enumerate() {
+                    // SAFETY: the caller's contract.
+                    *group = unsafe { *from.add(k * stride) };
+                }
+            }
+            #[inline(always)]
+            unsafe fn scatter_runs(groups: &[Self], order: &[usize], to: *mut $t, starts: &[usize], x: usize) {
+                for (&start, &k) in starts.iter().zip(order) {
+                    // SAFETY: the caller's contract.
+                    unsafe { *to.add(start.wrapping_add(x)) = groups[k] };
+                }
+            }
+            #[inline(always)]
+            unsafe fn store_checked(groups: &[Self], planes: &mut [&mut [$t]], at: usize) -> bool {
+                let mut finite = true;
+                for (plane, v) in planes.iter_mut().zip(groups) {
+                    // SAFETY: `at < plane.len()` (the caller's contract).
+                    unsafe { *plane.get_unchecked_mut(at) = *v };
+                    finite &= v.is_finite();
+                }
+                finite
+            }
+            #[inline(always)]
+            unsafe fn store_pairs_uncached_checked(
                 first: &[Self],
                 second: &[Self],
                 planes: &mut [&mut [$t]],
                 at: usize,
-            ) {
+            ) -> bool {
                 // Two values are no cache line: ordinary stores.
                 // SAFETY: `at + 1 < plane.len()` (the caller's contract).
                 unsafe {
-                    Self::store_groups(first, planes, at);
-                    Self::store_groups(second, planes, at + 1);
+                    Self::store_checked(first, planes, at) & Self::store_checked(second, planes, at + 1)
                 }
             }
         }
@@ -244,7 +297,7 @@ mod avx {
     macro_rules! lanes {
         ($(#[$doc:meta])* $name:ident, $unrolled:expr, $t:ty, $v:ty, $n:literal,
          $set1:ident, $add:ident, $sub:ident, $mul:ident, $div:ident, $sqrt:ident,
-         $xor:ident, $andnot:ident, $cmp:ident, $movemask:ident, $fmadd:ident, $storeu:ident, $stream:ident) => {
+         $xor:ident, $andnot:ident, $cmp:ident, $movemask:ident, $fmadd:ident, $loadu:ident, $storeu:ident, $stream:ident) => {
             $(#[$doc])*
             #[derive(Clone, Copy)]
             #[repr(transparent)]
@@ -267,99 +320,309 @@ mod avx {
                     }
                 }
                 #[inline(always)]
-                fn all_finite(groups: &[Self]) -> bool {
-                    // SAFETY: the groups exist, so the CPU has AVX2 and FMA (see the module docs).
-                    unsafe { Self::all_finite_simd(groups) }
-                }
-                #[inline(always)]
-                unsafe fn store_groups(groups: &[Self], planes: &mut [&mut [$t]], at: usize) {
+                unsafe fn gather_runs(from: *const $t, starts: &[usize], x: usize, groups: &mut [Self]) {
                     // SAFETY: the caller's contract; the groups exist, so the CPU has AVX2
                     // and FMA (see the module docs).
-                    unsafe { Self::store_groups_simd(groups, planes, at) }
+                    unsafe { Self::gather_runs_simd(from, starts, x, groups) }
                 }
                 #[inline(always)]
-                unsafe fn store_pairs_uncached(
+                unsafe fn gather_strided(from: *const $t, stride: usize, groups: &mut [Self]) {
+                    // SAFETY: as in `gather_runs`.
+                    unsafe { Self::gather_strided_simd(from, stride, groups) }
+                }
+                #[inline(always)]
+                unsafe fn scatter_runs(groups: &[Self], order: &[usize], to: *mut $t, starts: &[usize], x: usize) {
+                    // SAFETY: as in `gather_runs`.
+                    unsafe { Self::scatter_runs_simd(groups, order, to, starts, x) }
+                }
+                #[inline(always)]
+                unsafe fn store_checked(groups: &[Self], planes: &mut [&mut [$t]], at: usize) -> bool {
+                    // SAFETY: the caller's contract; the groups exist, so the CPU has AVX2
+                    // and FMA (see the module docs).
+                    unsafe { Self::store_checked_simd(groups, planes, at) }
+                }
+                #[inline(always)]
+                unsafe fn store_pairs_uncached_checked(
                     first: &[Self],
                     second: &[Self],
                     planes: &mut [&mut [$t]],
                     at: usize,
-                ) {
-                    // SAFETY: as in `store_groups`.
-                    unsafe { Self::store_pairs_simd(first, second, planes, at) }
+                ) -> bool {
+                    // SAFETY: as in `store_checked`.
+                    unsafe { Self::store_pairs_checked_simd(first, second, planes, at) }
                 }
             }
 
             impl $name {
                 const ALL: i32 = (1 << $n) - 1;
 
-                /// [`Group::all_finite`]: `v * 0` is zero unless `v` is infinite or NaN,
-                /// and a NaN stays in a sum, so a sum of them is ordered (not NaN) only
-                /// where every value is finite. One fused `v * 0 + sum` a group, into
-                /// four sums so that the additions do not wait on each other. Compiled
-                /// with the lanes' features, unlike the callers in the backend, so that
-                /// the loop runs in their instructions rather than calls to them.
+                /// `body(j)` for every `j < len`: unrolled when `TRIPS` is not zero (and
+                /// then `len`), else a loop.
+                #[inline(always)]
+                fn each_output<const TRIPS: usize>(len: usize, body: impl FnMut(usize)) {
+                    if TRIPS == 0 {
+                        (0..len).for_each(body);
+                    } else {
+                        crate::unroll::each::<TRIPS>(body);
+                    }
+                }
+
+                /// Whether the checks [`Self::add_to_check`] summed into `sums` saw only
+                /// finite values.
+                #[inline(always)]
+                fn check_passed(sums: [$v; 4]) -> bool {
+                    // SAFETY: the sums exist as lane values, so the CPU has AVX2 and FMA.
+                    unsafe {
+                        let sum = $add($add(sums[0], sums[1]), $add(sums[2], sums[3]));
+                        $movemask($cmp::<_CMP_ORD_Q>(sum, sum)) == Self::ALL
+                    }
+                }
+
+                /// Adds `v` to the finite check of output `j`: `v * 0` is zero unless `v`
+                /// is infinite or NaN, and a NaN stays in a sum, so a sum of them is
+                /// ordered (not NaN) only where every value is finite. One fused
+                /// `v * 0 + sum` a group, into four sums so that the additions do not
+                /// wait on each other.
+                #[inline(always)]
+                fn add_to_check(sums: &mut [$v; 4], j: usize, v: $v) {
+                    // SAFETY: as in `check_passed`.
+                    unsafe { sums[j % 4] = $fmadd(v, $set1(0.0), sums[j % 4]) };
+                }
+
+                /// [`Group::gather_runs`], in the lanes' instructions (a copy of a group
+                /// in the backend's own code is two SSE moves each way), unrolled where
+                /// there are as many runs as a lattice has directions.
                 ///
                 /// # Safety
-                /// Only where the CPU has AVX2 and FMA.
+                /// [`Group::gather_runs`]'s contract, where the CPU has AVX2 and FMA.
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn all_finite_simd(groups: &[Self]) -> bool {
-                    let zero = $set1(0.0);
-                    let mut sums = [zero; 4];
-                    let mut quads = groups.chunks_exact(4);
-                    for quad in &mut quads {
-                        for (sum, v) in sums.iter_mut().zip(quad) {
-                            *sum = $fmadd(v.0, zero, *sum);
+                unsafe fn gather_runs_simd(from: *const $t, starts: &[usize], x: usize, groups: &mut [Self]) {
+                    // SAFETY: the caller's contract.
+                    unsafe {
+                        match starts.len() {
+                            9 => Self::gather_runs_of::<9>(from, starts, x, groups),
+                            19 => Self::gather_runs_of::<19>(from, starts, x, groups),
+                            27 => Self::gather_runs_of::<27>(from, starts, x, groups),
+                            _ => Self::gather_runs_of::<0>(from, starts, x, groups),
                         }
                     }
-                    for (sum, v) in sums.iter_mut().zip(quads.remainder()) {
-                        *sum = $fmadd(v.0, zero, *sum);
-                    }
-                    let sum = $add($add(sums[0], sums[1]), $add(sums[2], sums[3]));
-                    $movemask($cmp::<_CMP_ORD_Q>(sum, sum)) == Self::ALL
                 }
 
-                /// [`Group::store_groups`], in the lanes' instructions.
+                /// [`Self::gather_runs_simd`] for `TRIPS` runs, or any number where
+                /// `TRIPS` is zero; see [`Self::store_checked_of`].
                 ///
                 /// # Safety
-                /// [`Group::store_groups`]'s contract, where the CPU has AVX2 and FMA.
+                /// As [`Self::gather_runs_simd`], and `TRIPS` is zero or `starts.len()`.
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn store_groups_simd(groups: &[Self], planes: &mut [&mut [$t]], at: usize) {
-                    for (plane, v) in planes.iter_mut().zip(groups) {
-                        // SAFETY: `at + $n <= plane.len()` (the caller's contract).
-                        unsafe { $storeu(plane.as_mut_ptr().add(at), v.0) };
+                #[inline(never)]
+                unsafe fn gather_runs_of<const TRIPS: usize>(
+                    from: *const $t,
+                    starts: &[usize],
+                    x: usize,
+                    groups: &mut [Self],
+                ) {
+                    let groups = &mut groups[..starts.len()];
+                    Self::each_output::<TRIPS>(starts.len(), |k| {
+                        // SAFETY: the caller's contract.
+                        groups[k] = $name(unsafe { $loadu(from.add(starts[k].wrapping_add(x))) });
+                    });
+                }
+
+                /// [`Group::gather_strided`], in the lanes' instructions, unrolled as
+                /// [`Self::gather_runs_simd`] is.
+                ///
+                /// # Safety
+                /// [`Group::gather_strided`]'s contract, where the CPU has AVX2 and FMA.
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn gather_strided_simd(from: *const $t, stride: usize, groups: &mut [Self]) {
+                    // SAFETY: the caller's contract.
+                    unsafe {
+                        match groups.len() {
+                            9 => Self::gather_strided_of::<9>(from, stride, groups),
+                            19 => Self::gather_strided_of::<19>(from, stride, groups),
+                            27 => Self::gather_strided_of::<27>(from, stride, groups),
+                            _ => Self::gather_strided_of::<0>(from, stride, groups),
+                        }
                     }
                 }
 
-                /// [`Group::store_pairs_uncached`], in the lanes' instructions.
+                /// [`Self::gather_strided_simd`] for `TRIPS` groups, or any number where
+                /// `TRIPS` is zero; see [`Self::store_checked_of`].
                 ///
                 /// # Safety
-                /// [`Group::store_pairs_uncached`]'s contract, where the CPU has AVX2 and
-                /// FMA.
+                /// As [`Self::gather_strided_simd`], and `TRIPS` is zero or `groups.len()`.
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn store_pairs_simd(
+                #[inline(never)]
+                unsafe fn gather_strided_of<const TRIPS: usize>(
+                    from: *const $t,
+                    stride: usize,
+                    groups: &mut [Self],
+                ) {
+                    Self::each_output::<TRIPS>(groups.len(), |k| {
+                        // SAFETY: the caller's contract.
+                        groups[k] = $name(unsafe { $loadu(from.add(k * stride)) });
+                    });
+                }
+
+                /// [`Group::scatter_runs`], in the lanes' instructions, unrolled as
+                /// [`Self::gather_runs_simd`] is.
+                ///
+                /// # Safety
+                /// [`Group::scatter_runs`]'s contract, where the CPU has AVX2 and FMA.
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn scatter_runs_simd(
+                    groups: &[Self],
+                    order: &[usize],
+                    to: *mut $t,
+                    starts: &[usize],
+                    x: usize,
+                ) {
+                    // SAFETY: the caller's contract.
+                    unsafe {
+                        match starts.len() {
+                            9 => Self::scatter_runs_of::<9>(groups, order, to, starts, x),
+                            19 => Self::scatter_runs_of::<19>(groups, order, to, starts, x),
+                            27 => Self::scatter_runs_of::<27>(groups, order, to, starts, x),
+                            _ => Self::scatter_runs_of::<0>(groups, order, to, starts, x),
+                        }
+                    }
+                }
+
+                /// [`Self::scatter_runs_simd`] for `TRIPS` runs, or any number where
+                /// `TRIPS` is zero; see [`Self::store_checked_of`].
+                ///
+                /// # Safety
+                /// As [`Self::scatter_runs_simd`], and `TRIPS` is zero or `starts.len()`.
+                #[target_feature(enable = "avx2,fma")]
+                #[inline(never)]
+                unsafe fn scatter_runs_of<const TRIPS: usize>(
+                    groups: &[Self],
+                    order: &[usize],
+                    to: *mut $t,
+                    starts: &[usize],
+                    x: usize,
+                ) {
+                    let order = &order[..starts.len()];
+                    Self::each_output::<TRIPS>(starts.len(), |k| {
+                        // SAFETY: the caller's contract (`order[k] < groups.len()`).
+                        unsafe {
+                            let v = groups.get_unchecked(order[k]).0;
+                            $storeu(to.add(starts[k].wrapping_add(x)), v)
+                        };
+                    });
+                }
+
+                /// [`Group::store_checked`], in the lanes' instructions: unrolled where
+                /// there are as many groups as a lattice has directions (the outputs of a
+                /// collision), since a loop of a length the compiler cannot see costs a
+                /// counter, a bound and the planes' lengths every trip, as much as the
+                /// stores themselves.
+                ///
+                /// # Safety
+                /// [`Group::store_checked`]'s contract, where the CPU has AVX2 and FMA.
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn store_checked_simd(groups: &[Self], planes: &mut [&mut [$t]], at: usize) -> bool {
+                    // SAFETY: the caller's contract.
+                    unsafe {
+                        match groups.len() {
+                            9 => Self::store_checked_of::<9>(groups, planes, at),
+                            19 => Self::store_checked_of::<19>(groups, planes, at),
+                            27 => Self::store_checked_of::<27>(groups, planes, at),
+                            _ => Self::store_checked_of::<0>(groups, planes, at),
+                        }
+                    }
+                }
+
+                /// [`Self::store_checked_simd`] for `TRIPS` groups, or any number of them
+                /// where `TRIPS` is zero. Compiled with the lanes' features, unlike the
+                /// callers in the backend, so that the stores and checks run in their
+                /// instructions rather than calls to them; never inlined, so that the
+                /// compiler keeps each length's unrolled stores apart and its sums in
+                /// registers instead of merging them into one sequence entered at a
+                /// jump.
+                ///
+                /// # Safety
+                /// As [`Self::store_checked_simd`], and `TRIPS` is zero or `groups.len()`.
+                #[target_feature(enable = "avx2,fma")]
+                #[inline(never)]
+                unsafe fn store_checked_of<const TRIPS: usize>(
+                    groups: &[Self],
+                    planes: &mut [&mut [$t]],
+                    at: usize,
+                ) -> bool {
+                    let planes = &mut planes[..groups.len()];
+                    let mut sums = [$set1(0.0); 4];
+                    Self::each_output::<TRIPS>(groups.len(), |j| {
+                        let v = groups[j].0;
+                        // SAFETY: `at + $n <= planes[j].len()` (the caller's contract).
+                        unsafe { $storeu(planes[j].as_mut_ptr().add(at), v) };
+                        Self::add_to_check(&mut sums, j, v);
+                    });
+                    Self::check_passed(sums)
+                }
+
+                /// [`Group::store_pairs_uncached_checked`], in the lanes' instructions,
+                /// unrolled as [`Self::store_checked_simd`] is.
+                ///
+                /// # Safety
+                /// [`Group::store_pairs_uncached_checked`]'s contract, where the CPU has
+                /// AVX2 and FMA.
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn store_pairs_checked_simd(
                     first: &[Self],
                     second: &[Self],
                     planes: &mut [&mut [$t]],
                     at: usize,
-                ) {
-                    for ((plane, a), b) in planes.iter_mut().zip(first).zip(second) {
+                ) -> bool {
+                    // SAFETY: the caller's contract.
+                    unsafe {
+                        match first.len() {
+                            9 => Self::store_pairs_checked_of::<9>(first, second, planes, at),
+                            19 => Self::store_pairs_checked_of::<19>(first, second, planes, at),
+                            27 => Self::store_pairs_checked_of::<27>(first, second, planes, at),
+                            _ => Self::store_pairs_checked_of::<0>(first, second, planes, at),
+                        }
+                    }
+                }
+
+                /// [`Self::store_pairs_checked_simd`] for `TRIPS` groups, or any number
+                /// where `TRIPS` is zero; see [`Self::store_checked_of`].
+                ///
+                /// # Safety
+                /// As [`Self::store_pairs_checked_simd`], and `TRIPS` is zero or
+                /// `first.len()`.
+                #[target_feature(enable = "avx2,fma")]
+                #[inline(never)]
+                unsafe fn store_pairs_checked_of<const TRIPS: usize>(
+                    first: &[Self],
+                    second: &[Self],
+                    planes: &mut [&mut [$t]],
+                    at: usize,
+                ) -> bool {
+                    let (planes, second) = (&mut planes[..first.len()], &second[..first.len()]);
+                    let mut sums = [$set1(0.0); 4];
+                    Self::each_output::<TRIPS>(first.len(), |j| {
+                        let (a, b) = (first[j].0, second[j].0);
                         // SAFETY: `at + 2 * $n <= plane.len()` (the caller's contract).
-                        let to = unsafe { plane.as_mut_ptr().add(at) };
+                        let to = unsafe { planes[j].as_mut_ptr().add(at) };
                         if to.addr().is_multiple_of(LINE) {
                             // SAFETY: as above; `to` and `to + $n` are aligned for a
                             // register (a line's start and middle).
                             unsafe {
-                                $stream(to, a.0);
-                                $stream(to.add($n), b.0);
+                                $stream(to, a);
+                                $stream(to.add($n), b);
                             }
                         } else {
                             // SAFETY: as above.
                             unsafe {
-                                $storeu(to, a.0);
-                                $storeu(to.add($n), b.0);
+                                $storeu(to, a);
+                                $storeu(to.add($n), b);
                             }
                         }
-                    }
+                        Self::add_to_check(&mut sums, j, a);
+                        Self::add_to_check(&mut sums, j + 2, b);
+                    });
+                    Self::check_passed(sums)
                 }
 
                 /// A group from its lanes. Panics on a CPU without AVX2 and FMA (see
@@ -567,7 +830,7 @@ mod avx {
         /// lattice: the lane forwards.
         F32x8, crate::unroll::MAX_UNROLLED, f32, __m256, 8, _mm256_set1_ps, _mm256_add_ps, _mm256_sub_ps,
         _mm256_mul_ps, _mm256_div_ps, _mm256_sqrt_ps, _mm256_xor_ps, _mm256_andnot_ps,
-        _mm256_cmp_ps, _mm256_movemask_ps, _mm256_fmadd_ps, _mm256_storeu_ps, _mm256_stream_ps
+        _mm256_cmp_ps, _mm256_movemask_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_stream_ps
     );
     lanes!(
         /// [`F32x8`] for the lane adjoints, whose forms unroll only their loops over `D`:
@@ -575,7 +838,7 @@ mod avx {
         /// took seven minutes to compile instead of one, for a few times their speed.
         RolledF32x8, 3, f32, __m256, 8, _mm256_set1_ps, _mm256_add_ps, _mm256_sub_ps,
         _mm256_mul_ps, _mm256_div_ps, _mm256_sqrt_ps, _mm256_xor_ps, _mm256_andnot_ps,
-        _mm256_cmp_ps, _mm256_movemask_ps, _mm256_fmadd_ps, _mm256_storeu_ps, _mm256_stream_ps
+        _mm256_cmp_ps, _mm256_movemask_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_stream_ps
     );
 
     /// The same lanes seen as [`RolledF32x8`], to run a lane adjoint on [`F32x8`] groups.
@@ -616,25 +879,88 @@ mod tests {
         assert_eq!(lanes, [3.0; 8]);
     }
 
-    /// Every group count (whole sets of four sums and remainders), every position of a
-    /// single non-finite value, and finite values whose plain sum would overflow.
+    /// Groups of `lanes`, eight at a time.
+    fn groups_of(lanes: &[f32]) -> Vec<F32x8> {
+        lanes
+            .chunks_exact(8)
+            .map(|c| F32x8::from_array(c.try_into().expect("eight lanes")))
+            .collect()
+    }
+
+    /// Stores `first` (and `second`, as a pair past the caches, when given) into planes of
+    /// 16 values from `at` on; returns the planes and what the store said of finiteness.
+    fn store(first: &[F32x8], second: Option<&[F32x8]>, at: usize) -> (Vec<[f32; 32]>, bool) {
+        // Planes of 16 values starting on a cache line, in a buffer of whole lines.
+        #[repr(align(64))]
+        #[derive(Clone, Copy)]
+        struct Lines([f32; 32]);
+        let mut buffers = vec![Lines([f32::NAN; 32]); first.len()];
+        let mut planes: Vec<&mut [f32]> = buffers.iter_mut().map(|b| &mut b.0[..]).collect();
+        // SAFETY: `at + 16 <= 32`.
+        let finite = unsafe {
+            match second {
+                None => F32x8::store_checked(first, &mut planes, at),
+                Some(second) => F32x8::store_pairs_uncached_checked(first, second, &mut planes, at),
+            }
+        };
+        (buffers.iter().map(|b| b.0).collect(), finite)
+    }
+
+    /// Every group count (the unrolled lengths 9, 19 and 27 and the others, whole sets of
+    /// four sums and remainders), every position of a single non-finite value, and finite
+    /// values whose plain sum would overflow: the stores write every value where it
+    /// belongs, and the check finds any non-finite one.
     #[test]
-    fn all_finite_finds_any_non_finite_value() {
+    fn stores_write_every_value_and_find_any_non_finite_one() {
         if !supported() {
             return;
         }
-        for len in 0..11 {
-            let groups = vec![F32x8::from_array([f32::MAX; 8]); len];
-            assert!(F32x8::all_finite(&groups), "{len} groups of f32::MAX");
+        for len in 0..29 {
+            let big = groups_of(&vec![f32::MAX; len * 8]);
+            let ramp: Vec<f32> = (0..len * 8).map(|k| k as f32 - 7.5).collect();
+            let (after, before) = (ramp.iter().map(|v| v * 3.0).collect::<Vec<_>>(), ramp);
+            for at in [0, 8, 16, 5] {
+                let (planes, finite) = store(&big, None, at.min(16));
+                assert!(finite, "{len} groups of f32::MAX");
+                assert!(planes
+                    .iter()
+                    .all(|p| p[at.min(16)..at.min(16) + 8] == [f32::MAX; 8]));
+                if at > 16 - 8 {
+                    continue;
+                }
+                let (planes, finite) = store(&groups_of(&before), Some(&groups_of(&after)), at);
+                assert!(finite, "{len} pairs at {at}");
+                for (j, plane) in planes.iter().enumerate() {
+                    assert_eq!(
+                        plane[at..at + 8],
+                        before[j * 8..j * 8 + 8],
+                        "plane {j} at {at}"
+                    );
+                    assert_eq!(
+                        plane[at + 8..at + 16],
+                        after[j * 8..j * 8 + 8],
+                        "plane {j} at {at}"
+                    );
+                    assert!(plane[..at]
+                        .iter()
+                        .chain(&plane[at + 16..])
+                        .all(|v| v.is_nan()));
+                }
+            }
             for at in 0..len * 8 {
                 for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
                     let mut lanes = vec![-1.5f32; len * 8];
                     lanes[at] = bad;
-                    let groups: Vec<F32x8> = lanes
-                        .chunks_exact(8)
-                        .map(|c| F32x8::from_array(c.try_into().expect("eight lanes")))
-                        .collect();
-                    assert!(!F32x8::all_finite(&groups), "{bad} at {at} of {len} groups");
+                    let (groups, fine) = (groups_of(&lanes), groups_of(&vec![2.0; len * 8]));
+                    assert!(!store(&groups, None, 0).1, "{bad} at {at} of {len} groups");
+                    assert!(
+                        !store(&groups, Some(&fine), 0).1,
+                        "{bad} first, {at} of {len}"
+                    );
+                    assert!(
+                        !store(&fine, Some(&groups), 0).1,
+                        "{bad} second, {at} of {len}"
+                    );
                 }
             }
         }

@@ -38,6 +38,19 @@ pub fn up<const END: usize, R: Real>(start: usize, mut body: impl FnMut(usize)) 
     unrolled!(body, start, END, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26);
 }
 
+/// `for i in 0..END { body(i) }`, unrolled for any type up to [`MAX_UNROLLED`] trips: the
+/// runtime's own loops over a lattice's directions (gathers and stores of a group of
+/// cells), whose bodies are a few instructions each.
+#[inline(always)]
+pub fn each<const END: usize>(mut body: impl FnMut(usize)) {
+    if END > MAX_UNROLLED {
+        (0..END).for_each(body);
+        return;
+    }
+    let start = 0;
+    unrolled!(body, start, END, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26);
+}
+
 /// `for i in (start..END).rev() { body(i) }`, unrolled as [`up`] is.
 #[inline(always)]
 pub fn down<const END: usize, R: Real>(start: usize, mut body: impl FnMut(usize)) {
@@ -94,6 +107,14 @@ mod tests {
                 (start..27).collect::<Vec<_>>()
             );
         }
+        let each = |f: fn(&mut dyn FnMut(usize))| {
+            let mut seen = Vec::new();
+            f(&mut |i| seen.push(i));
+            seen
+        };
+        assert_eq!(each(|b| super::each::<19>(b)), (0..19).collect::<Vec<_>>());
+        assert_eq!(each(|b| super::each::<40>(b)), (0..40).collect::<Vec<_>>());
+        assert_eq!(each(|b| super::each::<0>(b)), Vec::<usize>::new());
         #[cfg(target_arch = "x86_64")]
         const {
             assert!(

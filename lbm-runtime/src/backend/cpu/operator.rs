@@ -757,7 +757,7 @@ impl<R: CpuReal> CpuOperator<R> {
 }
 
 /// Moves one cell's outputs from `s.out` to `at` of each of the block's output planes
-/// `out`, recording `cell` in `bad` when an output is not finite and no cell was before.
+/// `out`, recording `cell` in `bad` when an output is not finite.
 #[inline(always)]
 fn store_cell<R: CpuReal>(
     s: &Scratch<R>,
@@ -771,9 +771,16 @@ fn store_cell<R: CpuReal>(
         plane[at] = *v;
         finite &= v.is_finite();
     }
-    if !finite && bad.is_none() {
-        *bad = Some(cell);
+    if !finite {
+        note_bad(bad, cell);
     }
+}
+
+/// Records `cell` as one with a non-finite output in `bad`, which keeps the first such
+/// cell: groups held back for their cache lines are checked after later cells.
+#[inline]
+fn note_bad(bad: &mut Option<usize>, cell: usize) {
+    *bad = Some(bad.map_or(cell, |b| b.min(cell)));
 }
 
 /// Writes `values` to `reals[(at + k) * stride]`, `k = 0, 1, ...`.

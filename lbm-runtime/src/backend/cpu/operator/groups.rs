@@ -19,7 +19,9 @@
 use std::ops::Range;
 
 use super::runs::{copy_wrapping, RowReads, SlotRuns};
-use super::{store_cell, CellInput, CpuOperator, CpuReal, OutBar, PopulationBars, Scratch};
+use super::{
+    note_bad, store_cell, CellInput, CpuOperator, CpuReal, OutBar, PopulationBars, Scratch,
+};
 use crate::backend::cpu::topology::{Topology, MAX_Q};
 use crate::backend::cpu::uncached::Stores;
 use crate::lanes::{self, Group};
@@ -65,7 +67,7 @@ impl<R: CpuReal> CpuOperator<R> {
             }
             first += n;
         }
-        release_held(s, out, start, held.as_mut());
+        release_held(s, out, start, held.as_mut(), &mut bad);
         // The cells left over, one at a time.
         for cell in first..cells.end {
             if self.streams {
@@ -172,7 +174,7 @@ impl<R: CpuReal> CpuOperator<R> {
         if self.streams && for_slots && rows.slot_runs(x).is_none() {
             topo.source_runs(first, runs);
         }
-        rows.gather(f, x, R::Lanes::scalars_mut(&mut s.group_reals));
+        rows.gather(f, x, &mut s.group_reals);
     }
 
     /// The output adjoints of the group of cells from `first` on, into the lanes: a run
@@ -185,26 +187,23 @@ impl<R: CpuReal> CpuOperator<R> {
         s: &mut Scratch<R>,
     ) {
         let n = R::Lanes::LANES;
-        let lanes = R::Lanes::scalars_mut(&mut s.group_out_bar);
         match out_bar {
             OutBar::PerCell(v) => {
                 // One check for the group instead of one a plane: the last plane's run
                 // ends furthest into `v`.
-                let planes = lanes.len() / n;
+                let planes = s.group_out_bar.len();
                 assert!(
                     planes == 0 || (planes - 1) * plane_len + first + n <= v.len(),
                     "a group beyond the adjoint state"
                 );
-                for (j, lanes) in lanes.chunks_exact_mut(n).enumerate() {
-                    // SAFETY: `j * plane_len + first + n <= v.len()` (checked above for the
-                    // largest `j`), and `lanes` is `n` long.
-                    unsafe {
-                        let from = v.as_ptr().add(j * plane_len + first);
-                        std::ptr::copy_nonoverlapping(from, lanes.as_mut_ptr(), n);
-                    }
-                }
+                // SAFETY: `j * plane_len + first + n <= v.len()` (checked above for the
+                // largest `j`).
+                unsafe {
+                    R::Lanes::gather_strided(v.as_ptr().add(first), plane_len, &mut s.group_out_bar)
+                };
             }
             OutBar::Uniform(v) => {
+                let lanes = R::Lanes::scalars_mut(&mut s.group_out_bar);
                 for (lanes, v) in lanes.chunks_exact_mut(n).zip(v) {
                     lanes.fill(*v);
                 }
@@ -341,8 +340,9 @@ impl<R: CpuReal> CpuOperator<R> {
     /// plane at a time; `shortest` is the length of the shortest of the planes `out`.
     /// With `held` (stores past the caches), a group that starts a cache line waits in
     /// `s.held_out` for the next group, which completes the line, and the two go out
-    /// together ([`Group::store_pairs_uncached`]); `held` is the first cell of the group
-    /// waiting, if one is.
+    /// together ([`Group::store_pairs_uncached_checked`]); `held` is the first cell of the
+    /// group waiting, if one is. Every group's outputs are checked as they are stored, a
+    /// non-finite one recorded in `bad`.
     fn store_group(
         &self,
         s: &mut Scratch<R>,
@@ -356,41 +356,45 @@ impl<R: CpuReal> CpuOperator<R> {
         let at = first - start;
         // One check for the group instead of one a plane.
         assert!(at + n <= shortest, "a group beyond its block's planes");
-        match held {
-            None => {
-                // SAFETY: `at + n <= shortest <= plane.len()` for every plane.
-                unsafe { R::Lanes::store_groups(&s.group_out, out, at) };
+        let Some(held) = held else {
+            // SAFETY: `at + n <= shortest <= plane.len()` for every plane.
+            let finite = unsafe { R::Lanes::store_checked(&s.group_out, out, at) };
+            note_group(finite, &s.group_out, first, bad);
+            return;
+        };
+        match held.take() {
+            Some(h) if h + n == first => {
+                // SAFETY: the held group's `h - start + n` is `at`, and `at + n` fits.
+                let finite = unsafe {
+                    R::Lanes::store_pairs_uncached_checked(
+                        &s.held_out,
+                        &s.group_out,
+                        out,
+                        h - start,
+                    )
+                };
+                if !finite {
+                    note_group(false, &s.held_out, h, bad);
+                    note_group(false, &s.group_out, first, bad);
+                }
             }
-            Some(held) => match held.take() {
-                Some(h) if h + n == first => {
-                    // SAFETY: the held group's `h - start + n` is `at`, and `at + n` fits.
-                    unsafe {
-                        R::Lanes::store_pairs_uncached(&s.held_out, &s.group_out, out, h - start)
-                    };
+            other => {
+                if let Some(h) = other {
+                    // SAFETY: checked as this group was, when it was held.
+                    let finite = unsafe { R::Lanes::store_checked(&s.held_out, out, h - start) };
+                    note_group(finite, &s.held_out, h, bad);
                 }
-                other => {
-                    if let Some(h) = other {
-                        // SAFETY: checked as this group was, when it was held.
-                        unsafe { R::Lanes::store_groups(&s.held_out, out, h - start) };
-                    }
-                    if at.is_multiple_of(2 * n) {
-                        s.held_out.copy_from_slice(&s.group_out);
-                        *held = Some(first);
-                    } else {
-                        // SAFETY: as for the cached stores.
-                        unsafe { R::Lanes::store_groups(&s.group_out, out, at) };
-                    }
+                if at.is_multiple_of(2 * n) {
+                    // The buffers have the same length: the next group overwrites the
+                    // old held one.
+                    std::mem::swap(&mut s.held_out, &mut s.group_out);
+                    *held = Some(first);
+                } else {
+                    // SAFETY: as for the cached stores.
+                    let finite = unsafe { R::Lanes::store_checked(&s.group_out, out, at) };
+                    note_group(finite, &s.group_out, first, bad);
                 }
-            },
-        }
-        let lanes_out = R::Lanes::scalars(&s.group_out);
-        // One pass over the whole group without an early exit; the cells are looked at
-        // one by one only when some value is not finite.
-        let finite = R::Lanes::all_finite(&s.group_out);
-        if bad.is_none() && !finite {
-            *bad = (0..n)
-                .find(|&k| lanes_out.iter().skip(k).step_by(n).any(|v| !v.is_finite()))
-                .map(|k| first + k);
+            }
         }
     }
 
@@ -417,10 +421,32 @@ fn release_held<R: CpuReal>(
     out: &mut [&mut [R]],
     start: usize,
     held: Option<&mut Option<usize>>,
+    bad: &mut Option<usize>,
 ) {
     if let Some(h) = held.and_then(Option::take) {
         // SAFETY: `store_group` checked that the held group fits every plane.
-        unsafe { R::Lanes::store_groups(&s.held_out, out, h - start) };
+        let finite = unsafe { R::Lanes::store_checked(&s.held_out, out, h - start) };
+        note_group(finite, &s.held_out, h, bad);
+    }
+}
+
+/// Records in `bad` the first cell of the group of cells from `first` on (`outputs`, its
+/// lanes) with a non-finite output, unless `finite` says none is; looked at lane by lane
+/// only then.
+fn note_group<G: Group>(finite: bool, outputs: &[G], first: usize, bad: &mut Option<usize>) {
+    if finite {
+        return;
+    }
+    let (n, lanes) = (G::LANES, G::scalars(outputs));
+    let lane = (0..n).find(|&k| {
+        lanes
+            .iter()
+            .skip(k)
+            .step_by(n)
+            .any(|&v| !crate::real::Real::is_finite(v))
+    });
+    if let Some(lane) = lane {
+        note_bad(bad, first + lane);
     }
 }
 

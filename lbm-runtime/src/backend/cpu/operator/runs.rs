@@ -13,6 +13,7 @@ use std::ops::Range;
 
 use super::CellInput;
 use crate::backend::cpu::topology::Topology;
+use crate::lanes::Group;
 
 /// One population read of a group of cells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,10 +94,13 @@ impl RunReads {
         }
         let (sources, own) = (topo.source_rows(row), row * nx);
         let mut last_row = 0;
-        for (row_read, read) in rows.reads.iter_mut().zip(&self.reads) {
+        for ((row_read, read), inner) in
+            rows.reads.iter_mut().zip(&self.reads).zip(&mut rows.inners)
+        {
             let start = read.plane + read.along.map_or(own, |i| sources[i]);
             row_read.start = start;
             row_read.inner = start.wrapping_add_signed(row_read.back);
+            *inner = row_read.inner;
             last_row = last_row.max(start);
         }
         rows.state_end = last_row + nx;
@@ -121,6 +125,9 @@ impl RunReads {
         let after = rows.reads.iter().map(|r| r.back).max().unwrap_or(0).max(0);
         rows.inner = before as usize..(nx + 1).saturating_sub(n + after as usize);
         rows.lanes_end = rows.reads.iter().map(|r| r.lanes + n).max().unwrap_or(0);
+        rows.inners.clear();
+        rows.inners.resize(rows.reads.len(), 0);
+        rows.in_order = rows.reads.iter().enumerate().all(|(k, r)| r.lanes == k * n);
         rows.slots.clear();
         rows.slots.resize(self.slot_reads.len(), 0);
         (rows.n, rows.nx) = (n, nx);
@@ -158,6 +165,12 @@ pub(super) struct RowReads {
     /// Cells a group, and cells a row, as the bounds above were worked out for.
     n: usize,
     nx: usize,
+    /// [`RowRead::inner`] of every read, in order: all that a group in
+    /// [`RowReads::inner`] needs of a read whose lanes follow the previous read's.
+    inners: Vec<usize>,
+    /// Whether read `k` fills lanes `k * n..(k + 1) * n` for every `k`, with `n` the lane
+    /// types' group size (a collision's inputs are its populations, in order).
+    in_order: bool,
     /// [`RowRead::inner`] of the reads of [`RunReads::slot_reads`].
     slots: Vec<usize>,
 }
@@ -178,6 +191,12 @@ impl SlotRuns<'_> {
     /// Directions with a run.
     pub fn directions(&self) -> usize {
         self.starts.len()
+    }
+
+    /// Where each direction's run starts in the state, as `starts[j] + x` (a wrapping
+    /// sum) for direction `j`.
+    pub fn bases(&self) -> (&[usize], usize) {
+        (self.starts, self.x)
     }
 
     /// Where each direction's run starts in the state, in order of directions; each
@@ -205,10 +224,25 @@ impl RowReads {
         })
     }
 
-    /// Fills `lanes` (runs of `n` lanes, `n` as given to [`RunReads::of_row`]) for the
-    /// group from cell `x` on of the row, from the state `f`.
+    /// Fills `groups` (groups of `n` lanes, `n` as given to [`RunReads::of_row`]) for the
+    /// group of cells from cell `x` on of the row, from the state `f`.
     #[inline]
-    pub fn gather<R: Copy>(&self, f: &[R], x: usize, lanes: &mut [R]) {
+    pub fn gather<G: Group>(&self, f: &[G::Scalar], x: usize, groups: &mut [G]) {
+        if self.in_order
+            && self.n == G::LANES
+            && self.inner.contains(&x)
+            && f.len() >= self.state_end
+            && groups.len() >= self.inners.len()
+        {
+            // Where the reads fill the groups in order (a collision's populations), each
+            // read is a start and one move of a group.
+            // SAFETY: `x` is in `inner`, so each run `inner + x..inner + x + n` lies within
+            // its row, which ends at most at `state_end <= f.len()` (see
+            // `gather_any_order`); read `k` fills group `k`.
+            unsafe { G::gather_runs(f.as_ptr(), &self.inners, x, groups) };
+            return;
+        }
+        let lanes = G::scalars_mut(groups);
         if self.inner.contains(&x) && f.len() >= self.state_end && lanes.len() >= self.lanes_end {
             // SAFETY: just checked.
             unsafe {
@@ -216,8 +250,8 @@ impl RowReads {
                     // A copy of a length known here is a move or two; of any other, a call
                     // to `memcpy` for each read (27 of the D3Q19 forward's 174
                     // instructions a cell).
-                    8 => self.gather_inner(f, x, lanes, 8),
-                    n => self.gather_inner(f, x, lanes, n),
+                    8 => self.gather_any_order(f, x, lanes, 8),
+                    n => self.gather_any_order(f, x, lanes, n),
                 }
             }
         } else {
@@ -232,7 +266,7 @@ impl RowReads {
     /// `x` is in `self.inner`, `f.len() >= self.state_end`, `lanes.len() >= self.lanes_end`
     /// and `n == self.n`.
     #[inline(always)]
-    unsafe fn gather_inner<R: Copy>(&self, f: &[R], x: usize, lanes: &mut [R], n: usize) {
+    unsafe fn gather_any_order<R: Copy>(&self, f: &[R], x: usize, lanes: &mut [R], n: usize) {
         for read in &self.reads {
             // SAFETY: `x` is in `inner`, so the run `inner + x..inner + x + n` is
             // `start + x + back..` with `x + back` in `0..=nx - n`, within the row, which

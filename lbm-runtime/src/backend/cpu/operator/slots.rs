@@ -192,7 +192,7 @@ impl<R: CpuReal> CpuOperator<R> {
         let lanes = R::Lanes::scalars(&s.group_bars);
         if let Some(rows) = by_rows {
             // SAFETY: the caller's contract.
-            unsafe { put_in_row(terms, &rows, lanes, &mut s.slot_sum, slots) };
+            unsafe { put_in_row(terms, &rows, &s.group_bars, &mut s.slot_sum, slots) };
             return;
         }
         if first % nx + n > nx {
@@ -255,14 +255,14 @@ fn slot_values<'a, R: CpuReal>(
 unsafe fn put_in_row<R: CpuReal>(
     terms: &SlotTerms,
     rows: &SlotRuns<'_>,
-    lanes: &[R],
+    groups: &[R::Lanes],
     sum: &mut [R],
     slots: &Slots<'_, R>,
 ) {
     // The lane type's constant rather than `rows.n` (the same value): a copy of a length
     // the compiler knows is a move or two, of any other a call to `memcpy` (19 a group
     // of the D3Q19 adjoint, 50 of its 380 instructions a cell).
-    let n = R::Lanes::LANES;
+    let (n, lanes) = (R::Lanes::LANES, R::Lanes::scalars(groups));
     let directions = rows.directions();
     assert!(
         rows.n == n && rows.state_end <= slots.len,
@@ -275,16 +275,12 @@ unsafe fn put_in_row<R: CpuReal>(
             terms.planes.len() == directions && (terms.last_plane + 1) * n <= lanes.len(),
             "a group's slot terms beyond its lanes"
         );
-        for (start, &k) in rows.starts().zip(&terms.planes) {
-            // SAFETY: the lanes' run `k * n..k * n + n` ends within `lanes` (`k` is at
-            // most `last_plane`, checked above); the slot run ends at most at `state_end
-            // <= len` (`SlotRuns`, checked above). The group's cells read these slots and
-            // no other cell does; the caller's contract covers the other threads.
-            unsafe {
-                let (from, to) = (lanes.as_ptr().add(k * n), slots.ptr.add(start));
-                std::ptr::copy_nonoverlapping(from, to, n);
-            }
-        }
+        let (starts, x) = rows.bases();
+        // SAFETY: group `k` of `groups` is the lanes' run `k * n..k * n + n`, within
+        // `lanes` (`k` is at most `last_plane`, checked above); each slot run ends at most
+        // at `state_end <= len` (`SlotRuns`, checked above). The group's cells read these
+        // slots and no other cell does; the caller's contract covers the other threads.
+        unsafe { R::Lanes::scatter_runs(groups, &terms.planes, slots.ptr, starts, x) };
         return;
     }
     for (j, start) in rows.starts().enumerate() {
