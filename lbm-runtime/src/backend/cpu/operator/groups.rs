@@ -499,6 +499,7 @@ mod tests {
     use crate::bind::{Bound, Objective, Step};
     use crate::grid::Grid;
     use crate::{ops, LatticeKind};
+    use std::sync::atomic::AtomicU64;
 
     /// The operator with and without lane forms.
     fn both(bound: &Bound, grid: &Grid, topo: &Topology) -> [CpuOperator<f32>; 2] {
@@ -593,6 +594,65 @@ mod tests {
         for skew in [0, 8, 4, 1] {
             assert_eq!(run(Stores::Uncached, skew), want, "planes {skew} values on");
         }
+    }
+
+    /// The first cell with a non-finite output is the one reported, whether its group
+    /// went out at once, waited for its cache line's other half or was that other half,
+    /// or ran cell by cell: against the cell-by-cell path, with a NaN planted in each cell
+    /// in turn, then in two cells a few apart.
+    #[test]
+    fn the_first_non_finite_output_is_reported_however_its_group_was_stored() {
+        if !lanes::supported() {
+            eprintln!("this CPU lacks AVX2 or FMA: the backend runs no lane forms here");
+            return;
+        }
+        let grid = grid_with_walls(LatticeKind::D3Q19, [40, 5, 3]);
+        let topo = Topology::new(&grid, 4).expect("tables for a small grid");
+        let force = values(grid.cells() * 3, 3, (-1e-3, 1e-3));
+        let step = Step::new(&walls_then_forced_bgk::INFO)
+            .uniform("omega", [1.7])
+            .field("force", force)
+            .bind(&grid)
+            .expect("a valid binding");
+        let [grouped, single] = both(&step, &grid, &topo);
+        let clean: Vec<f32> = values(topo.q * topo.plane_len, 5, (0.01, 0.2))
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        let outputs = grouped.outputs_len * topo.plane_len;
+        let reported = |op: &CpuOperator<f32>, f: &[f32], stores: Stores| {
+            let record = AtomicU64::new(crate::backend::FINITE);
+            let mut out = vec![0f32; outputs];
+            op.forward_storing(&topo, 2, f, (&mut out, stores), Some(&record));
+            record.into_inner()
+        };
+        // One NaN in every cell, then two, a few cells apart: in a held group and its
+        // partner, in a held group and a group after it that ran cell by cell, ...
+        let cells = grid.cells();
+        let plantings = (0..cells).map(|c| vec![c]).chain(
+            [7, 9, 15]
+                .into_iter()
+                .flat_map(|d| (0..cells - d).map(move |c| vec![c + d, c])),
+        );
+        let mut seen = 0;
+        for planted in plantings {
+            let mut f = clean.clone();
+            for &cell in &planted {
+                // The rest population, which only its own cell reads.
+                f[cell] = f32::NAN;
+            }
+            let want = reported(&single, &f, Stores::Cached);
+            seen += usize::from(want != crate::backend::FINITE);
+            for stores in [Stores::Cached, Stores::Uncached] {
+                assert_eq!(
+                    reported(&grouped, &f, stores),
+                    want,
+                    "{stores:?}, NaNs at {planted:?}"
+                );
+            }
+        }
+        // Solid cells compute nothing from their populations; every other is seen.
+        assert!(seen > 2 * cells, "{seen} plantings seen");
     }
 
     #[test]

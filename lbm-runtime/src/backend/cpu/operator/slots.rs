@@ -298,7 +298,9 @@ unsafe fn put_in_row<R: CpuReal>(
 /// whole groups, with walls, own-population and far reads, and on a part of a grid.
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{grid_with_walls, values, walls_then_forced_bgk};
+    use super::super::test_support::{
+        grid_with_walls, own_then_pulled, values, walls_then_forced_bgk,
+    };
     use super::super::OutBar;
     use super::*;
     use crate::bind::{Bound, Step};
@@ -404,6 +406,13 @@ mod tests {
             // A part whose interior starts and ends inside rows.
             let part = Some(dims[0] + 3..cells - dims[0] - 5);
             each_way(&format!("{name}, part"), &bgk, &periodic, part, exact);
+            // Slot `j`'s adjoint from input `Q + j`: own populations read first.
+            let own_first = Step::new(&own_then_pulled::INFO)
+                .uniform("omega", [0.8])
+                .bind(&periodic)
+                .expect("a valid binding");
+            let name = format!("own then pulled {lattice:?}");
+            each_way(&name, &own_first, &periodic, None, exact);
             // Own-population reads, a per-cell field and a parameter.
             let walls = Step::new(&walls_then_forced_bgk::INFO)
                 .uniform("omega", [1.7])

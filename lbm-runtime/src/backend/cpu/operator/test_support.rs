@@ -19,6 +19,22 @@ pub(crate) fn walls_then_forced_bgk(
     guo_forcing(g, omega, force)
 }
 
+/// A step whose streamed populations are not its first inputs (its own populations come
+/// first), so that the adjoint of slot `j` is not the `j`-th of the group's input
+/// adjoints.
+#[operator]
+pub(crate) fn own_then_pulled(
+    #[local] f_local: [Real; Q],
+    #[populations] f: [Real; Q],
+    #[param] omega: Real,
+) -> [Real; Q] {
+    let mut out = [0.0; Q];
+    for i in 0..Q {
+        out[i] = f[i] - omega * (f[i] - f_local[i]) * f[i];
+    }
+    out
+}
+
 /// A small deterministic generator: the values only need to differ from cell to cell.
 pub(crate) fn values(n: usize, seed: u64, (lo, hi): (f64, f64)) -> Vec<f64> {
     let mut x = seed;
