@@ -294,6 +294,19 @@ mod avx {
     /// Bytes of a cache line.
     const LINE: usize = 64;
 
+    /// `f::<N>(args)` with `N` the count when it is the `Q` of a lattice (the forms behind
+    /// it unrolled for that many groups), else `f::<0>(args)` (a loop).
+    macro_rules! by_direction_count {
+        ($count:expr, Self::$f:ident($($arg:expr),*)) => {
+            match $count {
+                9 => Self::$f::<9>($($arg),*),
+                19 => Self::$f::<19>($($arg),*),
+                27 => Self::$f::<27>($($arg),*),
+                _ => Self::$f::<0>($($arg),*),
+            }
+        };
+    }
+
     macro_rules! lanes {
         ($(#[$doc:meta])* $name:ident, $unrolled:expr, $t:ty, $v:ty, $n:literal,
          $set1:ident, $add:ident, $sub:ident, $mul:ident, $div:ident, $sqrt:ident,
@@ -399,12 +412,7 @@ mod avx {
                 unsafe fn gather_runs_simd(from: *const $t, starts: &[usize], x: usize, groups: &mut [Self]) {
                     // SAFETY: the caller's contract.
                     unsafe {
-                        match starts.len() {
-                            9 => Self::gather_runs_of::<9>(from, starts, x, groups),
-                            19 => Self::gather_runs_of::<19>(from, starts, x, groups),
-                            27 => Self::gather_runs_of::<27>(from, starts, x, groups),
-                            _ => Self::gather_runs_of::<0>(from, starts, x, groups),
-                        }
+                        by_direction_count!(starts.len(), Self::gather_runs_of(from, starts, x, groups))
                     }
                 }
 
@@ -437,12 +445,7 @@ mod avx {
                 unsafe fn gather_strided_simd(from: *const $t, stride: usize, groups: &mut [Self]) {
                     // SAFETY: the caller's contract.
                     unsafe {
-                        match groups.len() {
-                            9 => Self::gather_strided_of::<9>(from, stride, groups),
-                            19 => Self::gather_strided_of::<19>(from, stride, groups),
-                            27 => Self::gather_strided_of::<27>(from, stride, groups),
-                            _ => Self::gather_strided_of::<0>(from, stride, groups),
-                        }
+                        by_direction_count!(groups.len(), Self::gather_strided_of(from, stride, groups))
                     }
                 }
 
@@ -479,12 +482,7 @@ mod avx {
                 ) {
                     // SAFETY: the caller's contract.
                     unsafe {
-                        match starts.len() {
-                            9 => Self::scatter_runs_of::<9>(groups, order, to, starts, x),
-                            19 => Self::scatter_runs_of::<19>(groups, order, to, starts, x),
-                            27 => Self::scatter_runs_of::<27>(groups, order, to, starts, x),
-                            _ => Self::scatter_runs_of::<0>(groups, order, to, starts, x),
-                        }
+                        by_direction_count!(starts.len(), Self::scatter_runs_of(groups, order, to, starts, x))
                     }
                 }
 
@@ -524,12 +522,7 @@ mod avx {
                 unsafe fn store_checked_simd(groups: &[Self], planes: &mut [&mut [$t]], at: usize) -> bool {
                     // SAFETY: the caller's contract.
                     unsafe {
-                        match groups.len() {
-                            9 => Self::store_checked_of::<9>(groups, planes, at),
-                            19 => Self::store_checked_of::<19>(groups, planes, at),
-                            27 => Self::store_checked_of::<27>(groups, planes, at),
-                            _ => Self::store_checked_of::<0>(groups, planes, at),
-                        }
+                        by_direction_count!(groups.len(), Self::store_checked_of(groups, planes, at))
                     }
                 }
 
@@ -576,12 +569,7 @@ mod avx {
                 ) -> bool {
                     // SAFETY: the caller's contract.
                     unsafe {
-                        match first.len() {
-                            9 => Self::store_pairs_checked_of::<9>(first, second, planes, at),
-                            19 => Self::store_pairs_checked_of::<19>(first, second, planes, at),
-                            27 => Self::store_pairs_checked_of::<27>(first, second, planes, at),
-                            _ => Self::store_pairs_checked_of::<0>(first, second, planes, at),
-                        }
+                        by_direction_count!(first.len(), Self::store_pairs_checked_of(first, second, planes, at))
                     }
                 }
 

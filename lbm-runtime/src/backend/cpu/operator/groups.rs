@@ -553,6 +553,25 @@ mod tests {
         );
     }
 
+    /// The D3Q19 grid with walls, its tables, a forced step on it and populations, for the
+    /// tests of the stores: 75 groups, the last of which starts a cache line and has no
+    /// partner.
+    fn walled_forced_step() -> (Grid, Topology, Bound, Vec<f32>) {
+        let grid = grid_with_walls(LatticeKind::D3Q19, [40, 5, 3]);
+        let topo = Topology::new(&grid, 4).expect("tables for a small grid");
+        let force = values(grid.cells() * 3, 3, (-1e-3, 1e-3));
+        let step = Step::new(&walls_then_forced_bgk::INFO)
+            .uniform("omega", [1.7])
+            .field("force", force)
+            .bind(&grid)
+            .expect("a valid binding");
+        let f = values(topo.q * topo.plane_len, 5, (0.01, 0.2))
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        (grid, topo, step, f)
+    }
+
     /// Outputs stored past the caches are those stored through them, whether the planes
     /// start on a cache line (pairs of groups go out past the caches), half a line or a
     /// few values on (every store an ordinary one), on a grid whose walls send some
@@ -563,20 +582,8 @@ mod tests {
             eprintln!("this CPU lacks AVX2 or FMA: the backend runs no lane forms here");
             return;
         }
-        // 75 groups: the last starts a line and has no partner.
-        let grid = grid_with_walls(LatticeKind::D3Q19, [40, 5, 3]);
-        let topo = Topology::new(&grid, 4).expect("tables for a small grid");
-        let force = values(grid.cells() * 3, 3, (-1e-3, 1e-3));
-        let step = Step::new(&walls_then_forced_bgk::INFO)
-            .uniform("omega", [1.7])
-            .field("force", force)
-            .bind(&grid)
-            .expect("a valid binding");
+        let (grid, topo, step, f) = walled_forced_step();
         let [op, _] = both(&step, &grid, &topo);
-        let f: Vec<f32> = values(topo.q * topo.plane_len, 5, (0.01, 0.2))
-            .iter()
-            .map(|&v| v as f32)
-            .collect();
         let outputs = op.outputs_len * topo.plane_len;
         let run = |stores: Stores, skew: usize| {
             // Room to start the planes on a cache line, then `skew` values on.
@@ -606,19 +613,8 @@ mod tests {
             eprintln!("this CPU lacks AVX2 or FMA: the backend runs no lane forms here");
             return;
         }
-        let grid = grid_with_walls(LatticeKind::D3Q19, [40, 5, 3]);
-        let topo = Topology::new(&grid, 4).expect("tables for a small grid");
-        let force = values(grid.cells() * 3, 3, (-1e-3, 1e-3));
-        let step = Step::new(&walls_then_forced_bgk::INFO)
-            .uniform("omega", [1.7])
-            .field("force", force)
-            .bind(&grid)
-            .expect("a valid binding");
+        let (grid, topo, step, clean) = walled_forced_step();
         let [grouped, single] = both(&step, &grid, &topo);
-        let clean: Vec<f32> = values(topo.q * topo.plane_len, 5, (0.01, 0.2))
-            .iter()
-            .map(|&v| v as f32)
-            .collect();
         let outputs = grouped.outputs_len * topo.plane_len;
         let reported = |op: &CpuOperator<f32>, f: &[f32], stores: Stores| {
             let record = AtomicU64::new(crate::backend::FINITE);
