@@ -31,7 +31,7 @@ mod slots;
 #[cfg(test)]
 mod test_support;
 
-use runs::RunReads;
+use runs::{RowReads, RunReads};
 use slots::{SlotTerms, Slots};
 
 /// Cells per chunk of a deterministic parallel sum.
@@ -191,6 +191,10 @@ struct Scratch<R: CpuReal> {
     /// Inputs and outputs in `f32`, for a forward computed in `f32` on wider storage.
     narrow: Vec<f32>,
     narrow_out: Vec<f32>,
+    /// The population reads of the current row of groups, kept from one block of cells
+    /// to the next: a scratch serves one pass of one operator, so their row-independent
+    /// part is worked out once per scratch instead of once per block (with allocations).
+    rows: RowReads,
 }
 
 /// An operator prepared to run on the CPU: its sources with their flat offsets.
@@ -284,6 +288,7 @@ impl<R: CpuReal> CpuOperator<R> {
             slot_sum: vec![R::default(); R::Lanes::LANES],
             narrow: Vec::new(),
             narrow_out: Vec::new(),
+            rows: RowReads::default(),
         };
         if self.forward_f32.is_some() {
             s.narrow = vec![0f32; self.reals_len];

@@ -53,7 +53,7 @@ impl<R: CpuReal> CpuOperator<R> {
         // Set up once, not per group: an array this size is a call to `memset`.
         let mut runs = [(0usize, 0usize); MAX_Q];
         let runs = &mut runs[..topo.q];
-        let mut rows = RowReads::default();
+        let mut rows = std::mem::take(&mut s.rows);
         let shortest = out.iter().map(|plane| plane.len()).min().unwrap_or(0);
         let mut first = cells.start;
         while first + n <= cells.end {
@@ -67,6 +67,7 @@ impl<R: CpuReal> CpuOperator<R> {
             }
             first += n;
         }
+        s.rows = rows;
         release_held(s, out, start, held.as_mut(), &mut bad);
         // The cells left over, one at a time.
         for cell in first..cells.end {
@@ -104,7 +105,7 @@ impl<R: CpuReal> CpuOperator<R> {
         // Set up once, not per group: an array this size is a call to `memset`.
         let mut runs = [(0usize, 0usize); MAX_Q];
         let runs = &mut runs[..topo.q];
-        let mut rows = RowReads::default();
+        let mut rows = std::mem::take(&mut s.rows);
         let mut first = cells.start;
         while first + n <= cells.end {
             self.gather_group(topo, first, f, (ups, runs, &mut rows), true, s);
@@ -127,6 +128,7 @@ impl<R: CpuReal> CpuOperator<R> {
             }
             first += n;
         }
+        s.rows = rows;
         for cell in first..cells.end {
             if self.streams {
                 topo.upstream_of(cell, ups);

@@ -151,8 +151,8 @@ struct RowRead {
 }
 
 /// The reads of the groups of one row; see [`RunReads::of_row`]. One `RowReads` serves one
-/// [`RunReads`] on one topology (a forward or adjoint call makes its own): the part of
-/// the reads that does not depend on the row is kept from row to row.
+/// [`RunReads`] on one topology (an operator's scratch space keeps one): the part of the
+/// reads that does not depend on the row is kept from row to row.
 #[derive(Debug, Default)]
 pub(super) struct RowReads {
     row: Option<usize>,
