@@ -503,6 +503,15 @@ mod tests {
     use crate::{ops, LatticeKind};
     use std::sync::atomic::AtomicU64;
 
+    /// Whether this CPU runs the lane forms these tests compare; says so when it does not.
+    fn lane_forms_run_here() -> bool {
+        let supported = lanes::supported();
+        if !supported {
+            eprintln!("this CPU lacks AVX2 or FMA: the backend runs no lane forms here");
+        }
+        supported
+    }
+
     /// The operator with and without lane forms.
     fn both(bound: &Bound, grid: &Grid, topo: &Topology) -> [CpuOperator<f32>; 2] {
         let mut grouped = CpuOperator::<f32>::new(bound, grid, topo);
@@ -580,8 +589,7 @@ mod tests {
     /// groups cell by cell (so that a held group's partner never comes).
     #[test]
     fn uncached_stores_write_what_cached_ones_do() {
-        if !lanes::supported() {
-            eprintln!("this CPU lacks AVX2 or FMA: the backend runs no lane forms here");
+        if !lane_forms_run_here() {
             return;
         }
         let (grid, topo, step, f) = walled_forced_step();
@@ -611,8 +619,7 @@ mod tests {
     /// in turn, then in two cells a few apart.
     #[test]
     fn the_first_non_finite_output_is_reported_however_its_group_was_stored() {
-        if !lanes::supported() {
-            eprintln!("this CPU lacks AVX2 or FMA: the backend runs no lane forms here");
+        if !lane_forms_run_here() {
             return;
         }
         let (grid, topo, step, clean) = walled_forced_step();
@@ -655,8 +662,7 @@ mod tests {
 
     #[test]
     fn groups_give_the_bits_of_cell_by_cell() {
-        if !lanes::supported() {
-            eprintln!("this CPU lacks AVX2 or FMA: the backend runs no lane forms here");
+        if !lane_forms_run_here() {
             return;
         }
         for (lattice, dims) in [
