@@ -218,6 +218,47 @@ fn bgk_gradients_match_cpu_on_every_lattice() {
     }
 }
 
+/// Sums of parameter gradients over many blocks and warps: grids of several blocks with a
+/// partial last block and a partial last warp (2,250 and 1,080 cells). Uniform parameters
+/// alone (a Zou-He channel) take the per-warp rows summed across steps; a per-step rate
+/// takes the per-block sums reduced every step. A row written by the wrong warp or block
+/// (a race, or a block's sums landing in another block's row) changes these sums and no
+/// sum on the one-block grids above.
+#[test]
+fn parameter_gradients_sum_over_many_blocks_as_on_the_cpu() {
+    if !gpu("parameter_gradients_sum_over_many_blocks_as_on_the_cpu") {
+        return;
+    }
+    let steps = 7;
+    for grid in [
+        Grid::new_2d(LatticeKind::D2Q9, 50, 45).unwrap(),
+        Grid::new_3d(LatticeKind::D3Q19, 12, 10, 9).unwrap(),
+    ] {
+        let f0 = initial(&grid);
+        let d = grid.lattice().d();
+        let u_in = [0.04, -0.01, 0.005][..d].to_vec();
+        let channel = Step::new(&step_zou_he::INFO)
+            .int_field("tag", end_tags(&grid))
+            .uniform("omega", [1.6])
+            .uniform("u_in", u_in)
+            .uniform("rho_out", [1.02]);
+        let omegas: Vec<Vec<f64>> = (0..steps).map(|t| vec![1.5 + 0.03 * t as f64]).collect();
+        let per_step = Step::new(&ops::bgk::INFO).per_step("omega", omegas);
+        let objective = Objective::new(&ops::kinetic_energy::INFO).at_steps([3, steps]);
+        for (name, step) in [("uniform", &channel), ("per-step", &per_step)] {
+            for (p, tol) in [(Precision::F64, 1e-12), (Precision::F32, 1e-4)] {
+                let run = |b| {
+                    simulation(&grid, step, p, b, &f0)
+                        .gradient(&objective, steps, Checkpointing::StoreAll)
+                        .unwrap()
+                };
+                let what = format!("{name} {} {p:?}", grid.lattice());
+                compare_gradients(&what, &run(Backend::Cuda), &run(Backend::Cpu), tol);
+            }
+        }
+    }
+}
+
 /// The library's other collisions, each with its parameters, forward and backward on
 /// every lattice: their generated kernels (KBC's branch on the entropic product, the
 /// Smagorinsky square roots) run nowhere else on the GPU in the tests.
