@@ -3,6 +3,8 @@
 //! - `cargo xtask codegen --list`: the library operators, their parameters and summaries.
 //! - `cargo xtask codegen <name> [--lattice L] [--precision P] [--rust]`: the C unit (or the
 //!   Rust forms) generated for one operator and everything it calls.
+//! - `cargo xtask codegen <step> --kernels --grid NXxNY[xNZ] [--min-blocks M]`: the CUDA
+//!   modules (forward, then adjoint) the CUDA backend compiles for a step on that grid.
 //! - `cargo xtask gpu-bundle <dir>`: every test binary and example, built here, with a
 //!   `run.sh` that runs the tests on a GPU machine that has no Rust toolchain.
 //! - `cargo xtask fuzz --seed S --programs N [--rounds R]`: the random-program checks of
@@ -14,7 +16,8 @@ use std::process::{Command, ExitCode, Stdio};
 
 use clap::{Parser, Subcommand};
 use lbm_runtime::codegen::c_unit;
-use lbm_runtime::{LatticeKind, OperatorInfo, ParamKind, Precision};
+use lbm_runtime::cuda::step_sources;
+use lbm_runtime::{Grid, LatticeKind, OperatorInfo, ParamKind, ParamRole, Precision, Range, Step};
 
 #[derive(Parser)]
 #[command(
@@ -108,6 +111,35 @@ struct CodegenArgs {
     /// Print the Rust forms (forward and adjoint) instead of the C unit.
     #[arg(long)]
     rust: bool,
+    /// Print the CUDA modules of the operator bound as a step (forward, then adjoint)
+    /// instead of the C unit: `#[param]`s uniform, other reals per-cell fields, integers 0.
+    #[arg(long, conflicts_with = "rust", requires = "grid")]
+    kernels: bool,
+    /// The grid of `--kernels`, `NXxNY` on D2Q9 and `NXxNYxNZ` on D3Q19 and D3Q27 (a module
+    /// is built for one grid: its dimensions are literals in the C).
+    #[arg(long, value_parser = parse_dims)]
+    grid: Option<Dims>,
+    /// The resident blocks a multiprocessor `--kernels` declares (`__launch_bounds__`); the
+    /// runtime picks it per kernel from register use (`LBM_CUDA_MIN_BLOCKS` forces it).
+    #[arg(long, default_value_t = 1)]
+    min_blocks: u32,
+}
+
+/// Grid sizes as `--grid` gives them, one per axis (a type of its own, so that clap
+/// takes the list as one value).
+#[derive(Clone, Debug)]
+struct Dims(Vec<usize>);
+
+fn parse_dims(s: &str) -> Result<Dims, String> {
+    s.split('x')
+        .map(|d| match d.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!(
+                "`{d}` in `{s}` is not a positive size; write e.g. 1024x1024"
+            )),
+        })
+        .collect::<Result<_, _>>()
+        .map(Dims)
 }
 
 /// A failed task: the message for stderr and the process exit code.
@@ -223,7 +255,80 @@ fn codegen(args: &CodegenArgs, ops: &[&'static OperatorInfo]) -> Result<String, 
     if args.rust {
         return Ok(rust_forms(op));
     }
+    if args.kernels {
+        let Some(Dims(dims)) = &args.grid else {
+            return Err(Failure::new(2, "--kernels needs --grid"));
+        };
+        return step_kernels(op, args, dims);
+    }
     c_unit(&[op], args.lattice, args.precision).map_err(|e| Failure::new(1, e.to_string()))
+}
+
+/// The forward and adjoint CUDA modules of `op` bound as a step on a grid of `dims`.
+fn step_kernels(
+    op: &'static OperatorInfo,
+    args: &CodegenArgs,
+    dims: &[usize],
+) -> Result<String, Failure> {
+    let usage = |e: lbm_runtime::LbmError| Failure::new(2, e.to_string());
+    let grid = match *dims {
+        [nx, ny] => Grid::new_2d(args.lattice, nx, ny),
+        [nx, ny, nz] => Grid::new_3d(args.lattice, nx, ny, nz),
+        _ => {
+            return Err(Failure::new(
+                2,
+                format!("--grid has {} sizes; give NXxNY or NXxNYxNZ", dims.len()),
+            ))
+        }
+    }
+    .map_err(usage)?;
+    let sources = step_sources(
+        &any_binding(op, &grid),
+        &grid,
+        args.precision,
+        args.min_blocks,
+    )
+    .map_err(usage)?;
+    Ok(format!(
+        "/* ==== forward module ==== */\n{}\n/* ==== adjoint module ==== */\n{}",
+        sources.forward, sources.adjoint
+    ))
+}
+
+/// `op` as a step with every parameter it does not bind by itself bound to a value its
+/// declared range accepts: `#[param]`s uniform, other reals per-cell fields, integers and
+/// flags 0. A module's text depends on how each parameter is bound, not on the values.
+fn any_binding(op: &'static OperatorInfo, grid: &Grid) -> Step {
+    let lattice = grid.lattice();
+    let mut step = Step::new(op);
+    for (k, p) in op.params.iter().enumerate() {
+        if p.role != ParamRole::Named {
+            continue;
+        }
+        let v = accepted_value(op.range_of(k));
+        let len = p.shape.len(lattice);
+        step = match p.kind {
+            ParamKind::Param => step.uniform(p.name, vec![v; len]),
+            ParamKind::Field | ParamKind::Data => step.field(p.name, vec![v; len * grid.cells()]),
+            ParamKind::Int | ParamKind::Bool => step.int(p.name, 0),
+        };
+    }
+    step
+}
+
+/// A value inside `range`: a small round one where it can, else the middle.
+fn accepted_value(range: Option<Range>) -> f64 {
+    let Some(r) = range else { return 1.0 };
+    [1.0, 0.5, 0.0, -1.0, 2.0, 10.0]
+        .into_iter()
+        .find(|&v| r.contains(v))
+        .unwrap_or(if r.lo.is_finite() && r.hi.is_finite() {
+            (r.lo + r.hi) / 2.0
+        } else if r.lo.is_finite() {
+            r.lo + 1.0
+        } else {
+            r.hi - 1.0
+        })
 }
 
 /// Looks an operator up by name; an unknown name is a usage error (exit code 2, like
@@ -611,6 +716,9 @@ mod tests {
             lattice: LatticeKind::D3Q19,
             precision: Precision::F32,
             rust: false,
+            kernels: false,
+            grid: None,
+            min_blocks: 1,
         }
     }
 
@@ -622,6 +730,25 @@ mod tests {
             "square(x: field Real, tag: int) -> (Real, [Real; Q])  The square of a value.\n"
         );
         assert_eq!(codegen(&args(None), &[]).ok().unwrap(), "");
+    }
+
+    /// `--kernels` binds a library step by itself (BGK's `omega` inside its range) and
+    /// prints both modules for the grid; a grid of the wrong dimension is a usage error.
+    #[test]
+    fn kernels_print_both_modules_of_a_library_step() {
+        let mut a = args(Some("bgk"));
+        a.kernels = true;
+        a.grid = Some(Dims(vec![16, 8, 4]));
+        a.min_blocks = 3;
+        let text = codegen(&a, lbm_runtime::ops::ALL).ok().unwrap();
+        let (fwd, adj) = text.split_once("/* ==== adjoint module ==== */").unwrap();
+        assert!(fwd.contains("__launch_bounds__(LBM_BLOCK, 3) lbm_k_step_fwd("));
+        assert!(adj.contains("__launch_bounds__(LBM_BLOCK, 3) lbm_k_step_adj("));
+        assert!(adj.contains("const unsigned nx = 16u, ny = 8u, nz = 4u;"));
+        a.grid = Some(Dims(vec![16, 8]));
+        let err = codegen(&a, lbm_runtime::ops::ALL).err().unwrap();
+        assert_eq!(err.code, 2);
+        assert!(err.message.contains("3D lattice"), "{}", err.message);
     }
 
     #[test]

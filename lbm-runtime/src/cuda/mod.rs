@@ -12,6 +12,7 @@
 //! - `engine`: device buffers and launches; `crate::backend::cuda` puts it behind the
 //!   backend interface that simulations and the checkpointing drivers use.
 //! - [`profile`]: timings of steps and of device copies, for benchmarks.
+//! - [`step_sources`]: the C of a step's modules as text, without a device.
 //!
 //! States on the device are structures of arrays, `f[i * cells + cell]`; the public
 //! cell-major layout is converted on upload and download.
@@ -25,6 +26,7 @@ pub(crate) mod halo;
 mod layout;
 pub mod profile;
 mod skeleton;
+mod sources;
 pub(crate) mod stored;
 pub mod tune;
 
@@ -32,6 +34,7 @@ use crate::error::{LbmError, Result};
 use crate::nvrtc::{nvrtc_available, INSTALL_HINT};
 
 use driver::device;
+pub use sources::{step_sources, StepSources};
 
 /// Whether a CUDA driver, a device and NVRTC are there to run kernels; the error says
 /// which is missing ("no CUDA driver (libcuda.so) found", "no CUDA device", ...).
