@@ -220,10 +220,10 @@ fn bgk_gradients_match_cpu_on_every_lattice() {
 
 /// Sums of parameter gradients over many blocks and warps: grids of several blocks with a
 /// partial last block and a partial last warp (2,250 and 1,080 cells). Uniform parameters
-/// alone (a Zou-He channel) take the per-warp rows summed across steps; a per-step rate
-/// takes the per-block sums reduced every step. A row written by the wrong warp or block
-/// (a race, or a block's sums landing in another block's row) changes these sums and no
-/// sum on the one-block grids above.
+/// alone (a Zou-He channel) take the partial rows summed across steps and reduced once; a
+/// per-step rate takes the per-block sums reduced every step. A row written by the wrong
+/// block (a block's sums landing in another block's row) changes these sums and no sum on
+/// the one-block grids above.
 #[test]
 fn parameter_gradients_sum_over_many_blocks_as_on_the_cpu() {
     if !gpu("parameter_gradients_sum_over_many_blocks_as_on_the_cpu") {
