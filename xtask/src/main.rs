@@ -34,7 +34,7 @@ struct Cli {
 enum Task {
     /// Print the code generated for a library operator (or list the operators).
     Codegen(CodegenArgs),
-    /// Build every test binary and example into <DIR>/bin and write <DIR>/run.sh, which
+    /// Build every test binary and example into DIR/bin and write DIR/run.sh, which
     /// runs the tests with LBM_BACKEND=cuda on a machine without a Rust toolchain.
     GpuBundle {
         /// Where to put the bundle (created if missing; its bin/ and lib/ are replaced).

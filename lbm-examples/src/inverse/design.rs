@@ -177,21 +177,7 @@ pub struct Design {
 }
 
 /// Errors of the design: the engine's, the optimiser's or a bad setting.
-#[derive(Debug, thiserror::Error)]
-pub enum DesignError {
-    /// The engine failed.
-    #[error(transparent)]
-    Engine(#[from] LbmError),
-    /// The optimiser failed.
-    #[error(transparent)]
-    Optimiser(#[from] crate::optim::OptimError<LbmError>),
-    /// A bound could not be built.
-    #[error(transparent)]
-    Bounds(#[from] crate::optim::BoundsError),
-    /// A setting of the problem outside its range.
-    #[error("{0}")]
-    Setting(String),
-}
+pub type DesignError = super::ProblemError;
 
 impl DesignProblem {
     /// The default problem for a backend: a channel 98 cells wide with 5000-step

@@ -192,21 +192,7 @@ pub struct Identification {
 }
 
 /// Errors of the identification: the engine's, the optimiser's or a bad setting.
-#[derive(Debug, thiserror::Error)]
-pub enum IdentifyError {
-    /// The engine failed.
-    #[error(transparent)]
-    Engine(#[from] LbmError),
-    /// The optimiser failed.
-    #[error(transparent)]
-    Optimiser(#[from] crate::optim::OptimError<LbmError>),
-    /// A bound could not be built.
-    #[error(transparent)]
-    Bounds(#[from] crate::optim::BoundsError),
-    /// A setting of the problem outside its range.
-    #[error("{0}")]
-    Setting(String),
-}
+pub type IdentifyError = super::ProblemError;
 
 impl IdentifyProblem {
     /// The default problem for a backend: a channel 130 cells wide over 2000 steps on a

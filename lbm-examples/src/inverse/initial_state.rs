@@ -102,18 +102,7 @@ pub struct Recovery {
 }
 
 /// Errors of the recovery: the engine's or the optimiser's.
-#[derive(Debug, thiserror::Error)]
-pub enum RecoveryError {
-    /// The engine failed.
-    #[error(transparent)]
-    Engine(#[from] lbm_runtime::LbmError),
-    /// The optimiser failed.
-    #[error(transparent)]
-    Optimiser(#[from] crate::optim::OptimError<lbm_runtime::LbmError>),
-    /// A bound could not be built.
-    #[error(transparent)]
-    Bounds(#[from] crate::optim::BoundsError),
-}
+pub type RecoveryError = super::ProblemError;
 
 impl InitialStateProblem {
     /// The default problem for a backend: 256^2 over 800 steps on a GPU, 64^2 over 300

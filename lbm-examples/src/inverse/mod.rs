@@ -22,6 +22,25 @@ use std::time::Instant;
 
 use lbm_runtime::{LbmError, ProgressObserver, Simulation};
 
+/// Errors of an inverse problem: the engine's, the optimiser's or a bad setting of the
+/// problem. The problems' own names for it ([`design::DesignError`],
+/// [`identify::IdentifyError`], [`initial_state::RecoveryError`]) are aliases.
+#[derive(Debug, thiserror::Error)]
+pub enum ProblemError {
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] LbmError),
+    /// The optimiser failed.
+    #[error(transparent)]
+    Optimiser(#[from] crate::optim::OptimError<LbmError>),
+    /// A bound could not be built.
+    #[error(transparent)]
+    Bounds(#[from] crate::optim::BoundsError),
+    /// A setting of the problem outside its range.
+    #[error("{0}")]
+    Setting(String),
+}
+
 /// An observer of the steps of a problem's simulations, installed on each as it is made:
 /// what a progress bar over long forward and backward sweeps reads. None by default.
 #[derive(Clone, Default)]

@@ -7,7 +7,7 @@
 //! [`crate::output`] (Noto Sans, registered with plotters under [`FAMILY`]), so nothing
 //! needs system font libraries; it goes through plotters' own `ab_glyph` text path, whose
 //! letter spacing is slightly uneven at small sizes. Errors are
-//! [`OutputError`](crate::output::OutputError)s, and files are written under a temporary
+//! [`OutputError`]s, and files are written under a temporary
 //! name and renamed, as the output writers do.
 
 use std::io::Write;
