@@ -22,7 +22,7 @@ __constant__ int C19[19][3] = {{0,0,0},{1,0,0},{-1,0,0},{0,1,0},{0,-1,0},{0,0,1}
 __constant__ int C9[9][3] = {{0,0,0},{1,0,0},{-1,0,0},{0,1,0},{0,-1,0},{1,1,0},{-1,-1,0},{1,-1,0},{-1,1,0}};
 template <typename L> __device__ __forceinline__ int c(int i, int a) { return L::Q == 19 ? C19[i][a] : C9[i][a]; }
 
-template <typename L, int N> __device__ __forceinline__ size_t cells() {
+template <typename L, int N> __host__ __device__ __forceinline__ size_t cells() {
   return L::D == 3 ? (size_t)N * N * N : (size_t)N * N;
 }
 // The cell at x - c_i (sign -1, where the pull reads from) or x + c_i (sign +1).
