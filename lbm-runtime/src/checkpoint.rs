@@ -7,7 +7,7 @@
 //! through `Stepper` and counts the states it holds, so the peak it reports is measured,
 //! not estimated.
 
-use crate::backend::divergence_check_due;
+use crate::backend::divergence::divergence_check_due;
 use crate::error::{LbmError, Result};
 use crate::gradients::RunReport;
 use crate::spill::{SpillBytes, SpillFile};

@@ -89,9 +89,9 @@ pub enum LbmError {
     /// More memory than the machine has (or than the stated limit allows).
     #[error(
         "{what} needs {} but {}; {hint}",
-        crate::memory::format_bytes(*needed),
+        crate::bytes::format_bytes(*needed),
         match available {
-            Some(a) => format!("only {} is available", crate::memory::format_bytes(*a)),
+            Some(a) => format!("only {} is available", crate::bytes::format_bytes(*a)),
             None => "the allocation was refused".to_string(),
         }
     )]

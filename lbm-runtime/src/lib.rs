@@ -15,6 +15,7 @@ extern crate self as lbm_runtime;
 
 pub mod backend;
 pub mod bind;
+mod bytes;
 pub mod checkpoint;
 pub mod codegen;
 #[cfg(feature = "cuda")]

@@ -2,6 +2,7 @@
 //! allocated: a request that cannot fit is a typed error naming both sizes and what would
 //! fit, never an abort of the process.
 
+pub use crate::bytes::format_bytes;
 use crate::error::{LbmError, Result};
 
 /// Bytes of host memory available to new allocations without swapping (Linux's
@@ -88,22 +89,6 @@ pub(crate) fn try_zeroed<T: bytemuck::Zeroable>(what: &str, len: usize) -> Resul
     Ok(unsafe { Vec::from_raw_parts(ptr, len, len) })
 }
 
-/// Human-readable bytes: `1.50 GiB`.
-pub fn format_bytes(bytes: usize) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.2} {}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,7 +120,5 @@ mod tests {
             let err = try_zeroed::<f64>("a state", len).unwrap_err();
             assert!(matches!(err, LbmError::OutOfMemory { .. }), "{err}");
         }
-        assert_eq!(format_bytes(1536 * 1024 * 1024), "1.50 GiB");
-        assert_eq!(format_bytes(12), "12 B");
     }
 }

@@ -14,7 +14,7 @@ use crate::cuda::buffers::GpuReal;
 use crate::cuda::driver::{cuda_err, device, device_at, guard};
 use crate::cuda::engine::Engine as CudaEngine;
 use crate::cuda::engine::PartComm;
-use crate::cuda::halo::PartSync;
+use crate::cuda::halo_parts::PartSync;
 use crate::cuda::stored::{Bf16Bits, F16Bits, GpuStore};
 use crate::error::LbmError;
 use crate::error::Result;
@@ -119,7 +119,7 @@ impl<R: GpuReal> PartEngine for CudaEngine<R> {
     }
 
     fn zero_cells(&mut self, state: &mut CudaSlice<R>, cells: Range<usize>) -> Result<()> {
-        crate::cuda::halo::zero_cells(self, state, cells)
+        CudaEngine::zero_cells(self, state, cells)
     }
 }
 

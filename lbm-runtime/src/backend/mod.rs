@@ -24,6 +24,7 @@ pub(crate) mod in_place;
 #[cfg(not(feature = "cuda"))]
 #[path = "cuda_stub.rs"]
 pub(crate) mod cuda;
+pub(crate) mod divergence;
 pub mod host;
 pub mod plan;
 pub(crate) mod split;
@@ -36,6 +37,7 @@ use crate::error::LbmError;
 use crate::error::Result;
 use crate::gradients::{Gradients, ParamGradient};
 use crate::progress::{Meter, ProgressObserver, Sweep};
+pub(crate) use divergence::{diverged_error, divergence_check_due, divergence_code, FINITE};
 use host::{HostVec, StateLayout, Transfers};
 use plan::{plan, Limits};
 
@@ -55,37 +57,6 @@ pub(crate) struct GradientRequest<'a> {
     pub limits: Limits,
     /// Who is told how far the run has come.
     pub progress: Option<&'a ProgressObserver>,
-}
-
-/// How often (in steps) a run reads the divergence record back. Engines record the first
-/// non-finite population as they write it, so the step reported is exact whatever this is.
-pub(crate) const CHECK_EVERY: usize = 32;
-
-/// The divergence record's value while every population written is finite. Engines keep
-/// the minimum of [`divergence_code`] over what they write (the CUDA kernels with
-/// `atomicMin` on the same encoding), so the record names the first step, then the first
-/// cell.
-pub(crate) const FINITE: u64 = u64::MAX;
-
-/// The record of a non-finite population written by step `t` at `cell`.
-pub(crate) fn divergence_code(t: usize, cell: usize) -> u64 {
-    ((t as u64 + 1) << 32) | cell as u64
-}
-
-/// The divergence record as a result: `Ok` when nothing was recorded.
-pub(crate) fn diverged_error(record: u64) -> Result<()> {
-    if record == FINITE {
-        return Ok(());
-    }
-    Err(LbmError::Diverged {
-        step: (record >> 32) as usize,
-        cell: (record & 0xffff_ffff) as usize,
-    })
-}
-
-/// Whether the divergence record is read after `done` of `total` steps.
-pub(crate) fn divergence_check_due(done: usize, total: usize) -> bool {
-    done.is_multiple_of(CHECK_EVERY) || done == total
 }
 
 /// What a backend implements beyond the checkpointing driver's [`Stepper`].

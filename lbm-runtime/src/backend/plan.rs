@@ -2,9 +2,9 @@
 //! schedule, its memory against what the machine has, and its recomputation against a
 //! limit. Every refusal names what it found and what would fit.
 
+use crate::bytes::format_bytes;
 use crate::checkpoint::{Budget, Checkpointing, WORKING_STATES};
 use crate::error::{LbmError, Result};
-use crate::memory::format_bytes;
 
 /// What a backward run may use.
 #[derive(Clone, Copy, Debug, PartialEq)]

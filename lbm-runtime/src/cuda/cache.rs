@@ -18,6 +18,7 @@ use cudarc::driver::CudaModule;
 use cudarc::nvrtc::{result as nvrtc_result, sys as nvrtc_sys, Ptx};
 
 use super::driver::{guard, Device};
+use super::fnv::fnv128;
 use crate::error::{LbmError, Result};
 use crate::nvrtc::{library_not_found, number_lines, nvrtc_available, NvrtcError};
 
@@ -44,24 +45,6 @@ pub fn cache_dir() -> PathBuf {
         // then lasts as long as the temporary directory does.
         None => std::env::temp_dir().join("lbm-kernels"),
     }
-}
-
-/// 128-bit FNV-1a: stable across Rust versions, unlike `DefaultHasher`, so cache names
-/// stay valid between builds.
-pub(crate) fn fnv128(parts: &[&[u8]]) -> u128 {
-    const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
-    const PRIME: u128 = 0x0000000001000000000000000000013b;
-    let mut h = OFFSET;
-    for part in parts {
-        for &b in part.iter() {
-            h ^= u128::from(b);
-            h = h.wrapping_mul(PRIME);
-        }
-        // Separate the parts, so ("ab", "c") and ("a", "bc") differ.
-        h ^= 0xff;
-        h = h.wrapping_mul(PRIME);
-    }
-    h
 }
 
 /// What NVRTC produces for a module.
@@ -304,12 +287,6 @@ fn load(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hash_separates_parts() {
-        assert_ne!(fnv128(&[b"ab", b"c"]), fnv128(&[b"a", b"bc"]));
-        assert_eq!(fnv128(&[b"x"]), fnv128(&[b"x"]));
-    }
 
     #[test]
     fn cache_dir_follows_the_environment_variable() {

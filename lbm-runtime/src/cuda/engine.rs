@@ -112,9 +112,9 @@ pub(crate) struct Engine<R: GpuReal, S: GpuStore = R> {
     /// The communicator of a split domain's parts, rank = part, when this engine is one.
     pub(crate) comm: Option<PartComm>,
     /// On one part of a split domain, the kernels and buffers of halo exchanges.
-    pub(crate) halo: Option<super::halo::HaloScratch<R>>,
+    pub(crate) halo: Option<super::halo_parts::HaloScratch<R>>,
     /// On one part of a split domain, the stream and events of its exchanges.
-    pub(crate) sync: Option<super::halo::PartSync>,
+    pub(crate) sync: Option<super::halo_parts::PartSync>,
     /// Page-locked host memory for state copies (a `PinnedHostSlice` of states or of
     /// adjoint states), allocated by the first copy and replaced when a copy of the
     /// other type comes (only when they differ, with 16-bit states).
@@ -185,7 +185,7 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
             halo: if interior == (0..grid.cells()) {
                 None
             } else {
-                Some(super::halo::HaloScratch::new(dev)?)
+                Some(super::halo_parts::HaloScratch::new(dev)?)
             },
             interior,
             comm: None,
@@ -800,6 +800,16 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         st.buf.reduce(&self.stream, self.blocks(), t)
     }
 
+    /// Sets `cells` of every direction of `state` (an adjoint state, or a state kept in
+    /// its computing type) to zero, in one launch; only a part of a split can.
+    pub(crate) fn zero_cells(&self, state: &CudaSlice<R>, cells: Range<usize>) -> Result<()> {
+        let halo = self
+            .halo
+            .as_ref()
+            .ok_or_else(super::halo_parts::not_a_part)?;
+        halo.zero_cells(self.stream(), state, (self.cells, self.q()), cells)
+    }
+
     /// On one part of a split domain, zeroes the adjoint slots the adjoint kernel will not
     /// write: the kernel writes each slot from the cell that read it, and halo cells do not
     /// run, so the halo layers and as many own layers next to them (whose readers may be
@@ -810,8 +820,8 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
             return Ok(());
         }
         let (below, above) = (first, self.cells - end);
-        super::halo::zero_cells(self, lambda_in, 0..2 * below)?;
-        super::halo::zero_cells(self, lambda_in, end - above..self.cells)
+        self.zero_cells(lambda_in, 0..2 * below)?;
+        self.zero_cells(lambda_in, end - above..self.cells)
     }
 
     /// The objective's value on `s`, the state after `t` steps.

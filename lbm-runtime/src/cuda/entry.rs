@@ -38,7 +38,7 @@ pub(crate) fn encode(key: u128, payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&ENTRY_VERSION.to_le_bytes());
     out.extend_from_slice(&key.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&super::cache::fnv128(&[payload]).to_le_bytes());
+    out.extend_from_slice(&super::fnv::fnv128(&[payload]).to_le_bytes());
     out.extend_from_slice(payload);
     out
 }
@@ -62,7 +62,7 @@ pub(crate) fn decode(bytes: &[u8], key: u128) -> Result<&[u8], Fault> {
         return Err(Fault::Length);
     }
     let hash = u128::from_le_bytes(field(36, 16).try_into().expect("16 bytes"));
-    if super::cache::fnv128(&[payload]) != hash {
+    if super::fnv::fnv128(&[payload]) != hash {
         return Err(Fault::Hash);
     }
     Ok(payload)
