@@ -49,7 +49,7 @@ pub(crate) struct GradientRequest<'a> {
     pub objective: &'a BoundObjective,
     /// Steps of the run.
     pub steps: usize,
-    /// The schedule asked for (resolved against memory by [`plan`]).
+    /// The schedule asked for (resolved against memory by [`plan()`](plan::plan)).
     pub checkpointing: Checkpointing,
     /// Whether the gradient with respect to the initial state is copied out.
     pub initial: bool,
