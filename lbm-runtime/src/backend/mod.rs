@@ -37,7 +37,7 @@ use crate::error::LbmError;
 use crate::error::Result;
 use crate::gradients::{Gradients, ParamGradient};
 use crate::progress::{Meter, ProgressObserver, Sweep};
-pub(crate) use divergence::{diverged_error, divergence_check_due, divergence_code, FINITE};
+use divergence::divergence_check_due;
 use host::{HostVec, StateLayout, Transfers};
 use plan::{plan, Limits};
 

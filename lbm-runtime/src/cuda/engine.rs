@@ -24,11 +24,11 @@ use super::layout::{unit_speeds, Layout, Slot};
 use super::skeleton::{adjoint_module, forward_module, names, objective_module, States};
 use super::stored::GpuStore;
 use super::tune::{tuned, Kernel, Role};
+use crate::backend::divergence::{diverged_error, FINITE};
 use crate::backend::host::{
     convert, convert_out, decode_direction_major, encode_direction_major, HostVec, StateLayout,
     TransferCounter,
 };
-use crate::backend::FINITE;
 use crate::bind::{Bound, BoundObjective};
 use crate::error::{LbmError, Result};
 use crate::gradients::ParamGradient;
@@ -665,7 +665,7 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
     /// Errors with the first non-finite population recorded by the forward kernel.
     pub fn check_flag(&self) -> Result<()> {
         let flag = download(&self.stream, &self.flag)?[0];
-        crate::backend::diverged_error(flag)
+        diverged_error(flag)
     }
 
     /// Forgets a recorded divergence.
@@ -803,11 +803,13 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
     /// Sets `cells` of every direction of `state` (an adjoint state, or a state kept in
     /// its computing type) to zero, in one launch; only a part of a split can.
     pub(crate) fn zero_cells(&self, state: &CudaSlice<R>, cells: Range<usize>) -> Result<()> {
-        let halo = self
-            .halo
-            .as_ref()
-            .ok_or_else(super::halo_parts::not_a_part)?;
-        halo.zero_cells(self.stream(), state, (self.cells, self.q()), cells)
+        self.halo_scratch()?
+            .zero_cells(self.stream(), state, (self.cells, self.q()), cells)
+    }
+
+    /// On one part of a split domain, its halo kernels and buffers.
+    pub(crate) fn halo_scratch(&self) -> Result<&super::halo_parts::HaloScratch<R>> {
+        self.halo.as_ref().ok_or_else(super::halo_parts::not_a_part)
     }
 
     /// On one part of a split domain, zeroes the adjoint slots the adjoint kernel will not

@@ -17,7 +17,6 @@ use cudarc::nccl::result::{group_end, group_start, NcclError};
 use super::buffers::{launch_config, GpuReal};
 use super::engine::Engine;
 use super::halo_parts::{not_a_part, HaloScratch, PartSync};
-use super::stored::GpuStore;
 use crate::backend::split::{LayerMove, MoveMode};
 use crate::error::{LbmError, Result};
 
@@ -67,7 +66,7 @@ fn launch_packing<R: GpuReal>(
         End::Receiver(_) => m.to,
     };
     let (part, state) = (&parts[p], &states[p]);
-    let halo = scratch(part)?;
+    let halo = part.halo_scratch()?;
     let count = m.layers * layer_cells;
     let len = count * m.directions.len();
     let (kernel, buf) = match end {
@@ -162,7 +161,7 @@ fn post<R: GpuReal>(
         {
             let part = &parts[from];
             let comm = &part.comm.as_ref().ok_or_else(|| no_comm(from))?.0;
-            let halo = scratch(part)?;
+            let halo = part.halo_scratch()?;
             comm.send(&halo.send.slice(s..s + len), to as i32)
                 .map_err(nccl_err("sending a halo"))?;
         }
@@ -173,11 +172,6 @@ fn post<R: GpuReal>(
             .map_err(nccl_err("receiving a halo"))?;
     }
     Ok(())
-}
-
-/// A part's halo kernels and buffers.
-fn scratch<R: GpuReal, S: GpuStore>(part: &Engine<R, S>) -> Result<&HaloScratch<R>> {
-    part.halo.as_ref().ok_or_else(not_a_part)
 }
 
 fn scratch_mut<R: GpuReal>(part: &mut Engine<R>) -> Result<&mut HaloScratch<R>> {

@@ -23,12 +23,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
+use super::divergence::{diverged_error, divergence_code, FINITE};
 use super::host::{
     check_state, convert_planes, convert_planes_out, HostVec, StateLayout, TransferCounter,
     Transfers,
 };
 use super::split::{LayerMove, MoveMode, PartEngine};
-use super::{diverged_error, divergence_code, Engine, FINITE};
+use super::Engine;
 use crate::bind::{Bound, BoundObjective};
 use crate::checkpoint::Stepper;
 use crate::error::Result;

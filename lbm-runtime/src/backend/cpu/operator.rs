@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
-use crate::backend::divergence_code;
+use crate::backend::divergence::divergence_code;
 use crate::bind::{Bound, Source};
 use crate::gradients::{GradValue, ParamAccumulator};
 use crate::grid::Grid;

@@ -626,7 +626,7 @@ mod tests {
         let [grouped, single] = both(&step, &grid, &topo);
         let outputs = grouped.outputs_len * topo.plane_len;
         let reported = |op: &CpuOperator<f32>, f: &[f32], stores: Stores| {
-            let record = AtomicU64::new(crate::backend::FINITE);
+            let record = AtomicU64::new(crate::backend::divergence::FINITE);
             let mut out = vec![0f32; outputs];
             op.forward_storing(&topo, 2, f, (&mut out, stores), Some(&record));
             record.into_inner()
@@ -647,7 +647,7 @@ mod tests {
                 f[cell] = f32::NAN;
             }
             let want = reported(&single, &f, Stores::Cached);
-            seen += usize::from(want != crate::backend::FINITE);
+            seen += usize::from(want != crate::backend::divergence::FINITE);
             for stores in [Stores::Cached, Stores::Uncached] {
                 assert_eq!(
                     reported(&grouped, &f, stores),
