@@ -3,8 +3,9 @@
 use std::ops::ControlFlow;
 
 use super::bounds::Bounds;
+use super::driver::{self, Method, Point, Step, Stopping};
 use super::error::OptimError;
-use super::eval::{distance, finite, norm, setting, start, Counted};
+use super::eval::{finite, setting, Counted};
 use super::report::{Iterate, Minimum, Termination};
 
 /// Adam with projection onto the box after every step; `Adam::new(lr)` takes the paper's
@@ -88,85 +89,26 @@ impl Adam {
         x0: Vec<f64>,
         bounds: &Bounds,
         objective: F,
-        mut observe: O,
+        observe: O,
     ) -> Result<Minimum, OptimError<E>>
     where
         F: FnMut(&[f64]) -> Result<(f64, Vec<f64>), E>,
         O: FnMut(&Iterate<'_>) -> ControlFlow<()>,
     {
         self.check()?;
-        let mut x = start(x0, bounds)?;
-        let n = x.len();
-        let mut objective = Counted::new(objective, n);
-        let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
-        // The last finite iterate, returned if a step leads somewhere non-finite.
-        let mut last: Option<(Vec<f64>, f64, Vec<f64>)> = None;
-        let mut history = Vec::new();
-        let (mut b1t, mut b2t) = (1.0, 1.0);
-        let mut k = 0;
-        loop {
-            let (f, g) = objective.eval(&x)?;
-            if !finite(f, &g) {
-                let Some((x, loss, gradient)) = last else {
-                    return Err(OptimError::NonFiniteStart { value: f });
-                };
-                return Ok(Minimum {
-                    x,
-                    loss,
-                    gradient,
-                    iterations: k - 1,
-                    evaluations: objective.evaluations,
-                    termination: Termination::NonFinite,
-                    history,
-                });
-            }
-            history.push(f);
-            let pg = bounds.projected_gradient_norm(&x, &g);
-            let iterate = Iterate {
-                iteration: k,
-                loss: f,
-                gradient_norm: norm(&g),
-                projected_gradient_norm: pg,
-                step_norm: last.as_ref().map_or(0.0, |(p, _, _)| distance(&x, p)),
-                evaluations: objective.evaluations,
-                x: &x,
-                gradient: &g,
-            };
-            let termination = if observe(&iterate).is_break() {
-                Some(Termination::Stopped)
-            } else if pg <= self.tolerance {
-                Some(Termination::Converged)
-            } else if k >= self.max_iterations {
-                Some(Termination::MaxIterations)
-            } else {
-                None
-            };
-            if let Some(termination) = termination {
-                return Ok(Minimum {
-                    x,
-                    loss: f,
-                    gradient: g,
-                    iterations: k,
-                    evaluations: objective.evaluations,
-                    termination,
-                    history,
-                });
-            }
-            // Algorithm 1 of the paper, then the projection.
-            b1t *= self.beta1;
-            b2t *= self.beta2;
-            let mut next = x.clone();
-            for i in 0..n {
-                m[i] = self.beta1 * m[i] + (1.0 - self.beta1) * g[i];
-                v[i] = self.beta2 * v[i] + (1.0 - self.beta2) * g[i] * g[i];
-                let m_hat = m[i] / (1.0 - b1t);
-                let v_hat = v[i] / (1.0 - b2t);
-                next[i] -= self.learning_rate * m_hat / (v_hat.sqrt() + self.epsilon);
-            }
-            bounds.project(&mut next);
-            last = Some((std::mem::replace(&mut x, next), f, g));
-            k += 1;
-        }
+        let n = bounds.len();
+        let moments = Moments {
+            settings: self,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            beta1_t: 1.0,
+            beta2_t: 1.0,
+        };
+        let stopping = Stopping {
+            tolerance: self.tolerance,
+            max_iterations: self.max_iterations,
+        };
+        driver::minimize(moments, &stopping, x0, bounds, objective, observe)
     }
 
     fn check<E>(&self) -> Result<(), OptimError<E>> {
@@ -184,5 +126,54 @@ impl Adam {
         setting("epsilon", e, e.is_finite() && e > 0.0, "finite and > 0")?;
         let t = self.tolerance;
         setting("tolerance", t, t >= 0.0, ">= 0")
+    }
+}
+
+/// One Adam run: the moment estimates and the powers of the betas that correct their bias.
+struct Moments<'a> {
+    settings: &'a Adam,
+    m: Vec<f64>,
+    v: Vec<f64>,
+    beta1_t: f64,
+    beta2_t: f64,
+}
+
+impl Method for Moments<'_> {
+    /// Algorithm 1 of the paper, then the projection. Adam has no line search, so a step
+    /// to a NaN or infinite value ends the run at the last finite iterate.
+    fn step<E, F>(
+        &mut self,
+        objective: &mut Counted<F>,
+        bounds: &Bounds,
+        at: &Point,
+        _projected_gradient_norm: f64,
+    ) -> Result<Step, OptimError<E>>
+    where
+        F: FnMut(&[f64]) -> Result<(f64, Vec<f64>), E>,
+    {
+        let Adam {
+            learning_rate,
+            beta1,
+            beta2,
+            epsilon,
+            ..
+        } = *self.settings;
+        self.beta1_t *= beta1;
+        self.beta2_t *= beta2;
+        let mut x = at.x.clone();
+        for (i, (xi, &g)) in x.iter_mut().zip(&at.gradient).enumerate() {
+            self.m[i] = beta1 * self.m[i] + (1.0 - beta1) * g;
+            self.v[i] = beta2 * self.v[i] + (1.0 - beta2) * g * g;
+            let m_hat = self.m[i] / (1.0 - self.beta1_t);
+            let v_hat = self.v[i] / (1.0 - self.beta2_t);
+            *xi -= learning_rate * m_hat / (v_hat.sqrt() + epsilon);
+        }
+        bounds.project(&mut x);
+        let (loss, gradient) = objective.eval(&x)?;
+        Ok(if finite(loss, &gradient) {
+            Step::To(Point { x, loss, gradient })
+        } else {
+            Step::End(Termination::NonFinite)
+        })
     }
 }

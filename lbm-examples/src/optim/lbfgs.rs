@@ -4,8 +4,9 @@ use std::collections::VecDeque;
 use std::ops::ControlFlow;
 
 use super::bounds::Bounds;
+use super::driver::{self, Method, Point, Step, Stopping};
 use super::error::OptimError;
-use super::eval::{distance, finite, norm, setting, start, Counted};
+use super::eval::{finite, setting, Counted};
 use super::report::{Iterate, Minimum, Termination};
 
 /// Sufficient-decrease constant `c₁` of the Armijo condition.
@@ -146,118 +147,23 @@ impl Lbfgs {
         x0: Vec<f64>,
         bounds: &Bounds,
         objective: F,
-        mut observe: O,
+        observe: O,
     ) -> Result<Minimum, OptimError<E>>
     where
         F: FnMut(&[f64]) -> Result<(f64, Vec<f64>), E>,
         O: FnMut(&Iterate<'_>) -> ControlFlow<()>,
     {
         self.check()?;
-        let mut x = start(x0, bounds)?;
-        let n = x.len();
-        let mut objective = Counted::new(objective, n);
-        let (mut f, mut g) = objective.eval(&x)?;
-        if !finite(f, &g) {
-            return Err(OptimError::NonFiniteStart { value: f });
-        }
-        let mut pairs: VecDeque<Pair> = VecDeque::with_capacity(self.memory);
-        let mut history = vec![f];
-        let mut step_norm = 0.0;
-        let mut small_decrease = false;
-        let mut k = 0;
-        loop {
-            let pg = bounds.projected_gradient_norm(&x, &g);
-            let iterate = Iterate {
-                iteration: k,
-                loss: f,
-                gradient_norm: norm(&g),
-                projected_gradient_norm: pg,
-                step_norm,
-                evaluations: objective.evaluations,
-                x: &x,
-                gradient: &g,
-            };
-            let termination = if observe(&iterate).is_break() {
-                Some(Termination::Stopped)
-            } else if pg <= self.tolerance {
-                Some(Termination::Converged)
-            } else if small_decrease {
-                Some(Termination::SmallDecrease)
-            } else if k >= self.max_iterations {
-                Some(Termination::MaxIterations)
-            } else {
-                None
-            };
-            let outcome = match termination {
-                Some(t) => Err(t),
-                None => self.step(&mut objective, bounds, &x, f, &g, pg, &mut pairs)?,
-            };
-            let (x_new, f_new, g_new) = match outcome {
-                Ok(accepted) => accepted,
-                Err(termination) => {
-                    return Ok(Minimum {
-                        x,
-                        loss: f,
-                        gradient: g,
-                        iterations: k,
-                        evaluations: objective.evaluations,
-                        termination,
-                        history,
-                    })
-                }
-            };
-            let s: Vec<f64> = x_new.iter().zip(&x).map(|(a, b)| a - b).collect();
-            let y: Vec<f64> = g_new.iter().zip(&g).map(|(a, b)| a - b).collect();
-            if dot(&s, &y) > f64::EPSILON * dot(&y, &y) {
-                if pairs.len() == self.memory {
-                    pairs.pop_front();
-                }
-                pairs.push_back(Pair { s, y });
-            }
-            small_decrease = f - f_new <= self.relative_decrease * f.abs().max(f_new.abs());
-            step_norm = distance(&x_new, &x);
-            (x, f, g) = (x_new, f_new, g_new);
-            history.push(f);
-            k += 1;
-        }
-    }
-
-    /// One accepted step from `x`: the quasi-Newton direction, or the projected gradient
-    /// when that finds no decrease. `Ok(Err(LineSearchFailed))` when neither does.
-    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-    fn step<E, F>(
-        &self,
-        objective: &mut Counted<F>,
-        bounds: &Bounds,
-        x: &[f64],
-        f: f64,
-        g: &[f64],
-        pg: f64,
-        pairs: &mut VecDeque<Pair>,
-    ) -> Result<Result<(Vec<f64>, f64, Vec<f64>), Termination>, OptimError<E>>
-    where
-        F: FnMut(&[f64]) -> Result<(f64, Vec<f64>), E>,
-    {
-        let active = active_set(bounds, x, g, ACTIVE_WIDTH.min(pg));
-        let (d, quasi_newton) = direction(g, &active, pairs);
-        let first = if quasi_newton {
-            1.0
-        } else {
-            self.steepest_first_step(&d)
+        let run = Run {
+            settings: self,
+            pairs: VecDeque::with_capacity(self.memory),
+            small_decrease: false,
         };
-        if let Some(accepted) = self.line_search(objective, bounds, x, f, g, &d, first)? {
-            return Ok(Ok(accepted));
-        }
-        if quasi_newton {
-            // The model misled us (curvature from far away, a bound hit): start afresh.
-            pairs.clear();
-            let d: Vec<f64> = g.iter().map(|v| -v).collect();
-            let first = self.steepest_first_step(&d);
-            if let Some(accepted) = self.line_search(objective, bounds, x, f, g, &d, first)? {
-                return Ok(Ok(accepted));
-            }
-        }
-        Ok(Err(Termination::LineSearchFailed))
+        let stopping = Stopping {
+            tolerance: self.tolerance,
+            max_iterations: self.max_iterations,
+        };
+        driver::minimize(run, &stopping, x0, bounds, objective, observe)
     }
 
     /// The first trial `α` along a steepest-descent `d`: no parameter moves by more than
@@ -273,20 +179,22 @@ impl Lbfgs {
 
     /// Backtracking along the projection arc from `alpha`; `None` if no trial satisfied
     /// the Armijo condition within the allowed evaluations.
-    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn line_search<E, F>(
         &self,
         objective: &mut Counted<F>,
         bounds: &Bounds,
-        x: &[f64],
-        f: f64,
-        g: &[f64],
+        at: &Point,
         d: &[f64],
         mut alpha: f64,
-    ) -> Result<Option<(Vec<f64>, f64, Vec<f64>)>, OptimError<E>>
+    ) -> Result<Option<Point>, OptimError<E>>
     where
         F: FnMut(&[f64]) -> Result<(f64, Vec<f64>), E>,
     {
+        let Point {
+            x,
+            loss: f,
+            gradient: g,
+        } = at;
         let mut evaluations = 0;
         // Trials that move nothing or point uphill cost no evaluation, but are bounded too.
         for _ in 0..self.max_line_search.saturating_add(60) {
@@ -303,7 +211,7 @@ impl Lbfgs {
                 .map(|((t, xi), gi)| gi * (t - xi))
                 .sum();
             if slope >= 0.0 {
-                if trial == x {
+                if trial == *x {
                     return Ok(None);
                 }
                 alpha *= 0.5;
@@ -316,7 +224,11 @@ impl Lbfgs {
                 continue;
             }
             if f_trial <= f + ARMIJO * slope {
-                return Ok(Some((trial, f_trial, g_trial)));
+                return Ok(Some(Point {
+                    x: trial,
+                    loss: f_trial,
+                    gradient: g_trial,
+                }));
             }
             // Minimiser of the quadratic through f, the slope and f_trial, in units of
             // this trial, kept within [0.1, 0.5] so the search neither stalls nor creeps.
@@ -346,6 +258,77 @@ impl Lbfgs {
             s.is_finite() && s > 0.0,
             "finite and > 0",
         )
+    }
+}
+
+/// One L-BFGS run: the curvature pairs, and whether the last step made too little
+/// progress to go on.
+struct Run<'a> {
+    settings: &'a Lbfgs,
+    pairs: VecDeque<Pair>,
+    small_decrease: bool,
+}
+
+impl Method for Run<'_> {
+    /// The quasi-Newton direction, or the projected gradient when that finds no decrease;
+    /// [`Termination::LineSearchFailed`] when neither does.
+    fn step<E, F>(
+        &mut self,
+        objective: &mut Counted<F>,
+        bounds: &Bounds,
+        at: &Point,
+        projected_gradient_norm: f64,
+    ) -> Result<Step, OptimError<E>>
+    where
+        F: FnMut(&[f64]) -> Result<(f64, Vec<f64>), E>,
+    {
+        let lbfgs = self.settings;
+        let g = &at.gradient;
+        let active = active_set(bounds, &at.x, g, ACTIVE_WIDTH.min(projected_gradient_norm));
+        let (d, quasi_newton) = direction(g, &active, &self.pairs);
+        let first = if quasi_newton {
+            1.0
+        } else {
+            lbfgs.steepest_first_step(&d)
+        };
+        if let Some(next) = lbfgs.line_search(objective, bounds, at, &d, first)? {
+            return Ok(Step::To(next));
+        }
+        if quasi_newton {
+            // The model misled us (curvature from far away, a bound hit): start afresh.
+            self.pairs.clear();
+            let d: Vec<f64> = g.iter().map(|v| -v).collect();
+            let first = lbfgs.steepest_first_step(&d);
+            if let Some(next) = lbfgs.line_search(objective, bounds, at, &d, first)? {
+                return Ok(Step::To(next));
+            }
+        }
+        Ok(Step::End(Termination::LineSearchFailed))
+    }
+
+    /// Keeps the pair `(s, y)` when its curvature is positive, and notes a step that
+    /// lowered the loss by less than the relative tolerance.
+    fn accepted(&mut self, from: &Point, to: &Point) {
+        let s: Vec<f64> = to.x.iter().zip(&from.x).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = to
+            .gradient
+            .iter()
+            .zip(&from.gradient)
+            .map(|(a, b)| a - b)
+            .collect();
+        if dot(&s, &y) > f64::EPSILON * dot(&y, &y) {
+            if self.pairs.len() == self.settings.memory {
+                self.pairs.pop_front();
+            }
+            self.pairs.push_back(Pair { s, y });
+        }
+        let (f, f_new) = (from.loss, to.loss);
+        self.small_decrease =
+            f - f_new <= self.settings.relative_decrease * f.abs().max(f_new.abs());
+    }
+
+    fn stop(&self) -> Option<Termination> {
+        self.small_decrease.then_some(Termination::SmallDecrease)
     }
 }
 

@@ -35,6 +35,7 @@
 
 mod adam;
 mod bounds;
+mod driver;
 mod error;
 mod eval;
 mod lbfgs;

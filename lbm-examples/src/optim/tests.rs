@@ -445,3 +445,31 @@ fn lbfgs_takes_unit_steps_on_a_quadratic() {
         r.iterations
     );
 }
+
+// Catches the relative-decrease rule being ignored, or measured against the wrong loss:
+// on x^2 from 1, a first step capped at 0.1 lowers the loss from 1 to 0.81, by 19%. A
+// threshold of 50% stops the run there; one of 10% lets the quasi-Newton step that
+// follows reach the minimum (to rounding).
+#[test]
+fn lbfgs_stops_on_a_small_relative_decrease() {
+    let square =
+        |x: &[f64]| -> Result<(f64, Vec<f64>), Infallible> { Ok((x[0] * x[0], vec![2.0 * x[0]])) };
+    let bounds = Bounds::uniform(1, -10.0, 10.0).unwrap();
+    let run = |threshold: f64| {
+        Lbfgs::new()
+            .initial_step(0.1)
+            .tolerance(0.0)
+            .relative_decrease(threshold)
+            .minimize(vec![1.0], &bounds, square)
+            .unwrap()
+    };
+    let r = run(0.5);
+    assert_eq!(
+        (r.termination, r.iterations),
+        (Termination::SmallDecrease, 1)
+    );
+    assert!((r.x[0] - 0.9).abs() < 1e-15, "{r:?}");
+    let r = run(0.1);
+    assert_eq!(r.termination, Termination::Converged, "{r:?}");
+    assert!(r.x[0].abs() < 1e-15, "{r:?}");
+}
