@@ -330,19 +330,15 @@ fn initial_state(args: &InitialStateArgs) -> Result<(), Failure> {
         history.first().copied().unwrap_or(f64::NAN),
         recovery.minimum.loss
     );
-    println!(
-        "| L-BFGS iterations, gradient evaluations | {}, {} ({:?}) |",
-        recovery.minimum.iterations, recovery.gradients, recovery.minimum.termination
-    );
-    println!(
-        "| time in gradients, whole run | {:.1} s, {:.1} s |",
-        recovery.gradient_seconds, seconds
-    );
-    println!("| simulation throughput | {:.0} MLUPS |", recovery.mlups);
-    println!();
-    for path in [&image, &loss_png, &vtk] {
-        println!("wrote {}", path.display());
-    }
+    print_effort(&Effort {
+        iterations: recovery.minimum.iterations,
+        gradients: recovery.gradients,
+        stopped: format!("{:?}", recovery.minimum.termination),
+        gradient_seconds: recovery.gradient_seconds,
+        seconds,
+        mlups: recovery.mlups,
+    });
+    print_written(&[&image, &loss_png, &vtk]);
     Ok(())
 }
 
@@ -478,19 +474,15 @@ fn identify(args: &IdentifyArgs) -> Result<(), Failure> {
         found.minimum.loss,
         first / found.minimum.loss
     );
-    println!(
-        "| L-BFGS iterations, gradient evaluations | {}, {} ({:?}) |",
-        found.minimum.iterations, found.gradients, found.minimum.termination
-    );
-    println!(
-        "| time in gradients, whole run | {:.1} s, {:.1} s |",
-        found.gradient_seconds, seconds
-    );
-    println!("| simulation throughput | {:.0} MLUPS |", found.mlups);
-    println!();
-    for path in [&image, &loss_png, &vtk] {
-        println!("wrote {}", path.display());
-    }
+    print_effort(&Effort {
+        iterations: found.minimum.iterations,
+        gradients: found.gradients,
+        stopped: format!("{:?}", found.minimum.termination),
+        gradient_seconds: found.gradient_seconds,
+        seconds,
+        mlups: found.mlups,
+    });
+    print_written(&[&image, &loss_png, &vtk]);
     Ok(())
 }
 
@@ -651,22 +643,49 @@ fn design(args: &DesignArgs) -> Result<(), Failure> {
     let first = design.history.first().copied().unwrap_or(f64::NAN);
     let last = design.history.last().copied().unwrap_or(f64::NAN);
     println!("| loss, first -> last | {first:.4e} -> {last:.4e} |");
+    print_effort(&Effort {
+        iterations: design.history.len().saturating_sub(1),
+        gradients: design.gradients,
+        stopped: format!("{:?}", design.terminations),
+        gradient_seconds: design.gradient_seconds,
+        seconds,
+        mlups: design.mlups,
+    });
+    print_written(&[&image, &loss_png, &vtk]);
+    Ok(())
+}
+
+/// What a problem's optimisation cost, for the last rows of its table.
+struct Effort {
+    iterations: usize,
+    gradients: usize,
+    /// Why L-BFGS stopped (each round's reason, for a design in rounds).
+    stopped: String,
+    gradient_seconds: f64,
+    seconds: f64,
+    mlups: f64,
+}
+
+/// The rows every problem's table ends with: the optimiser's effort, where the time went,
+/// and the simulation's throughput.
+fn print_effort(effort: &Effort) {
     println!(
-        "| L-BFGS iterations, gradient evaluations | {}, {} ({:?}) |",
-        design.history.len().saturating_sub(1),
-        design.gradients,
-        design.terminations
+        "| L-BFGS iterations, gradient evaluations | {}, {} ({}) |",
+        effort.iterations, effort.gradients, effort.stopped
     );
     println!(
         "| time in gradients, whole run | {:.1} s, {:.1} s |",
-        design.gradient_seconds, seconds
+        effort.gradient_seconds, effort.seconds
     );
-    println!("| simulation throughput | {:.0} MLUPS |", design.mlups);
+    println!("| simulation throughput | {:.0} MLUPS |", effort.mlups);
     println!();
-    for path in [&image, &loss_png, &vtk] {
+}
+
+/// The files a problem wrote, after its table.
+fn print_written(paths: &[&Path]) {
+    for path in paths {
         println!("wrote {}", path.display());
     }
-    Ok(())
 }
 
 fn main() -> ExitCode {
