@@ -299,15 +299,7 @@ impl DesignProblem {
     /// The starting design: the target volume spread evenly over the region, each cell
     /// moved by up to 0.02 by the seed (the mean kept).
     pub fn initial_design(&self, setup: &DesignSetup) -> Vec<f64> {
-        let mut state = self.seed;
-        let mut noise = || {
-            // SplitMix64: a fixed sequence per seed, on every platform.
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
+        let mut noise = super::offsets(self.seed);
         let jitter: Vec<f64> = setup.region.iter().map(|_| 0.04 * noise()).collect();
         let mean = jitter.iter().sum::<f64>() / jitter.len().max(1) as f64;
         jitter

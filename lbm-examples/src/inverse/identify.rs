@@ -287,15 +287,7 @@ impl IdentifyProblem {
         let [nx, ny] = channel.dims();
         let h = channel.width();
         let r = 0.12 * h;
-        let mut state = self.seed;
-        let mut jitter = || {
-            // SplitMix64: a fixed sequence per seed, on every platform.
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
+        let mut jitter = super::offsets(self.seed);
         let blobs = [
             (0.35 * nx as f64, 0.5 + 0.78 * h, self.omega_thick),
             (0.62 * nx as f64, 0.5 + 0.22 * h, self.omega_thin),

@@ -192,15 +192,7 @@ impl InitialStateProblem {
     /// The hidden vortices: the smiley with every centre moved by up to half a core radius
     /// in each direction, by the seed's pseudo-random offsets.
     pub fn vortices(&self, grid: &Grid) -> Vec<Vortex> {
-        let mut state = self.seed;
-        let mut jitter = || {
-            // SplitMix64: a fixed sequence per seed, on every platform.
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
+        let mut jitter = super::offsets(self.seed);
         smiley(grid, self.peak)
             .into_iter()
             .map(|v| Vortex {

@@ -21,6 +21,8 @@ use std::cell::Cell;
 use std::time::Instant;
 
 use lbm_runtime::{LbmError, ProgressObserver, Simulation};
+use rand_xoshiro::rand_core::{Rng, SeedableRng};
+use rand_xoshiro::SplitMix64;
 
 /// Errors of an inverse problem: the engine's, the optimiser's or a bad setting of the
 /// problem. The problems' own names for it ([`design::DesignError`],
@@ -114,5 +116,28 @@ impl GradientMeter {
     pub fn mlups(&self) -> f64 {
         let (calls, seconds) = self.spent.get();
         self.updates_per_call * calls as f64 / seconds.max(1e-9) / 1e6
+    }
+}
+
+/// Pseudo-random offsets, uniform in `[-0.5, 0.5)`, that move a hidden field's features or
+/// perturb a starting design. SplitMix64, whose output rand_xoshiro keeps fixed, so a
+/// seed names the same problem on every platform and in every release.
+pub(crate) fn offsets(seed: u64) -> impl FnMut() -> f64 {
+    let mut rng = SplitMix64::seed_from_u64(seed);
+    move || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+}
+
+#[cfg(test)]
+mod tests {
+    // Catches a change of generator or of scaling, which would silently change every
+    // seeded problem: SplitMix64 from 7 first gives 7191089600892374487 (computed with
+    // the reference algorithm, Steele, Lea and Flood 2014).
+    #[test]
+    fn offsets_are_splitmix64_scaled_to_the_unit_interval() {
+        let mut next = super::offsets(7);
+        let first = (7_191_089_600_892_374_487u64 >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+        assert_eq!(next(), first);
+        let rest: Vec<f64> = (0..1000).map(|_| next()).collect();
+        assert!(rest.iter().all(|v| (-0.5..0.5).contains(v)));
     }
 }
