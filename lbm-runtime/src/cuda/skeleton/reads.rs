@@ -35,7 +35,7 @@ pub(super) fn gather(
     addressing: Addressing,
 ) {
     let read = |at: &str| match addressing {
-        Addressing::Natural => format!("{pop}[{at}]"),
+        Addressing::Natural => format!("lbm_ld_pull(&{pop}[{at}])"),
         Addressing::AaEven | Addressing::AaOdd => format!("__ldg(&{pop}[{at}])"),
     };
     let q = lattice.q();
