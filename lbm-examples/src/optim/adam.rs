@@ -22,8 +22,7 @@ pub struct Adam {
     beta1: f64,
     beta2: f64,
     epsilon: f64,
-    max_iterations: usize,
-    tolerance: f64,
+    stopping: Stopping,
 }
 
 impl Adam {
@@ -35,8 +34,10 @@ impl Adam {
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-8,
-            max_iterations: 1000,
-            tolerance: 0.0,
+            stopping: Stopping {
+                tolerance: 0.0,
+                max_iterations: 1000,
+            },
         }
     }
 
@@ -55,13 +56,13 @@ impl Adam {
 
     /// The most steps taken.
     pub fn max_iterations(mut self, n: usize) -> Self {
-        self.max_iterations = n;
+        self.stopping.max_iterations = n;
         self
     }
 
     /// Stops once the projected gradient norm is at most `tolerance` (>= 0).
     pub fn tolerance(mut self, tolerance: f64) -> Self {
-        self.tolerance = tolerance;
+        self.stopping.tolerance = tolerance;
         self
     }
 
@@ -104,11 +105,7 @@ impl Adam {
             beta1_t: 1.0,
             beta2_t: 1.0,
         };
-        let stopping = Stopping {
-            tolerance: self.tolerance,
-            max_iterations: self.max_iterations,
-        };
-        driver::minimize(moments, &stopping, x0, bounds, objective, observe)
+        driver::minimize(moments, &self.stopping, x0, bounds, objective, observe)
     }
 
     fn check<E>(&self) -> Result<(), OptimError<E>> {
@@ -124,8 +121,7 @@ impl Adam {
         setting("beta2", self.beta2, (0.0..1.0).contains(&self.beta2), unit)?;
         let e = self.epsilon;
         setting("epsilon", e, e.is_finite() && e > 0.0, "finite and > 0")?;
-        let t = self.tolerance;
-        setting("tolerance", t, t >= 0.0, ">= 0")
+        self.stopping.check()
     }
 }
 

@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use super::bounds::Bounds;
 use super::error::OptimError;
-use super::eval::{distance, finite, norm, start, Counted};
+use super::eval::{distance, finite, norm, setting, start, Counted};
 use super::report::{Iterate, Minimum, Termination};
 
 /// A point with its finite objective value and gradient.
@@ -47,10 +47,20 @@ pub(crate) trait Method {
     }
 }
 
-/// When the shared loop stops: the projected gradient tolerance and the iteration limit.
+/// When the shared loop stops: the projected gradient tolerance and the iteration limit,
+/// settings every optimiser carries.
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Stopping {
     pub tolerance: f64,
     pub max_iterations: usize,
+}
+
+impl Stopping {
+    /// Checks the tolerance (>= 0), naming it otherwise.
+    pub fn check<E>(&self) -> Result<(), OptimError<E>> {
+        let t = self.tolerance;
+        setting("tolerance", t, t >= 0.0, ">= 0")
+    }
 }
 
 /// Minimises `objective` from `x0` within `bounds` with `method`, showing every iterate to

@@ -53,8 +53,7 @@ const ACTIVE_WIDTH: f64 = 1e-3;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Lbfgs {
     memory: usize,
-    max_iterations: usize,
-    tolerance: f64,
+    stopping: Stopping,
     relative_decrease: f64,
     initial_step: f64,
     max_line_search: usize,
@@ -73,8 +72,10 @@ impl Lbfgs {
     pub fn new() -> Self {
         Lbfgs {
             memory: 10,
-            max_iterations: 100,
-            tolerance: 1e-8,
+            stopping: Stopping {
+                tolerance: 1e-8,
+                max_iterations: 100,
+            },
             relative_decrease: 1e-12,
             initial_step: 1.0,
             max_line_search: 20,
@@ -89,13 +90,13 @@ impl Lbfgs {
 
     /// The most steps taken.
     pub fn max_iterations(mut self, n: usize) -> Self {
-        self.max_iterations = n;
+        self.stopping.max_iterations = n;
         self
     }
 
     /// Stops once the projected gradient norm is at most `tolerance` (>= 0).
     pub fn tolerance(mut self, tolerance: f64) -> Self {
-        self.tolerance = tolerance;
+        self.stopping.tolerance = tolerance;
         self
     }
 
@@ -159,11 +160,7 @@ impl Lbfgs {
             pairs: VecDeque::with_capacity(self.memory),
             small_decrease: false,
         };
-        let stopping = Stopping {
-            tolerance: self.tolerance,
-            max_iterations: self.max_iterations,
-        };
-        driver::minimize(run, &stopping, x0, bounds, objective, observe)
+        driver::minimize(run, &self.stopping, x0, bounds, objective, observe)
     }
 
     /// The first trial `α` along a steepest-descent `d`: no parameter moves by more than
@@ -247,8 +244,7 @@ impl Lbfgs {
         let count = |name, v: usize| setting(name, v as f64, v >= 1, ">= 1");
         count("memory", self.memory)?;
         count("max_line_search", self.max_line_search)?;
-        let t = self.tolerance;
-        setting("tolerance", t, t >= 0.0, ">= 0")?;
+        self.stopping.check()?;
         let r = self.relative_decrease;
         setting("relative_decrease", r, r >= 0.0, ">= 0")?;
         let s = self.initial_step;
