@@ -16,7 +16,7 @@ use lbm_runtime::ops::{bgk, moving_wall_bounce_back};
 use lbm_runtime::{
     cuda, operator, ops, AdjointPrecision, Backend, Budget, Checkpointing, GradValue, Gradients,
     Grid, LatticeKind, LbmError, Objective, OperatorInfo, Precision, RunReport, Simulation, Source,
-    Step,
+    Step, Storage,
 };
 
 /// Every parameter source at once: a moving wall on solid links, a per-step relaxation
@@ -616,6 +616,42 @@ impl GradientFrom for Simulation {
         self.set_populations(f0).unwrap();
         self.gradient(objective, steps, Checkpointing::Revolve { snapshots: 2 })
             .unwrap()
+    }
+}
+
+/// The bounds worked out with NVRTC alone (`cuda::bounds`, what `cargo xtask bounds`
+/// prints) are those the engine loads on this GPU, with the registers and local memory
+/// the driver reports for them.
+#[test]
+fn predicted_bounds_are_the_engines() {
+    if !gpu("predicted_bounds_are_the_engines") {
+        return;
+    }
+    let arch = cuda::profile::device_arch().unwrap();
+    let grid = Grid::new_3d(LatticeKind::D3Q19, 48, 40, 32).unwrap();
+    let step = Step::new(&bgk::INFO).uniform("omega", [1.6]);
+    let formats = [
+        (Precision::F32, Storage::Compute),
+        (Precision::F64, Storage::Compute),
+        (Precision::F32, Storage::F16),
+    ];
+    for (precision, storage) in formats {
+        let loaded = cuda::profile::kernel_info(&grid, &step, precision, storage).unwrap();
+        let format = cuda::StateFormat {
+            storage,
+            ..cuda::StateFormat::new(precision)
+        };
+        let predicted = cuda::bounds::predicted_bounds(&step, &grid, format, arch).unwrap();
+        assert_eq!(loaded.len(), predicted.len());
+        for (engine, p) in loaded.iter().zip(&predicted) {
+            let c = &p.candidates[p.chosen as usize - 1].resources;
+            assert_eq!(
+                (engine.min_blocks, engine.registers, engine.local_bytes),
+                (p.chosen, c.registers, c.stack_bytes),
+                "{precision:?} {storage:?} {}: {p:?}",
+                p.kernel
+            );
+        }
     }
 }
 

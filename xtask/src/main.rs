@@ -5,6 +5,9 @@
 //!   Rust forms) generated for one operator and everything it calls.
 //! - `cargo xtask codegen <step> --kernels --grid NXxNY[xNZ] [--min-blocks M]`: the CUDA
 //!   modules (forward, then adjoint) the CUDA backend compiles for a step on that grid.
+//! - `cargo xtask bounds <step> --grid NXxNY[xNZ] [--precision P] [--storage S]
+//!   [--streaming S] [--arch 90]`: the register bounds the CUDA backend would choose for the
+//!   step's kernels, with the registers and spills of every candidate, from NVRTC alone.
 //! - `cargo xtask gpu-bundle <dir>`: every test binary and example, built here, with a
 //!   `run.sh` that runs the tests on a GPU machine that has no Rust toolchain.
 //! - `cargo xtask fuzz --seed S --programs N [--rounds R]`: the random-program checks of
@@ -14,9 +17,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
+mod bounds;
+
 use clap::{Parser, Subcommand};
 use lbm_runtime::codegen::c_unit;
-use lbm_runtime::cuda::step_sources;
+use lbm_runtime::cuda::{step_sources, StateFormat};
 use lbm_runtime::{Grid, LatticeKind, OperatorInfo, ParamKind, ParamRole, Precision, Range, Step};
 
 #[derive(Parser)]
@@ -34,6 +39,10 @@ struct Cli {
 enum Task {
     /// Print the code generated for a library operator (or list the operators).
     Codegen(CodegenArgs),
+    /// Print the register bound the CUDA backend would choose for each kernel of a library
+    /// operator's step, with the registers and spills of every candidate (needs NVRTC,
+    /// not a GPU).
+    Bounds(bounds::BoundsArgs),
     /// Build every test binary and example into DIR/bin and write DIR/run.sh, which
     /// runs the tests with LBM_BACKEND=cuda on a machine without a Rust toolchain.
     GpuBundle {
@@ -161,6 +170,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Codegen(args) => codegen(&args, lbm_runtime::ops::ALL).map(|text| print!("{text}")),
+        Task::Bounds(args) => {
+            bounds::bounds(&args, lbm_runtime::ops::ALL).map(|text| print!("{text}"))
+        }
         Task::GpuBundle { dir } => gpu_bundle(&dir),
         Task::Fuzz(args) => fuzz(&args),
         Task::Bench { args } => bench(&args),
@@ -271,21 +283,11 @@ fn step_kernels(
     dims: &[usize],
 ) -> Result<String, Failure> {
     let usage = |e: lbm_runtime::LbmError| Failure::new(2, e.to_string());
-    let grid = match *dims {
-        [nx, ny] => Grid::new_2d(args.lattice, nx, ny),
-        [nx, ny, nz] => Grid::new_3d(args.lattice, nx, ny, nz),
-        _ => {
-            return Err(Failure::new(
-                2,
-                format!("--grid has {} sizes; give NXxNY or NXxNYxNZ", dims.len()),
-            ))
-        }
-    }
-    .map_err(usage)?;
+    let grid = grid_of(args.lattice, dims)?;
     let sources = step_sources(
         &any_binding(op, &grid),
         &grid,
-        args.precision,
+        StateFormat::new(args.precision),
         args.min_blocks,
     )
     .map_err(usage)?;
@@ -293,6 +295,21 @@ fn step_kernels(
         "/* ==== forward module ==== */\n{}\n/* ==== adjoint module ==== */\n{}",
         sources.forward, sources.adjoint
     ))
+}
+
+/// The grid of `lattice` with sizes `dims` (two or three of them).
+fn grid_of(lattice: LatticeKind, dims: &[usize]) -> Result<Grid, Failure> {
+    match *dims {
+        [nx, ny] => Grid::new_2d(lattice, nx, ny),
+        [nx, ny, nz] => Grid::new_3d(lattice, nx, ny, nz),
+        _ => {
+            return Err(Failure::new(
+                2,
+                format!("--grid has {} sizes; give NXxNY or NXxNYxNZ", dims.len()),
+            ))
+        }
+    }
+    .map_err(|e| Failure::new(2, e.to_string()))
 }
 
 /// `op` as a step with every parameter it does not bind by itself bound to a value its

@@ -10,26 +10,23 @@
 //! damaged entry is removed and rebuilt, and nothing is printed either way.
 
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use cudarc::driver::CudaModule;
-use cudarc::nvrtc::{result as nvrtc_result, sys as nvrtc_sys, Ptx};
+use cudarc::nvrtc::{sys as nvrtc_sys, Ptx};
 
 use super::driver::{guard, Device};
 use super::fnv::fnv128;
 use crate::error::{LbmError, Result};
-use crate::nvrtc::{library_not_found, number_lines, nvrtc_available, NvrtcError};
+use crate::nvrtc::program::{compile_program, Output};
+use crate::nvrtc::{nvrtc_available, NvrtcError};
 
 /// The environment variable naming the kernel cache directory.
 pub const CACHE_ENV: &str = "LBM_CACHE_DIR";
 
 /// Bumped when the cache's naming changes (the entry format has its own version).
 const FORMAT: &str = "lbm-kernel-cache-v2";
-
-/// The program name NVRTC uses in its diagnostics.
-const PROGRAM_NAME: &str = "lbm_module.cu";
 
 /// Where compiled modules are kept: `$LBM_CACHE_DIR`, else `lbm/kernels` in the
 /// platform's cache folder (`dirs::cache_dir`: `$XDG_CACHE_HOME` or `~/.cache` on Linux,
@@ -47,18 +44,9 @@ pub fn cache_dir() -> PathBuf {
     }
 }
 
-/// What NVRTC produces for a module.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Output {
-    /// Machine code for one architecture (`sm_XY`).
-    Cubin,
-    /// PTX for a virtual architecture (`compute_XY`), compiled by the driver when loaded.
-    Ptx,
-}
-
 /// The architectures NVRTC can compile for, as `major * 10 + minor` (empty when NVRTC is
 /// missing).
-fn supported_archs() -> Vec<i32> {
+pub(crate) fn supported_archs() -> Vec<i32> {
     if !nvrtc_available() {
         return Vec::new();
     }
@@ -84,70 +72,7 @@ fn supported_archs() -> Vec<i32> {
 
 /// Compiles `source` with `options` and returns the cubin or the PTX.
 fn compile(source: &str, options: &[String], output: Output) -> Result<Vec<u8>> {
-    if !nvrtc_available() {
-        return Err(library_not_found().into());
-    }
-    let src = CString::new(source).map_err(|e| NvrtcError::NulInSource {
-        offset: e.nul_position(),
-    })?;
-    let name = CString::new(PROGRAM_NAME).expect("no NUL in the program name");
-    let api = |e: nvrtc_result::NvrtcError| LbmError::from(NvrtcError::Api(e.to_string()));
-    let prog = nvrtc_result::create_program(&src, Some(&name)).map_err(api)?;
-    // SAFETY: `prog` was just created and is destroyed once, below, after its last use;
-    // `src` and `name` outlive it.
-    let result = unsafe { nvrtc_result::compile_program(prog, options) };
-    let out = match result {
-        Ok(()) => match output {
-            // SAFETY: `prog` is a live, compiled program.
-            Output::Cubin => unsafe { cubin(prog) },
-            // SAFETY: as above.
-            Output::Ptx => unsafe { nvrtc_result::get_ptx(prog) }.map(|p| {
-                p.into_iter()
-                    .map(|c| c as u8)
-                    .take_while(|&b| b != 0)
-                    .collect()
-            }),
-        }
-        .map_err(api),
-        Err(_) => {
-            // SAFETY: `prog` is a live program whose compilation was attempted.
-            let log = unsafe { nvrtc_result::get_program_log(prog) }
-                .map(|l| {
-                    let bytes: Vec<u8> = l.into_iter().map(|c| c as u8).collect();
-                    String::from_utf8_lossy(&bytes)
-                        .trim_end_matches('\0')
-                        .trim_end()
-                        .to_string()
-                })
-                .unwrap_or_default();
-            Err(NvrtcError::Compile {
-                log,
-                options: options.to_vec(),
-                source_with_line_numbers: number_lines(source),
-            }
-            .into())
-        }
-    };
-    // SAFETY: `prog` is live and not used after this.
-    let _ = unsafe { nvrtc_result::destroy_program(prog) };
-    out
-}
-
-/// The cubin of a compiled program.
-///
-/// # Safety
-///
-/// `prog` must be a live program that compiled successfully for a real architecture.
-unsafe fn cubin(
-    prog: nvrtc_sys::nvrtcProgram,
-) -> std::result::Result<Vec<u8>, nvrtc_result::NvrtcError> {
-    let mut size = 0usize;
-    // SAFETY: the caller guarantees `prog`; `size` is valid for writes.
-    unsafe { nvrtc_sys::nvrtcGetCUBINSize(prog, &mut size) }.result()?;
-    let mut buf = vec![0u8; size];
-    // SAFETY: `buf` has the `size` bytes NVRTC asked for.
-    unsafe { nvrtc_sys::nvrtcGetCUBIN(prog, buf.as_mut_ptr().cast()) }.result()?;
-    Ok(buf)
+    Ok(compile_program(source, options, output)?.code)
 }
 
 /// The NVRTC and driver versions, part of every cache key: a cubin from another compiler
@@ -298,36 +223,5 @@ mod tests {
         } else {
             assert_eq!(cache_dir(), std::env::temp_dir().join("lbm-kernels"));
         }
-    }
-
-    #[test]
-    fn compile_errors_carry_the_log() {
-        if !nvrtc_available() {
-            return;
-        }
-        let err = compile(
-            "this is not C",
-            &["--gpu-architecture=compute_90".to_string()],
-            Output::Ptx,
-        )
-        .unwrap_err();
-        assert!(
-            matches!(err, LbmError::Nvrtc(NvrtcError::Compile { .. })),
-            "{err}"
-        );
-        let ptx = compile(
-            "extern \"C\" __global__ void k(float* x) { x[0] = 1.0f; }",
-            &["--gpu-architecture=compute_90".to_string()],
-            Output::Ptx,
-        )
-        .unwrap();
-        assert!(String::from_utf8_lossy(&ptx).contains(".entry k"));
-        let cubin = compile(
-            "extern \"C\" __global__ void k(float* x) { x[0] = 1.0f; }",
-            &["--gpu-architecture=sm_90".to_string()],
-            Output::Cubin,
-        )
-        .unwrap();
-        assert_eq!(&cubin[..4], b"\x7fELF");
     }
 }

@@ -219,11 +219,7 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         interior: &Range<usize>,
     ) -> Result<StepKernels<R>> {
         let layout = Layout::new(step, grid).with_interior(interior);
-        let role = match (states.storage, states.streaming) {
-            (Storage::Compute, _) => Role::Forward,
-            (Storage::F16 | Storage::BF16, Streaming::TwoStates) => Role::CompactForward,
-            (Storage::F16 | Storage::BF16, Streaming::InPlace) => Role::CompactInPlaceForward,
-        };
+        let role = Role::forward(states.storage, states.streaming);
         let fwd = tuned(
             dev,
             names::STEP_FWD,
@@ -257,10 +253,7 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         let (grid, layout) = (&self.grid, &self.step.buf.layout);
         let op = self.step.buf.bound.op;
         let odd = odd_names(names::STEP_ADJ, self.states);
-        let role = match R::PRECISION {
-            Precision::F32 => Role::Adjoint,
-            Precision::F64 => Role::WideAdjoint,
-        };
+        let role = Role::adjoint(R::PRECISION);
         let adj = tuned(self.dev, names::STEP_ADJ, &odd, role, |m| {
             Ok(adjoint_module(
                 op,
@@ -913,7 +906,10 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
 
     /// The step's kernels: `(name, min blocks, registers, local bytes)`.
     pub fn kernels(&self) -> Vec<(&'static str, u32, u32, u32)> {
-        let k = |name, k: &Kernel| (name, k.min_blocks, k.registers, k.local_bytes);
+        let k = |name, k: &Kernel| {
+            let used = k.resources;
+            (name, k.min_blocks, used.registers, used.local_bytes)
+        };
         let mut out = vec![k(names::STEP_FWD, &self.step.fwd)];
         if let Some(a) = &self.step.adjoint {
             out.push(k(names::STEP_ADJ, &a.adj));

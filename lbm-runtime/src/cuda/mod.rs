@@ -7,7 +7,8 @@
 //!   buffers on the device, uploads and downloads.
 //! - `skeleton`: the kernel text around the operators' C (fused pull step, adjoint step,
 //!   reductions, loss and seed).
-//! - [`tune`]: register caps of the step kernels, chosen from their register use.
+//! - [`tune`]: register caps of the step kernels, chosen from their register use;
+//!   [`bounds`]: the same choice worked out with NVRTC alone, for any architecture.
 //! - [`cache`]: NVRTC compilation for the device's architecture, cached on disk.
 //! - `engine`: device buffers and launches; `crate::backend::cuda` puts it behind the
 //!   backend interface that simulations and the checkpointing drivers use.
@@ -17,6 +18,7 @@
 //! States on the device are structures of arrays, `f[i * cells + cell]`; the public
 //! cell-major layout is converted on upload and download.
 
+pub mod bounds;
 pub(crate) mod buffers;
 pub mod cache;
 pub mod driver;
@@ -36,7 +38,7 @@ use crate::error::{LbmError, Result};
 use crate::nvrtc::{nvrtc_available, INSTALL_HINT};
 
 use driver::device;
-pub use sources::{step_sources, StepSources};
+pub use sources::{step_sources, StateFormat, StepSources};
 
 /// Whether a CUDA driver, a device and NVRTC are there to run kernels; the error says
 /// which is missing ("no CUDA driver (libcuda.so) found", "no CUDA device", ...).

@@ -106,6 +106,13 @@ pub fn device_name() -> Result<String> {
     Ok(format!("{} (sm_{}{})", dev.name, dev.arch.0, dev.arch.1))
 }
 
+/// The device's compute capability as one number, `90` for `sm_90`: the architecture its
+/// kernels are compiled for (and [`super::bounds::predicted_bounds`] takes).
+pub fn device_arch() -> Result<u32> {
+    let dev = device()?;
+    Ok((dev.arch.0 * 10 + dev.arch.1) as u32)
+}
+
 fn timing_event(dev: &Device) -> Result<CudaEvent> {
     dev.ctx
         .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))

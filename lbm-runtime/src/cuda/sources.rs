@@ -21,15 +21,37 @@ pub struct StepSources {
     pub adjoint: String,
 }
 
-/// The modules for `step` on `grid`, with two states whose populations are stored and
-/// computed in `precision`, each kernel declared for `min_blocks` resident blocks a
-/// multiprocessor (`__launch_bounds__`). The engine picks that number per kernel from the
-/// registers it uses ([`super::tune`]); a text compiled for another number differs only
-/// in its bounds.
+/// How a simulation keeps and streams its populations: what a step's modules are built
+/// for, besides the step and the grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateFormat {
+    /// The precision the step computes in, and the simulation's real type.
+    pub precision: Precision,
+    /// How populations are stored.
+    pub storage: Storage,
+    /// How they are streamed.
+    pub streaming: Streaming,
+}
+
+impl StateFormat {
+    /// Two states stored in `precision`.
+    pub fn new(precision: Precision) -> Self {
+        StateFormat {
+            precision,
+            storage: Storage::Compute,
+            streaming: Streaming::TwoStates,
+        }
+    }
+}
+
+/// The modules for `step` on `grid`, with populations kept as `format` says, each kernel
+/// declared for `min_blocks` resident blocks a multiprocessor (`__launch_bounds__`). The
+/// engine picks that number per kernel from the registers it uses ([`super::tune`],
+/// [`super::bounds`]); a text compiled for another number differs only in its bounds.
 pub fn step_sources(
     step: &Step,
     grid: &Grid,
-    precision: Precision,
+    format: StateFormat,
     min_blocks: u32,
 ) -> Result<StepSources> {
     if !(1..=32).contains(&min_blocks) {
@@ -42,9 +64,10 @@ pub fn step_sources(
     let layout = Layout::new(&bound, grid).with_interior(&(0..grid.cells()));
     let lattice = grid.lattice();
     let states = States {
-        storage: Storage::Compute,
-        streaming: Streaming::TwoStates,
+        storage: format.storage,
+        streaming: format.streaming,
     };
+    let precision = format.precision;
     let forward = forward_module(
         bound.op, &layout, lattice, precision, precision, states, min_blocks,
     )?;
@@ -68,7 +91,7 @@ mod tests {
     #[test]
     fn modules_are_built_for_the_grid_and_compile() {
         let grid = Grid::new_3d(LatticeKind::D3Q19, 24, 20, 18).unwrap();
-        let s = step_sources(&bgk(), &grid, Precision::F32, 6).unwrap();
+        let s = step_sources(&bgk(), &grid, StateFormat::new(Precision::F32), 6).unwrap();
         for text in [&s.forward, &s.adjoint] {
             assert!(text.contains("const unsigned nx = 24u, ny = 20u, nz = 18u;"));
             assert!(text.contains("typedef float real;") && text.contains("#define Q 19"));
@@ -92,11 +115,11 @@ mod tests {
     fn bad_bounds_and_bindings_are_errors() {
         let grid = Grid::new_2d(LatticeKind::D2Q9, 8, 8).unwrap();
         for m in [0, 33] {
-            let err = step_sources(&bgk(), &grid, Precision::F64, m).unwrap_err();
+            let err = step_sources(&bgk(), &grid, StateFormat::new(Precision::F64), m).unwrap_err();
             assert!(err.to_string().contains("1 to 32 blocks"), "{err}");
         }
         let unbound = Step::new(&ops::bgk::INFO);
-        let err = step_sources(&unbound, &grid, Precision::F64, 1).unwrap_err();
+        let err = step_sources(&unbound, &grid, StateFormat::new(Precision::F64), 1).unwrap_err();
         assert!(err.to_string().contains("omega"), "{err}");
     }
 }

@@ -23,19 +23,22 @@ use super::cache::module;
 use super::driver::Device;
 use super::skeleton::BLOCK;
 use crate::error::{LbmError, Result};
+use crate::real::Precision;
+use crate::storage::Storage;
+use crate::streaming::Streaming;
 
 /// The environment variable forcing the minimum resident blocks of the step kernels.
 pub const MIN_BLOCKS_ENV: &str = "LBM_CUDA_MIN_BLOCKS";
 
 /// The register cap of a kernel that must fit `m` blocks on a multiprocessor with
 /// `regs_per_sm` registers (allocated in units of 8, at most 255).
-fn cap(m: u32, regs_per_sm: u32) -> u32 {
+pub fn cap(m: u32, regs_per_sm: u32) -> u32 {
     (regs_per_sm / (BLOCK * m) / 8 * 8).min(255)
 }
 
 /// What a kernel does, which decides how many spills it tolerates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Role {
+pub enum Role {
     /// A forward step: memory-bound, keeps 85% of its registers.
     Forward,
     /// A forward step on 16-bit states: with half the bytes to move it is bound by its
@@ -60,6 +63,24 @@ pub(crate) enum Role {
 }
 
 impl Role {
+    /// The role of the forward step of a simulation that keeps its populations as
+    /// `storage` and streams them as `streaming`.
+    pub fn forward(storage: Storage, streaming: Streaming) -> Role {
+        match (storage, streaming) {
+            (Storage::Compute, _) => Role::Forward,
+            (Storage::F16 | Storage::BF16, Streaming::TwoStates) => Role::CompactForward,
+            (Storage::F16 | Storage::BF16, Streaming::InPlace) => Role::CompactInPlaceForward,
+        }
+    }
+
+    /// The role of the adjoint step of a simulation whose adjoint computes in `precision`.
+    pub fn adjoint(precision: Precision) -> Role {
+        match precision {
+            Precision::F32 => Role::Adjoint,
+            Precision::F64 => Role::WideAdjoint,
+        }
+    }
+
     /// Percent of the unbounded register count a cap must keep.
     fn keep_percent(self) -> u32 {
         match self {
@@ -72,7 +93,7 @@ impl Role {
     }
 
     /// The most blocks a multiprocessor is asked to hold.
-    fn most_blocks(self) -> u32 {
+    pub fn most_blocks(self) -> u32 {
         match self {
             // Adjoints small enough for 5 or 6 blocks (D2Q9's, 64 registers unbounded)
             // gain from them: the in-place D2Q9 4096^2 adjoint ran at 32,670 MLUPS for 6
@@ -102,10 +123,27 @@ pub(crate) struct Kernel {
     pub module: Arc<CudaModule>,
     /// The `__launch_bounds__` minimum blocks it was compiled with.
     pub min_blocks: u32,
+    /// What it uses (the most of it and its siblings).
+    pub resources: Resources,
+}
+
+/// What a kernel uses per thread: what its bound is decided from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resources {
     /// Registers per thread.
     pub registers: u32,
     /// Local memory (stack and spills) per thread, in bytes.
     pub local_bytes: u32,
+}
+
+impl Resources {
+    /// The most of each that `self` and `other` use.
+    pub fn max(self, other: Resources) -> Resources {
+        Resources {
+            registers: self.registers.max(other.registers),
+            local_bytes: self.local_bytes.max(other.local_bytes),
+        }
+    }
 }
 
 /// Loads kernel `name` from the module `build(m)`, with `m` from [`min_blocks`] (or
@@ -127,17 +165,17 @@ pub(crate) fn tuned(
                 .map_err(|e| LbmError::Cuda(format!("kernel `{name}` not found: {e}")))
         };
         let attr = |r: std::result::Result<i32, _>| r.map(|v: i32| v.max(0) as u32).unwrap_or(0);
+        let resources_of = |f: &CudaFunction| Resources {
+            registers: attr(f.num_regs()),
+            local_bytes: attr(f.local_size_bytes()),
+        };
         let function = load_function(name)?;
-        let (mut registers, mut local_bytes) =
-            (attr(function.num_regs()), attr(function.local_size_bytes()));
+        let mut resources = resources_of(&function);
         for sibling in siblings {
-            let f = load_function(sibling)?;
-            registers = registers.max(attr(f.num_regs()));
-            local_bytes = local_bytes.max(attr(f.local_size_bytes()));
+            resources = resources.max(resources_of(&load_function(sibling)?));
         }
         Ok(Kernel {
-            registers,
-            local_bytes,
+            resources,
             function,
             module,
             min_blocks: m,
@@ -150,29 +188,45 @@ pub(crate) fn tuned(
     {
         return load(m);
     }
+    Ok(choose(role, dev.regs_per_sm, load, |k| k.resources)?.1)
+}
+
+/// The bound the engine compiles a kernel of `role` for on a multiprocessor of
+/// `regs_per_sm` registers, with the kernel `load(m)` gives for it. `load(1)` (no bound)
+/// comes first; its registers propose a bound ([`min_blocks`]), and the largest bound
+/// from there down that does not spill is taken, else none. `resources` tells what a
+/// loaded kernel uses. The engine loads modules on its device; `cuda::bounds` compiles
+/// them with NVRTC alone and reads ptxas's report, to show the choice without a GPU.
+pub(crate) fn choose<K>(
+    role: Role,
+    regs_per_sm: u32,
+    mut load: impl FnMut(u32) -> Result<K>,
+    resources: impl Fn(&K) -> Resources,
+) -> Result<(u32, K)> {
     let unbounded = load(1)?;
-    let m = min_blocks(role, unbounded.registers, dev.regs_per_sm);
-    if m == 1 || cap(m, dev.regs_per_sm) >= unbounded.registers {
+    let used = resources(&unbounded);
+    let m = min_blocks(role, used.registers, regs_per_sm);
+    if m == 1 || cap(m, regs_per_sm) >= used.registers {
         // The bound would change nothing.
-        return Ok(unbounded);
+        return Ok((1, unbounded));
     }
-    let bounded = largest_without_spills(m, unbounded.local_bytes, load, |k| k.local_bytes)?;
-    Ok(bounded.unwrap_or(unbounded))
+    let bounded = largest_without_spills(m, used.local_bytes, load, |k| resources(k).local_bytes)?;
+    Ok(bounded.unwrap_or((1, unbounded)))
 }
 
 /// The kernel for the largest number of blocks from `start` down to 2 that uses no more
 /// local memory than the unbounded kernel (`unbounded_local` bytes), that is, does not
-/// spill; `None` when every one spills.
+/// spill, with its number of blocks; `None` when every one spills.
 fn largest_without_spills<K>(
     start: u32,
     unbounded_local: u32,
     mut load: impl FnMut(u32) -> Result<K>,
     local_bytes: impl Fn(&K) -> u32,
-) -> Result<Option<K>> {
+) -> Result<Option<(u32, K)>> {
     for m in (2..=start).rev() {
         let kernel = load(m)?;
         if local_bytes(&kernel) <= unbounded_local {
-            return Ok(Some(kernel));
+            return Ok(Some((m, kernel)));
         }
     }
     Ok(None)
@@ -232,7 +286,11 @@ mod tests {
                 |k| k.1,
             )
             .unwrap();
-            (kernel.map(|k| k.0), tried)
+            let bound = kernel.map(|(m, k)| {
+                assert_eq!(m, k.0, "the bound returned is the kernel's");
+                m
+            });
+            (bound, tried)
         };
         // D2Q9 f64 adjoint: 3 blocks spill 48 bytes, 2 none.
         assert_eq!(pick(3, &[(3, 48), (4, 160)]), (Some(2), vec![3, 2]));

@@ -11,11 +11,15 @@
 
 #[cfg(feature = "cuda")]
 mod compile;
+#[cfg(feature = "cuda")]
+pub(crate) mod program;
+#[cfg(feature = "cuda")]
+mod report;
 
 #[cfg(feature = "cuda")]
-pub(crate) use compile::library_not_found;
-#[cfg(feature = "cuda")]
 pub use compile::{compile_ptx, nvrtc_available, nvrtc_for_test, nvrtc_version, Ptx, REQUIRE_ENV};
+#[cfg(feature = "cuda")]
+pub use report::{kernel_resources, KernelResources};
 
 /// How to get NVRTC without a CUDA toolkit; shown when the library is missing.
 pub const INSTALL_HINT: &str = "install NVRTC with `source .ci/nvrtc-env.sh` from the \
