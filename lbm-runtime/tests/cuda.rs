@@ -655,6 +655,46 @@ fn predicted_bounds_are_the_engines() {
     }
 }
 
+/// Timing every bound records the fastest of each kernel; the engine then compiles the
+/// kernel for it, and a simulation's numbers stay what they were, bit for bit (a register
+/// cap moves values between registers and local memory, never changes an operation).
+#[test]
+fn measured_bounds_are_taken_by_the_engine() {
+    if !gpu("measured_bounds_are_taken_by_the_engine") {
+        return;
+    }
+    // A grid no other test uses: its records are its own.
+    let grid = Grid::new_3d(LatticeKind::D3Q19, 44, 36, 28).unwrap();
+    let step = Step::new(&bgk::INFO).uniform("omega", [1.7]);
+    let f0 = initial(&grid);
+    let run = || {
+        let mut sim = simulation(&grid, &step, Precision::F32, Backend::Cuda, &f0);
+        sim.run(7).unwrap();
+        sim.populations().unwrap()
+    };
+    let before = run();
+    let numbers = (Precision::F32, Storage::Compute);
+    let two = lbm_runtime::Streaming::TwoStates;
+    let measured = cuda::autotune::measure_bounds(&grid, &step, numbers, two, &f0, 20).unwrap();
+    let loaded =
+        cuda::profile::kernel_info(&grid, &step, Precision::F32, Storage::Compute).unwrap();
+    assert_eq!(measured.len(), 2);
+    for (m, k) in measured.iter().zip(&loaded) {
+        assert_eq!(m.kernel, k.name);
+        let bounds: Vec<u32> = m.timings.iter().map(|t| t.0.min_blocks).collect();
+        let most = if k.name.ends_with("fwd") { 4 } else { 6 };
+        assert_eq!(bounds, (1..=most).collect::<Vec<_>>(), "{m:?}");
+        assert!(
+            m.timings.iter().all(|t| t.1.is_finite() && t.1 > 0.0),
+            "{m:?}"
+        );
+        let fastest = m.timings.iter().map(|t| t.1).fold(0.0, f64::max);
+        assert_eq!(m.timings[m.fastest as usize - 1].1, fastest, "{m:?}");
+        assert_eq!(k.min_blocks, m.fastest, "{m:?} against {k:?}");
+    }
+    assert_eq!(run(), before);
+}
+
 #[test]
 fn kernels_are_cached_on_disk() {
     if !gpu("kernels_are_cached_on_disk") {

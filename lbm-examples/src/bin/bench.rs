@@ -2,7 +2,7 @@
 //! output and as JSON.
 //!
 //! ```text
-//! cargo xtask bench [--quick] [--json PATH] [--steps N] [--sweep]
+//! cargo xtask bench [--quick] [--json PATH] [--steps N] [--sweep] [--tune]
 //! cargo xtask bench --gpus N [--quick]
 //! ```
 //!
@@ -30,7 +30,7 @@ use std::time::Instant;
 use clap::Parser;
 use lbm_examples::inverse::channel::Channel;
 use lbm_examples::inverse::design::gray_channel_step;
-use lbm_runtime::cuda::profile;
+use lbm_runtime::cuda::{autotune, profile};
 use lbm_runtime::{
     cpu_profile, ops, Backend, Budget, Checkpointing, Grid, LatticeKind, Objective, Precision,
     Result, Simulation, Step, Storage, Streaming,
@@ -54,6 +54,11 @@ struct Args {
     /// (BGK on each lattice, TRT, KBC) those `--case` names, or all of them.
     #[arg(long)]
     sweep: bool,
+    /// Before timing each kernel row, time every register bound of its step kernels on
+    /// this GPU and record the fastest (the engine compiles those kernels for it from then
+    /// on, in every process, until the kernel, the card or the toolchain changes).
+    #[arg(long)]
+    tune: bool,
     /// Only the kernel-level rows (what a profiler run wants).
     #[arg(long)]
     kernels_only: bool,
@@ -244,23 +249,47 @@ fn kernel_row(
     name: &str,
     grid: &Grid,
     p: Precision,
-    steps: usize,
+    run: (usize, bool),
 ) -> Result<(KernelRow, KernelTimes)> {
     let f0 = initial(grid)?;
     let plain = (p, Storage::Compute, Streaming::TwoStates);
-    collision_row(name, grid, &bgk(1.8), plain, steps, &f0)
+    collision_row(name, grid, &bgk(1.8), plain, run, &f0)
 }
 
-/// [`kernel_row`] for any step, storage and streaming, from the state `f0`. The roofline
-/// counts the stored bytes: two per population with 16-bit storage.
+/// [`kernel_row`] for any step, storage and streaming, from the state `f0`: `steps`
+/// forward steps a timing, and with `tune` every register bound timed first and the
+/// fastest recorded (`cuda::autotune`). The roofline counts the stored bytes: two per
+/// population with 16-bit storage.
 fn collision_row(
     name: &str,
     grid: &Grid,
     step: &Step,
     (p, storage, streaming): (Precision, Storage, Streaming),
-    steps: usize,
+    (steps, tune): (usize, bool),
     f0: &[f64],
 ) -> Result<(KernelRow, KernelTimes)> {
+    if tune {
+        let measured = autotune::measure_bounds(grid, step, (p, storage), streaming, f0, steps)?;
+        for m in measured {
+            let timings: Vec<String> = m
+                .timings
+                .iter()
+                .map(|(k, mlups)| {
+                    format!(
+                        "{}: {mlups:.0} ({}r/{}B)",
+                        k.min_blocks, k.registers, k.local_bytes
+                    )
+                })
+                .collect();
+            println!(
+                "  tuned {name} {}: rule {}, fastest {} [{}]",
+                m.kernel,
+                m.rule,
+                m.fastest,
+                timings.join(", ")
+            );
+        }
+    }
     let fwd = profile::time_forward(grid, step, (p, storage), streaming, f0, steps)?;
     let half_steps = (steps / 2).max(1);
     let adj = profile::time_adjoint(grid, step, (p, storage), streaming, f0, half_steps)?;
@@ -581,7 +610,7 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
     let mut times = Vec::new();
     for (name, grid, p) in cases {
         if wanted(name) {
-            let (row, t) = kernel_row(name, grid, p, steps)?;
+            let (row, t) = kernel_row(name, grid, p, (steps, args.tune))?;
             kernels.push(row);
             times.push((name, p, t));
         }
@@ -603,7 +632,7 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
         if wanted(name) {
             let f0 = initial(&d3)?;
             let numbers = (Precision::F32, Storage::Compute, Streaming::TwoStates);
-            kernels.push(collision_row(name, &d3, step, numbers, steps, &f0)?.0);
+            kernels.push(collision_row(name, &d3, step, numbers, (steps, args.tune), &f0)?.0);
         }
     }
     // 16-bit storage (f32 arithmetic on states of half the bytes) and in-place streaming
@@ -627,7 +656,7 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
         if wanted(name) {
             let f0 = initial(grid)?;
             let numbers = (Precision::F32, storage, streaming);
-            kernels.push(collision_row(name, grid, &bgk(1.8), numbers, steps, &f0)?.0);
+            kernels.push(collision_row(name, grid, &bgk(1.8), numbers, (steps, args.tune), &f0)?.0);
         }
     }
     // A Zou-He channel with walls and a gray (partial bounce-back) solid field: the step
@@ -644,7 +673,7 @@ fn gpu_report(args: &Args, device: String) -> Result<Report> {
         let f0 = channel.poiseuille_state()?;
         let grid = channel.grid();
         let numbers = (Precision::F32, Storage::Compute, Streaming::TwoStates);
-        kernels.push(collision_row(name, grid, &step, numbers, steps, &f0)?.0);
+        kernels.push(collision_row(name, grid, &step, numbers, (steps, args.tune), &f0)?.0);
     }
     if wanted("memory") {
         simulation_memory(&d3_big, steps)?;

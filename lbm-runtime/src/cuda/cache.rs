@@ -77,7 +77,7 @@ fn compile(source: &str, options: &[String], output: Output) -> Result<Vec<u8>> 
 
 /// The NVRTC and driver versions, part of every cache key: a cubin from another compiler
 /// or for another driver is another entry, never a stale hit.
-fn toolchain_versions() -> String {
+pub(crate) fn toolchain_versions() -> String {
     static VERSIONS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     VERSIONS
         .get_or_init(|| {

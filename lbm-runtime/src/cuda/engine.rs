@@ -125,17 +125,7 @@ pub(crate) struct Engine<R: GpuReal, S: GpuStore = R> {
 
 impl<R: GpuReal, S: GpuStore> Engine<R, S> {
     /// Builds (or loads from the cache) the forward kernel of `step`, computing in
-    /// `compute`, and uploads its inputs.
-    pub fn new(
-        dev: &'static Device,
-        grid: &Grid,
-        step: &Bound,
-        compute: Precision,
-    ) -> Result<Self> {
-        Self::new_part(dev, grid, step, compute, 0..grid.cells())
-    }
-
-    /// [`Engine::new`] with the step streaming as `streaming` says. In-place streaming
+    /// `compute` and streaming as `streaming` says, and uploads its inputs. In-place streaming
     /// builds a kernel for each AA layout, and every state method takes the layout of the
     /// state it is given (`odd`).
     pub fn with_streaming(
@@ -904,15 +894,11 @@ impl<R: GpuReal, S: GpuStore> Engine<R, S> {
         Ok(out)
     }
 
-    /// The step's kernels: `(name, min blocks, registers, local bytes)`.
-    pub fn kernels(&self) -> Vec<(&'static str, u32, u32, u32)> {
-        let k = |name, k: &Kernel| {
-            let used = k.resources;
-            (name, k.min_blocks, used.registers, used.local_bytes)
-        };
-        let mut out = vec![k(names::STEP_FWD, &self.step.fwd)];
+    /// The step's kernels (the adjoint once built), by name.
+    pub fn kernels(&self) -> Vec<(&'static str, &Kernel)> {
+        let mut out = vec![(names::STEP_FWD, &self.step.fwd)];
         if let Some(a) = &self.step.adjoint {
-            out.push(k(names::STEP_ADJ, &a.adj));
+            out.push((names::STEP_ADJ, &a.adj));
         }
         out
     }

@@ -8,7 +8,9 @@
 //! - `skeleton`: the kernel text around the operators' C (fused pull step, adjoint step,
 //!   reductions, loss and seed).
 //! - [`tune`]: register caps of the step kernels, chosen from their register use;
-//!   [`bounds`]: the same choice worked out with NVRTC alone, for any architecture.
+//!   [`bounds`]: the same choice worked out with NVRTC alone, for any architecture;
+//!   [`autotune`]: each candidate timed on the device, the fastest recorded (`measured`)
+//!   and taken over the rule from then on.
 //! - [`cache`]: NVRTC compilation for the device's architecture, cached on disk.
 //! - `engine`: device buffers and launches; `crate::backend::cuda` puts it behind the
 //!   backend interface that simulations and the checkpointing drivers use.
@@ -18,6 +20,7 @@
 //! States on the device are structures of arrays, `f[i * cells + cell]`; the public
 //! cell-major layout is converted on upload and download.
 
+pub mod autotune;
 pub mod bounds;
 pub(crate) mod buffers;
 pub mod cache;
@@ -28,6 +31,7 @@ mod fnv;
 pub(crate) mod halo;
 pub(crate) mod halo_parts;
 mod layout;
+mod measured;
 pub mod profile;
 mod skeleton;
 mod sources;

@@ -9,6 +9,7 @@ use super::buffers::GpuReal;
 use super::driver::{cuda_err, device, guard, Device};
 use super::engine::Engine;
 use super::stored::{Bf16Bits, F16Bits, GpuStore};
+use super::tune::Kernel;
 use crate::bind::Step;
 use crate::error::{LbmError, Result};
 use crate::grid::Grid;
@@ -75,29 +76,43 @@ pub fn kernel_info(
     precision: Precision,
     storage: Storage,
 ) -> Result<Vec<KernelInfo>> {
+    let kernels = kernels(grid, step, (precision, storage), Streaming::TwoStates)?;
+    Ok(kernels.into_iter().map(|(info, _)| info).collect())
+}
+
+/// The step's kernels, each with the key of its measured bound (`super::measured`), as
+/// a simulation streaming as `streaming` says would build them.
+pub(crate) fn kernels(
+    grid: &Grid,
+    step: &Step,
+    (precision, storage): (Precision, Storage),
+    streaming: Streaming,
+) -> Result<Vec<(KernelInfo, u128)>> {
     super::check_available()?;
     guard("inspecting kernels", || {
-        let kernels = typed!(kernels_typed, precision, storage, grid, step)?;
-        Ok(kernels
-            .into_iter()
-            .map(|(name, min_blocks, registers, local_bytes)| KernelInfo {
-                name,
-                min_blocks,
-                registers,
-                local_bytes,
-            })
-            .collect())
+        typed!(kernels_typed, precision, storage, grid, step, streaming)
     })
 }
 
-/// The step's kernels: `(name, min blocks, registers, local bytes)`.
-type KernelList = Vec<(&'static str, u32, u32, u32)>;
-
-fn kernels_typed<R: GpuReal, S: GpuStore>(grid: &Grid, step: &Step) -> Result<KernelList> {
+fn kernels_typed<R: GpuReal, S: GpuStore>(
+    grid: &Grid,
+    step: &Step,
+    streaming: Streaming,
+) -> Result<Vec<(KernelInfo, u128)>> {
     let step = step.bind(grid)?;
-    let mut engine = Engine::<R, S>::new(device()?, grid, &step, R::PRECISION)?;
+    let mut engine =
+        Engine::<R, S>::with_streaming(device()?, grid, &step, R::PRECISION, streaming)?;
     engine.ensure_adjoint()?;
-    Ok(engine.kernels())
+    let info = |(name, k): (&'static str, &Kernel)| {
+        let info = KernelInfo {
+            name,
+            min_blocks: k.min_blocks,
+            registers: k.resources.registers,
+            local_bytes: k.resources.local_bytes,
+        };
+        (info, k.key)
+    };
+    Ok(engine.kernels().into_iter().map(info).collect())
 }
 
 /// The device's name and compute capability, as `"NVIDIA H100 (sm_90)"`.

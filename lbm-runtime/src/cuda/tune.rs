@@ -13,14 +13,17 @@
 //! 15,443 for 2 (none), the D3Q27 f32 adjoint at 6,762 for 2 (40 bytes) and 7,771
 //! unbounded; where nothing spills, more blocks win (D3Q19 f32: 13,417 for 2 against
 //! 10,101 unbounded).
-//! `LBM_CUDA_MIN_BLOCKS` forces a value.
+//! `LBM_CUDA_MIN_BLOCKS` forces a value. A bound timed fastest on the device
+//! ([`super::autotune`], `bench --tune`) is recorded (`measured`) and taken over the rule.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use cudarc::driver::{CudaFunction, CudaModule};
 
 use super::cache::module;
 use super::driver::Device;
+use super::measured;
 use super::skeleton::BLOCK;
 use crate::error::{LbmError, Result};
 use crate::real::Precision;
@@ -125,6 +128,9 @@ pub(crate) struct Kernel {
     pub min_blocks: u32,
     /// What it uses (the most of it and its siblings).
     pub resources: Resources,
+    /// The key of its measured bound on this device (`measured`): the same for every
+    /// bound it is compiled for.
+    pub key: u128,
 }
 
 /// What a kernel uses per thread: what its bound is decided from.
@@ -146,10 +152,41 @@ impl Resources {
     }
 }
 
-/// Loads kernel `name` from the module `build(m)`, with `m` from [`min_blocks`] (or
-/// [`MIN_BLOCKS_ENV`]). The kernels named in `siblings` are compiled with the same bound
-/// in the same module (the odd-layout variant of an in-place step): the registers and
-/// spills that decide the bound are the most any of them uses.
+thread_local! {
+    /// The bound [`with_forced_bound`] imposes on the kernels this thread builds.
+    static FORCED: Cell<Option<u32>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with every step kernel it builds on this thread compiled for `min_blocks`
+/// (as [`MIN_BLOCKS_ENV`] does for the whole process, which wins over it): how
+/// `profile::measure_bounds` times each candidate.
+pub(crate) fn with_forced_bound<T>(min_blocks: u32, f: impl FnOnce() -> T) -> T {
+    /// Puts the previous value back, also when `f` panics.
+    struct Restore(Option<u32>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FORCED.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(FORCED.with(|c| c.replace(Some(min_blocks))));
+    f()
+}
+
+/// The bound forced by [`MIN_BLOCKS_ENV`] or [`with_forced_bound`], if any.
+fn forced() -> Option<u32> {
+    std::env::var(MIN_BLOCKS_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|m| (1..=32).contains(m))
+        .or_else(|| FORCED.with(Cell::get))
+}
+
+/// Loads kernel `name` from the module `build(m)`. `m` is the one forced
+/// ([`MIN_BLOCKS_ENV`], [`with_forced_bound`]), else the one measured fastest on this
+/// device (`measured`), else the rule's ([`choose`]). The kernels named in `siblings`
+/// are compiled with the same bound in the same module (the odd-layout variant of an
+/// in-place step): the registers and spills that decide the bound are the most any of
+/// them uses.
 pub(crate) fn tuned(
     dev: &'static Device,
     name: &str,
@@ -157,8 +194,15 @@ pub(crate) fn tuned(
     role: Role,
     build: impl Fn(u32) -> Result<String>,
 ) -> Result<Kernel> {
+    let unbounded_source = build(1)?;
+    let key = measured::key(dev, name, &unbounded_source);
     let load = |m: u32| -> Result<Kernel> {
-        let module = module(dev, &build(m)?)?;
+        let source = if m == 1 {
+            unbounded_source.clone()
+        } else {
+            build(m)?
+        };
+        let module = module(dev, &source)?;
         let load_function = |name: &str| {
             module
                 .load_function(name)
@@ -179,13 +223,10 @@ pub(crate) fn tuned(
             function,
             module,
             min_blocks: m,
+            key,
         })
     };
-    if let Some(m) = std::env::var(MIN_BLOCKS_ENV)
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-        .filter(|m| (1..=32).contains(m))
-    {
+    if let Some(m) = forced().or_else(|| measured::recorded(key)) {
         return load(m);
     }
     Ok(choose(role, dev.regs_per_sm, load, |k| k.resources)?.1)
