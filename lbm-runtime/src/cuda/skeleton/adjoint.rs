@@ -126,7 +126,7 @@ struct OutputAdjointLoads {
 impl OutputAdjointLoads {
     fn new(q: usize, staged: bool) -> Self {
         let direct: String = (0..q)
-            .map(|i| format!("    ob[{i}] = lout[{i}ull * n64 + cell];\n"))
+            .map(|i| format!("    ob[{i}] = lbm_ld_pull(&lout[{i}ull * n64 + cell]);\n"))
             .collect();
         let declare = format!("    real ob[{q}];\n");
         if !staged {

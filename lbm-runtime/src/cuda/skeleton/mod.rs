@@ -81,10 +81,11 @@ const HELPERS: &str = r#"
 #define LBM_BLOCK @BLOCK@
 typedef unsigned long long lbm_u64;
 
-/* A pulled population, read with a 256-byte L2 prefetch (sm_80 on): the neighbouring
-   warps read the rest of those bytes next, and asking DRAM for them at once rather than
-   32 bytes at a time made the f32 forward steps 1% faster on an H100, and 6-7% with
-   16-bit storage on D3Q19 and D3Q27 (docs/PERFORMANCE.md, "256-byte L2 prefetch"). */
+/* A pulled population or an output adjoint, read with a 256-byte L2 prefetch (sm_80
+   on): the neighbouring warps read the rest of those bytes next, and asking DRAM for
+   them at once rather than 32 bytes at a time made the f32 forward steps 1% faster on an
+   H100, and 6-7% with 16-bit storage on D3Q19 and D3Q27 (docs/PERFORMANCE.md, "256-byte
+   L2 prefetch"). The asynchronous copies below prefetch the same way. */
 #if __CUDA_ARCH__ >= 800
 #define LBM_LD_PULL(T, PTX, C) \
     static __device__ __forceinline__ T lbm_ld_pull(const T* p) { \
@@ -104,7 +105,7 @@ LBM_LD_PULL(unsigned short, "b16", "h")
 #if __CUDA_ARCH__ >= 800
 static __device__ __forceinline__ void lbm_cp_async(void* dst, const void* src) {
     const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.ca.shared.global [%0], [%1], %2;\n" :: "r"(s), "l"(src), "n"(sizeof(real)) : "memory");
+    asm volatile("cp.async.ca.shared.global.L2::256B [%0], [%1], %2;\n" :: "r"(s), "l"(src), "n"(sizeof(real)) : "memory");
 }
 #endif
 
