@@ -126,8 +126,9 @@ impl Role {
 /// registers with 8 bytes of spills 13,363 MLUPS, unbounded (159) 9,469. Larger spills
 /// lost: the D3Q27 f32 adjoint with 40 bytes ran 13% slower than unbounded (2026-12-01).
 /// (KBC's adjoint, 20% faster at 128 registers with 256 bytes of spills than unbounded, is
-/// left to `LBM_CUDA_MIN_BLOCKS=2`: its tape is what spills.)
-pub(crate) const ADJOINT_SPILL_ALLOWANCE: u32 = 8;
+/// left to `bench --tune` (`super::autotune`) or `LBM_CUDA_MIN_BLOCKS=2`: its tape is what
+/// spills.)
+pub const ADJOINT_SPILL_ALLOWANCE: u32 = 8;
 
 /// The minimum resident blocks to compile a kernel for, given the registers it uses
 /// unbounded: the most blocks (up to the role's most) whose cap keeps the share of them
