@@ -380,4 +380,52 @@ mod tests {
         assert_eq!(Role::WideAdjoint.spill_allowance(), 0);
         assert_eq!(Role::Forward.spill_allowance(), 0);
     }
+
+    #[test]
+    fn choose_takes_the_rules_bound_with_what_the_compiler_gives() {
+        let regs = 65536;
+        // What ptxas gave the D3Q19 f32 BGK adjoint with the output adjoints prefetched
+        // (xtask bounds, NVRTC 13.0): (blocks, registers, local bytes).
+        let d3q19 = [(1, 138, 0), (2, 128, 0), (3, 80, 0), (4, 64, 56)];
+        let pick = |role: Role, table: &[(u32, u32, u32)]| {
+            let mut tried = Vec::new();
+            let (m, kernel) = choose(
+                role,
+                regs,
+                |m| {
+                    tried.push(m);
+                    let k = *table.iter().find(|k| k.0 == m).unwrap();
+                    Ok(k)
+                },
+                |k| Resources {
+                    registers: k.1,
+                    local_bytes: k.2,
+                },
+            )
+            .unwrap();
+            assert_eq!(m, kernel.0, "the bound returned is the kernel's");
+            (m, tried)
+        };
+        // Half of 138 is 69: 3 blocks (80 registers) is the most that keeps it, and does
+        // not spill.
+        assert_eq!(pick(Role::Adjoint, &d3q19), (3, vec![1, 3]));
+        // Forced to start from 4 (which spills 56 bytes), the search falls back to 3.
+        let wider = [(1, 138, 0), (3, 80, 0), (4, 64, 56)];
+        let spilled = largest_without_spills(
+            4,
+            Role::Adjoint.spill_allowance(),
+            |m| Ok(*wider.iter().find(|k| k.0 == m).unwrap()),
+            |k| k.2,
+        );
+        assert_eq!(spilled.unwrap().map(|(m, _)| m), Some(3));
+        // In f64 the share is 75%: 128 of 138 leaves 2 blocks, taken at once.
+        assert_eq!(pick(Role::WideAdjoint, &d3q19), (2, vec![1, 2]));
+        // A kernel under every cap it could be asked for is loaded once, unbounded.
+        let small = [(1, 40, 0)];
+        assert_eq!(pick(Role::Forward, &small), (1, vec![1]));
+        // KBC's adjoint: half of 187 proposes 2 blocks, whose 256 bytes of spills on top
+        // of the tape pass the allowance: unbounded.
+        let kbc = [(1, 187, 400), (2, 128, 656)];
+        assert_eq!(pick(Role::Adjoint, &kbc), (1, vec![1, 2]));
+    }
 }
