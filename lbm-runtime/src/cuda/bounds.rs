@@ -60,13 +60,20 @@ pub fn predicted_bounds(
             names.join(", ")
         )));
     }
-    let kernels = [
+    type Module = fn(&StepSources) -> &str;
+    let kernels: [(&str, &str, Role, Module); 2] = [
         (
             "forward",
             names::STEP_FWD,
             Role::forward(format.storage, format.streaming),
+            |s| &s.forward,
         ),
-        ("adjoint", names::STEP_ADJ, Role::adjoint(format.precision)),
+        (
+            "adjoint",
+            names::STEP_ADJ,
+            Role::adjoint(format.precision),
+            |s| &s.adjoint,
+        ),
     ];
     let most = kernels.iter().map(|k| k.2.most_blocks()).max().unwrap_or(1);
     let sources = (1..=most)
@@ -74,14 +81,10 @@ pub fn predicted_bounds(
         .collect::<Result<Vec<_>>>()?;
     kernels
         .into_iter()
-        .map(|(kernel, name, role)| {
-            let text = |s: &StepSources| match kernel {
-                "forward" => s.forward.clone(),
-                _ => s.adjoint.clone(),
-            };
-            let texts: Vec<String> = sources[..role.most_blocks() as usize]
+        .map(|(kernel, name, role, module)| {
+            let texts: Vec<&str> = sources[..role.most_blocks() as usize]
                 .iter()
-                .map(text)
+                .map(module)
                 .collect();
             let candidates = compile_all(&texts, name, format.streaming, arch)?;
             let (chosen, _) = choose(
@@ -106,7 +109,7 @@ pub fn predicted_bounds(
 /// Compiles the module for each bound (`texts[m - 1]`), NVRTC's programs side by side,
 /// and reads kernel `name`'s resources (with its odd-layout sibling's, in place).
 fn compile_all(
-    texts: &[String],
+    texts: &[&str],
     name: &str,
     streaming: Streaming,
     arch: u32,

@@ -111,7 +111,7 @@ pub fn forget_loaded_modules() {
 
 /// How one module is built: the output kind and the NVRTC options.
 fn plans(dev: &Device) -> Vec<(Output, Vec<String>)> {
-    let arch = dev.arch.0 * 10 + dev.arch.1;
+    let arch = dev.sm() as i32;
     let archs = supported_archs();
     let mut plans = Vec::new();
     if archs.is_empty() || archs.contains(&arch) {

@@ -30,6 +30,14 @@ pub(crate) struct Device {
     pub regs_per_sm: u32,
 }
 
+impl Device {
+    /// The compute capability as one number, `90` for `sm_90`: the architecture NVRTC
+    /// compiles the device's kernels for.
+    pub fn sm(&self) -> u32 {
+        (self.arch.0 * 10 + self.arch.1) as u32
+    }
+}
+
 /// Whether the CUDA driver library can be loaded.
 fn driver_present() -> bool {
     // SAFETY: `is_culib_present` only `dlopen`s the candidate names and closes them again;

@@ -124,8 +124,7 @@ pub fn device_name() -> Result<String> {
 /// The device's compute capability as one number, `90` for `sm_90`: the architecture its
 /// kernels are compiled for (and [`super::bounds::predicted_bounds`] takes).
 pub fn device_arch() -> Result<u32> {
-    let dev = device()?;
-    Ok((dev.arch.0 * 10 + dev.arch.1) as u32)
+    Ok(device()?.sm())
 }
 
 fn timing_event(dev: &Device) -> Result<CudaEvent> {
